@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { CliUsageError, type CliCommand, type CliIo } from './cli/command.js';
+import { conntrackCommand } from './cli/conntrack.js';
+
+const commands: CliCommand[] = [conntrackCommand];
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function usage(): string {
+  const lines = [
+    'Usage: portcullis <command> [options]',
+    '',
+    'Portcullis: a Linux firewall and connection inspector over netfilter netlink.',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(12)}${c.summary}`),
+    '',
+    'Options:',
+    '  -h, --help     show help (also `portcullis <command> --help`)',
+    '  -V, --version  print the version',
+  ];
+  return lines.join('\n') + '\n';
+}
+
+const defaultIo: CliIo = {
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+};
+
+/** Runs the CLI; resolves with the exit code (2 for usage errors). */
+export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
+    io.stdout(usage());
+    return first === undefined ? 2 : 0;
+  }
+  if (first === '-V' || first === '--version') {
+    io.stdout(`portcullis ${version()}\n`);
+    return 0;
+  }
+  const command = commands.find((c) => c.name === first);
+  try {
+    if (!command) throw new CliUsageError(`unknown command '${first}'`);
+    return await command.run(rest, io);
+  } catch (error) {
+    if (error instanceof CliUsageError) {
+      io.stderr(`portcullis: ${error.message}\nTry 'portcullis --help'.\n`);
+      return 2;
+    }
+    const e = error as Error & { code?: string };
+    io.stderr(`portcullis: ${e.message}\n`);
+    return 1;
+  }
+}

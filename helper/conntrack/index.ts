@@ -1,0 +1,3 @@
+export { Conntrack, type ConntrackOptions } from './client.js';
+export type { CpuStats, GlobalStats } from './stats.js';
+export * as constants from './constants.js';

@@ -1,0 +1,560 @@
+import { parseDoneMessage, parseErrorMessage } from './ack.js';
+import {
+  NLM_F_ACK,
+  NLM_F_DUMP,
+  NLM_F_DUMP_INTR,
+  NLM_F_REQUEST,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_NOOP,
+  NLMSG_OVERRUN,
+} from './constants.js';
+import { HOST_LITTLE_ENDIAN } from './endian.js';
+import {
+  DumpInterruptedError,
+  NetlinkAbortError,
+  NetlinkDecodeError,
+  NetlinkError,
+  NetlinkTimeoutError,
+} from './errors.js';
+import { errnoNumber } from './errno.js';
+import { forEachMessage, type NetlinkMessage } from './message.js';
+import type { DatagramSink, NetlinkTransport } from './socket.js';
+
+const ENOBUFS = errnoNumber('ENOBUFS') ?? 105;
+
+export interface ConnectionOptions {
+  /** Default time a request may wait for its answer (ms). */
+  timeoutMs?: number;
+  /** Requests sent but not yet answered; more wait in a queue. Bounds the
+   * ACKs that can pile up in the receive buffer. */
+  maxInFlight?: number;
+  /** Requests queued in one tick are packed into datagrams of at most this size. */
+  maxDatagram?: number;
+  /** Messages an async dump iterator buffers before reading is paused. */
+  dumpHighWaterMark?: number;
+}
+
+export interface RequestOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Name used in errors ("ctnetlink get"). */
+  operation?: string;
+}
+
+export interface DumpOptions extends RequestOptions {
+  /** Called instead of throwing DumpInterruptedError when NLM_F_DUMP_INTR is seen. */
+  onInterrupted?: () => void;
+}
+
+export interface DumpResult {
+  messages: number;
+  interrupted: boolean;
+}
+
+interface Pending {
+  seq: number;
+  operation: string;
+  timeoutMs: number;
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  message: Uint8Array;
+  /** A dump's messages go to onMessage; a request's replies are collected. */
+  dump: boolean;
+  onMessage: (msg: NetlinkMessage) => void;
+  /** The async iterator needs messages that outlive the receive slab. */
+  copy: boolean;
+  replies: NetlinkMessage[];
+  messages: number;
+  interrupted: boolean;
+  /** Abandoned (aborted/broken off): drop what still arrives until the end. */
+  discarding: boolean;
+  resolve: (result: { replies: NetlinkMessage[]; messages: number; interrupted: boolean }) => void;
+  reject: (error: Error) => void;
+}
+
+export interface ConnectionCounters {
+  sent: number;
+  datagramsSent: number;
+  received: number;
+  stray: number;
+  foreign: number;
+  lost: number;
+}
+
+/**
+ * The request engine over one netlink socket: sequence numbers, an ACK on
+ * every request, concurrent requests matched by seq, dumps (one at a time,
+ * as the kernel allows one per socket) as callbacks or AsyncIterables,
+ * timeouts and AbortSignal. Unsolicited and multicast messages go to
+ * notification listeners.
+ */
+export class NetlinkConnection {
+  readonly counters: ConnectionCounters = {
+    sent: 0,
+    datagramsSent: 0,
+    received: 0,
+    stray: 0,
+    foreign: 0,
+    lost: 0,
+  };
+  private readonly pending = new Map<number, Pending>();
+  private readonly queue: Pending[] = [];
+  private readonly dumpQueue: Pending[] = [];
+  private activeDump: Pending | undefined;
+  private inFlight = 0;
+  private seq = 0;
+  private flushScheduled = false;
+  private closed = false;
+  private pausedBy = 0;
+  private readonly notificationListeners: ((msg: NetlinkMessage) => void)[] = [];
+  private readonly lostListeners: (() => void)[] = [];
+  private readonly errorListeners: ((error: Error) => void)[] = [];
+  private readonly timeoutMs: number;
+  private readonly maxInFlight: number;
+  private readonly maxDatagram: number;
+  private readonly highWaterMark: number;
+
+  constructor(
+    readonly transport: NetlinkTransport,
+    options: ConnectionOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.maxInFlight = options.maxInFlight ?? 256;
+    this.maxDatagram = options.maxDatagram ?? 64 * 1024;
+    this.highWaterMark = options.dumpHighWaterMark ?? 4096;
+    const sink: DatagramSink = {
+      onDatagram: (view, offset, length, info) => this.onDatagram(view, offset, length, info),
+      onLost: () => this.handleLost(),
+      onError: (error) => this.failAll(error),
+    };
+    transport.read(sink);
+  }
+
+  get portId(): number {
+    return this.transport.portId;
+  }
+
+  /** Unsolicited messages: multicast events, or seq 0 messages. The message
+   * is a view into the receive slab, valid during the call only. */
+  onNotification(listener: (msg: NetlinkMessage) => void): void {
+    this.notificationListeners.push(listener);
+  }
+  /** The kernel dropped messages for this socket (ENOBUFS). */
+  onLost(listener: () => void): void {
+    this.lostListeners.push(listener);
+  }
+
+  private handleLost(): void {
+    this.counters.lost++;
+    for (const l of this.lostListeners) l();
+    // A lost ACK or dump part would otherwise surface only as a timeout.
+    const error = new NetlinkError(ENOBUFS, 'receive', {
+      message: 'socket receive buffer overflowed; replies were lost',
+    });
+    for (const p of [...this.pending.values()]) this.settle(p, error);
+  }
+  onError(listener: (error: Error) => void): void {
+    this.errorListeners.push(listener);
+  }
+
+  /** Sends one request with NLM_F_REQUEST|NLM_F_ACK and resolves with the
+   * replies (copied) once the kernel ACKs it; rejects with NetlinkError. */
+  async request(message: Uint8Array, options: RequestOptions = {}): Promise<NetlinkMessage[]> {
+    const result = await this.enqueue(message, options, false, () => {}, true);
+    return result.replies;
+  }
+
+  /** Sends a dump request and calls onMessage for every message, zero-copy
+   * (the view is valid only during the call). Resolves when NLMSG_DONE
+   * arrives; throws DumpInterruptedError if the kernel flagged the dump
+   * inconsistent, unless options.onInterrupted is given. */
+  async dumpEach(
+    message: Uint8Array,
+    onMessage: (msg: NetlinkMessage) => void,
+    options: DumpOptions = {},
+  ): Promise<DumpResult> {
+    const result = await this.enqueue(message, options, true, onMessage, false);
+    return this.finishDump(result, options);
+  }
+
+  /** A dump as an AsyncIterable of messages that stay valid. Reading pauses
+   * when the consumer falls behind; breaking off abandons the dump. */
+  dump(message: Uint8Array, options: DumpOptions = {}): AsyncIterable<NetlinkMessage> {
+    return {
+      [Symbol.asyncIterator]: () => this.dumpIterator(message, options),
+    };
+  }
+
+  private dumpIterator(message: Uint8Array, options: DumpOptions): AsyncIterator<NetlinkMessage> {
+    const buffered: NetlinkMessage[] = [];
+    let head = 0;
+    let done = false;
+    let failure: Error | undefined;
+    let wake: (() => void) | undefined;
+    let pausedHere = false;
+    const notify = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const unpause = () => {
+      if (pausedHere) {
+        pausedHere = false;
+        this.releasePause();
+      }
+    };
+    let pending: Pending | undefined;
+    const started = this.enqueue(
+      message,
+      options,
+      true,
+      (msg) => {
+        buffered.push(msg);
+        if (buffered.length - head >= this.highWaterMark && !pausedHere) {
+          pausedHere = true;
+          this.acquirePause();
+        }
+        notify();
+      },
+      true,
+      (p) => (pending = p),
+    ).then(
+      (result) => {
+        try {
+          this.finishDump(result, options);
+        } catch (error) {
+          failure = error as Error;
+        }
+        done = true;
+        notify();
+      },
+      (error: Error) => {
+        failure = error;
+        done = true;
+        notify();
+      },
+    );
+    void started;
+    return {
+      next: async (): Promise<IteratorResult<NetlinkMessage>> => {
+        while (true) {
+          if (head < buffered.length) {
+            const value = buffered[head]!;
+            buffered[head++] = undefined as unknown as NetlinkMessage;
+            if (head > 1024 && head * 2 > buffered.length) {
+              buffered.splice(0, head);
+              head = 0;
+            }
+            if (buffered.length - head < this.highWaterMark / 2) unpause();
+            return { value, done: false };
+          }
+          unpause();
+          if (failure) throw failure;
+          if (done) return { value: undefined, done: true };
+          await new Promise<void>((resolve) => (wake = resolve));
+        }
+      },
+      return: async (): Promise<IteratorResult<NetlinkMessage>> => {
+        unpause();
+        if (!done && pending) this.abandon(pending);
+        done = true;
+        buffered.length = 0;
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  private finishDump(
+    result: { messages: number; interrupted: boolean },
+    options: DumpOptions,
+  ): DumpResult {
+    if (result.interrupted) {
+      if (options.onInterrupted) options.onInterrupted();
+      else throw new DumpInterruptedError(options.operation ?? 'dump');
+    }
+    return { messages: result.messages, interrupted: result.interrupted };
+  }
+
+  private enqueue(
+    message: Uint8Array,
+    options: RequestOptions,
+    dump: boolean,
+    onMessage: (msg: NetlinkMessage) => void,
+    copy: boolean,
+    expose?: (p: Pending) => void,
+  ): Promise<{ replies: NetlinkMessage[]; messages: number; interrupted: boolean }> {
+    const operation = options.operation ?? (dump ? 'dump' : 'request');
+    if (this.closed) return Promise.reject(new NetlinkAbortError(operation, 'connection closed'));
+    if (message.byteLength < 16)
+      return Promise.reject(new RangeError('message shorter than nlmsghdr'));
+    if (options.signal?.aborted) return Promise.reject(new NetlinkAbortError(operation));
+    return new Promise((resolve, reject) => {
+      const p: Pending = {
+        seq: 0,
+        operation,
+        timeoutMs: options.timeoutMs ?? this.timeoutMs,
+        timer: undefined,
+        signal: options.signal,
+        onAbort: undefined,
+        message,
+        dump,
+        onMessage,
+        copy,
+        replies: [],
+        messages: 0,
+        interrupted: false,
+        discarding: false,
+        resolve,
+        reject,
+      };
+      if (p.signal) {
+        p.onAbort = () => {
+          if (p.seq !== 0) this.abandon(p);
+          else this.dequeue(p);
+          reject(new NetlinkAbortError(operation));
+        };
+        p.signal.addEventListener('abort', p.onAbort, { once: true });
+      }
+      expose?.(p);
+      if (dump) this.dumpQueue.push(p);
+      else this.queue.push(p);
+      this.scheduleFlush();
+    });
+  }
+
+  private dequeue(p: Pending): void {
+    const list = p.dump ? this.dumpQueue : this.queue;
+    const i = list.indexOf(p);
+    if (i >= 0) list.splice(i, 1);
+    if (p.signal && p.onAbort) p.signal.removeEventListener('abort', p.onAbort);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private nextSeq(): number {
+    do {
+      this.seq = (this.seq + 1) >>> 0;
+    } while (this.seq === 0 || this.pending.has(this.seq));
+    return this.seq;
+  }
+
+  private stamp(p: Pending): void {
+    p.seq = this.nextSeq();
+    const view = new DataView(p.message.buffer, p.message.byteOffset, p.message.byteLength);
+    const flags = view.getUint16(6, HOST_LITTLE_ENDIAN) | NLM_F_REQUEST | NLM_F_ACK;
+    view.setUint16(6, p.dump ? flags | NLM_F_DUMP : flags, HOST_LITTLE_ENDIAN);
+    view.setUint32(8, p.seq, HOST_LITTLE_ENDIAN);
+    view.setUint32(12, 0, HOST_LITTLE_ENDIAN);
+    this.pending.set(p.seq, p);
+    this.armTimer(p);
+  }
+
+  private armTimer(p: Pending): void {
+    if (p.timer) clearTimeout(p.timer);
+    if (p.timeoutMs > 0 && Number.isFinite(p.timeoutMs)) {
+      p.timer = setTimeout(() => {
+        this.settle(p, new NetlinkTimeoutError(p.operation, p.timeoutMs));
+      }, p.timeoutMs);
+    }
+  }
+
+  private flush(): void {
+    if (this.closed) return;
+    if (!this.activeDump && this.dumpQueue.length > 0) {
+      const p = this.dumpQueue.shift()!;
+      this.stamp(p);
+      this.activeDump = p;
+      this.transmit([p]);
+    }
+    const batch: Pending[] = [];
+    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+      const p = this.queue.shift()!;
+      this.stamp(p);
+      this.inFlight++;
+      batch.push(p);
+    }
+    if (batch.length > 0) this.transmit(batch);
+  }
+
+  private transmit(batch: Pending[]): void {
+    const datagrams: Uint8Array[] = [];
+    let group: Pending[] = [];
+    let size = 0;
+    const seal = () => {
+      if (group.length === 0) return;
+      if (group.length === 1) datagrams.push(group[0]!.message);
+      else {
+        const out = new Uint8Array(size);
+        let at = 0;
+        for (const g of group) {
+          out.set(g.message, at);
+          at += (g.message.byteLength + 3) & ~3;
+        }
+        datagrams.push(out);
+      }
+      group = [];
+      size = 0;
+    };
+    for (const p of batch) {
+      const len = (p.message.byteLength + 3) & ~3;
+      if (size + len > this.maxDatagram) seal();
+      group.push(p);
+      size += len;
+    }
+    seal();
+    try {
+      this.transport.sendMany(datagrams);
+      this.counters.sent += batch.length;
+      this.counters.datagramsSent += datagrams.length;
+    } catch (error) {
+      for (const p of batch) this.settle(p, error as Error);
+    }
+  }
+
+  private onDatagram(
+    view: DataView,
+    offset: number,
+    length: number,
+    info: { truncated: boolean; multicast: boolean; senderPort: number },
+  ): void {
+    if (info.senderPort !== 0) {
+      // Only the kernel may talk to us; another process could unicast to our port.
+      this.counters.foreign++;
+      return;
+    }
+    if (info.truncated) {
+      this.handleLost();
+      return;
+    }
+    let copyView: DataView | undefined;
+    try {
+      forEachMessage(view, offset, offset + length, (msg) => {
+        this.counters.received++;
+        if (info.multicast || msg.seq === 0) {
+          for (const l of this.notificationListeners) l(msg);
+          return;
+        }
+        const p = this.pending.get(msg.seq);
+        if (!p) {
+          this.counters.stray++;
+          return;
+        }
+        if (p.copy && msg.type !== NLMSG_ERROR && msg.type !== NLMSG_DONE && !p.discarding) {
+          copyView ??= new DataView(
+            view.buffer.slice(view.byteOffset + offset, view.byteOffset + offset + length),
+          );
+          msg = { ...msg, view: copyView, offset: msg.offset - offset };
+        }
+        this.route(p, msg);
+      });
+    } catch (error) {
+      if (!(error instanceof NetlinkDecodeError)) throw error;
+      for (const l of this.errorListeners) l(error);
+    }
+  }
+
+  private route(p: Pending, msg: NetlinkMessage): void {
+    if (msg.type === NLMSG_NOOP || msg.type === NLMSG_OVERRUN) return;
+    if (msg.type === NLMSG_ERROR) {
+      const status = parseErrorMessage(msg);
+      if (status.errno !== 0) {
+        this.settle(p, new NetlinkError(status.errno, p.operation, status.extack));
+      } else if (!p.dump) {
+        this.settle(p);
+      }
+      return;
+    }
+    if (p.dump && msg.type === NLMSG_DONE) {
+      const status = parseDoneMessage(msg);
+      if (status.errno !== 0)
+        this.settle(p, new NetlinkError(status.errno, p.operation, status.extack));
+      else this.settle(p);
+      return;
+    }
+    if (p.discarding) return;
+    if (msg.flags & NLM_F_DUMP_INTR) p.interrupted = true;
+    p.messages++;
+    if (p.dump) {
+      if (this.pausedBy === 0) this.armTimer(p);
+      try {
+        p.onMessage(msg);
+      } catch (error) {
+        // The consumer failed: stop delivering, report its error, drain the rest.
+        this.abandon(p);
+        p.reject(error as Error);
+      }
+    } else {
+      p.replies.push(msg);
+    }
+  }
+
+  /** Stops delivering a started request's messages; its end is still awaited
+   * so that the socket is free for the next dump. */
+  private abandon(p: Pending): void {
+    p.discarding = true;
+    if (p.signal && p.onAbort) p.signal.removeEventListener('abort', p.onAbort);
+  }
+
+  private settle(p: Pending, error?: Error): void {
+    if (this.pending.get(p.seq) !== p) return;
+    this.pending.delete(p.seq);
+    if (p.timer) clearTimeout(p.timer);
+    if (p.signal && p.onAbort) p.signal.removeEventListener('abort', p.onAbort);
+    if (p.dump) {
+      if (this.activeDump === p) this.activeDump = undefined;
+    } else {
+      this.inFlight--;
+    }
+    if (!p.discarding) {
+      if (error) p.reject(error);
+      else p.resolve({ replies: p.replies, messages: p.messages, interrupted: p.interrupted });
+    }
+    if (this.queue.length > 0 || this.dumpQueue.length > 0) this.scheduleFlush();
+  }
+
+  private acquirePause(): void {
+    if (this.pausedBy++ === 0) {
+      this.transport.pause();
+      // A consumer that is behind is not a kernel that is silent.
+      if (this.activeDump?.timer) clearTimeout(this.activeDump.timer);
+    }
+  }
+
+  private releasePause(): void {
+    if (--this.pausedBy === 0 && !this.closed) {
+      this.transport.resume();
+      if (this.activeDump) this.armTimer(this.activeDump);
+    }
+  }
+
+  private failAll(error: Error): void {
+    for (const l of this.errorListeners) l(error);
+    for (const p of [...this.pending.values()]) this.settle(p, error);
+    for (const p of [...this.queue, ...this.dumpQueue]) {
+      this.dequeue(p);
+      p.reject(error);
+    }
+  }
+
+  /** Rejects everything outstanding and closes the socket. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const error = new NetlinkAbortError('netlink', 'connection closed');
+    for (const p of [...this.pending.values()]) this.settle(p, error);
+    for (const p of [...this.queue, ...this.dumpQueue]) {
+      this.dequeue(p);
+      p.reject(error);
+    }
+    this.transport.close();
+  }
+}

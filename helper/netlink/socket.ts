@@ -1,0 +1,161 @@
+import { loadNativeBinding } from '../native/load.js';
+import { errnoName } from './errno.js';
+import type {
+  NativeBinding,
+  NativeNetlinkSocket,
+  NativeOpenOptions,
+  PeerCredentials,
+} from '../native/types.js';
+
+/** Receives what a transport reads. Datagram views point into a reused slab:
+ * they are valid only during the call. */
+export interface DatagramSink {
+  onDatagram(
+    view: DataView,
+    offset: number,
+    length: number,
+    info: { truncated: boolean; multicast: boolean; senderPort: number },
+  ): void;
+  /** The kernel dropped messages for this socket (ENOBUFS). */
+  onLost(): void;
+  /** Reading stopped on an error. */
+  onError(error: Error): void;
+}
+
+/** What the request engine needs from a socket; a fake kernel implements it too. */
+export interface NetlinkTransport {
+  readonly portId: number;
+  send(datagram: Uint8Array): void;
+  sendMany(datagrams: readonly Uint8Array[]): void;
+  read(sink: DatagramSink): void;
+  pause(): void;
+  resume(): void;
+  close(): void;
+}
+
+export interface NetlinkSocketOptions extends NativeOpenOptions {
+  /** Bytes per receive slot: the largest datagram accepted. Netlink dumps are
+   * at most 32 KiB; NFQUEUE needs 64 KiB plus headers for full packets. */
+  slotSize?: number;
+  /** Datagrams read per recvmmsg call. */
+  slots?: number;
+  /** Injection seam for tests. */
+  binding?: NativeBinding;
+}
+
+export interface SystemError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+/** A netlink socket on the Node event loop (native/ + a slab it reads into). */
+export class NetlinkSocket implements NetlinkTransport {
+  private readonly native: NativeNetlinkSocket;
+  private readonly slotSize: number;
+  private readonly slots: number;
+  private readonly flags: { truncated: number; multicast: number; enobufs: number };
+
+  private constructor(
+    native: NativeNetlinkSocket,
+    binding: NativeBinding,
+    slotSize: number,
+    slots: number,
+  ) {
+    this.native = native;
+    this.slotSize = slotSize;
+    this.slots = slots;
+    this.flags = {
+      truncated: binding.constants.FLAG_TRUNCATED,
+      multicast: binding.constants.FLAG_MULTICAST,
+      enobufs: binding.constants.ENOBUFS,
+    };
+  }
+
+  static open(protocol: number, options: NetlinkSocketOptions = {}): NetlinkSocket {
+    const { slotSize = 65536, slots = 16, binding = loadNativeBinding(), ...open } = options;
+    if (!Number.isInteger(slotSize) || slotSize < 4096)
+      throw new RangeError('slotSize must be >= 4096');
+    if (!Number.isInteger(slots) || slots < 1 || slots > 1024)
+      throw new RangeError('slots must be 1..1024');
+    const native = new binding.NetlinkSocket(protocol, open);
+    return new NetlinkSocket(native, binding, slotSize, slots);
+  }
+
+  get portId(): number {
+    return this.native.portId;
+  }
+  get fd(): number {
+    return this.native.fd;
+  }
+  get closed(): boolean {
+    return this.native.closed;
+  }
+  receiveBufferSize(): number {
+    return this.native.receiveBufferSize();
+  }
+
+  send(datagram: Uint8Array): void {
+    this.native.send(datagram);
+  }
+  sendMany(datagrams: readonly Uint8Array[]): void {
+    if (datagrams.length === 1) this.native.send(datagrams[0]!);
+    else if (datagrams.length > 1) this.native.sendMany(datagrams);
+  }
+  addMembership(group: number): void {
+    this.native.addMembership(group);
+  }
+  dropMembership(group: number): void {
+    this.native.dropMembership(group);
+  }
+
+  read(sink: DatagramSink): void {
+    const slab = Buffer.allocUnsafeSlow(this.slotSize * this.slots);
+    const records = new Uint32Array(this.slots * 4);
+    const view = new DataView(slab.buffer, slab.byteOffset, slab.byteLength);
+    const { truncated, multicast, enobufs } = this.flags;
+    this.native.startReading(slab, this.slotSize, records, (count, errno) => {
+      for (let i = 0; i < count; i++) {
+        const r = i * 4;
+        const flags = records[r + 2]!;
+        sink.onDatagram(view, records[r]!, records[r + 1]!, {
+          truncated: (flags & truncated) !== 0,
+          multicast: (flags & multicast) !== 0,
+          senderPort: records[r + 3]!,
+        });
+      }
+      if (errno === enobufs) sink.onLost();
+      else if (errno !== 0) sink.onError(systemError(errno, 'recvmmsg'));
+    });
+  }
+
+  pause(): void {
+    this.native.pause();
+  }
+  resume(): void {
+    this.native.resume();
+  }
+  /** Lets the process exit while this socket is still open (event listeners). */
+  unref(): void {
+    this.native.unref();
+  }
+  ref(): void {
+    this.native.ref();
+  }
+  close(): void {
+    this.native.close();
+  }
+}
+
+function systemError(errno: number, syscall: string): SystemError {
+  const code = errnoName(errno);
+  return Object.assign(new Error(`${code}, ${syscall}`), { code, errno, syscall });
+}
+
+/** {pid, uid, gid} of the peer of a connected Unix socket (SO_PEERCRED). */
+export function peerCredentials(
+  fd: number,
+  binding: NativeBinding = loadNativeBinding(),
+): PeerCredentials {
+  return binding.peerCredentials(fd);
+}

@@ -1,0 +1,471 @@
+#include "netlink_socket.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "errno_error.h"
+#include "netns.h"
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#ifndef NETLINK_GET_STRICT_CHK
+#define NETLINK_GET_STRICT_CHK 12
+#endif
+
+namespace {
+
+// Fairness: after this many full recvmmsg batches in one wakeup, yield to the
+// event loop (uv_poll is level-triggered and will wake us again).
+constexpr int kMaxRoundsPerWakeup = 8;
+constexpr uint32_t kRecordWords = 4;
+constexpr uint32_t kFlagTruncated = 1;
+constexpr uint32_t kFlagMulticast = 2;
+
+bool OptBool(Napi::Object options, const char* key) {
+  Napi::Value v = options.Get(key);
+  return v.IsBoolean() && v.As<Napi::Boolean>().Value();
+}
+
+}  // namespace
+
+Napi::Function NetlinkSocket::Init(Napi::Env env) {
+  return DefineClass(
+      env, "NetlinkSocket",
+      {
+          InstanceAccessor<&NetlinkSocket::GetFd>("fd"),
+          InstanceAccessor<&NetlinkSocket::GetPortId>("portId"),
+          InstanceAccessor<&NetlinkSocket::GetClosed>("closed"),
+          InstanceMethod<&NetlinkSocket::GetReceiveBufferSize>("receiveBufferSize"),
+          InstanceMethod<&NetlinkSocket::Send>("send"),
+          InstanceMethod<&NetlinkSocket::SendMany>("sendMany"),
+          InstanceMethod<&NetlinkSocket::AddMembership>("addMembership"),
+          InstanceMethod<&NetlinkSocket::DropMembership>("dropMembership"),
+          InstanceMethod<&NetlinkSocket::StartReading>("startReading"),
+          InstanceMethod<&NetlinkSocket::Pause>("pause"),
+          InstanceMethod<&NetlinkSocket::Resume>("resume"),
+          InstanceMethod<&NetlinkSocket::Ref>("ref"),
+          InstanceMethod<&NetlinkSocket::Unref>("unref"),
+          InstanceMethod<&NetlinkSocket::Close>("close"),
+      });
+}
+
+// new NetlinkSocket(protocol, options)
+NetlinkSocket::NetlinkSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetlinkSocket>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    throw Napi::TypeError::New(env, "NetlinkSocket(protocol, options): protocol must be a number");
+  }
+  int protocol = info[0].As<Napi::Number>().Int32Value();
+  Napi::Object options = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>()
+                                                                : Napi::Object::New(env);
+  const int type = SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK;
+  Napi::Value netns = options.Get("netns");
+  if (netns.IsString()) {
+    std::string path;
+    if (!ResolveNetnsPath(netns.As<Napi::String>().Utf8Value(), &path)) {
+      throw Napi::TypeError::New(env, "invalid network namespace name");
+    }
+    int err = 0;
+    const char* stage = "socket";
+    fd_ = SocketInNetns(path, AF_NETLINK, type, protocol, &err, &stage);
+    if (fd_ < 0) {
+      std::string what = std::string(stage) + " " + path;
+      Napi::Error e = ErrnoError(env, what.c_str(), err);
+      e.Set("netns", Napi::String::New(env, path));
+      throw e;
+    }
+  } else if (!netns.IsUndefined() && !netns.IsNull()) {
+    throw Napi::TypeError::New(env, "options.netns must be a string");
+  } else {
+    fd_ = socket(AF_NETLINK, type, protocol);
+    if (fd_ < 0) throw ErrnoError(env, "socket", errno);
+  }
+  try {
+    Configure(env, options);
+  } catch (...) {
+    close(fd_);
+    fd_ = -1;
+    closed_ = true;
+    throw;
+  }
+}
+
+NetlinkSocket::~NetlinkSocket() {
+  CloseNow();
+  delete asyncContext_;
+}
+
+void NetlinkSocket::SetIntOption(Napi::Env env, int level, int name, int value, const char* what) {
+  if (setsockopt(fd_, level, name, &value, sizeof(value)) < 0) throw ErrnoError(env, what, errno);
+}
+
+void NetlinkSocket::Configure(Napi::Env env, Napi::Object options) {
+  Napi::Value rcvbuf = options.Get("rcvbuf");
+  if (rcvbuf.IsNumber()) {
+    int size = rcvbuf.As<Napi::Number>().Int32Value();
+    // SO_RCVBUFFORCE passes rmem_max but needs CAP_NET_ADMIN; without it the
+    // plain option still gives as much as the sysctl allows.
+    if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0) {
+      if (errno != EPERM) throw ErrnoError(env, "setsockopt(SO_RCVBUFFORCE)", errno);
+      SetIntOption(env, SOL_SOCKET, SO_RCVBUF, size, "setsockopt(SO_RCVBUF)");
+    }
+  }
+  Napi::Value sndbuf = options.Get("sndbuf");
+  if (sndbuf.IsNumber()) {
+    int size = sndbuf.As<Napi::Number>().Int32Value();
+    if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0) {
+      if (errno != EPERM) throw ErrnoError(env, "setsockopt(SO_SNDBUFFORCE)", errno);
+      SetIntOption(env, SOL_SOCKET, SO_SNDBUF, size, "setsockopt(SO_SNDBUF)");
+    }
+  }
+  if (OptBool(options, "noEnobufs"))
+    SetIntOption(env, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1, "setsockopt(NETLINK_NO_ENOBUFS)");
+  if (OptBool(options, "capAck"))
+    SetIntOption(env, SOL_NETLINK, NETLINK_CAP_ACK, 1, "setsockopt(NETLINK_CAP_ACK)");
+  if (OptBool(options, "extAck"))
+    SetIntOption(env, SOL_NETLINK, NETLINK_EXT_ACK, 1, "setsockopt(NETLINK_EXT_ACK)");
+  if (OptBool(options, "broadcastError"))
+    SetIntOption(env, SOL_NETLINK, NETLINK_BROADCAST_ERROR, 1,
+                 "setsockopt(NETLINK_BROADCAST_ERROR)");
+  if (OptBool(options, "strictCheck"))
+    SetIntOption(env, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1, "setsockopt(NETLINK_GET_STRICT_CHK)");
+
+  struct sockaddr_nl local;
+  memset(&local, 0, sizeof(local));
+  local.nl_family = AF_NETLINK;
+  Napi::Value port = options.Get("portId");
+  if (port.IsNumber()) local.nl_pid = port.As<Napi::Number>().Uint32Value();
+  if (bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof(local)) < 0) {
+    throw ErrnoError(env, "bind", errno);
+  }
+  Napi::Value groups = options.Get("groups");
+  if (groups.IsArray()) {
+    Napi::Array list = groups.As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      Napi::Value g = list.Get(i);
+      if (!g.IsNumber()) throw Napi::TypeError::New(env, "options.groups must hold numbers");
+      SetIntOption(env, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, g.As<Napi::Number>().Int32Value(),
+                   "setsockopt(NETLINK_ADD_MEMBERSHIP)");
+    }
+  }
+  socklen_t len = sizeof(local);
+  if (getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &len) < 0) {
+    throw ErrnoError(env, "getsockname", errno);
+  }
+  portId_ = local.nl_pid;
+}
+
+void NetlinkSocket::CheckOpen(Napi::Env env) const {
+  if (closed_) throw ErrnoError(env, "netlink socket is closed", EBADF);
+}
+
+Napi::Value NetlinkSocket::GetFd(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), fd_);
+}
+
+Napi::Value NetlinkSocket::GetPortId(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), portId_);
+}
+
+Napi::Value NetlinkSocket::GetClosed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), closed_);
+}
+
+Napi::Value NetlinkSocket::GetReceiveBufferSize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  int value = 0;
+  socklen_t len = sizeof(value);
+  if (getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &value, &len) < 0) {
+    throw ErrnoError(env, "getsockopt(SO_RCVBUF)", errno);
+  }
+  return Napi::Number::New(env, value);
+}
+
+static sockaddr_nl KernelAddress() {
+  sockaddr_nl kernel;
+  memset(&kernel, 0, sizeof(kernel));
+  kernel.nl_family = AF_NETLINK;
+  return kernel;
+}
+
+static void BufferSpan(Napi::Env env, Napi::Value value, void** data, size_t* len) {
+  if (!value.IsTypedArray()) throw Napi::TypeError::New(env, "expected a Buffer or Uint8Array");
+  Napi::TypedArray array = value.As<Napi::TypedArray>();
+  if (array.TypedArrayType() != napi_uint8_array) {
+    throw Napi::TypeError::New(env, "expected a Buffer or Uint8Array");
+  }
+  Napi::Uint8Array bytes = value.As<Napi::Uint8Array>();
+  *data = bytes.Data();
+  *len = bytes.ByteLength();
+}
+
+// send(buffer): one datagram to the kernel; returns the bytes sent.
+Napi::Value NetlinkSocket::Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  if (info.Length() < 1) throw Napi::TypeError::New(env, "send(buffer): buffer is required");
+  void* data;
+  size_t len;
+  BufferSpan(env, info[0], &data, &len);
+  sockaddr_nl kernel = KernelAddress();
+  ssize_t n;
+  do {
+    n = sendto(fd_, data, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) throw ErrnoError(env, "sendto", errno);
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// sendMany(buffers): one datagram per buffer with sendmmsg; returns how many
+// were sent. An error after a partial send carries `sent`.
+Napi::Value NetlinkSocket::SendMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  if (info.Length() < 1 || !info[0].IsArray()) {
+    throw Napi::TypeError::New(env, "sendMany(buffers): buffers must be an array");
+  }
+  Napi::Array list = info[0].As<Napi::Array>();
+  uint32_t count = list.Length();
+  std::vector<iovec> iov(count);
+  std::vector<mmsghdr> msgs(count);
+  sockaddr_nl kernel = KernelAddress();
+  for (uint32_t i = 0; i < count; i++) {
+    BufferSpan(env, list.Get(i), &iov[i].iov_base, &iov[i].iov_len);
+    memset(&msgs[i], 0, sizeof(mmsghdr));
+    msgs[i].msg_hdr.msg_name = &kernel;
+    msgs[i].msg_hdr.msg_namelen = sizeof(kernel);
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  uint32_t sent = 0;
+  while (sent < count) {
+    int n = sendmmsg(fd_, msgs.data() + sent, count - sent, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Napi::Error e = ErrnoError(env, "sendmmsg", errno);
+      e.Set("sent", Napi::Number::New(env, sent));
+      throw e;
+    }
+    sent += static_cast<uint32_t>(n);
+  }
+  return Napi::Number::New(env, sent);
+}
+
+Napi::Value NetlinkSocket::AddMembership(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "group must be a number");
+  SetIntOption(env, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, info[0].As<Napi::Number>().Int32Value(),
+               "setsockopt(NETLINK_ADD_MEMBERSHIP)");
+  return env.Undefined();
+}
+
+Napi::Value NetlinkSocket::DropMembership(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "group must be a number");
+  SetIntOption(env, SOL_NETLINK, NETLINK_DROP_MEMBERSHIP, info[0].As<Napi::Number>().Int32Value(),
+               "setsockopt(NETLINK_DROP_MEMBERSHIP)");
+  return env.Undefined();
+}
+
+// startReading(slab, slotSize, records, onData): slab is split into
+// slab.length / slotSize slots; records needs 4 words per slot. onData(count,
+// errno) runs once per drained batch: count datagrams are described in
+// records as [offset, length, flags, senderPortId] (flags: 1 truncated,
+// 2 multicast); errno is 0, ENOBUFS (lost
+// messages, reading goes on) or a fatal errno (reading has stopped). The slab
+// is reused: the callback must copy what it keeps.
+Napi::Value NetlinkSocket::StartReading(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  if (reading_) throw Napi::Error::New(env, "startReading: already reading");
+  if (info.Length() < 4 || !info[0].IsBuffer() || !info[1].IsNumber() || !info[2].IsTypedArray() ||
+      !info[3].IsFunction()) {
+    throw Napi::TypeError::New(env, "startReading(slab: Buffer, slotSize: number, records: Uint32Array, onData)");
+  }
+  Napi::Buffer<uint8_t> slab = info[0].As<Napi::Buffer<uint8_t>>();
+  size_t slotSize = info[1].As<Napi::Number>().Uint32Value();
+  if (info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+    throw Napi::TypeError::New(env, "records must be a Uint32Array");
+  }
+  Napi::Uint32Array records = info[2].As<Napi::Uint32Array>();
+  if (slotSize < 4096 || slab.Length() < slotSize) {
+    throw Napi::RangeError::New(env, "slotSize must be >= 4096 and fit in the slab");
+  }
+  unsigned slots = static_cast<unsigned>(slab.Length() / slotSize);
+  if (records.ElementLength() < slots * kRecordWords) {
+    throw Napi::RangeError::New(env, "records must hold 4 words per slot");
+  }
+  slabRef_ = Napi::Persistent(slab);
+  recordsRef_ = Napi::Persistent(records);
+  onData_ = Napi::Persistent(info[3].As<Napi::Function>());
+  slab_ = slab.Data();
+  records_ = records.Data();
+  slotSize_ = slotSize;
+  slots_ = slots;
+  msgs_.assign(slots, mmsghdr{});
+  iovs_.assign(slots, iovec{});
+  addrs_.assign(slots, sockaddr_nl{});
+  for (unsigned i = 0; i < slots; i++) {
+    iovs_[i].iov_base = slab_ + i * slotSize_;
+    iovs_[i].iov_len = slotSize_;
+  }
+  if (asyncContext_ == nullptr) asyncContext_ = new Napi::AsyncContext(env, "NetlinkSocket");
+  poll_ = new uv_poll_t;
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  int rc = uv_poll_init(loop, poll_, fd_);
+  if (rc < 0) {
+    delete poll_;
+    poll_ = nullptr;
+    throw ErrnoError(env, "uv_poll_init", -rc);
+  }
+  poll_->data = this;
+  reading_ = true;
+  // Holding a reference keeps the object alive while the loop may call into it.
+  Napi::ObjectWrap<NetlinkSocket>::Ref();
+  if (unref_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  if (!paused_) StartPoll(env);
+  return env.Undefined();
+}
+
+void NetlinkSocket::StartPoll(Napi::Env env) {
+  int rc = uv_poll_start(poll_, UV_READABLE, &NetlinkSocket::OnPoll);
+  if (rc < 0) throw ErrnoError(env, "uv_poll_start", -rc);
+}
+
+void NetlinkSocket::StopPoll() {
+  if (poll_ != nullptr) uv_poll_stop(poll_);
+}
+
+Napi::Value NetlinkSocket::Pause(const Napi::CallbackInfo& info) {
+  paused_ = true;
+  if (reading_ && !closed_) StopPoll();
+  return info.Env().Undefined();
+}
+
+Napi::Value NetlinkSocket::Resume(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closed_ || !paused_) return env.Undefined();
+  paused_ = false;
+  if (reading_) StartPoll(env);
+  return env.Undefined();
+}
+
+Napi::Value NetlinkSocket::Ref(const Napi::CallbackInfo& info) {
+  unref_ = false;
+  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+  return info.Env().Undefined();
+}
+
+Napi::Value NetlinkSocket::Unref(const Napi::CallbackInfo& info) {
+  unref_ = true;
+  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  return info.Env().Undefined();
+}
+
+void NetlinkSocket::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
+  static_cast<NetlinkSocket*>(handle->data)->Drain(status);
+}
+
+void NetlinkSocket::Drain(int status) {
+  Napi::Env env = onData_.Env();
+  Napi::HandleScope scope(env);
+  if (status < 0) {
+    StopPoll();
+    Deliver(0, -status);
+    return;
+  }
+  for (int round = 0; round < kMaxRoundsPerWakeup && !closed_ && !paused_; round++) {
+    for (unsigned i = 0; i < slots_; i++) {
+      msghdr& h = msgs_[i].msg_hdr;
+      memset(&h, 0, sizeof(h));
+      h.msg_name = &addrs_[i];
+      h.msg_namelen = sizeof(sockaddr_nl);
+      h.msg_iov = &iovs_[i];
+      h.msg_iovlen = 1;
+      msgs_[i].msg_len = 0;
+    }
+    // MSG_TRUNC makes netlink report a datagram's real length, so a cut one is visible.
+    int n = recvmmsg(fd_, msgs_.data(), slots_, MSG_DONTWAIT | MSG_TRUNC, nullptr);
+    if (n < 0) {
+      int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      if (err == EINTR) continue;
+      if (err == ENOBUFS) {
+        if (!Deliver(0, ENOBUFS)) return;
+        continue;
+      }
+      StopPoll();
+      Deliver(0, err);
+      return;
+    }
+    for (int i = 0; i < n; i++) {
+      uint32_t* r = records_ + i * kRecordWords;
+      size_t real = msgs_[i].msg_len;
+      bool truncated = (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 || real > slotSize_;
+      r[0] = static_cast<uint32_t>(i * slotSize_);
+      r[1] = static_cast<uint32_t>(real > slotSize_ ? slotSize_ : real);
+      r[2] = (truncated ? kFlagTruncated : 0) | (addrs_[i].nl_groups != 0 ? kFlagMulticast : 0);
+      r[3] = addrs_[i].nl_pid;
+    }
+    if (!Deliver(static_cast<uint32_t>(n), 0)) return;
+    if (static_cast<unsigned>(n) < slots_) return;
+  }
+}
+
+bool NetlinkSocket::Deliver(uint32_t count, int err) {
+  Napi::Env env = onData_.Env();
+  // The callback may close the socket or drop the last JS reference.
+  Napi::ObjectWrap<NetlinkSocket>::Ref();
+  try {
+    onData_.MakeCallback(Value(), {Napi::Number::New(env, count), Napi::Number::New(env, err)},
+                         *asyncContext_);
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(env, e.Value());
+  }
+  Napi::ObjectWrap<NetlinkSocket>::Unref();
+  return !closed_ && !paused_ && (err == 0 || err == ENOBUFS);
+}
+
+static void FreePoll(uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); }
+
+void NetlinkSocket::CloseNow() {
+  if (closed_) return;
+  closed_ = true;
+  if (poll_ != nullptr) {
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), FreePoll);
+    poll_ = nullptr;
+  }
+  if (fd_ >= 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+}
+
+// close(): idempotent; safe inside the onData callback (the reader checks
+// `closed_` after every callback and never touches the fd again).
+Napi::Value NetlinkSocket::Close(const Napi::CallbackInfo& info) {
+  if (closed_) return info.Env().Undefined();
+  CloseNow();
+  if (reading_) {
+    reading_ = false;
+    onData_.Reset();
+    slabRef_.Reset();
+    recordsRef_.Reset();
+    slab_ = nullptr;
+    records_ = nullptr;
+    Napi::ObjectWrap<NetlinkSocket>::Unref();
+  }
+  return info.Env().Undefined();
+}
