@@ -61,7 +61,7 @@ export function parseErrorMessage(msg: NetlinkMessage): AckStatus {
   const error = msg.view.getInt32(at, HOST_LITTLE_ENDIAN);
   const origLen = msg.view.getUint32(at + 4, HOST_LITTLE_ENDIAN);
   const status: AckStatus = {
-    errno: -error,
+    errno: error === 0 ? 0 : -error,
     extack: {},
     requestType: msg.view.getUint16(at + 8, HOST_LITTLE_ENDIAN),
     requestSeq: msg.view.getUint32(at + 12, HOST_LITTLE_ENDIAN),
@@ -86,5 +86,5 @@ export function parseDoneMessage(msg: NetlinkMessage): AckStatus {
     msg.flags & NLM_F_ACK_TLVS
       ? readExtack(new AttributeReader(msg.view, at + 4, msg.offset + msg.length))
       : {};
-  return { errno: -error, extack };
+  return { errno: error === 0 ? 0 : -error, extack };
 }

@@ -114,39 +114,48 @@ export class NetlinkWriter {
   }
 
   u8(type: number, value: number): this {
-    this.view.setUint8(this.header(type, 1), value);
+    const at = this.header(type, 1);
+    this.view.setUint8(at, value);
     return this.alignAfter();
   }
   u16(type: number, value: number): this {
-    this.view.setUint16(this.header(type, 2), value, HOST_LITTLE_ENDIAN);
+    const at = this.header(type, 2);
+    this.view.setUint16(at, value, HOST_LITTLE_ENDIAN);
     return this.alignAfter();
   }
   u16be(type: number, value: number): this {
-    this.view.setUint16(this.header(type, 2), value, false);
+    const at = this.header(type, 2);
+    this.view.setUint16(at, value, false);
     return this.alignAfter();
   }
   u32(type: number, value: number): this {
-    this.view.setUint32(this.header(type, 4), value >>> 0, HOST_LITTLE_ENDIAN);
+    const at = this.header(type, 4);
+    this.view.setUint32(at, value >>> 0, HOST_LITTLE_ENDIAN);
     return this;
   }
   u32be(type: number, value: number): this {
-    this.view.setUint32(this.header(type, 4), value >>> 0, false);
+    const at = this.header(type, 4);
+    this.view.setUint32(at, value >>> 0, false);
     return this;
   }
   s32be(type: number, value: number): this {
-    this.view.setInt32(this.header(type, 4), value | 0, false);
+    const at = this.header(type, 4);
+    this.view.setInt32(at, value | 0, false);
     return this;
   }
   u64(type: number, value: bigint): this {
-    this.view.setBigUint64(this.header(type, 8), BigInt.asUintN(64, value), HOST_LITTLE_ENDIAN);
+    const at = this.header(type, 8);
+    this.view.setBigUint64(at, BigInt.asUintN(64, value), HOST_LITTLE_ENDIAN);
     return this;
   }
   u64be(type: number, value: bigint): this {
-    this.view.setBigUint64(this.header(type, 8), BigInt.asUintN(64, value), false);
+    const at = this.header(type, 8);
+    this.view.setBigUint64(at, BigInt.asUintN(64, value), false);
     return this;
   }
   bytes(type: number, value: Uint8Array): this {
-    this.buf.set(value, this.header(type, value.length));
+    const at = this.header(type, value.length);
+    this.buf.set(value, at);
     return this.alignAfter();
   }
   /** A NUL-terminated string (NLA_NUL_STRING; also accepted for NLA_STRING). */

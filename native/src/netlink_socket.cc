@@ -381,9 +381,24 @@ void NetlinkSocket::Drain(int status) {
   Napi::Env env = onData_.Env();
   Napi::HandleScope scope(env);
   if (status < 0) {
-    StopPoll();
-    Deliver(0, -status);
-    return;
+    // libuv reports EPOLLERR as UV_EBADF and stops the handle. On a netlink
+    // socket EPOLLERR means sk_err is set, usually ENOBUFS (lost messages):
+    // fetch and clear the real error, report it, and keep reading.
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err != 0 && err != ENOBUFS) {
+      StopPoll();
+      Deliver(0, err);
+      return;
+    }
+    if (err == ENOBUFS && !Deliver(0, ENOBUFS)) return;
+    if (closed_ || paused_) return;
+    int rc = uv_poll_start(poll_, UV_READABLE, &NetlinkSocket::OnPoll);
+    if (rc < 0) {
+      Deliver(0, -rc);
+      return;
+    }
   }
   for (int round = 0; round < kMaxRoundsPerWakeup && !closed_ && !paused_; round++) {
     for (unsigned i = 0; i < slots_; i++) {

@@ -10,7 +10,11 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsNumber()) {
     throw Napi::TypeError::New(env, "peerCredentials(fd): fd must be a number");
   }
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  double raw = info[0].As<Napi::Number>().DoubleValue();
+  if (!(raw >= 0 && raw <= 0x7fffffff) || raw != static_cast<int>(raw)) {
+    throw Napi::TypeError::New(env, "peerCredentials(fd): fd must be a non-negative integer");
+  }
+  int fd = static_cast<int>(raw);
   struct ucred cred;
   socklen_t len = sizeof(cred);
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {

@@ -1,0 +1,17 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { nativeCandidates } from '../../../helper/native/load.js';
+
+describe('native addon loader', () => {
+  const saved = process.env['PORTCULLIS_NATIVE'];
+  afterEach(() => {
+    if (saved === undefined) delete process.env['PORTCULLIS_NATIVE'];
+    else process.env['PORTCULLIS_NATIVE'] = saved;
+  });
+
+  it('tries an explicit override first, then the source and compiled trees', () => {
+    process.env['PORTCULLIS_NATIVE'] = '/opt/x/portcullis_native.node';
+    const list = nativeCandidates();
+    expect(list[0]).toBe('/opt/x/portcullis_native.node');
+    expect(list.some((p) => p.endsWith('native/build/Release/portcullis_native.node'))).toBe(true);
+  });
+});

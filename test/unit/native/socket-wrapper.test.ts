@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import type {
+  NativeBinding,
+  NativeDataCallback,
+  NativeNetlinkSocket,
+  NativeOpenOptions,
+} from '../../../helper/native/types.js';
+import { NetlinkSocket, type DatagramSink } from '../../../helper/netlink/socket.js';
+
+/** A binding double (serialport binding-mock style): records calls, lets the test push datagrams. */
+function fakeBinding() {
+  const state: {
+    opened?: [number, NativeOpenOptions | undefined];
+    push?: (datagrams: Uint8Array[], errno?: number, flags?: number) => void;
+    slots?: number;
+    slotSize?: number;
+  } = {};
+  class FakeSocket implements NativeNetlinkSocket {
+    fd = 42;
+    portId = 1234;
+    closed = false;
+    constructor(protocol: number, options?: NativeOpenOptions) {
+      state.opened = [protocol, options];
+    }
+    receiveBufferSize() {
+      return 0;
+    }
+    send(b: Uint8Array) {
+      return b.length;
+    }
+    sendMany(b: readonly Uint8Array[]) {
+      return b.length;
+    }
+    addMembership() {}
+    dropMembership() {}
+    startReading(slab: Buffer, slotSize: number, records: Uint32Array, onData: NativeDataCallback) {
+      state.slots = slab.length / slotSize;
+      state.slotSize = slotSize;
+      state.push = (datagrams, errno = 0, flags = 0) => {
+        datagrams.forEach((d, i) => {
+          slab.set(d, i * slotSize);
+          records.set([i * slotSize, d.length, flags, i === 2 ? 77 : 0], i * 4);
+        });
+        onData(datagrams.length, errno);
+      };
+    }
+    pause() {}
+    resume() {}
+    ref() {}
+    unref() {}
+    close() {
+      this.closed = true;
+    }
+  }
+  const binding: NativeBinding = {
+    NetlinkSocket: FakeSocket,
+    peerCredentials: () => ({ pid: 1, uid: 0, gid: 0 }),
+    constants: {
+      NETLINK_NETFILTER: 12,
+      NETLINK_SOCK_DIAG: 4,
+      NETLINK_ROUTE: 0,
+      ENOBUFS: 105,
+      EAGAIN: 11,
+      RECORD_WORDS: 4,
+      FLAG_TRUNCATED: 1,
+      FLAG_MULTICAST: 2,
+    },
+  };
+  return { binding, state };
+}
+
+describe('NetlinkSocket wrapper', () => {
+  it('passes open options through, without its own slab options', () => {
+    const { binding, state } = fakeBinding();
+    NetlinkSocket.open(12, { binding, netns: 'x', rcvbuf: 1 << 20, slotSize: 8192, slots: 4 });
+    expect(state.opened).toEqual([12, { netns: 'x', rcvbuf: 1 << 20 }]);
+  });
+
+  it('validates slab geometry', () => {
+    const { binding } = fakeBinding();
+    expect(() => NetlinkSocket.open(12, { binding, slotSize: 100 })).toThrow(RangeError);
+    expect(() => NetlinkSocket.open(12, { binding, slots: 0 })).toThrow(RangeError);
+  });
+
+  it('decodes records into datagram views and flags, and maps errnos to events', () => {
+    const { binding, state } = fakeBinding();
+    const sock = NetlinkSocket.open(12, { binding, slotSize: 4096, slots: 4 });
+    const seen: string[] = [];
+    const sink: DatagramSink = {
+      onDatagram: (view, offset, length, info) =>
+        seen.push(
+          `${view.getUint8(offset)}:${length}:${info.truncated}:${info.multicast}:${info.senderPort}`,
+        ),
+      onLost: () => seen.push('lost'),
+      onError: (e) => seen.push(`error:${(e as Error & { code: string }).code}`),
+    };
+    sock.read(sink);
+    expect(state.slots).toBe(4);
+    state.push!([Uint8Array.of(1, 2), Uint8Array.of(2), Uint8Array.of(3, 3, 3)], 0, 2);
+    state.push!([], 105);
+    state.push!([Uint8Array.of(9)], 0, 1);
+    state.push!([], 9);
+    expect(seen).toEqual([
+      '1:2:false:true:0',
+      '2:1:false:true:0',
+      '3:3:false:true:77',
+      'lost',
+      '9:1:true:false:0',
+      'error:EBADF',
+    ]);
+  });
+});

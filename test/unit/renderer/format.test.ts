@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import {
+  formatBytes,
+  formatDuration,
+  formatEndpoint,
+} from '../../../src-renderer/src/lib/format.js';
+
+describe('formatting', () => {
+  it('formats byte counts, including bigint counters', () => {
+    expect(formatBytes(0)).toBe('0 B');
+    expect(formatBytes(1023)).toBe('1023 B');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(50 * 1024 * 1024)).toBe('50 MiB');
+    expect(formatBytes(2n ** 62n)).toBe('4096 PiB');
+    expect(formatBytes(-1)).toBe('–');
+  });
+
+  it('formats durations', () => {
+    expect(formatDuration(45.9)).toBe('45s');
+    expect(formatDuration(185)).toBe('3m 05s');
+    expect(formatDuration(7620)).toBe('2h 07m');
+    expect(formatDuration(3 * 86400 + 4 * 3600)).toBe('3d 04h');
+    expect(formatDuration(Number.NaN)).toBe('–');
+  });
+
+  it('brackets IPv6 addresses next to a port', () => {
+    expect(formatEndpoint('10.0.0.1', 443)).toBe('10.0.0.1:443');
+    expect(formatEndpoint('fe80::1', 443)).toBe('[fe80::1]:443');
+    expect(formatEndpoint('fe80::1')).toBe('fe80::1');
+  });
+});
