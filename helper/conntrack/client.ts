@@ -2,30 +2,112 @@ import { NetlinkConnection, type ConnectionOptions } from '../netlink/connection
 import {
   AF_UNSPEC,
   NETLINK_NETFILTER,
-  NFNL_SUBSYS_CTNETLINK,
-  nfnlMsgType,
+  NFNETLINK_V0,
+  NFNETLINK_V1,
+  NLM_F_CREATE,
+  NLM_F_EXCL,
 } from '../netlink/constants.js';
+import { NetlinkError } from '../netlink/errors.js';
+import type { NetlinkMessage } from '../netlink/message.js';
 import {
   NetlinkSocket,
   type NetlinkSocketOptions,
   type NetlinkTransport,
 } from '../netlink/socket.js';
 import { NetlinkWriter } from '../netlink/writer.js';
-import { IPCTNL_MSG_CT_GET_STATS, IPCTNL_MSG_CT_GET_STATS_CPU } from './constants.js';
+import * as C from './constants.js';
+import { decodeFlow } from './decode.js';
+import {
+  ConntrackArgumentError,
+  ctMsgType,
+  familyNumber,
+  filterFlags,
+  invertTuple,
+  labelsBytes,
+  statusBits,
+  tcpStateNumber,
+  tupleFamily,
+  writeNat,
+  writeTuple,
+} from './encode.js';
 import { decodeCpuStats, decodeGlobalStats, type CpuStats, type GlobalStats } from './stats.js';
+import type { Family, Flow, NatSpec, Tuple } from './types.js';
 
 export interface ConntrackOptions extends ConnectionOptions {
   /** Act inside this network namespace (`ip netns` name or path). */
   netns?: string;
-  /** Receive buffer for the request socket. */
+  /** Receive buffer for the request socket (default 4 MiB). */
   rcvbuf?: number;
   /** Injection seam: a transport instead of a real socket (tests, fake kernel). */
   transport?: NetlinkTransport;
   socket?: Omit<NetlinkSocketOptions, 'netns'>;
 }
 
-function ctType(msg: number): number {
-  return nfnlMsgType(NFNL_SUBSYS_CTNETLINK, msg);
+/** Kernel-side filters for list/flush/deleteWhere, and an optional predicate. */
+export interface FlowFilter {
+  /** One family; both when absent. */
+  family?: Family;
+  /** Entries with (mark & markMask) == mark; markMask defaults to 0xffffffff. */
+  mark?: number;
+  markMask?: number;
+  /** Entries with (status & statusMask) == status; statusMask defaults to status. */
+  status?: number | readonly C.StatusFlag[];
+  statusMask?: number | readonly C.StatusFlag[];
+  /** Matched in user space: the kernel ignores CTA_ZONE in dumps. */
+  zone?: number;
+  /** Fields of the original / reply tuple to match (CTA_FILTER). */
+  orig?: Partial<Tuple>;
+  reply?: Partial<Tuple>;
+  /** Applied in user space after the kernel's filters. */
+  where?: (flow: Flow) => boolean;
+}
+
+export interface ListOptions extends FlowFilter {
+  signal?: AbortSignal;
+  /** The main table, or entries being torn down / not yet confirmed. */
+  table?: 'conntrack' | 'dying' | 'unconfirmed';
+  /** Read and zero the counters (IPCTNL_MSG_CT_GET_CTRZERO). */
+  zeroCounters?: boolean;
+}
+
+/** What identifies one entry: a tuple of either direction, and its zone. */
+export interface FlowKey {
+  orig?: Tuple;
+  reply?: Tuple;
+  zone?: number;
+  /** CTA_ID: when given, the kernel checks it matches. */
+  id?: number;
+  family?: Family;
+}
+
+export interface CreateSpec {
+  orig: Tuple;
+  /** Defaults to the inverse of orig (no NAT). */
+  reply?: Tuple;
+  /** Seconds; required by the kernel. */
+  timeout: number;
+  mark?: number;
+  labels?: Uint8Array | readonly number[];
+  zone?: number;
+  status?: number | readonly C.StatusFlag[];
+  tcpState?: C.TcpState;
+  sctpState?: C.SctpState;
+  /** NAT can only be set at create. */
+  natSrc?: NatSpec;
+  natDst?: NatSpec;
+  helper?: string;
+}
+
+export interface UpdateSpec extends FlowKey {
+  /** New mark, applied as (old & ~markMask) ^ mark (markMask defaults to all bits). */
+  mark?: number;
+  markMask?: number;
+  /** Labels, applied as (old & ~labelsMask) ^ labels. */
+  labels?: Uint8Array | readonly number[];
+  labelsMask?: Uint8Array | readonly number[];
+  timeout?: number;
+  status?: number | readonly C.StatusFlag[];
+  tcpState?: C.TcpState;
 }
 
 /** The conntrack table of one network namespace, over ctnetlink. */
@@ -49,15 +131,276 @@ export class Conntrack {
     return new Conntrack(new NetlinkConnection(transport, options));
   }
 
-  private message(type: number, family = AF_UNSPEC, flags = 0): NetlinkWriter {
-    return this.writer.reset().beginMessage(ctType(type), flags).nfgenmsg(family);
+  private message(
+    type: number,
+    family = AF_UNSPEC,
+    flags = 0,
+    version = NFNETLINK_V0,
+  ): NetlinkWriter {
+    return this.writer.reset().beginMessage(ctMsgType(type), flags).nfgenmsg(family, version);
+  }
+
+  /** Writes the kernel-side filter attributes of a dump. */
+  private writeFilter(w: NetlinkWriter, f: FlowFilter, family: Family | undefined): void {
+    if (f.mark !== undefined || f.markMask !== undefined) {
+      w.u32be(C.CTA_MARK, f.mark ?? 0);
+      w.u32be(C.CTA_MARK_MASK, f.markMask ?? 0xffffffff);
+    }
+    if (f.status !== undefined) {
+      const status = statusBits(f.status);
+      w.u32be(C.CTA_STATUS, status);
+      w.u32be(C.CTA_STATUS_MASK, f.statusMask === undefined ? status : statusBits(f.statusMask));
+    }
+    const origFlags = f.orig ? filterFlags(f.orig) : 0;
+    const replyFlags = f.reply ? filterFlags(f.reply) : 0;
+    if (origFlags || replyFlags) {
+      if (origFlags) writeTuple(w, C.CTA_TUPLE_ORIG, f.orig!, family);
+      if (replyFlags) writeTuple(w, C.CTA_TUPLE_REPLY, f.reply!, family);
+      const nest = w.beginNest(C.CTA_FILTER);
+      // Unlike CTA_* values, the filter flags are host order (NLA_U32).
+      w.u32(C.CTA_FILTER_ORIG_FLAGS, origFlags);
+      w.u32(C.CTA_FILTER_REPLY_FLAGS, replyFlags);
+      w.endNest(nest);
+    }
+  }
+
+  /** The family a filter implies: tuple addresses need one (the kernel parses them per family). */
+  private filterFamily(f: FlowFilter): Family | undefined {
+    const implied = tupleFamily({ ...f.orig }) ?? tupleFamily({ ...f.reply });
+    if (f.family && implied && f.family !== implied) {
+      throw new ConntrackArgumentError(`filter addresses are ${implied}, family is ${f.family}`);
+    }
+    return f.family ?? implied;
+  }
+
+  /**
+   * The dump requests for a filter: one, or one per family when tuple fields
+   * are filtered without a family (the kernel parses tuple filters per family).
+   */
+  private dumpRequests(options: ListOptions): Uint8Array[] {
+    const family = this.filterFamily(options);
+    const type =
+      options.table === 'dying'
+        ? C.IPCTNL_MSG_CT_GET_DYING
+        : options.table === 'unconfirmed'
+          ? C.IPCTNL_MSG_CT_GET_UNCONFIRMED
+          : options.zeroCounters
+            ? C.IPCTNL_MSG_CT_GET_CTRZERO
+            : C.IPCTNL_MSG_CT_GET;
+    const tupleFilter =
+      (options.orig && filterFlags(options.orig) !== 0) ||
+      (options.reply && filterFlags(options.reply) !== 0);
+    const families: (Family | undefined)[] = family || !tupleFilter ? [family] : ['ipv4', 'ipv6'];
+    return families.map((f) => {
+      const w = this.message(type, familyNumber(f));
+      this.writeFilter(w, options, f);
+      return w.endMessage().finish();
+    });
+  }
+
+  /** What the kernel cannot filter in a dump: the zone (it ignores CTA_ZONE there) and the predicate. */
+  private userFilter(options: ListOptions): ((flow: Flow) => boolean) | undefined {
+    const { zone, where } = options;
+    if (zone === undefined) return where;
+    return (flow) => (flow.zone ?? 0) === zone && (!where || where(flow));
+  }
+
+  /** Streams the table (or a filtered part of it); entries are decoded as they
+   * arrive and never all held in memory. */
+  async *list(options: ListOptions = {}): AsyncGenerator<Flow> {
+    const where = this.userFilter(options);
+    const dumpOptions = {
+      operation: 'conntrack list',
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
+    for (const request of this.dumpRequests(options)) {
+      for await (const msg of this.connection.dump(request, dumpOptions)) {
+        const flow = decodeFlow(msg);
+        if (!where || where(flow)) yield flow;
+      }
+    }
+  }
+
+  /** Calls fn for every entry, decoding straight from the receive buffer: the
+   * fastest way through a large table. Resolves with the number of entries seen. */
+  async forEach(fn: (flow: Flow) => void, options: ListOptions = {}): Promise<number> {
+    const where = this.userFilter(options);
+    let n = 0;
+    const onMessage = (msg: NetlinkMessage) => {
+      const flow = decodeFlow(msg);
+      if (!where || where(flow)) {
+        n++;
+        fn(flow);
+      }
+    };
+    const dumpOptions = {
+      operation: 'conntrack list',
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
+    for (const request of this.dumpRequests(options)) {
+      await this.connection.dumpEach(request, onMessage, dumpOptions);
+    }
+    return n;
+  }
+
+  /** Collects the whole (filtered) table. */
+  async listAll(options: ListOptions = {}): Promise<Flow[]> {
+    const out: Flow[] = [];
+    await this.forEach((f) => out.push(f), options);
+    return out;
+  }
+
+  private writeKey(w: NetlinkWriter, key: FlowKey, family: Family | undefined): void {
+    if (!key.orig && !key.reply)
+      throw new ConntrackArgumentError('an original or reply tuple is required');
+    if (key.orig) writeTuple(w, C.CTA_TUPLE_ORIG, key.orig, family);
+    else if (key.reply) writeTuple(w, C.CTA_TUPLE_REPLY, key.reply, family);
+    // The zone must be echoed for zoned entries, or the lookup misses them.
+    if (key.zone !== undefined) w.u16be(C.CTA_ZONE, key.zone);
+    if (key.id !== undefined) w.u32be(C.CTA_ID, key.id);
+  }
+
+  private keyFamily(key: FlowKey): Family {
+    const family = key.family ?? tupleFamily(key.orig ?? key.reply ?? {});
+    if (!family)
+      throw new ConntrackArgumentError('cannot tell the address family; give addresses or family');
+    return family;
+  }
+
+  /** One entry by tuple (and zone); rejects with NetlinkError ENOENT if absent. */
+  async get(key: FlowKey): Promise<Flow> {
+    const family = this.keyFamily(key);
+    const w = this.message(C.IPCTNL_MSG_CT_GET, familyNumber(family));
+    this.writeKey(w, key, family);
+    const replies = await this.connection.request(w.endMessage().finish(), {
+      operation: 'conntrack get',
+    });
+    const first = replies[0];
+    if (!first) throw new NetlinkError(2, 'conntrack get', { message: 'no entry returned' });
+    return decodeFlow(first);
+  }
+
+  /** Creates an entry. With `ifExists: 'update'` an existing entry is updated
+   * instead (conntrack -A); by default it fails with EEXIST (conntrack -I). */
+  async create(spec: CreateSpec, options: { ifExists?: 'fail' | 'update' } = {}): Promise<void> {
+    const family = this.keyFamily({ orig: spec.orig });
+    const flags = NLM_F_CREATE | (options.ifExists === 'update' ? 0 : NLM_F_EXCL);
+    const w = this.message(C.IPCTNL_MSG_CT_NEW, familyNumber(family), flags);
+    writeTuple(w, C.CTA_TUPLE_ORIG, spec.orig, family);
+    writeTuple(w, C.CTA_TUPLE_REPLY, spec.reply ?? invertTuple(spec.orig), family);
+    if (!Number.isInteger(spec.timeout) || spec.timeout < 0) {
+      throw new ConntrackArgumentError('timeout (seconds) is required to create an entry');
+    }
+    w.u32be(C.CTA_TIMEOUT, spec.timeout);
+    // The kernel refuses (EBUSY) a status that would clear IPS_CONFIRMED.
+    if (spec.status !== undefined)
+      w.u32be(C.CTA_STATUS, statusBits(spec.status) | C.STATUS_BITS.CONFIRMED);
+    if (spec.mark !== undefined) w.u32be(C.CTA_MARK, spec.mark);
+    if (spec.zone !== undefined) w.u16be(C.CTA_ZONE, spec.zone);
+    if (spec.labels !== undefined) w.bytes(C.CTA_LABELS, labelsBytes(spec.labels));
+    if (spec.helper !== undefined) {
+      const h = w.beginNest(C.CTA_HELP);
+      w.string(C.CTA_HELP_NAME, spec.helper);
+      w.endNest(h);
+    }
+    this.writeProtoinfo(w, spec.tcpState, spec.sctpState);
+    if (spec.natSrc) writeNat(w, C.CTA_NAT_SRC, spec.natSrc, family);
+    if (spec.natDst) writeNat(w, C.CTA_NAT_DST, spec.natDst, family);
+    await this.connection.request(w.endMessage().finish(), { operation: 'conntrack create' });
+  }
+
+  private writeProtoinfo(w: NetlinkWriter, tcp?: C.TcpState, sctp?: C.SctpState): void {
+    if (tcp === undefined && sctp === undefined) return;
+    const info = w.beginNest(C.CTA_PROTOINFO);
+    if (tcp !== undefined) {
+      const t = w.beginNest(C.CTA_PROTOINFO_TCP);
+      w.u8(C.CTA_PROTOINFO_TCP_STATE, tcpStateNumber(tcp));
+      w.endNest(t);
+    }
+    if (sctp !== undefined) {
+      const n = C.SCTP_STATES.indexOf(sctp);
+      if (n < 0) throw new ConntrackArgumentError(`unknown SCTP state '${sctp}'`);
+      const s = w.beginNest(C.CTA_PROTOINFO_SCTP);
+      w.u8(C.CTA_PROTOINFO_SCTP_STATE, n);
+      w.endNest(s);
+    }
+    w.endNest(info);
+  }
+
+  /** Changes only the fields given; rejects with ENOENT if there is no such entry. */
+  async update(spec: UpdateSpec): Promise<void> {
+    const family = this.keyFamily(spec);
+    const w = this.message(C.IPCTNL_MSG_CT_NEW, familyNumber(family));
+    this.writeKey(w, spec, family);
+    if (spec.timeout !== undefined) w.u32be(C.CTA_TIMEOUT, spec.timeout);
+    if (spec.status !== undefined)
+      w.u32be(C.CTA_STATUS, statusBits(spec.status) | C.STATUS_BITS.CONFIRMED);
+    if (spec.mark !== undefined) {
+      w.u32be(C.CTA_MARK, spec.mark);
+      if (spec.markMask !== undefined) w.u32be(C.CTA_MARK_MASK, spec.markMask);
+    }
+    if (spec.labels !== undefined) {
+      w.bytes(C.CTA_LABELS, labelsBytes(spec.labels));
+      if (spec.labelsMask !== undefined) w.bytes(C.CTA_LABELS_MASK, labelsBytes(spec.labelsMask));
+    }
+    this.writeProtoinfo(w, spec.tcpState);
+    await this.connection.request(w.endMessage().finish(), { operation: 'conntrack update' });
+  }
+
+  /** Deletes one entry; rejects with ENOENT if there is no such entry. */
+  async delete(key: FlowKey): Promise<void> {
+    const family = this.keyFamily(key);
+    const w = this.message(C.IPCTNL_MSG_CT_DELETE, familyNumber(family));
+    this.writeKey(w, key, family);
+    await this.connection.request(w.endMessage().finish(), { operation: 'conntrack delete' });
+  }
+
+  /** Deletes every entry matching a filter or predicate (vishvananda's
+   * ConntrackDeleteFilters); resolves with the number deleted. Entries that
+   * vanish between the dump and the delete are not counted. */
+  async deleteWhere(filter: FlowFilter | ((flow: Flow) => boolean)): Promise<number> {
+    const f: FlowFilter = typeof filter === 'function' ? { where: filter } : filter;
+    const victims = await this.listAll(f);
+    const results = await Promise.allSettled(
+      victims.map((flow) =>
+        this.delete({
+          orig: flow.orig,
+          family: flow.family,
+          ...(flow.zone !== undefined ? { zone: flow.zone } : {}),
+          ...(flow.id !== undefined ? { id: flow.id } : {}),
+        }),
+      ),
+    );
+    let deleted = 0;
+    for (const r of results) {
+      if (r.status === 'fulfilled') deleted++;
+      else if (!(r.reason instanceof NetlinkError && r.reason.code === 'ENOENT')) throw r.reason;
+    }
+    return deleted;
+  }
+
+  /** Flushes one family (nfgenmsg version 1 scopes the flush), or every
+   * family when none is given; a mark filter limits it further. */
+  async flush(options: { family?: Family; mark?: number; markMask?: number } = {}): Promise<void> {
+    const family = familyNumber(options.family);
+    const w = this.message(
+      C.IPCTNL_MSG_CT_DELETE,
+      family,
+      0,
+      options.family ? NFNETLINK_V1 : NFNETLINK_V0,
+    );
+    if (options.mark !== undefined || options.markMask !== undefined) {
+      w.u32be(C.CTA_MARK, options.mark ?? 0);
+      w.u32be(C.CTA_MARK_MASK, options.markMask ?? 0xffffffff);
+    }
+    await this.connection.request(w.endMessage().finish(), { operation: 'conntrack flush' });
   }
 
   /** Per-CPU counters, including clash_resolve and chain_toolong where the kernel has them. */
   async stats(): Promise<CpuStats[]> {
     const out: CpuStats[] = [];
     await this.connection.dumpEach(
-      this.message(IPCTNL_MSG_CT_GET_STATS_CPU).endMessage().finish(),
+      this.message(C.IPCTNL_MSG_CT_GET_STATS_CPU).endMessage().finish(),
       (msg) => out.push(decodeCpuStats(msg)),
       { operation: 'conntrack stats' },
     );
@@ -67,8 +410,10 @@ export class Conntrack {
   /** The global entry count and the table's maximum. */
   async globalStats(): Promise<GlobalStats> {
     const replies = await this.connection.request(
-      this.message(IPCTNL_MSG_CT_GET_STATS).endMessage().finish(),
-      { operation: 'conntrack count' },
+      this.message(C.IPCTNL_MSG_CT_GET_STATS).endMessage().finish(),
+      {
+        operation: 'conntrack count',
+      },
     );
     const first = replies[0];
     if (!first) throw new Error('conntrack count: the kernel sent no statistics');

@@ -1,3 +1,14 @@
-export { Conntrack, type ConntrackOptions } from './client.js';
+export {
+  Conntrack,
+  type ConntrackOptions,
+  type CreateSpec,
+  type FlowFilter,
+  type FlowKey,
+  type ListOptions,
+  type UpdateSpec,
+} from './client.js';
+export { decodeFlow, labelBits, statusFlagsOf } from './decode.js';
+export { ConntrackArgumentError, invertTuple } from './encode.js';
 export type { CpuStats, GlobalStats } from './stats.js';
+export type * from './types.js';
 export * as constants from './constants.js';
