@@ -17,6 +17,7 @@ import {
 import { NetlinkWriter } from '../netlink/writer.js';
 import * as C from './constants.js';
 import { decodeFlow } from './decode.js';
+import { canonicalIP } from './ip.js';
 import {
   ConntrackArgumentError,
   ctMsgType,
@@ -110,6 +111,21 @@ export interface UpdateSpec extends FlowKey {
   tcpState?: C.TcpState;
 }
 
+/**
+ * The part of a tuple filter sent to the kernel. IPv6 addresses stay in user
+ * space: ctnetlink_filter_match_tuple() compares them with
+ * `!ipv6_addr_cmp()`, which is true when they are equal, so the kernel keeps
+ * exactly the entries that do not match (seen on 6.18; IPv4 is correct).
+ */
+function kernelTupleFilter(
+  t: Partial<Tuple> | undefined,
+  family: Family | undefined,
+): Partial<Tuple> | undefined {
+  if (!t || family !== 'ipv6') return t;
+  const { src: _src, dst: _dst, ...rest } = t;
+  return rest;
+}
+
 /** The conntrack table of one network namespace, over ctnetlink. */
 export class Conntrack {
   private readonly writer = new NetlinkWriter();
@@ -151,11 +167,13 @@ export class Conntrack {
       w.u32be(C.CTA_STATUS, status);
       w.u32be(C.CTA_STATUS_MASK, f.statusMask === undefined ? status : statusBits(f.statusMask));
     }
-    const origFlags = f.orig ? filterFlags(f.orig) : 0;
-    const replyFlags = f.reply ? filterFlags(f.reply) : 0;
+    const orig = kernelTupleFilter(f.orig, family);
+    const reply = kernelTupleFilter(f.reply, family);
+    const origFlags = orig ? filterFlags(orig) : 0;
+    const replyFlags = reply ? filterFlags(reply) : 0;
     if (origFlags || replyFlags) {
-      if (origFlags) writeTuple(w, C.CTA_TUPLE_ORIG, f.orig!, family);
-      if (replyFlags) writeTuple(w, C.CTA_TUPLE_REPLY, f.reply!, family);
+      if (origFlags) writeTuple(w, C.CTA_TUPLE_ORIG, orig!, family);
+      if (replyFlags) writeTuple(w, C.CTA_TUPLE_REPLY, reply!, family);
       const nest = w.beginNest(C.CTA_FILTER);
       // Unlike CTA_* values, the filter flags are host order (NLA_U32).
       w.u32(C.CTA_FILTER_ORIG_FLAGS, origFlags);
@@ -198,11 +216,24 @@ export class Conntrack {
     });
   }
 
-  /** What the kernel cannot filter in a dump: the zone (it ignores CTA_ZONE there) and the predicate. */
+  /** What the kernel cannot (or cannot be trusted to) filter in a dump: the
+   * zone (ignored there), IPv6 addresses (matched inverted, see
+   * kernelTupleFilter) and the predicate. */
   private userFilter(options: ListOptions): ((flow: Flow) => boolean) | undefined {
+    const checks: ((flow: Flow) => boolean)[] = [];
     const { zone, where } = options;
-    if (zone === undefined) return where;
-    return (flow) => (flow.zone ?? 0) === zone && (!where || where(flow));
+    if (zone !== undefined) checks.push((flow) => (flow.zone ?? 0) === zone);
+    for (const dir of ['orig', 'reply'] as const) {
+      const t = options[dir];
+      const src = t?.src !== undefined ? canonicalIP(t.src) : undefined;
+      const dst = t?.dst !== undefined ? canonicalIP(t.dst) : undefined;
+      if (src !== undefined) checks.push((flow) => flow[dir].src === src);
+      if (dst !== undefined) checks.push((flow) => flow[dir].dst === dst);
+    }
+    if (where) checks.push(where);
+    if (checks.length === 0) return undefined;
+    if (checks.length === 1) return checks[0];
+    return (flow) => checks.every((c) => c(flow));
   }
 
   /** Streams the table (or a filtered part of it); entries are decoded as they

@@ -78,7 +78,6 @@ export function parseIPv6(text: string): Uint8Array | undefined {
     if (!v4) return undefined;
     tailBytes.push(...v4);
     head = text.slice(0, lastColon + 1);
-    if (head.endsWith(':') && !head.endsWith('::')) head += '0:0'.slice(0, 0);
     if (head.endsWith(':') && !head.endsWith('::')) head = head.slice(0, -1);
   }
   const double = head.indexOf('::');
