@@ -18,10 +18,17 @@ import type {
 
 const STATUS_ENTRIES = Object.entries(C.STATUS_BITS) as [C.StatusFlag, number][];
 
-/** IPS_* bits by name, in bit order. */
+const statusNames = new Map<number, C.StatusFlag[]>();
+
+/** IPS_* bits by name, in bit order. A table holds few distinct status
+ * values, so the arrays are shared and frozen: copy before changing one. */
 export function statusFlagsOf(status: number): C.StatusFlag[] {
-  const out: C.StatusFlag[] = [];
+  let out = statusNames.get(status);
+  if (out) return out;
+  out = [];
   for (const [name, bit] of STATUS_ENTRIES) if (status & bit) out.push(name);
+  Object.freeze(out);
+  if (statusNames.size < 1024) statusNames.set(status, out);
   return out;
 }
 

@@ -48,22 +48,42 @@ export function formatIPv6(view: DataView, at: number): string {
   return out;
 }
 
-/** Parses an IPv4 or IPv6 address into 4 or 16 bytes; undefined if invalid. */
+const cache = new Map<string, Uint8Array | undefined>();
+const CACHE_LIMIT = 4096;
+
+/** Parses an IPv4 or IPv6 address into 4 or 16 bytes; undefined if invalid.
+ * Results are cached (a flow's addresses are parsed several times per
+ * request); treat the returned bytes as read-only. */
 export function parseIP(text: string): Uint8Array | undefined {
-  return parseIPv4(text) ?? parseIPv6(text);
+  let bytes = cache.get(text);
+  if (bytes !== undefined || cache.has(text)) return bytes;
+  bytes = parseIPv4(text) ?? parseIPv6(text);
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(text, bytes);
+  return bytes;
 }
 
+/** Dotted quad, four decimal parts of 1-3 digits each, no sign or spaces. */
 export function parseIPv4(text: string): Uint8Array | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
+  const len = text.length;
+  if (len < 7 || len > 15) return undefined;
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const v = Number(p);
-    if (v > 255) return undefined;
-    out[i] = v;
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i < len; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return undefined;
+    } else if (c === 46 && digits > 0 && part < 3) {
+      out[part++] = value;
+      value = 0;
+      digits = 0;
+    } else return undefined;
   }
+  if (part !== 3 || digits === 0) return undefined;
+  out[3] = value;
   return out;
 }
 

@@ -192,12 +192,11 @@ export class NetlinkConnection {
     let head = 0;
     let done = false;
     let failure: Error | undefined;
-    let wake: (() => void) | undefined;
+    // Every waiting next() call: the protocol allows several at once.
+    const waiters: (() => void)[] = [];
     let pausedHere = false;
     const notify = () => {
-      const w = wake;
-      wake = undefined;
-      w?.();
+      for (const w of waiters.splice(0)) w();
     };
     const unpause = () => {
       if (pausedHere) {
@@ -253,7 +252,7 @@ export class NetlinkConnection {
           unpause();
           if (failure) throw failure;
           if (done) return { value: undefined, done: true };
-          await new Promise<void>((resolve) => (wake = resolve));
+          await new Promise<void>((resolve) => waiters.push(resolve));
         }
       },
       return: async (): Promise<IteratorResult<NetlinkMessage>> => {
@@ -261,6 +260,7 @@ export class NetlinkConnection {
         if (!done && pending) this.abandon(pending);
         done = true;
         buffered.length = 0;
+        notify(); // a next() still waiting ends too
         return { value: undefined, done: true };
       },
     };
@@ -358,13 +358,23 @@ export class NetlinkConnection {
     this.armTimer(p);
   }
 
+  /** Arms the request's timeout. A dump times out only after a whole period
+   * without a message while not paused by its consumer; progress is checked
+   * when the timer fires, because re-arming a timer per message costs more
+   * than decoding it. */
   private armTimer(p: Pending): void {
     if (p.timer) clearTimeout(p.timer);
-    if (p.timeoutMs > 0 && Number.isFinite(p.timeoutMs)) {
-      p.timer = setTimeout(() => {
-        this.settle(p, new NetlinkTimeoutError(p.operation, p.timeoutMs));
-      }, p.timeoutMs);
-    }
+    if (!(p.timeoutMs > 0 && Number.isFinite(p.timeoutMs))) return;
+    let seen = p.messages;
+    const check = () => {
+      if (p.dump && (p.messages !== seen || this.pausedBy > 0)) {
+        seen = p.messages;
+        p.timer = setTimeout(check, p.timeoutMs);
+        return;
+      }
+      this.settle(p, new NetlinkTimeoutError(p.operation, p.timeoutMs));
+    };
+    p.timer = setTimeout(check, p.timeoutMs);
   }
 
   private flush(): void {
@@ -474,6 +484,8 @@ export class NetlinkConnection {
       return;
     }
     if (p.dump && msg.type === NLMSG_DONE) {
+      // The kernel checks dump consistency for NLMSG_DONE too.
+      if (msg.flags & NLM_F_DUMP_INTR) p.interrupted = true;
       const status = parseDoneMessage(msg);
       if (status.errno !== 0)
         this.settle(p, new NetlinkError(status.errno, p.operation, status.extack));
@@ -484,7 +496,6 @@ export class NetlinkConnection {
     if (msg.flags & NLM_F_DUMP_INTR) p.interrupted = true;
     p.messages++;
     if (p.dump) {
-      if (this.pausedBy === 0) this.armTimer(p);
       try {
         p.onMessage(msg);
       } catch (error) {
@@ -522,18 +533,11 @@ export class NetlinkConnection {
   }
 
   private acquirePause(): void {
-    if (this.pausedBy++ === 0) {
-      this.transport.pause();
-      // A consumer that is behind is not a kernel that is silent.
-      if (this.activeDump?.timer) clearTimeout(this.activeDump.timer);
-    }
+    if (this.pausedBy++ === 0) this.transport.pause();
   }
 
   private releasePause(): void {
-    if (--this.pausedBy === 0 && !this.closed) {
-      this.transport.resume();
-      if (this.activeDump) this.armTimer(this.activeDump);
-    }
+    if (--this.pausedBy === 0 && !this.closed) this.transport.resume();
   }
 
   private failAll(error: Error): void {
