@@ -44,6 +44,8 @@ export const CTA_LABELS_MASK = 23;
 export const CTA_SYNPROXY = 24;
 export const CTA_FILTER = 25;
 export const CTA_STATUS_MASK = 26;
+/** Not in older UAPI headers: added in Linux 6.14. */
+export const CTA_TIMESTAMP_EVENT = 27;
 
 // enum ctattr_stats_cpu
 export const CTA_STATS_SEARCHED = 1;

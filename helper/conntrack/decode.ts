@@ -22,7 +22,7 @@ const statusNames = new Map<number, C.StatusFlag[]>();
 
 /** IPS_* bits by name, in bit order. A table holds few distinct status
  * values, so the arrays are shared and frozen: copy before changing one. */
-export function statusFlagsOf(status: number): C.StatusFlag[] {
+export function statusFlagsOf(status: number): readonly C.StatusFlag[] {
   let out = statusNames.get(status);
   if (out) return out;
   out = [];
@@ -305,6 +305,9 @@ export function decodeFlowAttributes(ad: AttributeReader, family: Family): Flow 
       }
       case C.CTA_LABELS:
         flow.labels = ad.bytes().slice();
+        break;
+      case C.CTA_TIMESTAMP_EVENT:
+        flow.timestampEvent = ad.u64be();
         break;
       case C.CTA_SYNPROXY: {
         const s = ad.nested();

@@ -12,3 +12,16 @@ export { ConntrackArgumentError, invertTuple } from './encode.js';
 export type { CpuStats, GlobalStats } from './stats.js';
 export type * from './types.js';
 export * as constants from './constants.js';
+export {
+  ConntrackEvents,
+  eventTypeOf,
+  type ConntrackEventsOptions,
+  type LostInfo,
+} from './events.js';
+export {
+  ConntrackMirror,
+  flowKey,
+  type ConntrackMirrorOptions,
+  type MirrorChange,
+  type ResyncResult,
+} from './mirror.js';

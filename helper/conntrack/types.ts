@@ -76,7 +76,7 @@ export interface Flow {
   reply: Tuple;
   /** Raw IPS_* status bits; `statusFlags` has them by name. */
   status: number;
-  statusFlags: StatusFlag[];
+  statusFlags: readonly StatusFlag[];
   /** Seconds left before the entry expires. */
   timeout?: number;
   mark?: number;
@@ -92,6 +92,8 @@ export interface Flow {
   /** CTA_TIMESTAMP, nanoseconds (CLOCK_REALTIME) when nf_conntrack_timestamp is on. */
   timestampStart?: bigint;
   timestampStop?: bigint;
+  /** CTA_TIMESTAMP_EVENT (Linux 6.14+): when the event was generated, ns. */
+  timestampEvent?: bigint;
   /** 128-bit connlabel bitmap, host endian as the kernel stores it. */
   labels?: Uint8Array;
   helper?: { name: string; info?: Uint8Array };

@@ -72,6 +72,35 @@ interface Pending {
   discarding: boolean;
   resolve: (result: { replies: NetlinkMessage[]; messages: number; interrupted: boolean }) => void;
   reject: (error: Error) => void;
+  /** Set for the members of a requestBatch(). */
+  batch: Batch | undefined;
+  index: number;
+}
+
+/** The outcome of requestBatch(). */
+export interface BatchResult {
+  /** Requests the kernel acknowledged without error. */
+  ok: number;
+  /** Requests that were refused (NetlinkError) or could not be built, by position. */
+  errors: { index: number; error: Error }[];
+}
+
+interface Batch {
+  source: Iterator<Uint8Array | Error>;
+  next: number;
+  exhausted: boolean;
+  outstanding: number;
+  ok: number;
+  errors: { index: number; error: Error }[];
+  operation: string;
+  timeoutMs: number;
+  timer: NodeJS.Timeout | undefined;
+  progress: number;
+  done: boolean;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  resolve: (result: BatchResult) => void;
+  reject: (error: Error) => void;
 }
 
 export interface ConnectionCounters {
@@ -102,6 +131,7 @@ export class NetlinkConnection {
   private readonly pending = new Map<number, Pending>();
   private readonly queue: Pending[] = [];
   private readonly dumpQueue: Pending[] = [];
+  private readonly batchQueue: Batch[] = [];
   private activeDump: Pending | undefined;
   private inFlight = 0;
   private seq = 0;
@@ -266,6 +296,149 @@ export class NetlinkConnection {
     };
   }
 
+  /**
+   * Sends many requests with as few syscalls as the window allows, one
+   * promise and one timer for all: the fast path for bulk writes (creating
+   * 250k conntrack entries). Messages are pulled from `messages` lazily; an
+   * Error in place of a message is recorded for that index and not sent.
+   * Kernel refusals are reported per index; a timeout, lost ACKs (ENOBUFS),
+   * an abort or a closed connection reject the whole batch.
+   */
+  requestBatch(
+    messages: Iterable<Uint8Array | Error>,
+    options: RequestOptions = {},
+  ): Promise<BatchResult> {
+    const operation = options.operation ?? 'batch';
+    if (this.closed) return Promise.reject(new NetlinkAbortError(operation, 'connection closed'));
+    if (options.signal?.aborted) return Promise.reject(new NetlinkAbortError(operation));
+    return new Promise((resolve, reject) => {
+      const b: Batch = {
+        source: messages[Symbol.iterator](),
+        next: 0,
+        exhausted: false,
+        outstanding: 0,
+        ok: 0,
+        errors: [],
+        operation,
+        timeoutMs: options.timeoutMs ?? this.timeoutMs,
+        timer: undefined,
+        progress: 0,
+        done: false,
+        signal: options.signal,
+        onAbort: undefined,
+        resolve,
+        reject,
+      };
+      if (b.signal) {
+        b.onAbort = () => this.failBatch(b, new NetlinkAbortError(operation));
+        b.signal.addEventListener('abort', b.onAbort, { once: true });
+      }
+      if (b.timeoutMs > 0 && Number.isFinite(b.timeoutMs)) {
+        let seen = -1;
+        const check = () => {
+          if (b.done) return;
+          if (b.progress !== seen) {
+            seen = b.progress;
+            b.timer = setTimeout(check, b.timeoutMs);
+            return;
+          }
+          this.failBatch(b, new NetlinkTimeoutError(operation, b.timeoutMs));
+        };
+        b.timer = setTimeout(check, b.timeoutMs);
+      }
+      this.batchQueue.push(b);
+      this.scheduleFlush();
+    });
+  }
+
+  /** Pulls the next message of a batch into a member request, or undefined when none is left. */
+  private pullBatchMember(b: Batch): Pending | undefined {
+    while (!b.exhausted) {
+      let item: IteratorResult<Uint8Array | Error>;
+      try {
+        item = b.source.next();
+      } catch (error) {
+        this.failBatch(b, error as Error);
+        return undefined;
+      }
+      if (item.done) {
+        b.exhausted = true;
+        break;
+      }
+      const index = b.next++;
+      if (item.value instanceof Error) {
+        b.errors.push({ index, error: item.value });
+        continue;
+      }
+      if (item.value.byteLength < 16) {
+        b.errors.push({ index, error: new RangeError('message shorter than nlmsghdr') });
+        continue;
+      }
+      b.outstanding++;
+      return {
+        seq: 0,
+        operation: b.operation,
+        timeoutMs: 0,
+        timer: undefined,
+        signal: undefined,
+        onAbort: undefined,
+        message: item.value,
+        dump: false,
+        onMessage: () => {},
+        copy: false,
+        replies: [],
+        messages: 0,
+        interrupted: false,
+        discarding: false,
+        resolve: () => {},
+        reject: () => {},
+        batch: b,
+        index,
+      };
+    }
+    this.finishBatchIfDone(b);
+    return undefined;
+  }
+
+  private finishBatchIfDone(b: Batch): void {
+    if (b.done || !b.exhausted || b.outstanding > 0) return;
+    b.done = true;
+    this.releaseBatch(b);
+    b.errors.sort((x, y) => x.index - y.index);
+    b.resolve({ ok: b.ok, errors: b.errors });
+  }
+
+  private releaseBatch(b: Batch): void {
+    if (b.timer) clearTimeout(b.timer);
+    if (b.signal && b.onAbort) b.signal.removeEventListener('abort', b.onAbort);
+    const i = this.batchQueue.indexOf(b);
+    if (i >= 0) this.batchQueue.splice(i, 1);
+  }
+
+  private failBatch(b: Batch, error: Error): void {
+    if (b.done) return;
+    b.done = true;
+    b.exhausted = true;
+    this.releaseBatch(b);
+    // Members still in flight are dropped when their answers come.
+    for (const p of this.pending.values()) if (p.batch === b) p.discarding = true;
+    b.reject(error);
+  }
+
+  private settleBatchMember(b: Batch, p: Pending, error?: Error): void {
+    b.outstanding--;
+    b.progress++;
+    if (b.done) return;
+    if (!error) b.ok++;
+    else if (error instanceof NetlinkError && error.operation === b.operation)
+      b.errors.push({ index: p.index, error });
+    else {
+      this.failBatch(b, error);
+      return;
+    }
+    this.finishBatchIfDone(b);
+  }
+
   private finishDump(
     result: { messages: number; interrupted: boolean },
     options: DumpOptions,
@@ -308,6 +481,8 @@ export class NetlinkConnection {
         discarding: false,
         resolve,
         reject,
+        batch: undefined,
+        index: 0,
       };
       if (p.signal) {
         p.onAbort = () => {
@@ -392,6 +567,16 @@ export class NetlinkConnection {
       this.inFlight++;
       batch.push(p);
     }
+    while (this.batchQueue.length > 0 && this.inFlight < this.maxInFlight) {
+      const member = this.pullBatchMember(this.batchQueue[0]!);
+      if (!member) {
+        if (this.batchQueue[0]?.exhausted) this.batchQueue.shift();
+        continue;
+      }
+      this.stamp(member);
+      this.inFlight++;
+      batch.push(member);
+    }
     if (batch.length > 0) this.transmit(batch);
   }
 
@@ -450,7 +635,14 @@ export class NetlinkConnection {
       forEachMessage(view, offset, offset + length, (msg) => {
         this.counters.received++;
         if (info.multicast || msg.seq === 0) {
-          for (const l of this.notificationListeners) l(msg);
+          for (const l of this.notificationListeners) {
+            try {
+              l(msg);
+            } catch (error) {
+              // A listener's failure must not end the read loop or skip the rest.
+              for (const e of this.errorListeners) e(error as Error);
+            }
+          }
           return;
         }
         const p = this.pending.get(msg.seq);
@@ -525,11 +717,13 @@ export class NetlinkConnection {
     } else {
       this.inFlight--;
     }
-    if (!p.discarding) {
+    if (p.batch) this.settleBatchMember(p.batch, p, error);
+    else if (!p.discarding) {
       if (error) p.reject(error);
       else p.resolve({ replies: p.replies, messages: p.messages, interrupted: p.interrupted });
     }
-    if (this.queue.length > 0 || this.dumpQueue.length > 0) this.scheduleFlush();
+    if (this.queue.length > 0 || this.dumpQueue.length > 0 || this.batchQueue.length > 0)
+      this.scheduleFlush();
   }
 
   private acquirePause(): void {
@@ -547,6 +741,7 @@ export class NetlinkConnection {
       this.dequeue(p);
       p.reject(error);
     }
+    for (const b of [...this.batchQueue]) this.failBatch(b, error);
   }
 
   /** Rejects everything outstanding and closes the socket. Idempotent. */
@@ -559,6 +754,7 @@ export class NetlinkConnection {
       this.dequeue(p);
       p.reject(error);
     }
+    for (const b of [...this.batchQueue]) this.failBatch(b, error);
     this.transport.close();
   }
 }

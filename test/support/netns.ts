@@ -27,7 +27,12 @@ export class TestNetns {
   constructor(prefix = 'pcl') {
     this.name = `${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`;
     run('ip', ['netns', 'add', this.name]);
-    run('ip', ['-n', this.name, 'link', 'set', 'lo', 'up']);
+    try {
+      run('ip', ['-n', this.name, 'link', 'set', 'lo', 'up']);
+    } catch (error) {
+      this.delete();
+      throw error;
+    }
   }
 
   /** Runs a command inside the namespace. */
@@ -46,19 +51,4 @@ export class TestNetns {
     this.deleted = true;
     execFileSync('ip', ['netns', 'delete', this.name]);
   }
-}
-
-/** Loads kernel modules a test needs; returns the ones that failed. */
-export function modprobe(...modules: string[]): string[] {
-  const missing: string[] = [];
-  for (const m of modules) {
-    const r = spawnSync('modprobe', [m]);
-    if (r.status !== 0 && !moduleBuiltIn(m)) missing.push(m);
-  }
-  return missing;
-}
-
-function moduleBuiltIn(name: string): boolean {
-  const r = spawnSync('sh', ['-c', `test -d /sys/module/${name}`]);
-  return r.status === 0;
 }

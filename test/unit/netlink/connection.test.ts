@@ -1193,3 +1193,83 @@ describe('NetlinkConnection: close', () => {
     expect(await next).toMatchObject({ name: 'AbortError' });
   });
 });
+
+describe('NetlinkConnection: requestBatch', () => {
+  /** ACKs every request, refusing those whose id is in `refuse` with EEXIST-like EPERM. */
+  const batchHandler =
+    (refuse: Set<number>): KernelHandler =>
+    (request) => [
+      datagram(
+        refuse.has(idOf(request) ?? -1) ? errorMessage(request, EPERM) : ackMessage(request),
+      ),
+    ];
+
+  it('sends every message, counts the ACKs and reports refusals by index', async () => {
+    const { kernel, conn } = setup({ handler: batchHandler(new Set([2, 5])) });
+    const result = await conn.requestBatch(
+      Array.from({ length: 8 }, (_, i) => req({ id: i, type: CT_NEW })),
+      { operation: 'bulk' },
+    );
+    expect(result.ok).toBe(6);
+    expect(result.errors.map((e) => e.index)).toEqual([2, 5]);
+    expect(result.errors[0]!.error).toMatchObject({ code: 'EPERM', operation: 'bulk' });
+    expect(kernel.sentMessages).toHaveLength(8);
+    for (const m of kernel.sentMessages)
+      expect(m.flags & (NLM_F_REQUEST | NLM_F_ACK)).toBe(NLM_F_REQUEST | NLM_F_ACK);
+    expect(new Set(kernel.sentMessages.map((m) => m.seq)).size).toBe(8);
+  });
+
+  it('pulls lazily within maxInFlight and records Error items without sending them', async () => {
+    const { kernel, conn } = setup({ handler: batchHandler(new Set()) }, { maxInFlight: 3 });
+    let pulled = 0;
+    function* source(): Generator<Uint8Array | Error> {
+      for (let i = 0; i < 10; i++) {
+        pulled++;
+        yield i === 4 ? new RangeError('bad spec') : req({ id: i });
+      }
+    }
+    const t = track(conn.requestBatch(source()));
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(pulled).toBeLessThanOrEqual(4); // 3 in flight (+1 Error item skipped)
+    await kernel.idle();
+    await vi.waitFor(() => expect(t.settled).toBe(true));
+    expect(t.value).toEqual({ ok: 9, errors: [{ index: 4, error: expect.any(RangeError) }] });
+    expect(kernel.sentMessages).toHaveLength(9);
+  });
+
+  it('resolves an empty batch at once', async () => {
+    const { conn } = setup();
+    expect(await conn.requestBatch([])).toEqual({ ok: 0, errors: [] });
+  });
+
+  it('rejects the whole batch when ACKs are lost, and stays usable', async () => {
+    const { kernel, conn } = setup({ handler: () => [] });
+    const t = track(conn.requestBatch([req({ id: 1 }), req({ id: 2 })]));
+    await kernel.waitForSent(2);
+    kernel.reply(lost());
+    await kernel.idle();
+    await vi.waitFor(() => expect(t.settled).toBe(true));
+    expect(t.error).toMatchObject({ code: 'ENOBUFS' });
+    kernel.handler = echoHandler;
+    expect(await conn.request(req({ id: 3 }))).toHaveLength(1);
+  });
+
+  it('times out when the kernel stops answering, and rejects on close', async () => {
+    const { conn } = setup({ handler: () => [] });
+    expect(await rejection(conn.requestBatch([req({ id: 1 })], { timeoutMs: 20 }))).toBeInstanceOf(
+      NetlinkTimeoutError,
+    );
+    const pending = rejection(conn.requestBatch([req({ id: 2 })]));
+    conn.close();
+    expect(await pending).toBeInstanceOf(NetlinkAbortError);
+  });
+
+  it('aborts via its signal', async () => {
+    const { conn } = setup({ handler: () => [] });
+    const controller = new AbortController();
+    const pending = rejection(conn.requestBatch([req({ id: 1 })], { signal: controller.signal }));
+    controller.abort();
+    expect(await pending).toMatchObject({ name: 'AbortError' });
+  });
+});
