@@ -21,6 +21,7 @@ import {
 import { NetlinkWriter } from '../netlink/writer.js';
 import * as C from './constants.js';
 import { decodeFlow } from './decode.js';
+import { ConntrackExpectations } from './expect.js';
 import { canonicalIP } from './ip.js';
 import {
   ConntrackArgumentError,
@@ -133,8 +134,12 @@ function kernelTupleFilter(
 /** The conntrack table of one network namespace, over ctnetlink. */
 export class Conntrack {
   private readonly writer = new NetlinkWriter();
+  /** The expectation table of the same namespace, over the same socket. */
+  readonly expectations: ConntrackExpectations;
 
-  private constructor(readonly connection: NetlinkConnection) {}
+  private constructor(readonly connection: NetlinkConnection) {
+    this.expectations = new ConntrackExpectations(connection);
+  }
 
   static open(options: ConntrackOptions = {}): Conntrack {
     const transport =

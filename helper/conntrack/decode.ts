@@ -329,8 +329,8 @@ export function decodeFlowAttributes(ad: AttributeReader, family: Family): Flow 
 
 /** Decodes one conntrack message into a Flow. */
 export function decodeFlow(msg: NetlinkMessage): Flow {
-  const family = familyOf(msg.view.getUint8(payloadOffset(msg)));
-  return decodeFlowAttributes(nfAttributes(msg), family);
+  const attrs = nfAttributes(msg); // checks there is room for nfgenmsg
+  return decodeFlowAttributes(attrs, familyOf(msg.view.getUint8(payloadOffset(msg))));
 }
 
 /** The label bits set in a 128-bit connlabel bitmap (bit n = byte n/8, bit n%8 on little-endian hosts). */

@@ -25,3 +25,11 @@ export {
   type MirrorChange,
   type ResyncResult,
 } from './mirror.js';
+export {
+  ConntrackExpectations,
+  decodeExpectation,
+  decodeExpectationEvent,
+  type Expectation,
+  type ExpectationSpec,
+  type ExpectationKey,
+} from './expect.js';

@@ -670,7 +670,9 @@ export class NetlinkConnection {
       const status = parseErrorMessage(msg);
       if (status.errno !== 0) {
         this.settle(p, new NetlinkError(status.errno, p.operation, status.extack));
-      } else if (!p.dump) {
+      } else {
+        // For a dump, a plain ACK means the kernel did not start one (a
+        // started dump suppresses the ACK and ends with NLMSG_DONE).
         this.settle(p);
       }
       return;

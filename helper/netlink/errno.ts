@@ -1,8 +1,13 @@
 import { constants } from 'node:os';
 
 const names = new Map<number, string>();
+// Where several names share a number, the one the kernel's sources use wins.
+const preferred = ['EOPNOTSUPP', 'EAGAIN', 'EDEADLK'];
+for (const name of preferred) {
+  const value = (constants.errno as Record<string, number | undefined>)[name];
+  if (value !== undefined) names.set(value, name);
+}
 for (const [name, value] of Object.entries(constants.errno)) {
-  // Several names can share a number (EAGAIN/EWOULDBLOCK); the first listed wins.
   if (!names.has(value)) names.set(value, name);
 }
 

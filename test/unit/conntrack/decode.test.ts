@@ -395,3 +395,11 @@ describe('status flags and addresses', () => {
     );
   });
 });
+
+describe('decodeFlow bounds', () => {
+  it('a message too short for nfgenmsg is a decode error, not a RangeError', () => {
+    const bare = new Uint8Array(16);
+    new DataView(bare.buffer).setUint32(0, 16, HOST_LITTLE_ENDIAN);
+    expect(() => decodeFlow(parseMessages(bare)[0]!)).toThrow(NetlinkDecodeError);
+  });
+});

@@ -341,3 +341,13 @@ describe('ACK and error messages', () => {
     expect(() => parseErrorMessage(m!)).toThrow(NetlinkDecodeError);
   });
 });
+
+describe('errno names', () => {
+  it('uses the names the kernel sources use where numbers are shared', async () => {
+    const { errnoName, errnoNumber } = await import('../../../helper/netlink/errno.js');
+    expect(errnoName(errnoNumber('EOPNOTSUPP')!)).toBe('EOPNOTSUPP');
+    expect(errnoName(errnoNumber('EAGAIN')!)).toBe('EAGAIN');
+    expect(errnoName(2)).toBe('ENOENT');
+    expect(errnoName(100000)).toBe('E100000');
+  });
+});

@@ -1273,3 +1273,10 @@ describe('NetlinkConnection: requestBatch', () => {
     expect(await pending).toMatchObject({ name: 'AbortError' });
   });
 });
+
+describe('NetlinkConnection: a dump the kernel did not start', () => {
+  it('resolves with no messages when the kernel answers a dump request with a plain ACK', async () => {
+    const { conn } = setup({ handler: (request) => [datagram(ackMessage(request))] });
+    expect(await conn.dumpEach(req(), () => {})).toEqual({ messages: 0, interrupted: false });
+  });
+});

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the shared anchor harness (../shared/bench) with Portcullis plugged in,
+# so that anchors and our figures come from the same run. Arguments go to
+# run-anchors.sh (e.g. --only ct-dump, --quick, --runs 3).
+#   bash bench/run.sh --only ct-dump
+#   CT_SIZES="250000" RUNS=3 bash bench/run.sh --only ct-dump
+# The harness is copied to $BENCH_WORK (default /tmp/portcullis-bench) and
+# builds its C and Go tools there; results land in $BENCH_WORK/results/.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+shared="${SHARED_BENCH:-$root/../shared/bench}"
+[ -d "$shared" ] || { echo "bench/run.sh: no harness at $shared" >&2; exit 1; }
+
+apt_needed=(build-essential libnetfilter-conntrack-dev libnetfilter-queue-dev libmnl-dev golang-go
+  golang-github-vishvananda-netlink-dev golang-github-mdlayher-netlink-dev conntrack iptables python3)
+missing=()
+for p in "${apt_needed[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The harness writes bin/, .gocache/ and results/ next to itself: never into
+# shared/ (root could, despite the read-only bits), always into a copy.
+work="${BENCH_WORK:-/tmp/portcullis-bench}"
+mkdir -p "$work"
+cp -a "$shared/." "$work/"
+chmod -R u+w "$work"
+make -s -C "$work" >/dev/null
+
+(cd "$root" && npm run -s build:ts)
+export SUT_CWD="$root"
+export CT_DUMP_CMD="${CT_DUMP_CMD:-node dist/bench/ct-dump.js}" CT_DUMP_LABEL="${CT_DUMP_LABEL:-portcullis}"
+export CT_POPULATE_CMD="${CT_POPULATE_CMD:-node dist/bench/ct-populate.js}" CT_POPULATE_LABEL="${CT_POPULATE_LABEL:-portcullis}"
+export CT_EVENTS_CMD="${CT_EVENTS_CMD:-node dist/bench/ct-events.js}" CT_EVENTS_LABEL="${CT_EVENTS_LABEL:-portcullis}"
+exec "$work/run-anchors.sh" "$@"
