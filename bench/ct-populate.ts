@@ -32,7 +32,11 @@ function spec(i: number): CreateSpec {
   return s;
 }
 
-const ct = Conntrack.open({ maxInFlight: 1024, rcvbuf: 8 * 1024 * 1024 });
+const ct = Conntrack.open({
+  maxInFlight: 1024,
+  rcvbuf: 8 * 1024 * 1024,
+  socket: { threaded: process.env['CT_THREADED'] === '1' },
+});
 function* specs(): Generator<CreateSpec> {
   for (let i = 0; i < n; i++) yield spec(i);
 }

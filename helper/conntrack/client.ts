@@ -149,7 +149,11 @@ export class Conntrack {
         capAck: true,
         rcvbuf: options.rcvbuf ?? 4 * 1024 * 1024,
         slotSize: 32768,
-        slots: 32,
+        slots: 16,
+        // The kernel builds each dump part inside recvmsg: reading on a
+        // thread lets that overlap with decoding.
+        threaded: true,
+        batches: 4,
         ...options.socket,
         ...(options.netns !== undefined ? { netns: options.netns } : {}),
       });

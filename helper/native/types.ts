@@ -41,6 +41,16 @@ export interface NativeNetlinkSocket {
     records: Uint32Array,
     onData: NativeDataCallback,
   ): void;
+  /** Like startReading, but a reader thread fills a ring of batches while JS
+   * handles the previous one; onData gets the batch index, whose records
+   * start at batch * slotsPerBatch * 4. */
+  startThreadedReading(
+    slab: Buffer,
+    slotSize: number,
+    slotsPerBatch: number,
+    records: Uint32Array,
+    onData: (batch: number, count: number, errno: number) => void,
+  ): void;
   pause(): void;
   resume(): void;
   ref(): void;

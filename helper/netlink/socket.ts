@@ -39,6 +39,11 @@ export interface NetlinkSocketOptions extends NativeOpenOptions {
   slotSize?: number;
   /** Datagrams read per recvmmsg call. */
   slots?: number;
+  /** Read on a native thread (a ring of `batches` batches of `slots`
+   * datagrams), so that the kernel's work inside recvmsg, such as producing
+   * the next part of a dump, overlaps with decoding on the JS thread. */
+  threaded?: boolean;
+  batches?: number;
   /** Injection seam for tests. */
   binding?: NativeBinding;
 }
@@ -54,6 +59,7 @@ export class NetlinkSocket implements NetlinkTransport {
   private readonly native: NativeNetlinkSocket;
   private readonly slotSize: number;
   private readonly slots: number;
+  private readonly batches: number;
   private readonly flags: { truncated: number; multicast: number; enobufs: number };
 
   private constructor(
@@ -61,10 +67,12 @@ export class NetlinkSocket implements NetlinkTransport {
     binding: NativeBinding,
     slotSize: number,
     slots: number,
+    batches: number,
   ) {
     this.native = native;
     this.slotSize = slotSize;
     this.slots = slots;
+    this.batches = batches;
     this.flags = {
       truncated: binding.constants.FLAG_TRUNCATED,
       multicast: binding.constants.FLAG_MULTICAST,
@@ -73,13 +81,23 @@ export class NetlinkSocket implements NetlinkTransport {
   }
 
   static open(protocol: number, options: NetlinkSocketOptions = {}): NetlinkSocket {
-    const { slotSize = 65536, slots = 16, binding = loadNativeBinding(), ...open } = options;
+    const {
+      slotSize = 65536,
+      slots = 16,
+      threaded = false,
+      batches = 3,
+      binding = loadNativeBinding(),
+      ...open
+    } = options;
+    if (threaded && (!Number.isInteger(batches) || batches < 2 || batches > 64)) {
+      throw new RangeError('batches must be 2..64');
+    }
     if (!Number.isInteger(slotSize) || slotSize < 4096)
       throw new RangeError('slotSize must be >= 4096');
     if (!Number.isInteger(slots) || slots < 1 || slots > 1024)
       throw new RangeError('slots must be 1..1024');
     const native = new binding.NetlinkSocket(protocol, open);
-    return new NetlinkSocket(native, binding, slotSize, slots);
+    return new NetlinkSocket(native, binding, slotSize, slots, threaded ? batches : 0);
   }
 
   get portId(): number {
@@ -110,13 +128,14 @@ export class NetlinkSocket implements NetlinkTransport {
   }
 
   read(sink: DatagramSink): void {
-    const slab = Buffer.allocUnsafeSlow(this.slotSize * this.slots);
-    const records = new Uint32Array(this.slots * 4);
+    const batches = Math.max(this.batches, 1);
+    const slab = Buffer.allocUnsafeSlow(this.slotSize * this.slots * batches);
+    const records = new Uint32Array(this.slots * 4 * batches);
     const view = new DataView(slab.buffer, slab.byteOffset, slab.byteLength);
     const { truncated, multicast, enobufs } = this.flags;
-    this.native.startReading(slab, this.slotSize, records, (count, errno) => {
+    const deliver = (first: number, count: number, errno: number) => {
       for (let i = 0; i < count; i++) {
-        const r = i * 4;
+        const r = (first + i) * 4;
         const flags = records[r + 2]!;
         sink.onDatagram(view, records[r]!, records[r + 1]!, {
           truncated: (flags & truncated) !== 0,
@@ -126,7 +145,20 @@ export class NetlinkSocket implements NetlinkTransport {
       }
       if (errno === enobufs) sink.onLost();
       else if (errno !== 0) sink.onError(systemError(errno, 'recvmmsg'));
-    });
+    };
+    if (this.batches > 0) {
+      this.native.startThreadedReading(
+        slab,
+        this.slotSize,
+        this.slots,
+        records,
+        (batch, count, errno) => deliver(batch * this.slots, count, errno),
+      );
+    } else {
+      this.native.startReading(slab, this.slotSize, records, (count, errno) =>
+        deliver(0, count, errno),
+      );
+    }
   }
 
   pause(): void {

@@ -1,7 +1,9 @@
 #include "netlink_socket.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <string>
@@ -48,6 +50,7 @@ Napi::Function NetlinkSocket::Init(Napi::Env env) {
           InstanceMethod<&NetlinkSocket::AddMembership>("addMembership"),
           InstanceMethod<&NetlinkSocket::DropMembership>("dropMembership"),
           InstanceMethod<&NetlinkSocket::StartReading>("startReading"),
+          InstanceMethod<&NetlinkSocket::StartThreadedReading>("startThreadedReading"),
           InstanceMethod<&NetlinkSocket::Pause>("pause"),
           InstanceMethod<&NetlinkSocket::Resume>("resume"),
           InstanceMethod<&NetlinkSocket::Ref>("ref"),
@@ -348,6 +351,14 @@ void NetlinkSocket::StopPoll() {
 }
 
 Napi::Value NetlinkSocket::Pause(const Napi::CallbackInfo& info) {
+  if (threaded_) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      paused_ = true;
+    }
+    WakeThread();
+    return info.Env().Undefined();
+  }
   paused_ = true;
   if (reading_ && !closed_) StopPoll();
   return info.Env().Undefined();
@@ -355,6 +366,14 @@ Napi::Value NetlinkSocket::Pause(const Napi::CallbackInfo& info) {
 
 Napi::Value NetlinkSocket::Resume(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (threaded_) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      paused_ = false;
+    }
+    cv_.notify_all();
+    return env.Undefined();
+  }
   if (closed_ || !paused_) return env.Undefined();
   paused_ = false;
   if (reading_) StartPoll(env);
@@ -363,12 +382,14 @@ Napi::Value NetlinkSocket::Resume(const Napi::CallbackInfo& info) {
 
 Napi::Value NetlinkSocket::Ref(const Napi::CallbackInfo& info) {
   unref_ = false;
+  if (threaded_ && !closed_) tsfn_.Ref(info.Env());
   if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
   return info.Env().Undefined();
 }
 
 Napi::Value NetlinkSocket::Unref(const Napi::CallbackInfo& info) {
   unref_ = true;
+  if (threaded_ && !closed_) tsfn_.Unref(info.Env());
   if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
   return info.Env().Undefined();
 }
@@ -457,6 +478,8 @@ static void FreePoll(uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(
 void NetlinkSocket::CloseNow() {
   if (closed_) return;
   closed_ = true;
+  // The reader thread must be gone before its fd and slab are.
+  if (threaded_) StopThread();
   if (poll_ != nullptr) {
     uv_poll_stop(poll_);
     uv_close(reinterpret_cast<uv_handle_t*>(poll_), FreePoll);
@@ -473,6 +496,7 @@ void NetlinkSocket::CloseNow() {
 Napi::Value NetlinkSocket::Close(const Napi::CallbackInfo& info) {
   if (closed_) return info.Env().Undefined();
   CloseNow();
+  if (threaded_) tsfn_.Release();
   if (reading_) {
     reading_ = false;
     onData_.Reset();
@@ -483,4 +507,178 @@ Napi::Value NetlinkSocket::Close(const Napi::CallbackInfo& info) {
     Napi::ObjectWrap<NetlinkSocket>::Unref();
   }
   return info.Env().Undefined();
+}
+
+// startThreadedReading(slab, slotSize, slotsPerBatch, records, onData): like
+// startReading, but a reader thread fills a ring of batches (slab.length /
+// (slotSize * slotsPerBatch) of them) and onData(batch, count, errno) gets
+// the batch index; its records start at batch * slotsPerBatch * 4. A batch
+// is handed back to the thread when onData returns.
+Napi::Value NetlinkSocket::StartThreadedReading(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  if (reading_) throw Napi::Error::New(env, "startThreadedReading: already reading");
+  if (info.Length() < 5 || !info[0].IsBuffer() || !info[1].IsNumber() || !info[2].IsNumber() ||
+      !info[3].IsTypedArray() || !info[4].IsFunction()) {
+    throw Napi::TypeError::New(env,
+        "startThreadedReading(slab: Buffer, slotSize: number, slotsPerBatch: number, records: Uint32Array, onData)");
+  }
+  Napi::Buffer<uint8_t> slab = info[0].As<Napi::Buffer<uint8_t>>();
+  size_t slotSize = info[1].As<Napi::Number>().Uint32Value();
+  unsigned perBatch = info[2].As<Napi::Number>().Uint32Value();
+  if (info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+    throw Napi::TypeError::New(env, "records must be a Uint32Array");
+  }
+  Napi::Uint32Array records = info[3].As<Napi::Uint32Array>();
+  if (slotSize < 4096 || perBatch < 1 || slab.Length() < slotSize * perBatch * 2) {
+    throw Napi::RangeError::New(env, "need slotSize >= 4096 and room for at least two batches");
+  }
+  unsigned batches = static_cast<unsigned>(slab.Length() / (slotSize * perBatch));
+  if (records.ElementLength() < batches * perBatch * kRecordWords) {
+    throw Napi::RangeError::New(env, "records must hold 4 words per slot");
+  }
+  wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wakeFd_ < 0) throw ErrnoError(env, "eventfd", errno);
+  slabRef_ = Napi::Persistent(slab);
+  recordsRef_ = Napi::Persistent(records);
+  onData_ = Napi::Persistent(info[4].As<Napi::Function>());
+  slab_ = slab.Data();
+  records_ = records.Data();
+  slotSize_ = slotSize;
+  slots_ = perBatch;
+  batches_ = batches;
+  batchBusy_.assign(batches, false);
+  msgs_.assign(static_cast<size_t>(batches) * perBatch, mmsghdr{});
+  iovs_.assign(static_cast<size_t>(batches) * perBatch, iovec{});
+  addrs_.assign(static_cast<size_t>(batches) * perBatch, sockaddr_nl{});
+  for (size_t i = 0; i < iovs_.size(); i++) {
+    iovs_[i].iov_base = slab_ + i * slotSize_;
+    iovs_[i].iov_len = slotSize_;
+  }
+  tsfn_ = Napi::TypedThreadSafeFunction<std::nullptr_t, Delivery, &NetlinkSocket::CallJs>::New(
+      env, info[4].As<Napi::Function>(), "NetlinkSocketReader", 0, 1);
+  if (unref_) tsfn_.Unref(env);
+  threaded_ = true;
+  reading_ = true;
+  stop_ = false;
+  Napi::ObjectWrap<NetlinkSocket>::Ref();
+  reader_ = std::thread([this] { ReaderLoop(); });
+  return env.Undefined();
+}
+
+void NetlinkSocket::WakeThread() {
+  if (wakeFd_ >= 0) {
+    uint64_t one = 1;
+    ssize_t ignored = write(wakeFd_, &one, sizeof(one));
+    (void)ignored;
+  }
+}
+
+void NetlinkSocket::StopThread() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  WakeThread();
+  if (reader_.joinable()) reader_.join();
+  if (wakeFd_ >= 0) {
+    close(wakeFd_);
+    wakeFd_ = -1;
+  }
+}
+
+void NetlinkSocket::ReaderLoop() {
+  for (;;) {
+    unsigned batch = 0;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] {
+        if (stop_) return true;
+        if (paused_) return false;
+        for (bool busy : batchBusy_) if (!busy) return true;
+        return false;
+      });
+      if (stop_) return;
+      while (batchBusy_[batch]) batch++;
+      batchBusy_[batch] = true;
+    }
+    auto release = [this, batch] {
+      std::lock_guard<std::mutex> lock(mu_);
+      batchBusy_[batch] = false;
+    };
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+    int r = poll(fds, 2, -1);
+    if (r < 0 && errno != EINTR) {
+      release();
+      tsfn_.NonBlockingCall(new Delivery{this, batch, 0, errno});
+      return;
+    }
+    if (fds[1].revents & POLLIN) {
+      uint64_t v;
+      ssize_t ignored = read(wakeFd_, &v, sizeof(v));
+      (void)ignored;
+    }
+    bool pausedNow;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pausedNow = paused_ || stop_;
+    }
+    if (r <= 0 || pausedNow || !(fds[0].revents & (POLLIN | POLLERR))) {
+      release();
+      continue;
+    }
+    size_t base = static_cast<size_t>(batch) * slots_;
+    for (unsigned i = 0; i < slots_; i++) {
+      msghdr& h = msgs_[base + i].msg_hdr;
+      memset(&h, 0, sizeof(h));
+      h.msg_name = &addrs_[base + i];
+      h.msg_namelen = sizeof(sockaddr_nl);
+      h.msg_iov = &iovs_[base + i];
+      h.msg_iovlen = 1;
+      msgs_[base + i].msg_len = 0;
+    }
+    int n = recvmmsg(fd_, msgs_.data() + base, slots_, MSG_DONTWAIT | MSG_TRUNC, nullptr);
+    if (n < 0) {
+      int err = errno;
+      release();
+      if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) continue;
+      tsfn_.NonBlockingCall(new Delivery{this, batch, 0, err});
+      if (err == ENOBUFS) continue;
+      return;
+    }
+    for (int i = 0; i < n; i++) {
+      uint32_t* rec = records_ + (base + i) * kRecordWords;
+      size_t real = msgs_[base + i].msg_len;
+      bool truncated = (msgs_[base + i].msg_hdr.msg_flags & MSG_TRUNC) != 0 || real > slotSize_;
+      rec[0] = static_cast<uint32_t>((base + i) * slotSize_);
+      rec[1] = static_cast<uint32_t>(real > slotSize_ ? slotSize_ : real);
+      rec[2] = (truncated ? kFlagTruncated : 0) | (addrs_[base + i].nl_groups != 0 ? kFlagMulticast : 0);
+      rec[3] = addrs_[base + i].nl_pid;
+    }
+    // The batch stays busy until JS has seen it (CallJs releases it).
+    tsfn_.NonBlockingCall(new Delivery{this, batch, static_cast<uint32_t>(n), 0});
+  }
+}
+
+void NetlinkSocket::CallJs(Napi::Env env, Napi::Function fn, std::nullptr_t*, Delivery* d) {
+  NetlinkSocket* self = d->self;
+  unsigned batch = d->batch;
+  uint32_t count = d->count;
+  int err = d->err;
+  delete d;
+  if (env == nullptr || self->closed_) return;
+  Napi::HandleScope scope(env);
+  try {
+    fn.Call({Napi::Number::New(env, batch), Napi::Number::New(env, count), Napi::Number::New(env, err)});
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(env, e.Value());
+  }
+  if (count > 0) {
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      if (batch < self->batchBusy_.size()) self->batchBusy_[batch] = false;
+    }
+    self->cv_.notify_all();
+  }
 }

@@ -9,6 +9,9 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
@@ -27,6 +30,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   Napi::Value AddMembership(const Napi::CallbackInfo& info);
   Napi::Value DropMembership(const Napi::CallbackInfo& info);
   Napi::Value StartReading(const Napi::CallbackInfo& info);
+  Napi::Value StartThreadedReading(const Napi::CallbackInfo& info);
   Napi::Value Pause(const Napi::CallbackInfo& info);
   Napi::Value Resume(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
@@ -63,4 +67,27 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   std::vector<iovec> iovs_;
   std::vector<sockaddr_nl> addrs_;
   Napi::AsyncContext* asyncContext_ = nullptr;
+
+  // Threaded reader: a thread blocks in poll/recvmmsg and fills a ring of
+  // batches while JS decodes the previous one, so the kernel's work in
+  // recvmsg (a dump is produced there) overlaps with the decoding.
+  struct Delivery {
+    NetlinkSocket* self;
+    unsigned batch;
+    uint32_t count;
+    int err;
+  };
+  void ReaderLoop();
+  void StopThread();
+  void WakeThread();
+  static void CallJs(Napi::Env env, Napi::Function fn, std::nullptr_t*, Delivery* d);
+  bool threaded_ = false;
+  std::thread reader_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<bool> batchBusy_;
+  unsigned batches_ = 0;
+  bool stop_ = false;
+  int wakeFd_ = -1;
+  Napi::TypedThreadSafeFunction<std::nullptr_t, Delivery, &NetlinkSocket::CallJs> tsfn_;
 };

@@ -292,6 +292,49 @@ describe.skipIf(skip)('native netlink socket (root, in a throw-away netns)', () 
     ns.exec('conntrack', ['-F']);
   });
 
+  it('threaded reader: delivers batches, pauses, resumes, and closes inside its callback', async () => {
+    const sock = open({ groups: [NFNLGRP_CONNTRACK_NEW] });
+    const slotSize = 8192;
+    const perBatch = 2;
+    const slab = Buffer.alloc(slotSize * perBatch * 3);
+    const records = new Uint32Array(perBatch * 3 * 4);
+    const seen: number[] = [];
+    let closeAt = -1;
+    sock.startThreadedReading(slab, slotSize, perBatch, records, (batch, count, errno) => {
+      expect(errno).toBe(0);
+      expect(batch).toBeLessThan(3);
+      for (let i = 0; i < count; i++) {
+        const r = (batch * perBatch + i) * 4;
+        expect(records[r + 2]! & 2).toBe(2); // multicast
+        forEachMessage(
+          new DataView(slab.buffer, slab.byteOffset),
+          records[r]!,
+          records[r]! + records[r + 1]!,
+          (m) => seen.push(m.type),
+        );
+      }
+      if (closeAt > 0 && seen.length >= closeAt) sock.close();
+    });
+    const writer = open();
+    writer.sendMany([ctNewUdp(21), ctNewUdp(22), ctNewUdp(23), ctNewUdp(24), ctNewUdp(25)]);
+    await until(() => seen.length === 5).catch((e) => {
+      throw new Error(`seen ${seen.length}: ${String(e)}`);
+    });
+    sock.pause();
+    await new Promise((r) => setTimeout(r, 20));
+    writer.sendMany([ctNewUdp(26), ctNewUdp(27)]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen.length).toBe(5);
+    closeAt = 6;
+    sock.resume();
+    await until(() => sock.closed);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen.length).toBeGreaterThanOrEqual(6);
+    expect(sock.fd).toBe(-1);
+    writer.close();
+    ns.exec('conntrack', ['-F']);
+  });
+
   it('leaks no file descriptors across 10,000 open/close cycles', () => {
     const before = fdCount();
     const rssBefore = process.memoryUsage().rss;
@@ -301,6 +344,8 @@ describe.skipIf(skip)('native netlink socket (root, in a throw-away netns)', () 
         i % 100 === 0 ? { netns: ns.name } : { capAck: true },
       );
       if (i % 10 === 0) sock.startReading(Buffer.alloc(4096), 4096, new Uint32Array(4), () => {});
+      else if (i % 10 === 5)
+        sock.startThreadedReading(Buffer.alloc(8192), 4096, 1, new Uint32Array(8), () => {});
       sock.close();
     }
     expect(fdCount()).toBe(before);
