@@ -691,6 +691,7 @@ function fakeBinding(opens: NativeOpenOptions[], calls: string[] = []): NativeBi
     addMembership() {}
     dropMembership() {}
     startReading() {}
+    startThreadedReading() {}
     pause() {}
     resume() {}
     ref() {

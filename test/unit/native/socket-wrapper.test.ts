@@ -44,6 +44,25 @@ function fakeBinding() {
         onData(datagrams.length, errno);
       };
     }
+    startThreadedReading(
+      slab: Buffer,
+      slotSize: number,
+      perBatch: number,
+      records: Uint32Array,
+      onData: (batch: number, count: number, errno: number) => void,
+    ) {
+      state.slots = slab.length / slotSize;
+      state.slotSize = slotSize;
+      // Deliver into the second batch, so that batch offsets are exercised.
+      state.push = (datagrams, errno = 0, flags = 0) => {
+        datagrams.forEach((d, i) => {
+          const slot = perBatch + i;
+          slab.set(d, slot * slotSize);
+          records.set([slot * slotSize, d.length, flags, i === 2 ? 77 : 0], slot * 4);
+        });
+        onData(1, datagrams.length, errno);
+      };
+    }
     pause() {}
     resume() {}
     ref() {}
@@ -82,31 +101,34 @@ describe('NetlinkSocket wrapper', () => {
     expect(() => NetlinkSocket.open(12, { binding, slots: 0 })).toThrow(RangeError);
   });
 
-  it('decodes records into datagram views and flags, and maps errnos to events', () => {
-    const { binding, state } = fakeBinding();
-    const sock = NetlinkSocket.open(12, { binding, slotSize: 4096, slots: 4 });
-    const seen: string[] = [];
-    const sink: DatagramSink = {
-      onDatagram: (view, offset, length, info) =>
-        seen.push(
-          `${view.getUint8(offset)}:${length}:${info.truncated}:${info.multicast}:${info.senderPort}`,
-        ),
-      onLost: () => seen.push('lost'),
-      onError: (e) => seen.push(`error:${(e as Error & { code: string }).code}`),
-    };
-    sock.read(sink);
-    expect(state.slots).toBe(4);
-    state.push!([Uint8Array.of(1, 2), Uint8Array.of(2), Uint8Array.of(3, 3, 3)], 0, 2);
-    state.push!([], 105);
-    state.push!([Uint8Array.of(9)], 0, 1);
-    state.push!([], 9);
-    expect(seen).toEqual([
-      '1:2:false:true:0',
-      '2:1:false:true:0',
-      '3:3:false:true:77',
-      'lost',
-      '9:1:true:false:0',
-      'error:EBADF',
-    ]);
-  });
+  it.each([false, true])(
+    'decodes records into datagram views and flags, and maps errnos to events (threaded: %s)',
+    (threaded) => {
+      const { binding, state } = fakeBinding();
+      const sock = NetlinkSocket.open(12, { binding, slotSize: 4096, slots: 4, threaded });
+      const seen: string[] = [];
+      const sink: DatagramSink = {
+        onDatagram: (view, offset, length, info) =>
+          seen.push(
+            `${view.getUint8(offset)}:${length}:${info.truncated}:${info.multicast}:${info.senderPort}`,
+          ),
+        onLost: () => seen.push('lost'),
+        onError: (e) => seen.push(`error:${(e as Error & { code: string }).code}`),
+      };
+      sock.read(sink);
+      expect(state.slots).toBe(threaded ? 12 : 4);
+      state.push!([Uint8Array.of(1, 2), Uint8Array.of(2), Uint8Array.of(3, 3, 3)], 0, 2);
+      state.push!([], 105);
+      state.push!([Uint8Array.of(9)], 0, 1);
+      state.push!([], 9);
+      expect(seen).toEqual([
+        '1:2:false:true:0',
+        '2:1:false:true:0',
+        '3:3:false:true:77',
+        'lost',
+        '9:1:true:false:0',
+        'error:EBADF',
+      ]);
+    },
+  );
 });
