@@ -75,6 +75,10 @@ interface Pending {
   /** Set for the members of a requestBatch(). */
   batch: Batch | undefined;
   index: number;
+  /** Sent without NLM_F_ACK: success is known from the barrier after it. */
+  silent: boolean;
+  /** A barrier (NLMSG_NOOP with an ACK) settles these when it is answered. */
+  barrierFor: Pending[] | undefined;
 }
 
 /** The outcome of requestBatch(). */
@@ -87,6 +91,7 @@ export interface BatchResult {
 
 interface Batch {
   source: Iterator<Uint8Array | Error>;
+  ackEach: boolean;
   next: number;
   exhausted: boolean;
   outstanding: number;
@@ -301,12 +306,15 @@ export class NetlinkConnection {
    * promise and one timer for all: the fast path for bulk writes (creating
    * 250k conntrack entries). Messages are pulled from `messages` lazily; an
    * Error in place of a message is recorded for that index and not sent.
-   * Kernel refusals are reported per index; a timeout, lost ACKs (ENOBUFS),
+   * Members go without NLM_F_ACK (unless ackEach): the kernel answers only
+   * refusals, and a NLMSG_NOOP barrier with an ACK after each datagram's
+   * members tells that the rest succeeded, which halves the kernel's work and
+   * ours. Kernel refusals are reported per index; a timeout, lost ACKs (ENOBUFS),
    * an abort or a closed connection reject the whole batch.
    */
   requestBatch(
     messages: Iterable<Uint8Array | Error>,
-    options: RequestOptions = {},
+    options: RequestOptions & { ackEach?: boolean } = {},
   ): Promise<BatchResult> {
     const operation = options.operation ?? 'batch';
     if (this.closed) return Promise.reject(new NetlinkAbortError(operation, 'connection closed'));
@@ -314,6 +322,7 @@ export class NetlinkConnection {
     return new Promise((resolve, reject) => {
       const b: Batch = {
         source: messages[Symbol.iterator](),
+        ackEach: options.ackEach ?? false,
         next: 0,
         exhausted: false,
         outstanding: 0,
@@ -394,6 +403,8 @@ export class NetlinkConnection {
         reject: () => {},
         batch: b,
         index,
+        silent: !b.ackEach,
+        barrierFor: undefined,
       };
     }
     this.finishBatchIfDone(b);
@@ -483,6 +494,8 @@ export class NetlinkConnection {
         reject,
         batch: undefined,
         index: 0,
+        silent: false,
+        barrierFor: undefined,
       };
       if (p.signal) {
         p.onAbort = () => {
@@ -525,7 +538,8 @@ export class NetlinkConnection {
   private stamp(p: Pending): void {
     p.seq = this.nextSeq();
     const view = new DataView(p.message.buffer, p.message.byteOffset, p.message.byteLength);
-    const flags = view.getUint16(6, HOST_LITTLE_ENDIAN) | NLM_F_REQUEST | NLM_F_ACK;
+    const base = view.getUint16(6, HOST_LITTLE_ENDIAN) | NLM_F_REQUEST;
+    const flags = p.silent ? base & ~NLM_F_ACK : base | NLM_F_ACK;
     view.setUint16(6, p.dump ? flags | NLM_F_DUMP : flags, HOST_LITTLE_ENDIAN);
     view.setUint32(8, p.seq, HOST_LITTLE_ENDIAN);
     view.setUint32(12, 0, HOST_LITTLE_ENDIAN);
@@ -586,6 +600,12 @@ export class NetlinkConnection {
     let size = 0;
     const seal = () => {
       if (group.length === 0) return;
+      const silent = group.filter((g) => g.silent);
+      if (silent.length > 0) {
+        const barrier = this.barrier(silent);
+        group.push(barrier);
+        size += barrier.message.byteLength;
+      }
       if (group.length === 1) datagrams.push(group[0]!.message);
       else {
         const out = new Uint8Array(size);
@@ -599,11 +619,18 @@ export class NetlinkConnection {
       group = [];
       size = 0;
     };
+    let groupSilent = false;
     for (const p of batch) {
       const len = (p.message.byteLength + 3) & ~3;
-      if (size + len > this.maxDatagram) seal();
+      // Room is kept for a barrier (16 bytes) after silent requests.
+      const reserve = groupSilent || p.silent ? 16 : 0;
+      if (size + len + reserve > this.maxDatagram) {
+        seal();
+        groupSilent = false;
+      }
       group.push(p);
       size += len;
+      groupSilent ||= p.silent;
     }
     seal();
     try {
@@ -613,6 +640,44 @@ export class NetlinkConnection {
     } catch (error) {
       for (const p of batch) this.settle(p, error as Error);
     }
+  }
+
+  /** A NLMSG_NOOP with an ACK: the kernel handles a datagram's messages in
+   * order, so its ACK means every silent request before it succeeded (a
+   * refusal would have been answered before it). */
+  private barrier(members: Pending[]): Pending {
+    const message = new Uint8Array(16);
+    const view = new DataView(message.buffer);
+    view.setUint32(0, 16, HOST_LITTLE_ENDIAN);
+    view.setUint16(4, NLMSG_NOOP, HOST_LITTLE_ENDIAN);
+    const settleMembers = (error?: Error) => {
+      for (const m of members) if (this.pending.get(m.seq) === m) this.settle(m, error);
+    };
+    const p: Pending = {
+      seq: 0,
+      operation: members[0]!.operation,
+      timeoutMs: 0,
+      timer: undefined,
+      signal: undefined,
+      onAbort: undefined,
+      message,
+      dump: false,
+      onMessage: () => {},
+      copy: false,
+      replies: [],
+      messages: 0,
+      interrupted: false,
+      discarding: false,
+      resolve: () => settleMembers(),
+      reject: (error) => settleMembers(error),
+      batch: undefined,
+      index: 0,
+      silent: false,
+      barrierFor: members,
+    };
+    this.stamp(p);
+    this.inFlight++;
+    return p;
   }
 
   private onDatagram(

@@ -73,6 +73,28 @@ describe.skipIf(skip)('conntrack library against conntrack-tools (root, throw-aw
     expect(Number(oracle('-p', 'tcp')[0]!.split(/\s+/)[2])).toBeGreaterThan(480);
   });
 
+  it('createMany loads entries in bulk and reports refusals and bad specs by index', async () => {
+    await ct.create({ orig: tcp(3), timeout: 100 });
+    const specs = [1, 2, 3, 4, 5].map((i) => ({ orig: tcp(i), timeout: 100, mark: i }));
+    specs.splice(1, 0, { orig: { ...tcp(9), src: 'not-an-ip' }, timeout: 100, mark: 0 });
+    const result = await ct.createMany(specs);
+    expect(result.ok).toBe(4);
+    expect(
+      result.errors.map((e) => [e.index, (e.error as { code?: string }).code ?? e.error.name]),
+    ).toEqual([
+      [1, 'ConntrackArgumentError'],
+      [3, 'EEXIST'],
+    ]);
+    expect(oracle()).toHaveLength(5);
+    const many = await ct.createMany(
+      (function* () {
+        for (let i = 10; i < 3010; i++) yield { orig: tcp(i % 250, 10000 + i), timeout: 100 };
+      })(),
+    );
+    expect(many).toEqual({ ok: 3000, errors: [] });
+    expect(await ct.count()).toBe(3005);
+  });
+
   it('get echoes the zone; without it a zoned entry is not found', async () => {
     await ct.create({ orig: udp6(2), timeout: 30, zone: 3 });
     await expect(ct.get({ orig: udp6(2) })).rejects.toBeInstanceOf(NetlinkError);

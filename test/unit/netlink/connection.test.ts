@@ -11,6 +11,7 @@ import {
   NLM_F_MULTI,
   NLM_F_REQUEST,
   NLMSG_ERROR,
+  NLMSG_NOOP,
   nfnlMsgType,
 } from '../../../helper/netlink/constants.js';
 import { HOST_LITTLE_ENDIAN } from '../../../helper/netlink/endian.js';
@@ -1195,14 +1196,14 @@ describe('NetlinkConnection: close', () => {
 });
 
 describe('NetlinkConnection: requestBatch', () => {
-  /** ACKs every request, refusing those whose id is in `refuse` with EEXIST-like EPERM. */
+  /** Like the kernel: refusals are always answered, successes only when an ACK is asked for. */
   const batchHandler =
     (refuse: Set<number>): KernelHandler =>
-    (request) => [
-      datagram(
-        refuse.has(idOf(request) ?? -1) ? errorMessage(request, EPERM) : ackMessage(request),
-      ),
-    ];
+    (request) => {
+      if (request.type === NLMSG_NOOP) return [datagram(ackMessage(request))];
+      if (refuse.has(idOf(request) ?? -1)) return [datagram(errorMessage(request, EPERM))];
+      return request.flags & NLM_F_ACK ? [datagram(ackMessage(request))] : [];
+    };
 
   it('sends every message, counts the ACKs and reports refusals by index', async () => {
     const { kernel, conn } = setup({ handler: batchHandler(new Set([2, 5])) });
@@ -1213,10 +1214,33 @@ describe('NetlinkConnection: requestBatch', () => {
     expect(result.ok).toBe(6);
     expect(result.errors.map((e) => e.index)).toEqual([2, 5]);
     expect(result.errors[0]!.error).toMatchObject({ code: 'EPERM', operation: 'bulk' });
-    expect(kernel.sentMessages).toHaveLength(8);
-    for (const m of kernel.sentMessages)
-      expect(m.flags & (NLM_F_REQUEST | NLM_F_ACK)).toBe(NLM_F_REQUEST | NLM_F_ACK);
-    expect(new Set(kernel.sentMessages.map((m) => m.seq)).size).toBe(8);
+    // Members go without NLM_F_ACK; each datagram ends with a NOOP barrier that asks for one.
+    const members = kernel.sentMessages.filter((m) => m.type !== NLMSG_NOOP);
+    const barriers = kernel.sentMessages.filter((m) => m.type === NLMSG_NOOP);
+    expect(members).toHaveLength(8);
+    for (const m of members) expect(m.flags & (NLM_F_REQUEST | NLM_F_ACK)).toBe(NLM_F_REQUEST);
+    expect(barriers.length).toBe(kernel.sentDatagrams.length);
+    for (const b of barriers)
+      expect(b.flags & (NLM_F_REQUEST | NLM_F_ACK)).toBe(NLM_F_REQUEST | NLM_F_ACK);
+    expect(new Set(kernel.sentMessages.map((m) => m.seq)).size).toBe(kernel.sentMessages.length);
+  });
+
+  it('asks for an ACK per request with ackEach, and sends no barrier', async () => {
+    const { kernel, conn } = setup({ handler: batchHandler(new Set([1])) });
+    const result = await conn.requestBatch([req({ id: 0 }), req({ id: 1 }), req({ id: 2 })], {
+      ackEach: true,
+    });
+    expect(result).toMatchObject({ ok: 2, errors: [{ index: 1 }] });
+    expect(
+      kernel.sentMessages.every((m) => m.type !== NLMSG_NOOP && (m.flags & NLM_F_ACK) !== 0),
+    ).toBe(true);
+  });
+
+  it('a refusal answered before the barrier is not counted as a success', async () => {
+    const { conn } = setup({ handler: batchHandler(new Set([0, 1, 2, 3])) });
+    const result = await conn.requestBatch([0, 1, 2, 3].map((id) => req({ id })));
+    expect(result.ok).toBe(0);
+    expect(result.errors.map((e) => e.index)).toEqual([0, 1, 2, 3]);
   });
 
   it('pulls lazily within maxInFlight and records Error items without sending them', async () => {
@@ -1235,7 +1259,7 @@ describe('NetlinkConnection: requestBatch', () => {
     await kernel.idle();
     await vi.waitFor(() => expect(t.settled).toBe(true));
     expect(t.value).toEqual({ ok: 9, errors: [{ index: 4, error: expect.any(RangeError) }] });
-    expect(kernel.sentMessages).toHaveLength(9);
+    expect(kernel.sentMessages.filter((m) => m.type !== NLMSG_NOOP)).toHaveLength(9);
   });
 
   it('resolves an empty batch at once', async () => {
