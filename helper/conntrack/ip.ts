@@ -87,52 +87,74 @@ export function parseIPv4(text: string): Uint8Array | undefined {
   return out;
 }
 
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/**
+ * RFC 4291 text: eight groups of 1-4 hex digits, one "::" for a run of zero
+ * groups, optionally a dotted IPv4 address in the last 32 bits. One pass, no
+ * intermediate strings.
+ */
 export function parseIPv6(text: string): Uint8Array | undefined {
-  if (!/^[0-9a-fA-F:.]+$/.test(text) || text.length < 2) return undefined;
-  let head = text;
-  const tailBytes: number[] = [];
-  // An embedded IPv4 address in the last 32 bits (::ffff:1.2.3.4).
-  const lastColon = text.lastIndexOf(':');
-  if (text.includes('.')) {
-    const v4 = parseIPv4(text.slice(lastColon + 1));
-    if (!v4) return undefined;
-    tailBytes.push(...v4);
-    head = text.slice(0, lastColon + 1);
-    if (head.endsWith(':') && !head.endsWith('::')) head = head.slice(0, -1);
+  const len = text.length;
+  if (len < 2 || len > 45) return undefined;
+  const words = new Uint16Array(8);
+  let count = 0; // groups written
+  let gap = -1; // group index where "::" stands
+  let i = 0;
+  if (text.charCodeAt(0) === 58) {
+    if (text.charCodeAt(1) !== 58) return undefined;
+    gap = 0;
+    i = 2;
+    if (i === len) return new Uint8Array(16);
   }
-  const double = head.indexOf('::');
-  if (double !== head.lastIndexOf('::')) return undefined;
-  const toWords = (s: string): number[] | undefined => {
-    if (s === '') return [];
-    const out: number[] = [];
-    for (const w of s.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(w)) return undefined;
-      out.push(parseInt(w, 16));
+  let tail: Uint8Array | undefined;
+  while (i < len) {
+    if (count >= 8) return undefined;
+    // An embedded IPv4 address ends the text.
+    let j = i;
+    let digits = 0;
+    let value = 0;
+    while (j < len && digits <= 4) {
+      const h = hexValue(text.charCodeAt(j));
+      if (h < 0) break;
+      value = value * 16 + h;
+      digits++;
+      j++;
     }
-    return out;
-  };
-  const wordsNeeded = tailBytes.length ? 6 : 8;
-  let words: number[];
-  if (double >= 0) {
-    const left = toWords(head.slice(0, double));
-    const right = toWords(head.slice(double + 2));
-    if (!left || !right || left.length + right.length >= wordsNeeded) return undefined;
-    words = [
-      ...left,
-      ...new Array<number>(wordsNeeded - left.length - right.length).fill(0),
-      ...right,
-    ];
-  } else {
-    const all = toWords(head);
-    if (!all || all.length !== wordsNeeded) return undefined;
-    words = all;
+    if (j < len && text.charCodeAt(j) === 46) {
+      tail = parseIPv4(text.slice(i));
+      if (!tail || count > 6) return undefined;
+      i = len;
+      break;
+    }
+    if (digits === 0 || digits > 4) return undefined;
+    words[count++] = value;
+    i = j;
+    if (i === len) break;
+    if (text.charCodeAt(i) !== 58) return undefined;
+    i++;
+    if (i < len && text.charCodeAt(i) === 58) {
+      if (gap >= 0) return undefined;
+      gap = count;
+      i++;
+      if (i === len) break;
+    } else if (i === len) return undefined; // a trailing single ':'
   }
+  const needed = tail ? 6 : 8;
+  if (gap < 0 ? count !== needed : count >= needed) return undefined;
   const out = new Uint8Array(16);
-  words.forEach((w, i) => {
-    out[i * 2] = w >> 8;
-    out[i * 2 + 1] = w & 0xff;
-  });
-  out.set(tailBytes, 12);
+  const shift = needed - count;
+  for (let w = 0; w < count; w++) {
+    const at = gap >= 0 && w >= gap ? w + shift : w;
+    out[at * 2] = words[w]! >> 8;
+    out[at * 2 + 1] = words[w]! & 0xff;
+  }
+  if (tail) out.set(tail, 12);
   return out;
 }
 

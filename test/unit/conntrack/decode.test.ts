@@ -403,3 +403,55 @@ describe('decodeFlow bounds', () => {
     expect(() => decodeFlow(parseMessages(bare)[0]!)).toThrow(NetlinkDecodeError);
   });
 });
+
+describe('IPv6 parsing edge cases', () => {
+  const hex = (s: string) => {
+    const b = parseIP(s);
+    return b ? Buffer.from(b).toString('hex') : undefined;
+  };
+  it('accepts every valid spelling', () => {
+    expect(hex('::')).toBe('0'.repeat(32));
+    expect(hex('::1')).toBe('0'.repeat(31) + '1');
+    expect(hex('1::')).toBe('0001' + '0'.repeat(28));
+    expect(hex('1:2:3:4:5:6:7:8')).toBe('00010002000300040005000600070008');
+    expect(hex('1::2:3:4:5:6:7')).toBe('00010000000200030004000500060007');
+    expect(hex('1:2:3:4:5:6:7::')).toBe('00010002000300040005000600070000');
+    expect(hex('1:2:3:4:5:6:1.2.3.4')).toBe('00010002000300040005000601020304');
+    expect(hex('::1.2.3.4')).toBe('0'.repeat(24) + '01020304');
+    expect(hex('FE80::ABCD')).toBe('fe80' + '0'.repeat(24) + 'abcd');
+  });
+  it('rejects malformed ones', () => {
+    for (const bad of [
+      ':1::2',
+      '1:::2',
+      '1:2:3:4:5:6:7:8::',
+      '1:2:3:4:5:6:7:8:9',
+      '12345::1',
+      '1:2:3:4:5:6:7:1.2.3.4',
+      '1:',
+      ':',
+      '1::2::',
+      '::1.2.3',
+      '::g',
+      '1.2.3.4::',
+    ]) {
+      expect(parseIP(bad), bad).toBeUndefined();
+    }
+  });
+  it('parses the full, uncompressed, upper-case form of random addresses', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (b) => {
+        const v = new DataView(b.buffer);
+        const full = Array.from({ length: 8 }, (_, i) =>
+          v
+            .getUint16(i * 2)
+            .toString(16)
+            .toUpperCase()
+            .padStart(4, '0'),
+        ).join(':');
+        expect(parseIP(full)).toEqual(b);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
