@@ -1,44 +1,60 @@
-import { parseArgs } from 'node:util';
 import { Conntrack } from '../conntrack/client.js';
+import { labelBits } from '../conntrack/decode.js';
+import { ConntrackArgumentError, statusBits } from '../conntrack/encode.js';
 import type { CpuStats } from '../conntrack/stats.js';
+import type { Flow } from '../conntrack/types.js';
+import { NetlinkError } from '../netlink/errors.js';
+import { type CommonOptions, parseConntrackArgs } from './conntrack-args.js';
+import { flowJsonLine } from './conntrack-json.js';
+import { formatFlowTable } from './conntrack-table.js';
 import { CliUsageError, type CliCommand, type CliIo } from './command.js';
 
-const HELP = `Usage: portcullis conntrack <subcommand> [options]
+export const HELP = `Usage: portcullis conntrack <subcommand> [options]
 
 Subcommands:
+  list     list entries (all, or those matching the filters)
+  get      show one entry, identified by its original tuple
+  create   create an entry (needs the original tuple and -t)
+  update   change the mark, labels, timeout, status or TCP state of one entry
+  delete   delete one entry, or every entry matching filters (--all-matching)
+  flush    delete every entry (of one family, or with a mark)
   stats    per-CPU connection tracking counters
   count    number of entries in the table (and the table's maximum)
 
+Filters (list, delete --all-matching) and key fields (get, update, delete):
+  -p, --proto NAME|NUM     tcp udp udplite icmp icmpv6 sctp dccp gre, or 0..255
+  -s, --src ADDR           original source address      (alias --orig-src)
+  -d, --dst ADDR           original destination address (alias --orig-dst)
+  -r, --reply-src ADDR     reply source address (filters, create)
+  -q, --reply-dst ADDR     reply destination address (filters, create)
+      --sport N, --dport N          original ports (need -p with ports)
+      --reply-sport N, --reply-dport N   reply ports (filters, create)
+      --icmp-type N, --icmp-code N, --icmp-id N   ICMP/ICMPv6 fields (need -p icmp|icmpv6)
+  -f, --family ipv4|ipv6   one address family
+  -m, --mark V[/M]         entries with (mark & M) == V; V and M decimal or 0x-hex
+  -w, --zone N             conntrack zone (0..65535); part of the key of zoned entries
+  -u, --status FLAG[,FLAG] entries with all these status flags (ASSURED, SEEN_REPLY, ...)
+      --state STATE        protocol state (TCP by default; SCTP/DCCP with -p sctp|dccp)
+  -l, --label N[,N]        entries with all these connlabel bits (0..127)
+  get, update and delete need -p, -s, -d and both ports (or ICMP type, code and id).
+
+create:  -p -s -d --sport --dport (or ICMP fields) -t SECONDS
+         [--reply-src --reply-dst --reply-sport --reply-dport] (default: the inverse)
+         [--mark V] [--label N[,N]] [--zone N] [--status FLAG[,FLAG]] [--state STATE]
+update:  key fields, then any of: --mark V[/M] (new = (old & ~M) ^ V), --timeout N,
+         --label N[,N] (exactly these), --label-add N[,N], --label-del N[,N],
+         --status FLAG[,FLAG] (adds these flags), --state TCPSTATE
+delete:  key fields; or --all-matching with filters (prints how many were deleted)
+flush:   [-f ipv4|ipv6] [--mark V[/M]]
+
 Options:
   --netns NAME   act inside the network namespace NAME (ip netns) or a netns path
-  --json         one JSON object per line (counters as decimal strings)
+  --json         one JSON object per line (schema: docs/conntrack-json.md)
   -h, --help     show this help
+
+Exit status: 0 on success, 1 on kernel errors (and when get/update/delete find
+no entry), 2 on bad arguments.
 `;
-
-interface Common {
-  netns?: string;
-  json: boolean;
-}
-
-function parseCommon(argv: string[]): Common {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        netns: { type: 'string' },
-        json: { type: 'boolean', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-  } catch (error) {
-    throw new CliUsageError((error as Error).message);
-  }
-  const { netns, json } = parsed.values;
-  if (netns !== undefined && netns.length === 0) throw new CliUsageError('--netns needs a name');
-  return { json: json ?? false, ...(netns !== undefined ? { netns } : {}) };
-}
 
 function statsTable(rows: CpuStats[]): string {
   const keys = [
@@ -67,18 +83,172 @@ function statsTable(rows: CpuStats[]): string {
   );
 }
 
-async function withConntrack<T>(common: Common, fn: (ct: Conntrack) => Promise<T>): Promise<T> {
+async function withConntrack<T>(
+  common: CommonOptions,
+  fn: (ct: Conntrack) => Promise<T>,
+): Promise<T> {
   const ct = Conntrack.open(common.netns !== undefined ? { netns: common.netns } : {});
   try {
     return await fn(ct);
+  } catch (error) {
+    // The library's own argument checks are usage errors too.
+    if (error instanceof ConntrackArgumentError) throw new CliUsageError(error.message);
+    throw error;
   } finally {
     ct.close();
   }
 }
 
+const LABELS_HINT =
+  'labels are stored only when something in the network namespace uses connlabel, ' +
+  'e.g. iptables -A OUTPUT -m connlabel --label 0';
+
+/** ENOENT from get/update/delete: the entry does not exist. */
+function isMissing(error: unknown): boolean {
+  return error instanceof NetlinkError && error.code === 'ENOENT';
+}
+
+function printFlows(flows: Flow[], common: CommonOptions, io: CliIo): void {
+  if (common.json) for (const f of flows) io.stdout(flowJsonLine(f));
+  else io.stdout(formatFlowTable(flows));
+}
+
+async function run(sub: string, argv: string[], io: CliIo): Promise<number> {
+  const args = parseConntrackArgs(sub, argv);
+  const { common } = args;
+  switch (args.sub) {
+    case 'stats': {
+      const rows = await withConntrack(common, (ct) => ct.stats());
+      if (common.json) {
+        for (const r of rows)
+          io.stdout(
+            JSON.stringify(r, (_k, v: unknown) => (typeof v === 'number' ? String(v) : v)) + '\n',
+          );
+      } else io.stdout(statsTable(rows));
+      return 0;
+    }
+    case 'count': {
+      const g = await withConntrack(common, (ct) => ct.globalStats());
+      if (common.json) {
+        io.stdout(
+          JSON.stringify({
+            entries: String(g.entries),
+            maxEntries: g.maxEntries === undefined ? undefined : String(g.maxEntries),
+          }) + '\n',
+        );
+      } else io.stdout(`${g.entries}\n`);
+      return 0;
+    }
+    case 'list': {
+      if (common.json) {
+        // Streamed: a large table never sits in memory at once; lines are
+        // written in chunks of about 64 KiB rather than one write each.
+        await withConntrack(common, async (ct) => {
+          let chunk = '';
+          for await (const flow of ct.list(args.filter)) {
+            chunk += flowJsonLine(flow);
+            if (chunk.length >= 65536) {
+              io.stdout(chunk);
+              chunk = '';
+            }
+          }
+          if (chunk) io.stdout(chunk);
+        });
+      } else {
+        const flows = await withConntrack(common, (ct) => ct.listAll(args.filter));
+        io.stdout(formatFlowTable(flows));
+      }
+      return 0;
+    }
+    case 'get': {
+      try {
+        const flow = await withConntrack(common, (ct) => ct.get(args.key));
+        printFlows([flow], common, io);
+        return 0;
+      } catch (error) {
+        if (!isMissing(error)) throw error;
+        io.stderr(`portcullis: conntrack get: no such entry (ENOENT)\n`);
+        return 1;
+      }
+    }
+    case 'create': {
+      const { spec } = args;
+      const stored = await withConntrack(common, async (ct) => {
+        await ct.create(spec);
+        if (spec.labels === undefined || spec.labels.length === 0) return true;
+        // The kernel accepts labels at create but drops them when nothing in
+        // the namespace uses connlabel: check that they are really there.
+        const flow = await ct.get({
+          orig: spec.orig,
+          ...(spec.zone !== undefined ? { zone: spec.zone } : {}),
+        });
+        const have = flow.labels ? labelBits(flow.labels) : [];
+        return [...spec.labels].every((b) => have.includes(b));
+      });
+      io.stderr('conntrack: 1 entry created\n');
+      if (!stored) {
+        io.stderr(
+          `portcullis: conntrack create: the kernel did not store the labels; ${LABELS_HINT}\n`,
+        );
+        return 1;
+      }
+      return 0;
+    }
+    case 'update':
+    case 'delete': {
+      try {
+        await withConntrack(common, async (ct) => {
+          if (args.sub === 'delete') return ct.delete(args.key);
+          const spec = { ...args.spec };
+          if (spec.status !== undefined) {
+            // Flags are added, as conntrack -U -u does: the kernel refuses
+            // (EBUSY) a status that would clear SEEN_REPLY or ASSURED.
+            const current = await ct.get(args.spec);
+            spec.status = (current.status | statusBits(spec.status)) >>> 0;
+          }
+          return ct.update(spec);
+        });
+      } catch (error) {
+        if (
+          args.sub === 'update' &&
+          (args.spec.labels !== undefined || args.spec.labelsMask !== undefined) &&
+          error instanceof NetlinkError &&
+          error.code === 'ENOSPC'
+        ) {
+          io.stderr(`portcullis: ${error.message} (${LABELS_HINT})\n`);
+          return 1;
+        }
+        if (!isMissing(error)) throw error;
+        io.stderr(`portcullis: conntrack ${args.sub}: no such entry (ENOENT)\n`);
+        return 1;
+      }
+      io.stderr(`conntrack: 1 entry ${args.sub === 'update' ? 'updated' : 'deleted'}\n`);
+      return 0;
+    }
+    case 'delete-matching': {
+      const n = await withConntrack(common, (ct) => ct.deleteWhere(args.filter));
+      io.stdout(
+        common.json
+          ? JSON.stringify({ deleted: n }) + '\n'
+          : `${n} ${n === 1 ? 'entry' : 'entries'} deleted\n`,
+      );
+      return 0;
+    }
+    case 'flush': {
+      await withConntrack(common, (ct) => ct.flush(args.options));
+      const which = [
+        args.options.family ? `${args.options.family} ` : '',
+        args.options.mark !== undefined ? 'marked ' : '',
+      ].join('');
+      io.stderr(`conntrack: ${which ? `${which}entries flushed` : 'table flushed'}\n`);
+      return 0;
+    }
+  }
+}
+
 export const conntrackCommand: CliCommand = {
   name: 'conntrack',
-  summary: 'inspect the kernel connection tracking table (stats, count)',
+  summary: 'inspect and change the kernel connection tracking table',
   async run(argv: string[], io: CliIo): Promise<number> {
     const [sub, ...rest] = argv;
     if (sub === undefined || sub === '-h' || sub === '--help') {
@@ -89,33 +259,6 @@ export const conntrackCommand: CliCommand = {
       io.stdout(HELP);
       return 0;
     }
-    switch (sub) {
-      case 'stats': {
-        const common = parseCommon(rest);
-        const rows = await withConntrack(common, (ct) => ct.stats());
-        if (common.json) {
-          for (const r of rows)
-            io.stdout(
-              JSON.stringify(r, (_k, v: unknown) => (typeof v === 'number' ? String(v) : v)) + '\n',
-            );
-        } else io.stdout(statsTable(rows));
-        return 0;
-      }
-      case 'count': {
-        const common = parseCommon(rest);
-        const g = await withConntrack(common, (ct) => ct.globalStats());
-        if (common.json) {
-          io.stdout(
-            JSON.stringify({
-              entries: String(g.entries),
-              maxEntries: g.maxEntries === undefined ? undefined : String(g.maxEntries),
-            }) + '\n',
-          );
-        } else io.stdout(`${g.entries}\n`);
-        return 0;
-      }
-      default:
-        throw new CliUsageError(`unknown conntrack subcommand '${sub}'`);
-    }
+    return run(sub, rest, io);
   },
 };

@@ -97,7 +97,10 @@ export interface CreateSpec {
   zone?: number;
   status?: number | readonly C.StatusFlag[];
   tcpState?: C.TcpState;
+  /** SCTP state; the kernel needs both verification tags with it (default 0). */
   sctpState?: C.SctpState;
+  sctpVtagOrig?: number;
+  sctpVtagReply?: number;
   /** NAT can only be set at create. */
   natSrc?: NatSpec;
   natDst?: NatSpec;
@@ -112,6 +115,9 @@ export interface UpdateSpec extends FlowKey {
   labels?: Uint8Array | readonly number[];
   labelsMask?: Uint8Array | readonly number[];
   timeout?: number;
+  /** The whole new status (IPS_CONFIRMED is added). The kernel refuses to
+   * clear SEEN_REPLY or ASSURED (EBUSY): to add a flag, pass the entry's
+   * current flags with it, as `portcullis conntrack update --status` does. */
   status?: number | readonly C.StatusFlag[];
   tcpState?: C.TcpState;
 }
@@ -353,7 +359,7 @@ export class Conntrack {
       w.string(C.CTA_HELP_NAME, spec.helper);
       w.endNest(h);
     }
-    this.writeProtoinfo(w, spec.tcpState, spec.sctpState);
+    this.writeProtoinfo(w, spec.tcpState, spec.sctpState, spec.sctpVtagOrig, spec.sctpVtagReply);
     if (spec.natSrc) writeNat(w, C.CTA_NAT_SRC, spec.natSrc, family);
     if (spec.natDst) writeNat(w, C.CTA_NAT_DST, spec.natDst, family);
     return w.endMessage().finish();
@@ -388,7 +394,13 @@ export class Conntrack {
     }
   }
 
-  private writeProtoinfo(w: NetlinkWriter, tcp?: C.TcpState, sctp?: C.SctpState): void {
+  private writeProtoinfo(
+    w: NetlinkWriter,
+    tcp?: C.TcpState,
+    sctp?: C.SctpState,
+    vtagOrig = 0,
+    vtagReply = 0,
+  ): void {
     if (tcp === undefined && sctp === undefined) return;
     const info = w.beginNest(C.CTA_PROTOINFO);
     if (tcp !== undefined) {
@@ -401,6 +413,8 @@ export class Conntrack {
       if (n < 0) throw new ConntrackArgumentError(`unknown SCTP state '${sctp}'`);
       const s = w.beginNest(C.CTA_PROTOINFO_SCTP);
       w.u8(C.CTA_PROTOINFO_SCTP_STATE, n);
+      w.u32be(C.CTA_PROTOINFO_SCTP_VTAG_ORIGINAL, vtagOrig);
+      w.u32be(C.CTA_PROTOINFO_SCTP_VTAG_REPLY, vtagReply);
       w.endNest(s);
     }
     w.endNest(info);

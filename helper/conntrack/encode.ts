@@ -150,6 +150,11 @@ export function invertTuple(t: Tuple): Tuple {
 
 /** The flags of CTA_FILTER_*_FLAGS for the fields a partial tuple sets. */
 export function filterFlags(t: Partial<Tuple>): number {
+  const l4 = t.srcPort ?? t.dstPort ?? t.icmpType ?? t.icmpCode ?? t.icmpId;
+  if (l4 !== undefined && t.proto === undefined) {
+    // The kernel parses ports and ICMP fields per protocol (EINVAL otherwise).
+    throw new ConntrackArgumentError('filtering by port or ICMP field needs a protocol (proto)');
+  }
   let f = 0;
   if (t.src !== undefined) f |= C.CTA_FILTER_FLAG_CTA_IP_SRC;
   if (t.dst !== undefined) f |= C.CTA_FILTER_FLAG_CTA_IP_DST;

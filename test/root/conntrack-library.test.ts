@@ -95,6 +95,28 @@ describe.skipIf(skip)('conntrack library against conntrack-tools (root, throw-aw
     expect(await ct.count()).toBe(3005);
   });
 
+  it('creates SCTP entries with a state and both verification tags', async () => {
+    const sctp: Tuple = {
+      src: '198.18.0.77',
+      dst: '198.18.1.1',
+      proto: 132,
+      srcPort: 5000,
+      dstPort: 5001,
+    };
+    await ct.create({
+      orig: sctp,
+      timeout: 100,
+      sctpState: 'ESTABLISHED',
+      sctpVtagOrig: 0x11,
+      sctpVtagReply: 0x22,
+    });
+    const f = await ct.get({ orig: sctp });
+    expect(f.sctp).toMatchObject({ state: 'ESTABLISHED', vtagOrig: 0x11, vtagReply: 0x22 });
+    expect(oracle('-p', 'sctp', '-o', 'extended')[0]).toMatch(
+      /sctp .* ESTABLISHED src=198\.18\.0\.77/,
+    );
+  });
+
   it('get echoes the zone; without it a zoned entry is not found', async () => {
     await ct.create({ orig: udp6(2), timeout: 30, zone: 3 });
     await expect(ct.get({ orig: udp6(2) })).rejects.toBeInstanceOf(NetlinkError);

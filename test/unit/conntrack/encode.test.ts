@@ -103,3 +103,10 @@ describe('helpers', () => {
     expect(() => labelsBytes(new Uint8Array(8))).toThrow(/16 bytes/);
   });
 });
+
+describe('filter validation', () => {
+  it('refuses port or ICMP filters without a protocol, as the kernel would (EINVAL)', () => {
+    expect(() => filterFlags({ dstPort: 80 })).toThrow(ConntrackArgumentError);
+    expect(() => filterFlags({ icmpType: 8 })).toThrow(/needs a protocol/);
+  });
+});
