@@ -8,6 +8,7 @@ import { type CommonOptions, parseConntrackArgs } from './conntrack-args.js';
 import { flowJsonLine } from './conntrack-json.js';
 import { formatFlowTable } from './conntrack-table.js';
 import { CliUsageError, type CliCommand, type CliIo } from './command.js';
+import { runEvents, runExpect } from './conntrack-events.js';
 
 export const HELP = `Usage: portcullis conntrack <subcommand> [options]
 
@@ -18,6 +19,9 @@ Subcommands:
   update   change the mark, labels, timeout, status or TCP state of one entry
   delete   delete one entry, or every entry matching filters (--all-matching)
   flush    delete every entry (of one family, or with a mark)
+  events   follow new/update/destroy events (until Ctrl-C or --count N)
+           -e, --event new,update,destroy   which events; list filters apply too
+  expect list   the expectation table (-f ipv4|ipv6)
   stats    per-CPU connection tracking counters
   count    number of entries in the table (and the table's maximum)
 
@@ -114,6 +118,8 @@ function printFlows(flows: Flow[], common: CommonOptions, io: CliIo): void {
 }
 
 async function run(sub: string, argv: string[], io: CliIo): Promise<number> {
+  if (sub === 'events') return runEvents(argv, io);
+  if (sub === 'expect') return runExpect(argv, io);
   const args = parseConntrackArgs(sub, argv);
   const { common } = args;
   switch (args.sub) {

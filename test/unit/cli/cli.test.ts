@@ -55,3 +55,20 @@ describe('portcullis CLI', () => {
     expect(c.err.join('')).toMatch(/ENOENT.*pcl-surely-missing/);
   });
 });
+
+describe('portcullis conntrack events / expect arguments', () => {
+  it('rejects bad event options with exit 2 before opening anything', async () => {
+    for (const argv of [
+      ['conntrack', 'events', '-e', 'bogus'],
+      ['conntrack', 'events', '--count', '0'],
+      ['conntrack', 'events', '--count'],
+      ['conntrack', 'events', '--dport', '80'],
+      ['conntrack', 'expect', 'frob'],
+      ['conntrack', 'expect', 'list', '-p', 'tcp'],
+    ]) {
+      const c = capture();
+      expect(await main(argv, c.io), argv.join(' ')).toBe(2);
+      expect(c.err.join('')).toMatch(/^portcullis: /);
+    }
+  });
+});
