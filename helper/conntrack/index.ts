@@ -33,3 +33,4 @@ export {
   type ExpectationSpec,
   type ExpectationKey,
 } from './expect.js';
+export { flowMatcher } from './filter.js';
