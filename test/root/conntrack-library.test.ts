@@ -117,6 +117,36 @@ describe.skipIf(skip)('conntrack library against conntrack-tools (root, throw-aw
     );
   });
 
+  it('sets NAT at create: the reply tuple carries the translated address', async () => {
+    const orig: Tuple = {
+      src: '198.18.0.1',
+      dst: '198.18.9.9',
+      proto: 6,
+      srcPort: 1000,
+      dstPort: 80,
+    };
+    const reply: Tuple = {
+      src: '10.99.0.5',
+      dst: '198.18.0.1',
+      proto: 6,
+      srcPort: 8080,
+      dstPort: 1000,
+    };
+    await ct.create({
+      orig,
+      reply,
+      timeout: 100,
+      tcpState: 'ESTABLISHED',
+      natDst: { minIp: '10.99.0.5', maxIp: '10.99.0.5', minPort: 8080, maxPort: 8080 },
+    });
+    const f = await ct.get({ orig });
+    expect(f.reply).toEqual(reply);
+    expect(f.statusFlags).toContain('DST_NAT_DONE');
+    expect(oracle('-p', 'tcp')[0]).toMatch(
+      /dport=80 .*src=10\.99\.0\.5 dst=198\.18\.0\.1 sport=8080 dport=1000/,
+    );
+  });
+
   it('get echoes the zone; without it a zoned entry is not found', async () => {
     await ct.create({ orig: udp6(2), timeout: 30, zone: 3 });
     await expect(ct.get({ orig: udp6(2) })).rejects.toBeInstanceOf(NetlinkError);
