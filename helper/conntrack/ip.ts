@@ -48,18 +48,24 @@ export function formatIPv6(view: DataView, at: number): string {
   return out;
 }
 
-const cache = new Map<string, Uint8Array | undefined>();
-const CACHE_LIMIT = 4096;
+// The addresses of one request are parsed several times (orig, then the
+// inverted reply) and a few (the local address) recur across requests: a
+// tiny ring compared by string identity catches those without hashing.
+const RING = 8;
+const ringKeys: (string | undefined)[] = new Array<string | undefined>(RING).fill(undefined);
+const ringValues: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(RING).fill(
+  undefined,
+);
+let ringNext = 0;
 
 /** Parses an IPv4 or IPv6 address into 4 or 16 bytes; undefined if invalid.
- * Results are cached (a flow's addresses are parsed several times per
- * request); treat the returned bytes as read-only. */
+ * Recent results are shared: treat the returned bytes as read-only. */
 export function parseIP(text: string): Uint8Array | undefined {
-  let bytes = cache.get(text);
-  if (bytes !== undefined || cache.has(text)) return bytes;
-  bytes = parseIPv4(text) ?? parseIPv6(text);
-  if (cache.size >= CACHE_LIMIT) cache.clear();
-  cache.set(text, bytes);
+  for (let i = 0; i < RING; i++) if (ringKeys[i] === text) return ringValues[i];
+  const bytes = parseIPv4(text) ?? parseIPv6(text);
+  ringKeys[ringNext] = text;
+  ringValues[ringNext] = bytes;
+  ringNext = (ringNext + 1) % RING;
   return bytes;
 }
 

@@ -10,6 +10,24 @@ import { align4, HOST_LITTLE_ENDIAN } from './endian.js';
 const utf8 = new TextEncoder();
 const MAX_ATTR_LEN = 0xffff;
 
+const POOL_SIZE = 64 * 1024;
+let pool = new Uint8Array(POOL_SIZE);
+let poolUsed = 0;
+
+/** Copies into the pool (8-byte aligned slices), or into its own buffer when large. */
+function copyOut(bytes: Uint8Array): Uint8Array {
+  const n = bytes.length;
+  if (n > POOL_SIZE / 8) return bytes.slice();
+  if (poolUsed + n > POOL_SIZE) {
+    pool = new Uint8Array(POOL_SIZE);
+    poolUsed = 0;
+  }
+  const out = pool.subarray(poolUsed, poolUsed + n);
+  out.set(bytes);
+  poolUsed = (poolUsed + n + 7) & ~7;
+  return out;
+}
+
 /** An open nest: pass it back to endNest() to back-patch its length. */
 export type NestToken = number & { readonly __nest: unique symbol };
 
@@ -193,10 +211,13 @@ export class NetlinkWriter {
     return this;
   }
 
-  /** The bytes written so far (a copy, so the writer can be reused). */
+  /** The bytes written so far (a copy, so the writer can be reused). Small
+   * messages are carved out of a shared pool, as Buffer does: allocating an
+   * ArrayBuffer per message costs more than encoding it. The result is a
+   * view: read it with its byteOffset, as with a Node Buffer. */
   finish(): Uint8Array {
     if (this.messageStart >= 0) throw new Error('NetlinkWriter: message not ended');
-    return this.buf.slice(0, this.len);
+    return copyOut(this.buf.subarray(0, this.len));
   }
 
   reset(): this {

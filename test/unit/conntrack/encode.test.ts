@@ -19,7 +19,11 @@ function roundTrip(t: Partial<Tuple>): { tuple: Tuple; raw: Uint8Array } {
   const w = new NetlinkWriter().beginMessage(0x100, 0);
   writeTuple(w, C.CTA_TUPLE_ORIG, t, tupleFamily(t));
   const raw = w.endMessage().finish();
-  const ad = new AttributeReader(new DataView(raw.buffer), 16, raw.length);
+  const ad = new AttributeReader(
+    new DataView(raw.buffer, raw.byteOffset, raw.byteLength),
+    16,
+    raw.length,
+  );
   ad.next();
   expect(ad.rawType).toBe(C.CTA_TUPLE_ORIG | NLA_F_NESTED);
   return { tuple: decodeTuple(ad.nested()), raw };

@@ -299,7 +299,7 @@ describe('ConntrackEvents: losses, filters and errors', () => {
   it('reports a datagram whose framing is broken, and keeps reading', async () => {
     const { kernel, seen, errors } = setup();
     const bad = eventMessage('new', { id: 1 });
-    new DataView(bad.buffer).setUint32(0, 4096, true); // nlmsg_len overruns the datagram
+    new DataView(bad.buffer, bad.byteOffset).setUint32(0, 4096, true); // nlmsg_len overruns the datagram
     kernel.reply(multicast(bad), event('new', { id: 2 }));
     await kernel.idle();
     expect(errors[0]).toBeInstanceOf(NetlinkDecodeError);

@@ -109,7 +109,7 @@ describe.runIf(HOST_LITTLE_ENDIAN)('wire layout (little-endian host)', () => {
         '0400' +
         '00000007',
     );
-    expect(new DataView(bytes.buffer).getUint32(0, true)).toBe(bytes.length);
+    expect(new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true)).toBe(bytes.length);
   });
 });
 
