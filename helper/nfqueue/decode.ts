@@ -1,0 +1,228 @@
+import { AttributeReader, rawAttribute } from '../netlink/attributes.js';
+import { NFNL_SUBSYS_QUEUE, nfnlMsgType } from '../netlink/constants.js';
+import { NetlinkDecodeError } from '../netlink/errors.js';
+import { decodeNfGenMsg, nfAttributes, type NetlinkMessage } from '../netlink/message.js';
+import { decodeFlowAttributes } from '../conntrack/decode.js';
+import type { Family } from '../conntrack/types.js';
+import * as Q from './constants.js';
+import type {
+  ConntrackInfoName,
+  HardwareAddress,
+  PacketTimestamp,
+  QueuedPacket,
+  SkbInfo,
+  VlanInfo,
+} from './types.js';
+
+export const NFQNL_PACKET_TYPE = nfnlMsgType(NFNL_SUBSYS_QUEUE, Q.NFQNL_MSG_PACKET);
+
+/** sizeof(struct nfqnl_msg_packet_hdr): packed. */
+export const PACKET_HDR_LEN = 7;
+/** sizeof(struct nfqnl_msg_packet_hw) */
+export const PACKET_HW_LEN = 12;
+/** sizeof(struct nfqnl_msg_packet_timestamp) */
+export const PACKET_TIMESTAMP_LEN = 16;
+
+function atLeast(ad: AttributeReader, size: number, what: string): number {
+  if (ad.valueLength < size) {
+    throw new NetlinkDecodeError(
+      `${what} needs ${size} bytes, has ${ad.valueLength}`,
+      ad.valueOffset - 4,
+    );
+  }
+  return ad.valueOffset;
+}
+
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, '0');
+}
+
+function decodeHwaddr(ad: AttributeReader): HardwareAddress {
+  const at = atLeast(ad, PACKET_HW_LEN, 'NFQA_HWADDR');
+  const length = ad.view.getUint16(at, false);
+  if (length > 8) {
+    throw new NetlinkDecodeError(`NFQA_HWADDR hw_addrlen ${length} > 8`, at);
+  }
+  const bytes = new Uint8Array(ad.view.buffer, ad.view.byteOffset + at + 4, length).slice();
+  return { length, bytes, text: Array.from(bytes, hex2).join(':') };
+}
+
+function decodeTimestamp(ad: AttributeReader): PacketTimestamp {
+  const at = atLeast(ad, PACKET_TIMESTAMP_LEN, 'NFQA_TIMESTAMP');
+  const sec = ad.view.getBigUint64(at, false);
+  const usec = ad.view.getBigUint64(at + 8, false);
+  return { sec, usec, ms: Number(sec) * 1000 + Number(usec) / 1000 };
+}
+
+function decodeVlan(ad: AttributeReader): VlanInfo {
+  const vlan: VlanInfo = {};
+  while (ad.next()) {
+    if (ad.type === Q.NFQA_VLAN_PROTO) vlan.proto = ad.u16be();
+    else if (ad.type === Q.NFQA_VLAN_TCI) {
+      const tci = ad.u16be();
+      vlan.tci = tci;
+      vlan.id = tci & 0x0fff;
+      vlan.priority = tci >> 13;
+    }
+  }
+  return vlan;
+}
+
+export function skbInfoOf(raw: number): SkbInfo {
+  return {
+    raw,
+    csumNotReady: (raw & Q.NFQA_SKB_CSUMNOTREADY) !== 0,
+    gso: (raw & Q.NFQA_SKB_GSO) !== 0,
+    csumNotVerified: (raw & Q.NFQA_SKB_CSUM_NOTVERIFIED) !== 0,
+  };
+}
+
+/** enum ip_conntrack_info by name. */
+export function ctInfoName(info: number): ConntrackInfoName {
+  switch (info) {
+    case Q.IP_CT_ESTABLISHED:
+      return 'established';
+    case Q.IP_CT_RELATED:
+      return 'related';
+    case Q.IP_CT_NEW:
+      return 'new';
+    case Q.IP_CT_ESTABLISHED_REPLY:
+      return 'established-reply';
+    case Q.IP_CT_RELATED_REPLY:
+      return 'related-reply';
+    case Q.IP_CT_UNTRACKED:
+      return 'untracked';
+    default:
+      return 'unknown';
+  }
+}
+
+/** The conntrack family of a queued packet: from the nfgenmsg family, or for
+ * bridge/netdev queues from the EtherType. */
+function ctFamily(family: number, hwProtocol: number): Family | undefined {
+  if (family === Q.NFPROTO_IPV4) return 'ipv4';
+  if (family === Q.NFPROTO_IPV6) return 'ipv6';
+  if (hwProtocol === 0x0800) return 'ipv4';
+  if (hwProtocol === 0x86dd) return 'ipv6';
+  return undefined;
+}
+
+/**
+ * Decodes the attributes of an NFQNL_MSG_PACKET. `payload` is a zero-copy
+ * view into the message's buffer; every other field is a copy. Malformed
+ * input throws NetlinkDecodeError; a message without NFQA_PACKET_HDR too,
+ * since a packet without an id cannot be given a verdict.
+ */
+export function decodePacketAttributes(
+  ad: AttributeReader,
+  queue: number,
+  family: number,
+): QueuedPacket {
+  let hasHeader = false;
+  const p: QueuedPacket = { queue, family, id: 0, hwProtocol: 0, hook: 0 };
+  let ctStart = -1;
+  let ctEnd = -1;
+  while (ad.next()) {
+    switch (ad.type) {
+      case Q.NFQA_PACKET_HDR: {
+        const at = atLeast(ad, PACKET_HDR_LEN, 'NFQA_PACKET_HDR');
+        p.id = ad.view.getUint32(at, false);
+        p.hwProtocol = ad.view.getUint16(at + 4, false);
+        p.hook = ad.view.getUint8(at + 6);
+        hasHeader = true;
+        break;
+      }
+      case Q.NFQA_MARK:
+        p.mark = ad.u32be();
+        break;
+      case Q.NFQA_TIMESTAMP:
+        p.timestamp = decodeTimestamp(ad);
+        break;
+      case Q.NFQA_IFINDEX_INDEV:
+        p.indev = ad.u32be();
+        break;
+      case Q.NFQA_IFINDEX_OUTDEV:
+        p.outdev = ad.u32be();
+        break;
+      case Q.NFQA_IFINDEX_PHYSINDEV:
+        p.physindev = ad.u32be();
+        break;
+      case Q.NFQA_IFINDEX_PHYSOUTDEV:
+        p.physoutdev = ad.u32be();
+        break;
+      case Q.NFQA_HWADDR:
+        p.hwaddr = decodeHwaddr(ad);
+        break;
+      case Q.NFQA_PAYLOAD:
+        p.payload = ad.bytes();
+        break;
+      case Q.NFQA_CT:
+        // Decoded after the loop: the family may depend on the packet header.
+        ctStart = ad.valueOffset;
+        ctEnd = ad.valueOffset + ad.valueLength;
+        break;
+      case Q.NFQA_CT_INFO:
+        p.ctInfo = ad.u32be();
+        break;
+      case Q.NFQA_CAP_LEN:
+        p.capLen = ad.u32be();
+        break;
+      case Q.NFQA_SKB_INFO:
+        p.skbInfo = skbInfoOf(ad.u32be());
+        break;
+      case Q.NFQA_EXP:
+        p.exp = ad.bytes().slice();
+        break;
+      case Q.NFQA_UID:
+        p.uid = ad.u32be();
+        break;
+      case Q.NFQA_GID:
+        p.gid = ad.u32be();
+        break;
+      case Q.NFQA_SECCTX:
+        p.secctx = ad.string();
+        break;
+      case Q.NFQA_VLAN:
+        p.vlan = decodeVlan(ad.nested());
+        break;
+      case Q.NFQA_L2HDR:
+        p.l2hdr = ad.bytes().slice();
+        break;
+      case Q.NFQA_PRIORITY:
+        p.priority = ad.u32be();
+        break;
+      default:
+        (p.unknown ??= []).push(rawAttribute(ad));
+    }
+  }
+  if (!hasHeader) throw new NetlinkDecodeError('packet without NFQA_PACKET_HDR', ad.start);
+  if (ctStart >= 0) {
+    const fam = ctFamily(family, p.hwProtocol);
+    const nested = new AttributeReader(ad.view, ctStart, ctEnd);
+    if (fam) p.ct = decodeFlowAttributes(nested, fam);
+    else {
+      (p.unknown ??= []).push({
+        type: Q.NFQA_CT,
+        nested: true,
+        value: new Uint8Array(
+          ad.view.buffer,
+          ad.view.byteOffset + ctStart,
+          ctEnd - ctStart,
+        ).slice(),
+      });
+    }
+  }
+  return p;
+}
+
+/** Decodes one NFQNL_MSG_PACKET message (see decodePacketAttributes). */
+export function decodeQueuedPacket(msg: NetlinkMessage): QueuedPacket {
+  if (msg.type !== NFQNL_PACKET_TYPE) {
+    throw new NetlinkDecodeError(
+      `message type 0x${msg.type.toString(16)} is not a queued packet`,
+      msg.offset,
+    );
+  }
+  const g = decodeNfGenMsg(msg);
+  return decodePacketAttributes(nfAttributes(msg), g.resId, g.family);
+}
