@@ -5,6 +5,7 @@ import {
   NETLINK_NETFILTER,
   NFGENMSG_LEN,
   NFNL_SUBSYS_CTNETLINK,
+  NFNL_SUBSYS_CTNETLINK_EXP,
   NLM_F_CREATE,
   NLM_F_EXCL,
 } from '../netlink/constants.js';
@@ -17,6 +18,7 @@ import {
 } from '../netlink/socket.js';
 import * as C from './constants.js';
 import { decodeFlow } from './decode.js';
+import { decodeExpectationEvent, type ExpectationEvent } from './expect.js';
 import type { ConntrackEvent, ConntrackEventType, Family } from './types.js';
 
 /** Default receive buffer of an event socket: bursts of table churn must not
@@ -24,6 +26,12 @@ import type { ConntrackEvent, ConntrackEventType, Family } from './types.js';
 export const DEFAULT_EVENT_RCVBUF = 64 * 1024 * 1024;
 /** Default bound of an async iterator's queue. */
 export const DEFAULT_ITERATOR_QUEUE = 65536;
+
+const EXP_GROUPS: Record<ConntrackEventType, number> = {
+  new: C.NFNLGRP_CONNTRACK_EXP_NEW,
+  update: C.NFNLGRP_CONNTRACK_EXP_UPDATE,
+  destroy: C.NFNLGRP_CONNTRACK_EXP_DESTROY,
+};
 
 const GROUPS: Record<ConntrackEventType, number> = {
   new: C.NFNLGRP_CONNTRACK_NEW,
@@ -34,8 +42,12 @@ const GROUPS: Record<ConntrackEventType, number> = {
 export interface ConntrackEventsOptions {
   /** Listen inside this network namespace (`ip netns` name or path). */
   netns?: string;
-  /** Which groups to join; all three by default. */
+  /** Which conntrack groups to join; all three by default (none with
+   * `events: []`, e.g. to follow only expectations). */
   events?: readonly ConntrackEventType[];
+  /** Expectation groups to join (NFNLGRP_CONNTRACK_EXP_*); none by default.
+   * Delivered to onExpectation listeners. */
+  expectations?: readonly ConntrackEventType[];
   /** SO_RCVBUFFORCE bytes; 64 MiB by default. A small buffer loses events
    * (ENOBUFS) under load. */
   rcvbuf?: number;
@@ -129,10 +141,12 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
     errors: 0,
   };
   private readonly eventListeners = new Set<(e: ConntrackEvent) => void>();
+  private readonly expectationListeners = new Set<(e: ExpectationEvent) => void>();
   private readonly lostListeners = new Set<(info: LostInfo) => void>();
   private readonly errorListeners = new Set<(error: Error) => void>();
   private readonly iterators = new Set<IteratorSink>();
   private readonly familyNumber: number | undefined;
+  private readonly family: Family | undefined;
   private closedFlag = false;
   private failed: Error | undefined;
 
@@ -140,7 +154,9 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
     readonly connection: NetlinkConnection,
     private readonly transport: NetlinkTransport,
     family: Family | undefined,
+    private readonly wantsExpectations: boolean,
   ) {
+    this.family = family;
     this.familyNumber = family === undefined ? undefined : familyNumberOf(family);
     connection.onNotification((msg) => this.onMessage(msg));
     connection.onLost(() => {
@@ -152,12 +168,19 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
 
   static open(options: ConntrackEventsOptions = {}): ConntrackEvents {
     const kinds = options.events ?? (['new', 'update', 'destroy'] as const);
-    if (kinds.length === 0) throw new RangeError('events: at least one event type is required');
-    const groups = [...new Set(kinds)].map((k) => {
-      const g = GROUPS[k];
+    const expKinds = options.expectations ?? [];
+    if (kinds.length === 0 && expKinds.length === 0) {
+      throw new RangeError('events: at least one event type is required');
+    }
+    const groupOf = (table: Record<ConntrackEventType, number>, k: ConntrackEventType) => {
+      const g = table[k];
       if (g === undefined) throw new RangeError(`events: unknown event type '${String(k)}'`);
       return g;
-    });
+    };
+    const groups = [
+      ...[...new Set(kinds)].map((k) => groupOf(GROUPS, k)),
+      ...[...new Set(expKinds)].map((k) => groupOf(EXP_GROUPS, k)),
+    ];
     const rcvbuf = options.rcvbuf ?? DEFAULT_EVENT_RCVBUF;
     if (!Number.isInteger(rcvbuf) || rcvbuf <= 0)
       throw new RangeError('rcvbuf must be a positive integer');
@@ -173,7 +196,12 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
         groups,
         ...(options.netns !== undefined ? { netns: options.netns } : {}),
       });
-    return new ConntrackEvents(new NetlinkConnection(transport), transport, options.family);
+    return new ConntrackEvents(
+      new NetlinkConnection(transport),
+      transport,
+      options.family,
+      expKinds.length > 0,
+    );
   }
 
   get closed(): boolean {
@@ -189,6 +217,12 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
   onEvent(listener: (event: ConntrackEvent) => void): () => void {
     this.eventListeners.add(listener);
     return () => this.eventListeners.delete(listener);
+  }
+
+  /** Expectation events (when `expectations` groups were joined). Returns an unsubscribe function. */
+  onExpectation(listener: (event: ExpectationEvent) => void): () => void {
+    this.expectationListeners.add(listener);
+    return () => this.expectationListeners.delete(listener);
   }
 
   /** Events were lost: the kernel's (reason 'enobufs': resync with a dump) or
@@ -326,6 +360,10 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
 
   private onMessage(msg: NetlinkMessage): void {
     if (this.closedFlag) return;
+    if (msg.type >> 8 === NFNL_SUBSYS_CTNETLINK_EXP) {
+      if (this.wantsExpectations) this.onExpectationMessage(msg);
+      return;
+    }
     const type = eventTypeOf(msg);
     if (type === undefined) return;
     let event: ConntrackEvent;
@@ -354,6 +392,30 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
       }
     }
     for (const it of this.iterators) it.push(event);
+  }
+
+  private onExpectationMessage(msg: NetlinkMessage): void {
+    let event: ExpectationEvent | undefined;
+    try {
+      event = decodeExpectationEvent(msg);
+    } catch (error) {
+      this.counters.errors++;
+      this.emitError(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    if (!event) return;
+    if (this.family !== undefined && event.expectation.family !== this.family) {
+      this.counters.filtered++;
+      return;
+    }
+    this.counters.received++;
+    for (const l of this.expectationListeners) {
+      try {
+        l(event);
+      } catch (error) {
+        this.emitError(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
   }
 
   private emitLost(info: LostInfo): void {

@@ -1,27 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Conntrack } from '../../helper/conntrack/client.js';
+import { ConntrackEvents } from '../../helper/conntrack/events.js';
 import * as C from '../../helper/conntrack/constants.js';
 import { writeTuple } from '../../helper/conntrack/encode.js';
 import {
   completeMask,
   ConntrackExpectations,
-  decodeExpectationEvent,
   expMsgType,
   type Expectation,
   type ExpectationEvent,
 } from '../../helper/conntrack/expect.js';
 import type { Family, Tuple } from '../../helper/conntrack/types.js';
-import { NetlinkConnection } from '../../helper/netlink/connection.js';
-import {
-  AF_INET,
-  NETLINK_NETFILTER,
-  NFNETLINK_V1,
-  NLM_F_CREATE,
-  NLM_F_EXCL,
-} from '../../helper/netlink/constants.js';
+import { AF_INET, NFNETLINK_V1, NLM_F_CREATE, NLM_F_EXCL } from '../../helper/netlink/constants.js';
 import { NetlinkError } from '../../helper/netlink/errors.js';
-import { NetlinkSocket } from '../../helper/netlink/socket.js';
 import { NetlinkWriter } from '../../helper/netlink/writer.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
 
@@ -105,7 +97,7 @@ describe.skipIf(skip)('conntrack expectations (root, in a throw-away netns)', ()
   let ns: TestNetns;
   let ct: Conntrack;
   let exp: ConntrackExpectations;
-  let events: NetlinkConnection;
+  let events: ConntrackEvents;
   const seen: ExpectationEvent[] = [];
   let nextPort = 40000;
 
@@ -115,16 +107,12 @@ describe.skipIf(skip)('conntrack expectations (root, in a throw-away netns)', ()
       // Opened before any master exists: the kernel attaches the event
       // extension (and so reports expectation events) only to entries created
       // while someone listens.
-      events = new NetlinkConnection(
-        NetlinkSocket.open(NETLINK_NETFILTER, {
-          netns: ns.name,
-          groups: [C.NFNLGRP_CONNTRACK_EXP_NEW, C.NFNLGRP_CONNTRACK_EXP_DESTROY],
-        }),
-      );
-      events.onNotification((msg) => {
-        const e = decodeExpectationEvent(msg);
-        if (e) seen.push(e);
+      events = ConntrackEvents.open({
+        netns: ns.name,
+        events: [],
+        expectations: ['new', 'destroy'],
       });
+      events.onExpectation((e) => seen.push(e));
       ct = Conntrack.open({ netns: ns.name });
       exp = new ConntrackExpectations(ct.connection);
     } catch (error) {
