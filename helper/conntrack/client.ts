@@ -22,6 +22,7 @@ import { NetlinkWriter } from '../netlink/writer.js';
 import * as C from './constants.js';
 import { decodeFlow } from './decode.js';
 import { ConntrackExpectations } from './expect.js';
+import { ConntrackMirror, type ConntrackMirrorOptions } from './mirror.js';
 import { canonicalIP } from './ip.js';
 import {
   ConntrackArgumentError,
@@ -143,7 +144,11 @@ export class Conntrack {
   /** The expectation table of the same namespace, over the same socket. */
   readonly expectations: ConntrackExpectations;
 
-  private constructor(readonly connection: NetlinkConnection) {
+  private constructor(
+    readonly connection: NetlinkConnection,
+    /** The namespace this table belongs to (undefined: the process's own). */
+    readonly netns: string | undefined,
+  ) {
     this.expectations = new ConntrackExpectations(connection);
   }
 
@@ -163,7 +168,20 @@ export class Conntrack {
         ...options.socket,
         ...(options.netns !== undefined ? { netns: options.netns } : {}),
       });
-    return new Conntrack(new NetlinkConnection(transport, options));
+    return new Conntrack(new NetlinkConnection(transport, options), options.netns);
+  }
+
+  /** A live Map of this namespace's flows, kept in sync by a dump and events
+   * (and a fresh dump after lost events); see ConntrackMirror. Dumps go over
+   * this socket; the mirror opens its own event socket. */
+  mirror(
+    options: Omit<ConntrackMirrorOptions, 'conntrack' | 'netns'> = {},
+  ): Promise<ConntrackMirror> {
+    return ConntrackMirror.start({
+      ...options,
+      conntrack: this,
+      ...(this.netns !== undefined ? { netns: this.netns } : {}),
+    });
   }
 
   private message(
