@@ -38,14 +38,23 @@ export function familyOf(nfgenFamily: number): Family {
   throw new NetlinkDecodeError(`unexpected address family ${nfgenFamily}`, 0);
 }
 
-function address(ad: AttributeReader): string {
+export function address(ad: AttributeReader): string {
   if (ad.valueLength === 4) return formatIPv4(ad.view, ad.valueOffset);
   if (ad.valueLength === 16) return formatIPv6(ad.view, ad.valueOffset);
   throw new NetlinkDecodeError(`address of ${ad.valueLength} bytes`, ad.valueOffset);
 }
 
+/** A tuple as the kernel sends it (CTA_TUPLE_ORIG/REPLY/MASTER). */
 export function decodeTuple(ad: AttributeReader): Tuple {
-  const t: Tuple = { src: '', dst: '', proto: 0 };
+  return readTupleInto(ad, { src: '', dst: '', proto: 0 });
+}
+
+/** A tuple with only the fields that were sent (an expectation's mask). */
+export function decodePartialTuple(ad: AttributeReader): Partial<Tuple> {
+  return readTupleInto(ad, {});
+}
+
+function readTupleInto<T extends Partial<Tuple>>(ad: AttributeReader, t: T): T {
   while (ad.next()) {
     switch (ad.type) {
       case C.CTA_TUPLE_IP: {

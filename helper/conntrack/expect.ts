@@ -12,9 +12,8 @@ import { NetlinkDecodeError, NetlinkError } from '../netlink/errors.js';
 import { decodeNfGenMsg, nfAttributes, type NetlinkMessage } from '../netlink/message.js';
 import { NetlinkWriter } from '../netlink/writer.js';
 import * as C from './constants.js';
-import { decodeTuple, familyOf } from './decode.js';
+import { decodePartialTuple, decodeTuple, familyOf } from './decode.js';
 import { ConntrackArgumentError, familyNumber, tupleFamily, writeTuple } from './encode.js';
-import { formatIPv4, formatIPv6 } from './ip.js';
 import type { ConntrackEventType, Family, Tuple } from './types.js';
 
 // NF_CT_EXPECT_* (linux/netfilter/nf_conntrack_common.h)
@@ -193,62 +192,6 @@ export function expectationEventTypeOf(
     default:
       return undefined;
   }
-}
-
-function address(ad: AttributeReader): string {
-  if (ad.valueLength === 4) return formatIPv4(ad.view, ad.valueOffset);
-  if (ad.valueLength === 16) return formatIPv6(ad.view, ad.valueOffset);
-  throw new NetlinkDecodeError(`address of ${ad.valueLength} bytes`, ad.valueOffset);
-}
-
-/** A tuple with only the fields that were sent (for the mask). */
-function decodePartialTuple(ad: AttributeReader): Partial<Tuple> {
-  const t: Partial<Tuple> = {};
-  while (ad.next()) {
-    switch (ad.type) {
-      case C.CTA_TUPLE_IP: {
-        const ip = ad.nested();
-        while (ip.next()) {
-          if (ip.type === C.CTA_IP_V4_SRC || ip.type === C.CTA_IP_V6_SRC) t.src = address(ip);
-          else if (ip.type === C.CTA_IP_V4_DST || ip.type === C.CTA_IP_V6_DST) t.dst = address(ip);
-        }
-        break;
-      }
-      case C.CTA_TUPLE_PROTO: {
-        const p = ad.nested();
-        while (p.next()) {
-          switch (p.type) {
-            case C.CTA_PROTO_NUM:
-              t.proto = p.u8();
-              break;
-            case C.CTA_PROTO_SRC_PORT:
-              t.srcPort = p.u16be();
-              break;
-            case C.CTA_PROTO_DST_PORT:
-              t.dstPort = p.u16be();
-              break;
-            case C.CTA_PROTO_ICMP_ID:
-            case C.CTA_PROTO_ICMPV6_ID:
-              t.icmpId = p.u16be();
-              break;
-            case C.CTA_PROTO_ICMP_TYPE:
-            case C.CTA_PROTO_ICMPV6_TYPE:
-              t.icmpType = p.u8();
-              break;
-            case C.CTA_PROTO_ICMP_CODE:
-            case C.CTA_PROTO_ICMPV6_CODE:
-              t.icmpCode = p.u8();
-              break;
-          }
-        }
-        break;
-      }
-      case C.CTA_TUPLE_ZONE:
-        t.zone = ad.u16be();
-        break;
-    }
-  }
-  return t;
 }
 
 function decodeNat(ad: AttributeReader): ExpectationNat {
