@@ -8,5 +8,12 @@ if (!existsSync(fileURLToPath(cli))) {
   process.stderr.write('portcullis: not built yet; run `npm ci` (or `npm run build`) first\n');
   process.exit(1);
 }
+// A closed pipe (`portcullis conntrack events | head`): stop the way Ctrl-C
+// does, so that long-running commands clean up (queued packets get their
+// verdict, queues are unbound) instead of dying on an unhandled EPIPE.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.kill(process.pid, 'SIGTERM');
+  else throw error;
+});
 const { main } = await import(cli.href);
 process.exitCode = await main(process.argv.slice(2));

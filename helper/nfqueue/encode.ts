@@ -73,6 +73,9 @@ export function configParams(copyRange: number, copyMode: number): Uint8Array {
 }
 
 export interface ConfigSettings {
+  /** NFQA_CFG_CMD, written first: binding and configuring in one message
+   * leaves no window in which the kernel queues packets with default params. */
+  command?: number;
   copyMode?: number;
   copyRange?: number;
   maxQueueLength?: number;
@@ -83,6 +86,7 @@ export interface ConfigSettings {
 /** NFQNL_MSG_CONFIG with params, queue length and flags (each only if given). */
 export function encodeConfig(queue: number, settings: ConfigSettings): Uint8Array {
   return configMessage(queue, (w) => {
+    if (settings.command !== undefined) w.bytes(Q.NFQA_CFG_CMD, configCommand(settings.command));
     if (settings.copyMode !== undefined) {
       w.bytes(Q.NFQA_CFG_PARAMS, configParams(settings.copyRange ?? 0xffff, settings.copyMode));
     }

@@ -474,9 +474,17 @@ export class NfQueue {
   ): Promise<void> {
     const q = this.queueNumber;
     try {
-      await this.conn.request(encodeConfigCommand(q, Q.NFQNL_CFG_CMD_BIND), {
-        operation: `nfqueue bind ${q}`,
-      });
+      // Bind, copy mode and queue length in one message: the kernel applies
+      // them in one go, so no packet is queued to us with default params.
+      await this.conn.request(
+        encodeConfig(q, {
+          command: Q.NFQNL_CFG_CMD_BIND,
+          copyMode,
+          copyRange,
+          maxQueueLength: options.maxQueueLength,
+        }),
+        { operation: `nfqueue bind ${q}` },
+      );
     } catch (error) {
       if (error instanceof NetlinkError && (error.code === 'EPERM' || error.code === 'EBUSY')) {
         throw new NfQueueError(
@@ -489,10 +497,6 @@ export class NfQueue {
       }
       throw error;
     }
-    await this.conn.request(
-      encodeConfig(q, { copyMode, copyRange, maxQueueLength: options.maxQueueLength }),
-      { operation: `nfqueue config ${q}` },
-    );
     await this.configureFlags(options.flags ?? {}, options.strictFlags ?? false);
     if (this.conntrackGlue === undefined && (options.probeConntrackGlue ?? true)) {
       await this.probeGlue();
