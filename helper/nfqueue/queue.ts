@@ -644,6 +644,11 @@ export class NfQueue {
   }
 
   private emitError(error: NfQueueError): void {
+    if (this.errorListeners.length === 0) {
+      // Never silent: with nobody listening, Node prints it as a warning.
+      process.emitWarning(error.message, { type: 'NfQueueWarning', code: error.code });
+      return;
+    }
     for (const l of this.errorListeners) {
       try {
         l(error);
