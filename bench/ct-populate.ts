@@ -33,7 +33,7 @@ function spec(i: number): CreateSpec {
 }
 
 const ct = Conntrack.open({
-  maxInFlight: 512,
+  maxInFlight: 1024,
   rcvbuf: 8 * 1024 * 1024,
   socket: { threaded: process.env['CT_THREADED'] === '1' },
 });

@@ -33,6 +33,13 @@ export interface NativeNetlinkSocket {
   receiveBufferSize(): number;
   send(buffer: Uint8Array): number;
   sendMany(buffers: readonly Uint8Array[]): number;
+  /** Queues the datagrams for a sender thread (sent in order with sendmmsg)
+   * and returns a job id; onDone(id, sent, errno) follows on the JS thread.
+   * The first call's onDone serves every later job. */
+  sendQueued(
+    buffers: readonly Uint8Array[],
+    onDone: (id: number, sent: number, errno: number) => void,
+  ): number;
   addMembership(group: number): void;
   dropMembership(group: number): void;
   startReading(

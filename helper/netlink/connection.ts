@@ -633,10 +633,21 @@ export class NetlinkConnection {
       groupSilent ||= p.silent;
     }
     seal();
+    this.counters.sent += batch.length;
+    this.counters.datagramsSent += datagrams.length;
+    // Bulk batch members go through the transport's sender thread when it
+    // has one: the kernel then works on this datagram while we encode the next.
+    if (
+      this.transport.sendManyQueued &&
+      batch.every((p) => p.batch !== undefined || p.barrierFor)
+    ) {
+      this.transport.sendManyQueued(datagrams).catch((error: Error) => {
+        for (const p of batch) this.settle(p, error);
+      });
+      return;
+    }
     try {
       this.transport.sendMany(datagrams);
-      this.counters.sent += batch.length;
-      this.counters.datagramsSent += datagrams.length;
     } catch (error) {
       for (const p of batch) this.settle(p, error as Error);
     }

@@ -27,6 +27,9 @@ export interface NetlinkTransport {
   readonly portId: number;
   send(datagram: Uint8Array): void;
   sendMany(datagrams: readonly Uint8Array[]): void;
+  /** Optional: sends on another thread, in order, so that the kernel's work
+   * inside the send overlaps with the caller's; resolves when sent. */
+  sendManyQueued?(datagrams: readonly Uint8Array[]): Promise<void>;
   read(sink: DatagramSink): void;
   pause(): void;
   resume(): void;
@@ -120,6 +123,24 @@ export class NetlinkSocket implements NetlinkTransport {
     if (datagrams.length === 1) this.native.send(datagrams[0]!);
     else if (datagrams.length > 1) this.native.sendMany(datagrams);
   }
+  private readonly queuedSends = new Map<
+    number,
+    { resolve: () => void; reject: (e: Error) => void }
+  >();
+
+  sendManyQueued(datagrams: readonly Uint8Array[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const id = this.native.sendQueued(datagrams, (doneId, _sent, errno) => {
+        const waiter = this.queuedSends.get(doneId);
+        if (!waiter) return;
+        this.queuedSends.delete(doneId);
+        if (errno === 0) waiter.resolve();
+        else waiter.reject(systemError(errno, 'sendmmsg'));
+      });
+      this.queuedSends.set(id, { resolve, reject });
+    });
+  }
+
   addMembership(group: number): void {
     this.native.addMembership(group);
   }
@@ -176,6 +197,9 @@ export class NetlinkSocket implements NetlinkTransport {
   }
   close(): void {
     this.native.close();
+    // Queued sends that had not gone out never will.
+    for (const waiter of this.queuedSends.values()) waiter.reject(systemError(9, 'sendmmsg'));
+    this.queuedSends.clear();
   }
 }
 

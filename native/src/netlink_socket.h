@@ -27,6 +27,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   Napi::Value GetReceiveBufferSize(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value SendMany(const Napi::CallbackInfo& info);
+  Napi::Value SendQueued(const Napi::CallbackInfo& info);
   Napi::Value AddMembership(const Napi::CallbackInfo& info);
   Napi::Value DropMembership(const Napi::CallbackInfo& info);
   Napi::Value StartReading(const Napi::CallbackInfo& info);
@@ -90,4 +91,30 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   bool stop_ = false;
   int wakeFd_ = -1;
   Napi::TypedThreadSafeFunction<std::nullptr_t, Delivery, &NetlinkSocket::CallJs> tsfn_;
+
+  // Sender thread: sendQueued() hands datagrams to a thread that sends them
+  // in order with sendmmsg, so that the kernel's work for a batch (it runs
+  // inside the send call) overlaps with encoding the next one in JS.
+  struct SendJob {
+    uint32_t id;
+    std::vector<iovec> iov;
+  };
+  struct SendDone {
+    NetlinkSocket* self;
+    uint32_t id;
+    uint32_t sent;
+    int err;
+  };
+  void SenderLoop();
+  void StopSender();
+  static void SendDoneJs(Napi::Env env, Napi::Function fn, std::nullptr_t*, SendDone* d);
+  std::thread sender_;
+  std::mutex sendMu_;
+  std::condition_variable sendCv_;
+  std::vector<SendJob> sendQueue_;
+  bool sendStop_ = false;
+  bool senderStarted_ = false;
+  uint32_t nextJob_ = 1;
+  std::vector<std::pair<uint32_t, Napi::ObjectReference>> sendRefs_;
+  Napi::TypedThreadSafeFunction<std::nullptr_t, SendDone, &NetlinkSocket::SendDoneJs> sendTsfn_;
 };

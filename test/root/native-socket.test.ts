@@ -199,6 +199,31 @@ describe.skipIf(skip)('native netlink socket (root, in a throw-away netns)', () 
     sock.close();
   });
 
+  it('sendQueued sends on the sender thread, in order, and reports completion', async () => {
+    const sock = open();
+    const got = collect(sock);
+    const done: [number, number, number][] = [];
+    const onDone = (id: number, sent: number, errno: number) => void done.push([id, sent, errno]);
+    const a = sock.sendQueued([statsRequest(31), statsRequest(32)], onDone);
+    const b = sock.sendQueued([statsRequest(33)], onDone);
+    const c = sock.sendQueued([new Uint8Array(1024 * 1024)], onDone); // too big: EMSGSIZE
+    await until(() => done.length === 3);
+    expect(done).toEqual([
+      [a, 2, 0],
+      [b, 1, 0],
+      [c, 0, 90], // EMSGSIZE
+    ]);
+    await until(() => got.messages.filter((m) => m.type === NLMSG_ERROR).length === 3);
+    // The kernel saw them in queue order.
+    expect(got.messages.filter((m) => m.type === NLMSG_ERROR).map((m) => m.seq)).toEqual([
+      31, 32, 33,
+    ]);
+    sock.close();
+    expect(() => sock.sendQueued([statsRequest(1)], onDone)).toThrow(
+      expect.objectContaining({ code: 'EBADF' }),
+    );
+  });
+
   it('send errors carry the errno name', () => {
     const sock = open();
     expect(() => sock.send(new Uint8Array(1024 * 1024))).toThrow(
@@ -344,6 +369,7 @@ describe.skipIf(skip)('native netlink socket (root, in a throw-away netns)', () 
         i % 100 === 0 ? { netns: ns.name } : { capAck: true },
       );
       if (i % 10 === 0) sock.startReading(Buffer.alloc(4096), 4096, new Uint32Array(4), () => {});
+      else if (i % 10 === 7) sock.sendQueued([statsRequest(i)], () => {});
       else if (i % 10 === 5)
         sock.startThreadedReading(Buffer.alloc(8192), 4096, 1, new Uint32Array(8), () => {});
       sock.close();

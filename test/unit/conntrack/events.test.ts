@@ -688,6 +688,13 @@ function fakeBinding(opens: NativeOpenOptions[], calls: string[] = []): NativeBi
     sendMany(b: readonly Uint8Array[]) {
       return b.length;
     }
+    sendQueued(
+      _b: readonly Uint8Array[],
+      onDone: (id: number, sent: number, errno: number) => void,
+    ) {
+      setImmediate(() => onDone(1, _b.length, 0));
+      return 1;
+    }
     addMembership() {}
     dropMembership() {}
     startReading() {}
