@@ -28,6 +28,7 @@ import {
   type VerdictOptions,
 } from './encode.js';
 import { NfQueueError } from './errors.js';
+import { WarmUpTransport } from './warmup.js';
 import { OutstandingTable, WAITING, type PendingEntry } from './outstanding.js';
 import { readQueueStats } from './stats.js';
 import type {
@@ -79,6 +80,9 @@ export interface FlagReport {
 export interface NfQueueOptions {
   /** Queue number 0..65535 (`-j NFQUEUE --queue-num N`). */
   queue: number;
+  /** Run the per-packet path on synthetic packets before binding, so that the
+   * first real packets are not handled by unoptimised code (default true). */
+  warmUp?: boolean;
   /** Open the socket inside this network namespace (`ip netns` name or path). */
   netns?: string;
   /** Default 'packet'. 'none' behaves like 'meta': metadata, no payload. */
@@ -448,6 +452,7 @@ export class NfQueue {
         },
       );
     }
+    if ((options.warmUp ?? true) && !options.transport) NfQueue.warmUp();
     const conn = new NetlinkConnection(transport, { timeoutMs: options.timeoutMs ?? 5000 });
     const queue = new NfQueue(options, conn);
     try {
@@ -889,6 +894,20 @@ export class NfQueue {
     } finally {
       this.buffer.reset();
     }
+  }
+
+  /** Runs the per-packet path of a throwaway queue on synthetic packets
+   * (see WarmUpTransport): decode, the listener, accept, the outstanding
+   * table, verdict encoding and the send call. */
+  private static warmUp(packets = 5000): void {
+    const transport = new WarmUpTransport();
+    const q = new NfQueue({ queue: 0, deadlineMs: Infinity }, new NetlinkConnection(transport));
+    q.onPacket((p) => p.accept());
+    for (let id = 1; id <= packets; id += 16) {
+      transport.deliver(id, 16);
+      q.flush();
+    }
+    q.closed = true;
   }
 
   private armTimer(): void {
