@@ -9,6 +9,7 @@ import { flowJsonLine } from './conntrack-json.js';
 import { formatFlowTable } from './conntrack-table.js';
 import { CliUsageError, type CliCommand, type CliIo } from './command.js';
 import { runEvents, runExpect } from './conntrack-events.js';
+import { runConntrackCompat } from './conntrack-compat.js';
 
 export const HELP = `Usage: portcullis conntrack <subcommand> [options]
 
@@ -261,6 +262,8 @@ export const conntrackCommand: CliCommand = {
       io.stdout(HELP);
       return sub === undefined ? 2 : 0;
     }
+    // conntrack-tools syntax (`conntrack -L -p tcp`): docs/conntrack-cli.md.
+    if (sub.startsWith('-')) return runConntrackCompat(argv, io);
     if (rest.includes('-h') || rest.includes('--help')) {
       io.stdout(HELP);
       return 0;

@@ -1,0 +1,765 @@
+/**
+ * conntrack-tools 1.4.7 command-line syntax (`portcullis conntrack -L -p tcp
+ * ...`): a getopt_long emulation with the same option table, the same
+ * per-command legality matrix, the same value parsing (including its
+ * lenient atoi/strtoul quirks) and the same error messages. Pure: no
+ * kernel access. Errors are CompatUsageError (printed as conntrack-tools
+ * prints PARAMETER_PROBLEM, exit status 2).
+ */
+import { IPPROTO, STATUS_BITS, TCP_STATES, type TcpState } from '../conntrack/constants.js';
+import { canonicalIP, parseIPv6 } from '../conntrack/ip.js';
+import type { Family, Tuple } from '../conntrack/types.js';
+
+export const COMPAT_PREFIX = 'conntrack v1.4.7 (conntrack-tools): ';
+export const TRY_HELP = "Try `conntrack -h' or 'conntrack --help' for more information.\n";
+
+/** A conntrack-tools PARAMETER_PROBLEM: message, the "Try" line, exit 2. */
+export class CompatUsageError extends Error {
+  override readonly name = 'CompatUsageError';
+}
+
+export type CompatCommand = 'L' | 'I' | 'U' | 'D' | 'G' | 'F' | 'E' | 'A' | 'C' | 'S' | 'V' | 'h';
+export type CompatTable = 'conntrack' | 'expect' | 'dying' | 'unconfirmed';
+export type OutputFlag =
+  'xml' | 'extended' | 'timestamp' | 'id' | 'ktimestamp' | 'labels' | 'userspace' | 'save';
+
+/** The generic options, in conntrack-tools' bit order (CT_OPT_*). */
+export const OPTION_NAMES = [
+  'src',
+  'dst',
+  'reply-src',
+  'reply-dst',
+  'protonum',
+  'timeout',
+  'status',
+  'zero',
+  'event-mask',
+  'tuple-src',
+  'tuple-dst',
+  'mask-src',
+  'mask-dst',
+  'nat-range',
+  'mark',
+  'id',
+  'family',
+  'src-nat',
+  'dst-nat',
+  'output',
+  'secmark',
+  'buffer-size',
+  'any-nat',
+  'zone',
+  'label',
+  'label-add',
+  'label-del',
+  'orig-zone',
+  'reply-zone',
+] as const;
+export type OptionName = (typeof OPTION_NAMES)[number];
+
+// 0 illegal, 1 compulsory, 2 optional, 3 coupled (src+dst or reply-src+reply-dst).
+// prettier-ignore
+const MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  /*     s d r q p t u z e [ ] { } a m i f n g o c b j w l < > ( ) */
+  L: [2,2,2,2,2,0,2,2,0,0,0,2,2,0,2,0,2,2,2,2,2,0,2,2,2,0,0,2,2],
+  I: [3,3,3,3,1,1,2,0,0,0,0,0,0,2,2,0,0,2,2,0,0,0,0,2,0,2,0,2,2],
+  U: [2,2,2,2,2,2,2,0,0,0,0,2,2,0,2,2,2,2,2,2,0,0,0,0,2,2,2,0,0],
+  D: [2,2,2,2,2,2,2,0,0,0,0,2,2,0,2,2,2,2,2,2,0,0,0,2,2,0,0,2,2],
+  G: [3,3,3,3,1,0,0,0,0,0,0,0,0,0,0,2,0,0,0,2,0,0,0,0,2,0,0,0,0],
+  F: [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,2,0,0,0,0,0,0,0,0,0,0,0,0],
+  E: [2,2,2,2,2,0,0,0,2,0,0,2,2,0,2,0,2,2,2,2,2,2,2,2,2,0,0,2,2],
+  A: [3,3,3,3,1,1,2,0,0,0,0,0,0,2,2,0,0,2,2,0,0,0,0,2,0,2,0,2,2],
+};
+
+type ArgKind = 'none' | 'required' | 'optional';
+interface LongOption {
+  name: string;
+  arg: ArgKind;
+  /** A command letter, a generic option, a protocol option, or one of ours. */
+  key: string;
+}
+
+const COMMAND_OPTIONS: LongOption[] = [
+  { name: 'dump', arg: 'optional', key: 'L' },
+  { name: 'create', arg: 'optional', key: 'I' },
+  { name: 'add', arg: 'optional', key: 'A' },
+  { name: 'delete', arg: 'optional', key: 'D' },
+  { name: 'update', arg: 'optional', key: 'U' },
+  { name: 'get', arg: 'optional', key: 'G' },
+  { name: 'flush', arg: 'optional', key: 'F' },
+  { name: 'event', arg: 'optional', key: 'E' },
+  { name: 'counter', arg: 'optional', key: 'C' },
+  { name: 'stats', arg: 'none', key: 'S' },
+  { name: 'version', arg: 'none', key: 'V' },
+  { name: 'help', arg: 'none', key: 'h' },
+];
+
+const GENERIC_LONG: LongOption[] = [
+  { name: 'orig-src', arg: 'required', key: 'src' },
+  { name: 'src', arg: 'required', key: 'src' },
+  { name: 'orig-dst', arg: 'required', key: 'dst' },
+  { name: 'dst', arg: 'required', key: 'dst' },
+  { name: 'reply-src', arg: 'required', key: 'reply-src' },
+  { name: 'reply-dst', arg: 'required', key: 'reply-dst' },
+  { name: 'protonum', arg: 'required', key: 'protonum' },
+  { name: 'timeout', arg: 'required', key: 'timeout' },
+  { name: 'status', arg: 'required', key: 'status' },
+  { name: 'zero', arg: 'none', key: 'zero' },
+  { name: 'event-mask', arg: 'required', key: 'event-mask' },
+  { name: 'tuple-src', arg: 'required', key: 'tuple-src' },
+  { name: 'tuple-dst', arg: 'required', key: 'tuple-dst' },
+  { name: 'mask-src', arg: 'required', key: 'mask-src' },
+  { name: 'mask-dst', arg: 'required', key: 'mask-dst' },
+  { name: 'nat-range', arg: 'required', key: 'nat-range' },
+  { name: 'mark', arg: 'required', key: 'mark' },
+  { name: 'secmark', arg: 'required', key: 'secmark' },
+  { name: 'id', arg: 'optional', key: 'id' },
+  { name: 'family', arg: 'required', key: 'family' },
+  { name: 'src-nat', arg: 'optional', key: 'src-nat' },
+  { name: 'dst-nat', arg: 'optional', key: 'dst-nat' },
+  { name: 'output', arg: 'required', key: 'output' },
+  { name: 'buffer-size', arg: 'required', key: 'buffer-size' },
+  { name: 'any-nat', arg: 'optional', key: 'any-nat' },
+  { name: 'zone', arg: 'required', key: 'zone' },
+  { name: 'label', arg: 'required', key: 'label' },
+  { name: 'label-add', arg: 'required', key: 'label-add' },
+  { name: 'label-del', arg: 'optional', key: 'label-del' },
+  { name: 'orig-zone', arg: 'required', key: 'orig-zone' },
+  { name: 'reply-zone', arg: 'required', key: 'reply-zone' },
+  // Portcullis additions.
+  { name: 'json', arg: 'none', key: 'json' },
+  { name: 'netns', arg: 'required', key: 'netns' },
+];
+
+/** getopt_str ":LIUDGEFAhVs:d:r:q:p:t:u:e:a:z[:]:{:}:m:i:f:o:n::g::c:b:C::Sj::w:l:<:>::(:):" */
+const SHORT: Record<string, { key: string; arg: ArgKind }> = {
+  L: { key: 'L', arg: 'none' },
+  I: { key: 'I', arg: 'none' },
+  U: { key: 'U', arg: 'none' },
+  D: { key: 'D', arg: 'none' },
+  G: { key: 'G', arg: 'none' },
+  E: { key: 'E', arg: 'none' },
+  F: { key: 'F', arg: 'none' },
+  A: { key: 'A', arg: 'none' },
+  h: { key: 'h', arg: 'none' },
+  V: { key: 'V', arg: 'none' },
+  C: { key: 'C', arg: 'optional' },
+  S: { key: 'S', arg: 'none' },
+  s: { key: 'src', arg: 'required' },
+  d: { key: 'dst', arg: 'required' },
+  r: { key: 'reply-src', arg: 'required' },
+  q: { key: 'reply-dst', arg: 'required' },
+  p: { key: 'protonum', arg: 'required' },
+  t: { key: 'timeout', arg: 'required' },
+  u: { key: 'status', arg: 'required' },
+  e: { key: 'event-mask', arg: 'required' },
+  a: { key: 'nat-range', arg: 'required' },
+  z: { key: 'zero', arg: 'none' },
+  m: { key: 'mark', arg: 'required' },
+  i: { key: 'id', arg: 'required' },
+  f: { key: 'family', arg: 'required' },
+  o: { key: 'output', arg: 'required' },
+  n: { key: 'src-nat', arg: 'optional' },
+  g: { key: 'dst-nat', arg: 'optional' },
+  c: { key: 'secmark', arg: 'required' },
+  b: { key: 'buffer-size', arg: 'required' },
+  j: { key: 'any-nat', arg: 'optional' },
+  w: { key: 'zone', arg: 'required' },
+  l: { key: 'label', arg: 'required' },
+};
+
+/** Protocol extensions: options that exist only after `-p <proto>`. */
+interface ProtoExt {
+  name: string;
+  options: LongOption[];
+  /** Option names for messages, in the extension's bit order. */
+  flags: readonly string[];
+  /** The token key of each of those options. */
+  keys: readonly string[];
+  /** Legality per command (same key as MATRIX). */
+  matrix: Partial<Record<CompatCommand, readonly number[]>>;
+}
+
+const PORT_OPTIONS: LongOption[] = [
+  { name: 'orig-port-src', arg: 'required', key: 'sport' },
+  { name: 'orig-port-dst', arg: 'required', key: 'dport' },
+  { name: 'reply-port-src', arg: 'required', key: 'reply-port-src' },
+  { name: 'reply-port-dst', arg: 'required', key: 'reply-port-dst' },
+  { name: 'mask-port-src', arg: 'required', key: 'mask-port-src' },
+  { name: 'mask-port-dst', arg: 'required', key: 'mask-port-dst' },
+  { name: 'tuple-port-src', arg: 'required', key: 'tuple-port-src' },
+  { name: 'tuple-port-dst', arg: 'required', key: 'tuple-port-dst' },
+  { name: 'sport', arg: 'required', key: 'sport' },
+  { name: 'dport', arg: 'required', key: 'dport' },
+];
+const PORT_FLAGS = [
+  'sport',
+  'dport',
+  'reply-port-src',
+  'reply-port-dst',
+  'mask-port-src',
+  'mask-port-dst',
+  'state',
+  'tuple-port-src',
+  'tuple-port-dst',
+] as const;
+// prettier-ignore
+const TCP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  L: [2,2,2,2,0,0,2,0,0], I: [3,3,3,3,0,0,1,0,0], A: [3,3,3,3,0,0,1,0,0],
+  U: [2,2,2,2,0,0,2,0,0], D: [2,2,2,2,0,0,2,0,0], G: [3,3,3,3,0,0,0,0,0],
+  E: [2,2,2,2,0,0,2,0,0],
+};
+// prettier-ignore
+const UDP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  L: [2,2,2,2,0,0,0,0,0], I: [3,3,3,3,0,0,0,0,0], A: [3,3,3,3,0,0,0,0,0],
+  U: [2,2,2,2,0,0,0,0,0], D: [2,2,2,2,0,0,0,0,0], G: [3,3,3,3,0,0,0,0,0],
+  E: [2,2,2,2,0,0,0,0,0],
+};
+const ICMP_FLAGS = ['icmp-type', 'icmp-code', 'icmp-id'] as const;
+// prettier-ignore
+const ICMP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  L: [2,2,2], I: [1,1,2], A: [1,1,2], U: [2,2,2], D: [2,2,2], G: [1,1,2], E: [2,2,2],
+};
+
+function icmpExt(name: string, prefix: string): ProtoExt {
+  return {
+    name,
+    options: ['type', 'code', 'id'].map((f) => ({
+      name: `${prefix}-${f}`,
+      arg: 'required' as const,
+      key: `icmp-${f}`,
+    })),
+    flags: ICMP_FLAGS.map((f) => f.replace('icmp', prefix)),
+    keys: ICMP_FLAGS,
+    matrix: ICMP_MATRIX,
+  };
+}
+
+const STATE_OPTION: LongOption = { name: 'state', arg: 'required', key: 'state' };
+const EXTENSIONS: Record<number, ProtoExt> = {
+  [IPPROTO.tcp]: {
+    name: 'tcp',
+    options: [...PORT_OPTIONS, STATE_OPTION],
+    flags: PORT_FLAGS,
+    keys: PORT_FLAGS,
+    matrix: TCP_MATRIX,
+  },
+  [IPPROTO.udp]: {
+    name: 'udp',
+    options: PORT_OPTIONS,
+    flags: PORT_FLAGS,
+    keys: PORT_FLAGS,
+    matrix: UDP_MATRIX,
+  },
+  [IPPROTO.udplite]: {
+    name: 'udplite',
+    options: PORT_OPTIONS,
+    flags: PORT_FLAGS,
+    keys: PORT_FLAGS,
+    matrix: UDP_MATRIX,
+  },
+  [IPPROTO.icmp]: icmpExt('icmp', 'icmp'),
+  [IPPROTO.icmpv6]: icmpExt('icmpv6', 'icmpv6'),
+};
+
+const PROTO_BY_NAME: Record<string, number> = {
+  tcp: IPPROTO.tcp,
+  udp: IPPROTO.udp,
+  udplite: IPPROTO.udplite,
+  icmp: IPPROTO.icmp,
+  icmpv6: IPPROTO.icmpv6,
+  sctp: IPPROTO.sctp,
+  dccp: IPPROTO.dccp,
+  gre: IPPROTO.gre,
+  // getprotobyname() names from /etc/protocols that scripts commonly use.
+  ip: 0,
+  igmp: 2,
+  ipip: 4,
+  esp: 50,
+  ah: 51,
+  'ipv6-icmp': IPPROTO.icmpv6,
+  ospf: 89,
+  vrrp: 112,
+  l2tp: 115,
+};
+
+/** Everything the command line says, checked as conntrack-tools checks it. */
+export interface CompatArgs {
+  command: CompatCommand;
+  table: CompatTable;
+  /** Generic options given (CT_OPT_* names). */
+  options: Set<OptionName>;
+  /** Protocol options given (sport, dport, state, icmp-type, ...). */
+  protoOptions: Set<string>;
+  family?: Family;
+  proto?: number;
+  orig: Partial<Tuple>;
+  reply: Partial<Tuple>;
+  /** CIDR prefix lengths of -s / -d, when shorter than the address. */
+  srcPrefix?: number;
+  dstPrefix?: number;
+  timeout?: number;
+  status?: number;
+  mark?: { value: number; mask: number };
+  zone?: number;
+  state?: TcpState;
+  output: Set<OutputFlag>;
+  json: boolean;
+  netns?: string;
+}
+
+// ---------------------------------------------------------------------------
+// C library number parsing, as conntrack-tools uses it.
+
+/** strtoul(s, &end, base 0): the value of the longest valid prefix, and where it ends. */
+export function strtoul(text: string): { value: number; end: number } {
+  let i = 0;
+  while (i < text.length && /\s/.test(text[i]!)) i++;
+  let negative = false;
+  if (text[i] === '+' || text[i] === '-') {
+    negative = text[i] === '-';
+    i++;
+  }
+  let base = 10;
+  if (
+    text[i] === '0' &&
+    (text[i + 1] === 'x' || text[i + 1] === 'X') &&
+    /[0-9a-f]/i.test(text[i + 2] ?? '')
+  ) {
+    base = 16;
+    i += 2;
+  } else if (text[i] === '0') base = 8;
+  const start = i;
+  let value = 0n;
+  for (; i < text.length; i++) {
+    const d = parseInt(text[i]!, base);
+    if (Number.isNaN(d)) break;
+    value = value * BigInt(base) + BigInt(d);
+  }
+  if (i === start && base !== 8) return { value: 0, end: 0 };
+  const max = 0xffffffffffffffffn;
+  if (value > max) value = max;
+  if (negative) value = (max + 1n - value) & max;
+  // Values above 2^53 lose precision here; callers truncate to 32 bits or less.
+  return { value: Number(value & 0xffffffffn), end: i };
+}
+
+/** atoi(): leading decimal digits (with sign), 0 when there are none. */
+export function atoi(text: string): number {
+  const m = /^\s*([+-]?)(\d+)/.exec(text);
+  if (!m) return 0;
+  const v = Number(m[2]!.slice(-12)) | 0;
+  return m[1] === '-' ? -v : v;
+}
+
+/** inet_aton(): 1 to 4 parts, each decimal, 0-octal or 0x-hex; the last fills the rest. */
+export function inetAton(text: string): Uint8Array | undefined {
+  const parts = text.split('.');
+  if (parts.length > 4) return undefined;
+  const values: number[] = [];
+  for (const p of parts) {
+    if (!/^(0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*)$/.test(p)) return undefined;
+    const v = /^0[xX]/.test(p)
+      ? parseInt(p.slice(2) || '0', 16)
+      : p.startsWith('0')
+        ? parseInt(p, 8)
+        : Number(p);
+    values.push(v);
+  }
+  const last = values.pop()!;
+  if (values.some((v) => v > 255)) return undefined;
+  if (last >= 2 ** (8 * (4 - values.length))) return undefined;
+  const out = new Uint8Array(4);
+  values.forEach((v, i) => (out[i] = v));
+  for (let i = 3; i >= values.length; i--) out[i] = Math.floor(last / 2 ** (8 * (3 - i))) & 0xff;
+  return out;
+}
+
+function addressText(bytes: Uint8Array): string {
+  return canonicalIP(bytes.length === 4 ? bytes.join('.') : v6Text(bytes))!;
+}
+
+function v6Text(bytes: Uint8Array): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  return groups.join(':');
+}
+
+/** parse_addr(): an address with an optional /prefix (where allowed). */
+function parseAddr(
+  text: string,
+  withMask: boolean,
+): { family: Family; text: string; prefix?: number } {
+  let addr = text.slice(0, 45); // INET6_ADDRSTRLEN - 1
+  let prefix: number | undefined;
+  if (withMask) {
+    const slash = addr.indexOf('/');
+    if (slash >= 0) {
+      const m = /^[+-]?\d+/.exec(addr.slice(slash + 1));
+      const rest = addr.slice(slash + 1);
+      prefix = m && m[0].length === rest.length ? Number(m[0]) : -2;
+      if (prefix < 0) prefix = -2;
+      addr = addr.slice(0, slash);
+    }
+  }
+  const v4 = inetAton(addr);
+  const v6 = v4 ? undefined : parseIPv6(addr);
+  if (!v4 && !v6) throw new CompatUsageError(`Invalid IP address \`${text}'`);
+  const family: Family = v4 ? 'ipv4' : 'ipv6';
+  const full = v4 ? 32 : 128;
+  if (prefix !== undefined && prefix > full) prefix = -2;
+  if (prefix === -2) throw new CompatUsageError('Invalid netmask');
+  return {
+    family,
+    text: addressText((v4 ?? v6)!),
+    ...(prefix !== undefined && prefix < full ? { prefix } : {}),
+  };
+}
+
+const STATUS_NAMES: [string, number][] = [
+  ['ASSURED', STATUS_BITS.ASSURED],
+  ['SEEN_REPLY', STATUS_BITS.SEEN_REPLY],
+  ['UNSET', 0],
+  ['FIXED_TIMEOUT', STATUS_BITS.FIXED_TIMEOUT],
+  ['EXPECTED', STATUS_BITS.EXPECTED],
+  ['OFFLOAD', STATUS_BITS.OFFLOAD],
+  ['HW_OFFLOAD', STATUS_BITS.HW_OFFLOAD],
+];
+const OUTPUT_NAMES: [string, OutputFlag][] = [
+  ['xml', 'xml'],
+  ['extended', 'extended'],
+  ['timestamp', 'timestamp'],
+  ['id', 'id'],
+  ['ktimestamp', 'ktimestamp'],
+  ['labels', 'labels'],
+  ['userspace', 'userspace'],
+  ['save', 'save'],
+];
+
+/** parse_parameter(): comma-separated names, each a case-insensitive prefix of a known name. */
+function parseParameter<T>(arg: string, table: [string, T][]): T[] {
+  const out: T[] = [];
+  let rest = arg;
+  for (;;) {
+    const comma = rest.indexOf(',');
+    const word = comma >= 0 ? rest.slice(0, comma) : rest;
+    const hit =
+      word.length === 0
+        ? undefined
+        : table.find(([name]) => name.toLowerCase().startsWith(word.toLowerCase()));
+    if (!hit) throw new CompatUsageError(`Bad parameter \`${rest}'`);
+    out.push(hit[1]);
+    if (comma < 0) return out;
+    rest = rest.slice(comma + 1);
+  }
+}
+
+function parseMark(arg: string): { value: number; mask: number } {
+  // conntrack-tools 1.4.7 does not check: garbage reads as 0.
+  const { value, end } = strtoul(arg);
+  if (arg[end] === '/') return { value, mask: strtoul(arg.slice(end + 1)).value };
+  return { value, mask: 0xffffffff };
+}
+
+function findProto(text: string): number | undefined {
+  const known = PROTO_BY_NAME[text.toLowerCase()];
+  if (known !== undefined) return known;
+  const { value, end } = strtoul(text);
+  if (end === 0 || end !== text.length || value > 255) return undefined;
+  return value;
+}
+
+// ---------------------------------------------------------------------------
+
+interface Token {
+  key: string;
+  value?: string;
+  /** The option as written, for messages. */
+  raw: string;
+}
+
+function matchLong(name: string, options: readonly LongOption[]): LongOption | undefined {
+  const exact = options.find((o) => o.name === name);
+  if (exact) return exact;
+  const prefixed = options.filter((o) => o.name.startsWith(name));
+  const keys = new Set(prefixed.map((o) => `${o.key}/${o.arg}`));
+  return keys.size === 1 ? prefixed[0] : undefined;
+}
+
+/** Parses `conntrack <argv>` as conntrack-tools 1.4.7 does. */
+export function parseCompatArgs(argv: readonly string[]): CompatArgs {
+  let command: CompatCommand | undefined;
+  let table: CompatTable = 'conntrack';
+  const options = new Set<OptionName>();
+  const protoOptions = new Set<string>();
+  let ext: ProtoExt | undefined;
+  let familyOf: Family | undefined;
+  const r: CompatArgs = {
+    command: 'L',
+    table,
+    options,
+    protoOptions,
+    orig: {},
+    reply: {},
+    output: new Set(),
+    json: false,
+  };
+  const setFamily = (f: Family) => {
+    if (familyOf !== undefined && familyOf !== f) {
+      throw new CompatUsageError('mismatched address family');
+    }
+    familyOf = f;
+  };
+
+  let i = 0;
+  /** get_optional_arg(): the next word, unless it starts with '-' or '!'. */
+  const optionalArg = (): string | undefined => {
+    const next = argv[i];
+    if (next !== undefined && !next.startsWith('-') && !next.startsWith('!')) {
+      i++;
+      return next;
+    }
+    return undefined;
+  };
+
+  while (i < argv.length) {
+    const word = argv[i++]!;
+    const tokens: Token[] = [];
+    if (word.startsWith('--') && word.length > 2) {
+      const eq = word.indexOf('=');
+      const name = eq >= 0 ? word.slice(2, eq) : word.slice(2);
+      const all = [...COMMAND_OPTIONS, ...GENERIC_LONG, ...(ext?.options ?? [])];
+      const opt = matchLong(name, all);
+      if (!opt) throw new CompatUsageError(`unknown option \`${word}'`);
+      let value: string | undefined = eq >= 0 ? word.slice(eq + 1) : undefined;
+      if (opt.arg === 'required' && value === undefined) {
+        value = argv[i++];
+        if (value === undefined) {
+          throw new CompatUsageError(`option \`${word}' requires an argument`);
+        }
+      }
+      tokens.push({ key: opt.key, raw: word, ...(value !== undefined ? { value } : {}) });
+    } else if (word.startsWith('-') && word.length > 1 && word !== '--') {
+      // A cluster of short options: "-Lp tcp" or "-ptcp".
+      for (let j = 1; j < word.length; j++) {
+        const c = word[j]!;
+        const def = SHORT[c];
+        if (!def) throw new CompatUsageError(`unknown option \`${word}'`);
+        if (def.arg === 'none') {
+          tokens.push({ key: def.key, raw: `-${c}` });
+          continue;
+        }
+        let value: string | undefined = word.slice(j + 1) || undefined;
+        if (value === undefined && def.arg === 'required') {
+          value = argv[i++];
+          if (value === undefined) {
+            throw new CompatUsageError(`option \`-${c}' requires an argument`);
+          }
+        }
+        tokens.push({ key: def.key, raw: `-${c}`, ...(value !== undefined ? { value } : {}) });
+        break;
+      }
+    } else {
+      // getopt permutes non-options to the end; conntrack-tools then ignores them.
+      continue;
+    }
+
+    for (const t of tokens) {
+      const v = t.value ?? '';
+      if (/^[LIUDGEFACSVh]$/.test(t.key)) {
+        if (command !== undefined) throw new CompatUsageError('Invalid commands combination');
+        command = t.key as CompatCommand;
+        if (command !== 'S' && command !== 'V' && command !== 'h') {
+          const name = t.value ?? optionalArg();
+          if (name !== undefined) table = checkTable(name);
+        }
+        continue;
+      }
+      if (t.key === 'json') {
+        r.json = true;
+        continue;
+      }
+      if (t.key === 'netns') {
+        r.netns = v;
+        continue;
+      }
+      if ((OPTION_NAMES as readonly string[]).includes(t.key)) {
+        options.add(t.key as OptionName);
+      } else {
+        protoOptions.add(t.key);
+      }
+      switch (t.key) {
+        case 'src':
+        case 'dst': {
+          const a = parseAddr(v, true);
+          setFamily(a.family);
+          r.orig[t.key] = a.text;
+          if (t.key === 'src') {
+            if (a.prefix !== undefined) r.srcPrefix = a.prefix;
+            else delete r.srcPrefix;
+          } else if (a.prefix !== undefined) r.dstPrefix = a.prefix;
+          else delete r.dstPrefix;
+          break;
+        }
+        case 'reply-src':
+        case 'reply-dst': {
+          const a = parseAddr(v, false);
+          setFamily(a.family);
+          r.reply[t.key === 'reply-src' ? 'src' : 'dst'] = a.text;
+          break;
+        }
+        case 'protonum': {
+          const p = findProto(v);
+          if (p === undefined) throw new CompatUsageError(`\`${v}' unsupported protocol`);
+          r.proto = p;
+          ext = EXTENSIONS[p];
+          break;
+        }
+        case 'family': {
+          if (v === 'ipv4') setFamily('ipv4');
+          else if (v === 'ipv6') setFamily('ipv6');
+          else throw new CompatUsageError(`\`${v}' unsupported protocol`);
+          break;
+        }
+        case 'timeout':
+          r.timeout = atoi(v) >>> 0;
+          break;
+        case 'status':
+          r.status = parseParameter(v, STATUS_NAMES).reduce((a, b) => a | b, r.status ?? 0);
+          break;
+        case 'mark':
+          r.mark = parseMark(v);
+          break;
+        case 'zone':
+          r.zone = strtoul(v).value & 0xffff;
+          break;
+        case 'output':
+          for (const o of parseParameter(v, OUTPUT_NAMES)) r.output.add(o);
+          break;
+        case 'sport':
+          r.orig.srcPort = atoi(v) & 0xffff;
+          break;
+        case 'dport':
+          r.orig.dstPort = atoi(v) & 0xffff;
+          break;
+        case 'reply-port-src':
+          r.reply.srcPort = atoi(v) & 0xffff;
+          break;
+        case 'reply-port-dst':
+          r.reply.dstPort = atoi(v) & 0xffff;
+          break;
+        case 'state': {
+          const name = v === 'LISTEN' ? 'SYN_SENT2' : v;
+          if (!(TCP_STATES as readonly string[]).includes(name)) {
+            throw new CompatUsageError(`unknown TCP state \`${v}'`);
+          }
+          r.state = name as TcpState;
+          break;
+        }
+        case 'icmp-type':
+          r.orig.icmpType = atoi(v) & 0xff;
+          break;
+        case 'icmp-code':
+          r.orig.icmpCode = atoi(v) & 0xff;
+          break;
+        case 'icmp-id':
+          r.orig.icmpId = atoi(v) & 0xffff;
+          break;
+        default:
+          // Accepted by the syntax; whether the command allows it is checked
+          // below, and what is not implemented yet is refused at run time.
+          break;
+      }
+    }
+  }
+
+  if (command === undefined) {
+    // conntrack-tools checks the options against an empty row: the first is illegal.
+    const first = OPTION_NAMES.find((o) => options.has(o));
+    if (first) throw new CompatUsageError(`Illegal option \`--${first}' with this command`);
+    command = 'h';
+  }
+  r.command = command;
+  r.table = table;
+  if (familyOf) r.family = familyOf;
+  if (r.proto !== undefined) {
+    r.orig.proto = r.proto;
+    if (Object.keys(r.reply).length) r.reply.proto = r.proto;
+  }
+
+  const filtering: readonly OptionName[] = [
+    'src',
+    'dst',
+    'reply-src',
+    'reply-dst',
+    'protonum',
+    'mark',
+    'status',
+    'zone',
+    'label',
+    'orig-zone',
+    'reply-zone',
+    'secmark',
+    'id',
+  ];
+  if (command === 'L' && options.has('zero') && filtering.some((o) => options.has(o))) {
+    throw new CompatUsageError("Can't use -z with filtering parameters");
+  }
+  // generic_opt_check(): per-command legality, then the address couples.
+  const row = MATRIX[command] ?? (Array(OPTION_NAMES.length).fill(0) as number[]);
+  if (table === 'conntrack' || command === 'L') checkRow(row, OPTION_NAMES, options);
+  if (row.slice(0, 4).includes(3)) {
+    const orig = options.has('src') && options.has('dst');
+    const reply = options.has('reply-src') && options.has('reply-dst');
+    if (!orig && !reply) {
+      if (
+        !options.has('src') &&
+        !options.has('dst') &&
+        (options.has('reply-src') || options.has('reply-dst'))
+      ) {
+        throw new CompatUsageError("you have to specify `--reply-src' and `--reply-dst'");
+      }
+      throw new CompatUsageError("you have to specify `--src' and `--dst'");
+    }
+  }
+  // The protocol extension's own checks.
+  if (ext) {
+    const extRow = ext.matrix[command];
+    if (extRow) {
+      const keys = ext.keys;
+      const given = new Set(ext.flags.filter((_f, n) => protoOptions.has(keys[n]!)));
+      checkRow(extRow, ext.flags, given);
+      if (extRow.slice(0, 4).includes(3)) {
+        const origPorts = protoOptions.has('sport') && protoOptions.has('dport');
+        const replyPorts = protoOptions.has('reply-port-src') && protoOptions.has('reply-port-dst');
+        if (!origPorts && !replyPorts) {
+          throw new CompatUsageError("you have to specify `--sport' and `--dport'");
+        }
+      }
+    }
+  }
+  return r;
+}
+
+function checkRow(
+  row: readonly number[],
+  names: readonly string[],
+  given: ReadonlySet<string>,
+): void {
+  for (let n = 0; n < names.length; n++) {
+    const has = given.has(names[n]!);
+    if (!has && row[n] === 1) {
+      throw new CompatUsageError(`You need to supply the \`--${names[n]}' option for this command`);
+    }
+    if (has && row[n] === 0) {
+      throw new CompatUsageError(`Illegal option \`--${names[n]}' with this command`);
+    }
+  }
+}
+
+function checkTable(name: string): CompatTable {
+  for (const t of ['expect', 'conntrack', 'dying', 'unconfirmed'] as const) {
+    if (t.startsWith(name)) return t;
+  }
+  throw new CompatUsageError(`unknown type \`${name}'`);
+}

@@ -1,0 +1,105 @@
+/**
+ * conntrack-tools' (libnetfilter_conntrack's) text form of an entry, for the
+ * default output and `-o extended` / `-o id`: byte for byte what
+ * `conntrack -L` prints.
+ */
+import { IPPROTO, STATUS_BITS } from '../conntrack/constants.js';
+import type { Flow, Tuple } from '../conntrack/types.js';
+import type { CpuStats } from '../conntrack/stats.js';
+
+const L4_NAMES: Record<number, string> = {
+  [IPPROTO.tcp]: 'tcp',
+  [IPPROTO.udp]: 'udp',
+  [IPPROTO.udplite]: 'udplite',
+  [IPPROTO.icmp]: 'icmp',
+  [IPPROTO.icmpv6]: 'icmpv6',
+  [IPPROTO.sctp]: 'sctp',
+  [IPPROTO.dccp]: 'dccp',
+  [IPPROTO.gre]: 'gre',
+};
+
+/** Protocols whose tuples libnetfilter_conntrack prints with sport/dport. */
+const PORT_PROTOS = new Set<number>([
+  IPPROTO.tcp,
+  IPPROTO.udp,
+  IPPROTO.udplite,
+  IPPROTO.sctp,
+  IPPROTO.dccp,
+]);
+
+export interface FormatOptions {
+  extended: boolean;
+  id: boolean;
+}
+
+function tuple(t: Tuple, zoneName: string): string {
+  let out = `src=${t.src} dst=${t.dst} `;
+  if (PORT_PROTOS.has(t.proto)) out += `sport=${t.srcPort ?? 0} dport=${t.dstPort ?? 0} `;
+  else if (t.proto === IPPROTO.icmp || t.proto === IPPROTO.icmpv6) {
+    out += `type=${t.icmpType ?? 0} code=${t.icmpCode ?? 0} id=${t.icmpId ?? 0} `;
+  } else if (t.proto === IPPROTO.gre) {
+    out += `srckey=0x${(t.srcPort ?? 0).toString(16)} dstkey=0x${(t.dstPort ?? 0).toString(16)} `;
+  }
+  if (t.zone !== undefined) out += `${zoneName}=${t.zone} `;
+  return out;
+}
+
+/** One line, without the newline, as `conntrack -L [-o extended,id]` prints it. */
+export function formatCompatFlow(f: Flow, o: FormatOptions): string {
+  let out = '';
+  if (o.extended) {
+    out += `${f.family.padEnd(8)} ${f.family === 'ipv4' ? 2 : 10} `;
+  }
+  const proto = f.orig.proto;
+  out += `${(L4_NAMES[proto] ?? 'unknown').padEnd(8)} ${proto} `;
+  if (f.timeout !== undefined) out += `${f.timeout} `;
+  const state = f.tcp?.state ?? f.sctp?.state ?? f.dccp?.state;
+  if (state !== undefined) out += `${state} `;
+  out += tuple(f.orig, 'zone-orig');
+  if (f.countersOrig) {
+    out += `packets=${f.countersOrig.packets} bytes=${f.countersOrig.bytes} `;
+  }
+  if (!(f.status & STATUS_BITS.SEEN_REPLY)) out += '[UNREPLIED] ';
+  out += tuple(f.reply, 'zone-reply');
+  if (f.countersReply) {
+    out += `packets=${f.countersReply.packets} bytes=${f.countersReply.bytes} `;
+  }
+  if (f.status & STATUS_BITS.ASSURED) out += '[ASSURED] ';
+  if (f.status & STATUS_BITS.OFFLOAD) out += '[OFFLOAD] ';
+  if (f.status & STATUS_BITS.HW_OFFLOAD) out += '[HW_OFFLOAD] ';
+  if (f.mark !== undefined) out += `mark=${f.mark} `;
+  if (f.secmark !== undefined && f.secmark !== 0) out += `secmark=${f.secmark} `;
+  if (f.secctx !== undefined) out += `secctx=${f.secctx} `;
+  if (f.zone !== undefined) out += `zone=${f.zone} `;
+  if (f.helper !== undefined) out += `helper=${f.helper.name} `;
+  if (f.use !== undefined) out += `use=${f.use} `;
+  if (o.id && f.id !== undefined) out += `id=${f.id} `;
+  return out.trimEnd();
+}
+
+/** `conntrack -S`: one line per CPU. */
+export function formatCompatStats(rows: readonly CpuStats[]): string {
+  const fields: [keyof CpuStats, string][] = [
+    ['found', 'found'],
+    ['invalid', 'invalid'],
+    ['insert', 'insert'],
+    ['insertFailed', 'insert_failed'],
+    ['drop', 'drop'],
+    ['earlyDrop', 'early_drop'],
+    ['error', 'error'],
+    ['searchRestart', 'search_restart'],
+    ['clashResolve', 'clash_resolve'],
+    ['chainTooLong', 'chaintoolong'],
+  ];
+  return rows
+    .map(
+      (r) =>
+        `cpu=${String(r.cpu).padEnd(4)}\t` +
+        fields
+          .filter(([k]) => r[k] !== undefined)
+          .map(([k, name]) => `${name}=${r[k]} `)
+          .join('') +
+        '\n',
+    )
+    .join('');
+}

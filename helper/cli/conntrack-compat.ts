@@ -1,0 +1,438 @@
+/**
+ * `portcullis conntrack -L|-G|-I|-A|-U|-D|-F|-C|-S ...`: the conntrack-tools
+ * 1.4.7 command syntax, with its output, messages and exit statuses, on the
+ * Portcullis conntrack library; plus --json and --netns. See
+ * docs/conntrack-cli.md.
+ */
+import { Conntrack, type CreateSpec, type ListOptions } from '../conntrack/client.js';
+import { IPPROTO, STATUS_BITS } from '../conntrack/constants.js';
+import { ConntrackArgumentError, invertTuple } from '../conntrack/encode.js';
+import { parseIP } from '../conntrack/ip.js';
+import type { Flow, Tuple } from '../conntrack/types.js';
+import { NetlinkError } from '../netlink/errors.js';
+import type { CliIo } from './command.js';
+import {
+  COMPAT_PREFIX,
+  CompatUsageError,
+  TRY_HELP,
+  parseCompatArgs,
+  type CompatArgs,
+  type OptionName,
+} from './conntrack-compat-args.js';
+import { formatCompatFlow, formatCompatStats } from './conntrack-compat-format.js';
+import { flowJsonLine } from './conntrack-json.js';
+
+export const COMPAT_USAGE = `Command line interface for the connection tracking system. Version 1.4.7
+Usage: conntrack [commands] [options]
+
+Commands:
+  -L [table] [options]\t\tList conntrack or expectation table
+  -G [table] parameters\t\tGet conntrack or expectation
+  -D [table] parameters\t\tDelete conntrack or expectation
+  -I [table] parameters\t\tCreate a conntrack or expectation
+  -U [table] parameters\t\tUpdate a conntrack
+  -E [table] [options]\t\tShow events
+  -F [table]\t\t\tFlush table
+  -C [table]\t\t\tShow counter
+  -S\t\t\t\tShow statistics
+
+Tables: conntrack, expect, dying, unconfirmed
+
+Conntrack parameters and options:
+  -n, --src-nat ip\t\t\tsource NAT ip
+  -g, --dst-nat ip\t\t\tdestination NAT ip
+  -j, --any-nat ip\t\t\tsource or destination NAT ip
+  -m, --mark mark\t\t\tSet mark
+  -c, --secmark secmark\t\t\tSet selinux secmark
+  -e, --event-mask eventmask\t\tEvent mask, eg. NEW,DESTROY
+  -z, --zero \t\t\t\tZero counters while listing
+  -o, --output type[,...]\t\tOutput format, eg. xml
+  -l, --label label[,...]\t\tconntrack labels
+
+Expectation parameters and options:
+  --tuple-src ip\tSource address in expect tuple
+  --tuple-dst ip\tDestination address in expect tuple
+
+Updating parameters and options:
+  --label-add label\tAdd label
+  --label-del label\tDelete label
+
+Common parameters and options:
+  -s, --src, --orig-src ip\t\tSource address from original direction
+  -d, --dst, --orig-dst ip\t\tDestination address from original direction
+  -r, --reply-src ip\t\tSource addres from reply direction
+  -q, --reply-dst ip\t\tDestination address from reply direction
+  -p, --protonum proto\t\tLayer 4 Protocol, eg. 'tcp'
+  -f, --family proto\t\tLayer 3 Protocol, eg. 'ipv6'
+  -t, --timeout timeout\t\tSet timeout
+  -u, --status status\t\tSet status, eg. ASSURED
+  -w, --zone value\t\tSet conntrack zone
+  --orig-zone value\t\tSet zone for original direction
+  --reply-zone value\t\tSet zone for reply direction
+  -b, --buffer-size\t\tNetlink socket buffer size
+  --mask-src ip\t\t\tSource mask address
+  --mask-dst ip\t\t\tDestination mask address
+
+`;
+
+/** Options the syntax accepts but this version does not carry out yet. */
+const NOT_YET: readonly OptionName[] = [
+  'event-mask',
+  'tuple-src',
+  'tuple-dst',
+  'mask-src',
+  'mask-dst',
+  'nat-range',
+  'id',
+  'src-nat',
+  'dst-nat',
+  'any-nat',
+  'secmark',
+  'label',
+  'label-add',
+  'label-del',
+  'orig-zone',
+  'reply-zone',
+];
+
+/** A refusal printed as "Operation failed: ..." (exit status 1). */
+class OperationFailed extends Error {}
+
+/** Not implemented yet: said plainly, exit status 1. */
+class NotSupported extends Error {}
+
+/** err2str() of conntrack-tools, for the errors a command can meet. */
+function describe(error: NetlinkError, command: CompatArgs['command']): string {
+  const create = command === 'I' || command === 'A';
+  switch (error.code) {
+    case 'EEXIST':
+      if (command === 'I') return 'Such conntrack exists, try -U to update';
+      return 'File exists';
+    case 'ENOENT':
+      return create || command === 'G' || command === 'D'
+        ? "such conntrack doesn't exist"
+        : 'No such file or directory';
+    case 'EINVAL':
+      return 'invalid parameters';
+    case 'EPERM':
+      return 'sorry, you must be root or get CAP_NET_ADMIN capability to do this';
+    case 'ENOMEM':
+      return 'not enough memory';
+    case 'ETIME':
+      return create ? 'conntrack has expired' : 'Timer expired';
+    case 'EOPNOTSUPP':
+      return 'Operation not supported';
+    case 'EBUSY':
+      return 'Device or resource busy';
+    case 'ENOSPC':
+      return 'No space left on device';
+    case 'EAFNOSUPPORT':
+      return command === 'G'
+        ? 'protocol not supported'
+        : 'Address family not supported by protocol';
+    default:
+      return error.message;
+  }
+}
+
+function inPrefix(address: string, network: string, prefix: number): boolean {
+  const a = parseIP(address);
+  const n = parseIP(network);
+  if (!a || !n || a.length !== n.length) return false;
+  for (let bit = 0; bit < prefix; bit++) {
+    const mask = 0x80 >> (bit % 8);
+    if ((a[bit >> 3]! & mask) !== (n[bit >> 3]! & mask)) return false;
+  }
+  return true;
+}
+
+/** The filter of -L and -D: every option conntrack-tools compares (CT_COMPARISON). */
+function listFilter(a: CompatArgs, tupleOnly = false): ListOptions {
+  const f: ListOptions = {};
+  if (a.family) f.family = a.family;
+  const orig: Partial<Tuple> = { ...a.orig };
+  const checks: ((flow: Flow) => boolean)[] = [];
+  if (a.srcPrefix !== undefined) {
+    const net = orig.src!;
+    const prefix = a.srcPrefix;
+    delete orig.src;
+    checks.push((flow) => inPrefix(flow.orig.src, net, prefix));
+  }
+  if (a.dstPrefix !== undefined) {
+    const net = orig.dst!;
+    const prefix = a.dstPrefix;
+    delete orig.dst;
+    checks.push((flow) => inPrefix(flow.orig.dst, net, prefix));
+  }
+  if (Object.keys(orig).length) f.orig = orig;
+  if (Object.keys(a.reply).length) f.reply = { ...a.reply };
+  if (!tupleOnly) {
+    if (a.mark) {
+      f.mark = a.mark.value;
+      f.markMask = a.mark.mask;
+    }
+    if (a.status !== undefined) {
+      f.status = a.status;
+      f.statusMask = a.status;
+    }
+    if (a.zone !== undefined) f.zone = a.zone;
+    if (a.state !== undefined) {
+      const state = a.state;
+      checks.push((flow) => flow.tcp?.state === state);
+    }
+  }
+  if (checks.length) f.where = (flow) => checks.every((c) => c(flow));
+  return f;
+}
+
+function completeTuple(t: Partial<Tuple>, what: string): Tuple {
+  if (t.src === undefined || t.dst === undefined || t.proto === undefined) {
+    throw new CompatUsageError(`you have to specify \`--${what}'`);
+  }
+  return { ...t } as Tuple;
+}
+
+function createSpec(a: CompatArgs): CreateSpec {
+  const hasOrig = a.orig.src !== undefined && a.orig.dst !== undefined;
+  let orig: Tuple;
+  let reply: Tuple | undefined;
+  if (hasOrig) {
+    orig = completeTuple(a.orig, 'src');
+    if (Object.keys(a.reply).some((k) => k !== 'proto')) {
+      reply = { ...invertTuple(orig), ...a.reply };
+    }
+  } else {
+    const r: Partial<Tuple> = { ...a.reply, proto: a.proto! };
+    reply = completeTuple(r, 'reply-src');
+    orig = invertTuple(reply);
+  }
+  const spec: CreateSpec = { orig, timeout: a.timeout ?? 0 };
+  if (reply) spec.reply = reply;
+  if (a.status !== undefined) spec.status = a.status;
+  if (a.mark) spec.mark = a.mark.value;
+  if (a.zone !== undefined) spec.zone = a.zone;
+  if (a.state !== undefined) spec.tcpState = a.state;
+  return spec;
+}
+
+function checkSupported(a: CompatArgs): void {
+  if (a.command === 'E') throw new NotSupported('-E (events) is not supported yet');
+  if (a.table === 'expect') throw new NotSupported('the expect table is not supported yet');
+  for (const o of NOT_YET) {
+    if (a.options.has(o)) throw new NotSupported(`--${o} is not supported yet`);
+  }
+  for (const o of ['mask-port-src', 'mask-port-dst', 'tuple-port-src', 'tuple-port-dst']) {
+    if (a.protoOptions.has(o)) throw new NotSupported(`--${o} is not supported yet`);
+  }
+  for (const o of a.output) {
+    if (o !== 'extended' && o !== 'id') {
+      throw new NotSupported(`-o ${o} is not supported yet`);
+    }
+  }
+  if (a.table !== 'conntrack' && a.command !== 'L') {
+    throw new NotSupported(`the ${a.table} table is supported with -L only`);
+  }
+}
+
+class Output {
+  private chunk = '';
+  constructor(
+    private readonly io: CliIo,
+    private readonly a: CompatArgs,
+  ) {}
+  flow(f: Flow): void {
+    this.chunk += this.a.json
+      ? flowJsonLine(f)
+      : formatCompatFlow(f, {
+          extended: this.a.output.has('extended'),
+          id: this.a.output.has('id'),
+        }) + '\n';
+    if (this.chunk.length >= 65536) this.flush();
+  }
+  flush(): void {
+    if (this.chunk) this.io.stdout(this.chunk);
+    this.chunk = '';
+  }
+}
+
+async function execute(a: CompatArgs, io: CliIo): Promise<number> {
+  const summary = (text: string) => io.stderr(`${COMPAT_PREFIX}${text}\n`);
+  const ct = Conntrack.open(a.netns !== undefined ? { netns: a.netns } : {});
+  const out = new Output(io, a);
+  try {
+    switch (a.command) {
+      case 'L': {
+        const filter = listFilter(a);
+        if (a.table === 'dying' || a.table === 'unconfirmed') filter.table = a.table;
+        if (a.options.has('zero')) filter.zeroCounters = true;
+        const n = await ct.forEach((f) => out.flow(f), filter);
+        out.flush();
+        summary(`${n} flow entries have been shown.`);
+        return 0;
+      }
+      case 'G': {
+        const key =
+          a.orig.src !== undefined && a.orig.dst !== undefined
+            ? { orig: completeTuple(a.orig, 'src') }
+            : { reply: completeTuple({ ...a.reply, proto: a.proto! }, 'reply-src') };
+        const flow = await ct.get({ ...key, ...(a.family ? { family: a.family } : {}) });
+        out.flow(flow);
+        out.flush();
+        summary('1 flow entries have been shown.');
+        return 0;
+      }
+      case 'I':
+      case 'A': {
+        const spec = createSpec(a);
+        if (a.command === 'I') {
+          await ct.create(spec);
+          summary('1 flow entries have been created.');
+          return 0;
+        }
+        try {
+          await ct.create(spec);
+          summary('1 flow entries have been added.');
+        } catch (error) {
+          if (!(error instanceof NetlinkError && error.code === 'EEXIST')) throw error;
+          await ct.create(spec, { ifExists: 'update' });
+          summary('0 flow entries have been added.');
+        }
+        return 0;
+      }
+      case 'U': {
+        const victims = await ct.listAll(listFilter(a, true));
+        let n = 0;
+        for (const flow of victims) {
+          const mark =
+            a.mark === undefined
+              ? undefined
+              : (((flow.mark ?? 0) & ~a.mark.mask) ^ a.mark.value) >>> 0;
+          const status =
+            a.status === undefined
+              ? undefined
+              : (flow.status | a.status | STATUS_BITS.CONFIRMED) >>> 0;
+          const changed =
+            (mark !== undefined && mark !== (flow.mark ?? 0)) ||
+            (a.timeout !== undefined && a.timeout !== flow.timeout) ||
+            (status !== undefined && status !== flow.status);
+          if (!changed) continue;
+          const key = {
+            orig: flow.orig,
+            family: flow.family,
+            ...(flow.zone !== undefined ? { zone: flow.zone } : {}),
+          };
+          try {
+            await ct.update({
+              ...key,
+              ...(mark !== undefined ? { mark } : {}),
+              ...(a.timeout !== undefined ? { timeout: a.timeout } : {}),
+              ...(status !== undefined ? { status } : {}),
+            });
+            out.flow(await ct.get(key));
+            n++;
+          } catch (error) {
+            // An entry that expired meanwhile is skipped, as conntrack-tools does.
+            if (!(error instanceof NetlinkError && error.code === 'ENOENT')) throw error;
+          }
+        }
+        out.flush();
+        summary(`${n} flow entries have been updated.`);
+        return n === 0 ? 1 : 0;
+      }
+      case 'D': {
+        const victims = await ct.listAll(listFilter(a));
+        let n = 0;
+        for (const flow of victims) {
+          try {
+            await ct.delete({
+              orig: flow.orig,
+              family: flow.family,
+              ...(flow.zone !== undefined ? { zone: flow.zone } : {}),
+              ...(flow.id !== undefined ? { id: flow.id } : {}),
+            });
+            out.flow(flow);
+            n++;
+          } catch (error) {
+            if (!(error instanceof NetlinkError && error.code === 'ENOENT')) throw error;
+          }
+        }
+        out.flush();
+        summary(`${n} flow entries have been deleted.`);
+        return n === 0 ? 1 : 0;
+      }
+      case 'F':
+        // conntrack-tools 1.4.7 empties the whole table, whatever -f says.
+        await ct.flush();
+        summary('connection tracking table has been emptied.');
+        return 0;
+      case 'C': {
+        const g = await ct.globalStats();
+        io.stdout(
+          a.json
+            ? JSON.stringify({
+                entries: String(g.entries),
+                ...(g.maxEntries !== undefined ? { maxEntries: String(g.maxEntries) } : {}),
+              }) + '\n'
+            : `${g.entries}\n`,
+        );
+        return 0;
+      }
+      case 'S': {
+        const rows = await ct.stats();
+        if (a.json) {
+          for (const r of rows) {
+            io.stdout(
+              JSON.stringify(r, (_k, v: unknown) => (typeof v === 'number' ? String(v) : v)) + '\n',
+            );
+          }
+        } else io.stdout(formatCompatStats(rows));
+        return 0;
+      }
+      default:
+        return 0;
+    }
+  } catch (error) {
+    if (error instanceof NetlinkError) throw new OperationFailed(describe(error, a.command));
+    throw error;
+  } finally {
+    ct.close();
+  }
+}
+
+/** Runs a conntrack-tools style command line; resolves with the exit status. */
+export async function runConntrackCompat(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const a = parseCompatArgs(argv);
+    if (a.command === 'h') {
+      io.stdout(COMPAT_USAGE);
+      return 0;
+    }
+    if (a.command === 'V') {
+      io.stdout('conntrack v1.4.7 (conntrack-tools)\n');
+      return 0;
+    }
+    checkSupported(a);
+    if (a.proto === IPPROTO.icmp && a.family === 'ipv6' && a.command !== 'L') {
+      throw new CompatUsageError('mismatched address family');
+    }
+    return await execute(a, io);
+  } catch (error) {
+    if (error instanceof CompatUsageError) {
+      io.stderr(`${COMPAT_PREFIX}${error.message}\n${TRY_HELP}`);
+      return 2;
+    }
+    if (error instanceof OperationFailed) {
+      io.stderr(`${COMPAT_PREFIX}Operation failed: ${error.message}\n`);
+      return 1;
+    }
+    if (error instanceof NotSupported) {
+      io.stderr(`portcullis conntrack: ${error.message} (docs/conntrack-cli.md)\n`);
+      return 1;
+    }
+    if (error instanceof ConntrackArgumentError) {
+      io.stderr(`${COMPAT_PREFIX}${error.message}\n${TRY_HELP}`);
+      return 2;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import { main } from '../../../helper/cli.js';
+import {
+  CompatUsageError,
+  atoi,
+  inetAton,
+  parseCompatArgs,
+  strtoul,
+} from '../../../helper/cli/conntrack-compat-args.js';
+import { formatCompatFlow } from '../../../helper/cli/conntrack-compat-format.js';
+import type { Flow } from '../../../helper/conntrack/types.js';
+
+const parse = (line: string) => parseCompatArgs(line.split(' '));
+
+function error(line: string): string {
+  try {
+    parse(line);
+  } catch (e) {
+    expect(e).toBeInstanceOf(CompatUsageError);
+    return (e as Error).message;
+  }
+  throw new Error(`no error for ${line}`);
+}
+
+describe('conntrack-tools command line', () => {
+  it('parses commands, tables and filters', () => {
+    const a = parse('-L -p tcp --dport 80 -s 10.0.0.0/24 -m 0x10/0xff -u ASS,SEEN -w 70000');
+    expect(a.command).toBe('L');
+    expect(a.table).toBe('conntrack');
+    expect(a.proto).toBe(6);
+    expect(a.orig).toEqual({ src: '10.0.0.0', proto: 6, dstPort: 80 });
+    expect(a.srcPrefix).toBe(24);
+    expect(a.family).toBe('ipv4');
+    expect(a.mark).toEqual({ value: 16, mask: 255 });
+    expect(a.status).toBe(4 | 2);
+    expect(a.zone).toBe(70000 & 0xffff);
+    expect(parse('-L expect').table).toBe('expect');
+    expect(parse('-L dy').table).toBe('dying');
+    expect(parse('--dump -o EXT,id').output).toEqual(new Set(['extended', 'id']));
+    expect(parse('-Lptcp').proto).toBe(6);
+    expect(parse('-L --proto=udp').proto).toBe(17);
+    expect(parse('-L -p 0x32').proto).toBe(50);
+    expect(parse('-L -p tcp --state LISTEN').state).toBe('SYN_SENT2');
+    expect(parse('-L -s 2001:db8::1/128').srcPrefix).toBeUndefined();
+    expect(parse('-L --json --netns blue')).toMatchObject({ json: true, netns: 'blue' });
+    const c = parse('-I -p icmp -s 10.0.0.1 -d 10.0.0.2 --icmp-type 8 --icmp-code 0 -t 5');
+    expect(c.orig).toMatchObject({ icmpType: 8, icmpCode: 0 });
+    expect(
+      parse('-I -p udp -r 1.2.3.4 -q 1.2.3.5 --reply-port-src 1 --reply-port-dst 2 -t 1').reply,
+    ).toEqual({ src: '1.2.3.4', dst: '1.2.3.5', srcPort: 1, dstPort: 2, proto: 17 });
+  });
+
+  it('keeps the lenient number parsing of conntrack-tools 1.4.7', () => {
+    expect(parse('-L -m zz').mark).toEqual({ value: 0, mask: 0xffffffff });
+    expect(parse('-L -m 7/ff').mark).toEqual({ value: 7, mask: 0 });
+    expect(parse('-L -p tcp --sport x').orig.srcPort).toBe(0);
+    expect(parse('-L -p tcp --sport 70000').orig.srcPort).toBe(70000 & 0xffff);
+    expect(strtoul('0x1f/3')).toEqual({ value: 31, end: 4 });
+    expect(strtoul('017')).toEqual({ value: 15, end: 3 });
+    expect(atoi('12ab')).toBe(12);
+    expect(atoi('-1')).toBe(-1);
+    expect(inetAton('10.1')).toEqual(Uint8Array.from([10, 0, 0, 1]));
+    expect(inetAton('1')).toEqual(Uint8Array.from([0, 0, 0, 1]));
+    expect(inetAton('0x0a.010.0.1')).toEqual(Uint8Array.from([10, 8, 0, 1]));
+    expect(inetAton('300.1.1.1')).toBeUndefined();
+    expect(inetAton('1.2.3.4.5')).toBeUndefined();
+  });
+
+  it.each([
+    ['-X', "unknown option `-X'"],
+    ['-L --foo', "unknown option `--foo'"],
+    ['-L --s 1.2.3.4', "unknown option `--s'"],
+    ['-L -L', 'Invalid commands combination'],
+    ['-L --dum', 'Invalid commands combination'],
+    ['-L -p', "option `-p' requires an argument"],
+    ['-L --src', "option `--src' requires an argument"],
+    ['-L -p foo', "`foo' unsupported protocol"],
+    ['-L -p 256', "`256' unsupported protocol"],
+    ['-L -p 6x', "`6x' unsupported protocol"],
+    ['-L -f ipx', "`ipx' unsupported protocol"],
+    ['-L -s 300.1.1.1', "Invalid IP address `300.1.1.1'"],
+    ['-L -s 10.0.0.0/33', 'Invalid netmask'],
+    ['-L -s 10.0.0.0/x', 'Invalid netmask'],
+    ['-L -s 10.0.0.1 -d 2001:db8::2', 'mismatched address family'],
+    ['-L -f ipv6 -s 10.0.0.1', 'mismatched address family'],
+    ['-L -o bogus,extended', "Bad parameter `bogus,extended'"],
+    ['-L -o extended,', "Bad parameter `'"],
+    ['-L -u FOO', "Bad parameter `FOO'"],
+    ['-L -t 5', "Illegal option `--timeout' with this command"],
+    ['-L --sport 5', "unknown option `--sport'"],
+    ['-L -p udp --state ESTABLISHED', "unknown option `--state'"],
+    ['-L -p tcp --state established', "unknown TCP state `established'"],
+    ['-L foo', "unknown type `foo'"],
+    ['-L -z -p tcp', "Can't use -z with filtering parameters"],
+    ['-p tcp', "Illegal option `--protonum' with this command"],
+    ['-F -p tcp', "Illegal option `--protonum' with this command"],
+    ['-G -p tcp -s 1.1.1.1', "you have to specify `--src' and `--dst'"],
+    ['-G -s 1.1.1.1 -d 1.1.1.2', "You need to supply the `--protonum' option for this command"],
+    [
+      '-I -p tcp -s 1.1.1.1 -d 1.1.1.2',
+      "You need to supply the `--timeout' option for this command",
+    ],
+    [
+      '-I -p tcp -s 1.1.1.1 -d 1.1.1.2 -t 1',
+      "You need to supply the `--state' option for this command",
+    ],
+    ['-I -p udp -s 1.1.1.1 -d 1.1.1.2 -t 1', "you have to specify `--sport' and `--dport'"],
+    [
+      '-I -p icmp -s 1.1.1.1 -d 1.1.1.2 -t 1',
+      "You need to supply the `--icmp-type' option for this command",
+    ],
+    [
+      '-I -p icmpv6 -s ::1 -d ::2 -t 1',
+      "You need to supply the `--icmpv6-type' option for this command",
+    ],
+  ])('rejects %s', (line, message) => {
+    expect(error(line)).toBe(message);
+  });
+
+  it('prints errors as conntrack-tools does, with exit status 2', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { stdout: (s: string) => void out.push(s), stderr: (s: string) => void err.push(s) };
+    expect(await main(['conntrack', '-L', '-p', 'foo'], io)).toBe(2);
+    expect(err.join('')).toBe(
+      "conntrack v1.4.7 (conntrack-tools): `foo' unsupported protocol\n" +
+        "Try `conntrack -h' or 'conntrack --help' for more information.\n",
+    );
+    expect(out).toEqual([]);
+    expect(await main(['conntrack', '-V'], io)).toBe(0);
+    expect(out.join('')).toBe('conntrack v1.4.7 (conntrack-tools)\n');
+    err.length = 0;
+    expect(await main(['conntrack', '-L', 'expect'], io)).toBe(1);
+    expect(err.join('')).toMatch(/not supported yet/);
+  });
+});
+
+describe('conntrack-tools text format', () => {
+  const flow: Flow = {
+    family: 'ipv4',
+    orig: { src: '10.0.0.1', dst: '10.0.0.2', proto: 6, srcPort: 1, dstPort: 2 },
+    reply: { src: '10.0.0.2', dst: '10.0.0.1', proto: 6, srcPort: 2, dstPort: 1 },
+    status: 4 | 8,
+    statusFlags: ['ASSURED', 'CONFIRMED'],
+    timeout: 99,
+    mark: 0,
+    zone: 3,
+    use: 1,
+    id: 42,
+    tcp: { state: 'ESTABLISHED', stateNumber: 3 },
+  };
+  it('prints the default, extended and id forms', () => {
+    expect(formatCompatFlow(flow, { extended: false, id: false })).toBe(
+      'tcp      6 99 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 [UNREPLIED] ' +
+        'src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1 [ASSURED] mark=0 zone=3 use=1',
+    );
+    expect(formatCompatFlow(flow, { extended: true, id: true })).toBe(
+      'ipv4     2 tcp      6 99 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 [UNREPLIED] ' +
+        'src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1 [ASSURED] mark=0 zone=3 use=1 id=42',
+    );
+    const other: Flow = {
+      ...flow,
+      orig: { src: '10.0.0.1', dst: '10.0.0.3', proto: 50 },
+      reply: { src: '10.0.0.3', dst: '10.0.0.1', proto: 50 },
+      status: 2 | 8,
+      countersOrig: { packets: 1n, bytes: 2n },
+      countersReply: { packets: 3n, bytes: 4n },
+    };
+    delete other.tcp;
+    delete other.zone;
+    expect(formatCompatFlow(other, { extended: false, id: false })).toBe(
+      'unknown  50 99 src=10.0.0.1 dst=10.0.0.3 packets=1 bytes=2 ' +
+        'src=10.0.0.3 dst=10.0.0.1 packets=3 bytes=4 mark=0 use=1',
+    );
+  });
+});
