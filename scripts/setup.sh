@@ -28,9 +28,18 @@ fi
 # Skip it when node_modules was installed from this very lockfile.
 stamp=node_modules/.portcullis-lock.sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f native/build/Release/portcullis_native.node ]; then
-  echo "setup.sh: node_modules matches package-lock.json; rebuilding sources"
-  npm run --silent build
+addon=native/build/Release/portcullis_native.node
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$addon" ]; then
+  echo "setup.sh: node_modules matches package-lock.json"
+  # Rebuild only what changed since the last build.
+  if [ -n "$(find native/src native/binding.gyp -newer "$addon" -print -quit)" ]; then
+    npm run --silent build:native
+  fi
+  if [ ! -f dist/helper/cli.js ] ||
+    [ -n "$(find helper src-main bench tsconfig.*.json -name '*.ts' -newer dist/helper/cli.js -print -quit 2>/dev/null)" ] ||
+    [ -n "$(find tsconfig.base.json tsconfig.node.json -newer dist/helper/cli.js -print -quit)" ]; then
+    npm run --silent build:ts
+  fi
 else
   ELECTRON_SKIP_BINARY_DOWNLOAD=1 npm ci --no-audit --no-fund
   echo "$want" > "$stamp"
