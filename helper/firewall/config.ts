@@ -1,0 +1,114 @@
+import { FirewallError } from './errors.js';
+
+/**
+ * Which bits of the packet mark and the connmark Portcullis owns. A flow's connmark
+ * `& mask` is 0 (undecided), `accepted` or `denied`; a packet mark `& exempt` ≠ 0 marks
+ * the helper's own traffic (set with SO_MARK). Other bits are never read or written.
+ */
+export interface MarkLayout {
+  mask: number;
+  accepted: number;
+  denied: number;
+  exempt: number;
+}
+
+export const DEFAULT_MARKS: Readonly<MarkLayout> = Object.freeze({
+  mask: 0x3,
+  accepted: 0x1,
+  denied: 0x2,
+  exempt: 0x4,
+});
+
+/** What the rules queue to, and how. */
+export interface FirewallConfig {
+  /** One queue (`--queue-num N`) or a range (`--queue-balance A:B`). */
+  queue: number | { from: number; to: number };
+  /** Accept when no program is bound to the queue (`--queue-bypass`, fail-open). Default true. */
+  bypass?: boolean;
+  /** Also queue new inbound connections (INPUT). Default false. */
+  inbound?: boolean;
+  /** Install IPv6 rules too (when ip6tables / inet exists). Default true. */
+  ipv6?: boolean;
+  /** What a denied flow's later packets get. Default 'drop'. */
+  denyAction?: 'drop' | 'reject';
+  /** Mark bits; missing fields take DEFAULT_MARKS. */
+  marks?: Partial<MarkLayout>;
+  /**
+   * The helper's own traffic is never queued: by packet mark (`marks.exempt`, the
+   * default) and/or by socket owner uid (`-m owner --uid-owner`, output only).
+   * `{ mark: false }` disables the mark exemption.
+   */
+  exempt?: { mark?: boolean; uid?: number };
+}
+
+/** A config with every default applied and checked. */
+export interface ResolvedConfig {
+  queue: { from: number; to: number };
+  bypass: boolean;
+  inbound: boolean;
+  ipv6: boolean;
+  denyAction: 'drop' | 'reject';
+  marks: MarkLayout;
+  exemptMark: boolean;
+  exemptUid: number | undefined;
+}
+
+function invalid(message: string): never {
+  throw new FirewallError('INVALID_CONFIG', message);
+}
+
+function u16(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffff) {
+    invalid(`${name} must be an integer 0..65535, got ${String(v)}`);
+  }
+  return v;
+}
+
+function u32(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+    invalid(`${name} must be an integer 0..0xffffffff, got ${String(v)}`);
+  }
+  return v;
+}
+
+export function resolveConfig(config: FirewallConfig): ResolvedConfig {
+  const queue =
+    typeof config.queue === 'number'
+      ? { from: u16('queue', config.queue), to: config.queue }
+      : { from: u16('queue.from', config.queue.from), to: u16('queue.to', config.queue.to) };
+  if (queue.to < queue.from) invalid(`queue range ${queue.from}:${queue.to} is empty`);
+  const marks = { ...DEFAULT_MARKS, ...config.marks };
+  for (const k of ['mask', 'accepted', 'denied', 'exempt'] as const) u32(`marks.${k}`, marks[k]);
+  const { mask, accepted, denied, exempt } = marks;
+  if (mask === 0) invalid('marks.mask must not be 0');
+  for (const [k, v] of [
+    ['accepted', accepted],
+    ['denied', denied],
+  ] as const) {
+    if (v === 0 || (v & ~mask) >>> 0 !== 0) {
+      invalid(`marks.${k} (0x${v.toString(16)}) must be non-zero and inside marks.mask`);
+    }
+  }
+  if (accepted === denied) invalid('marks.accepted and marks.denied must differ');
+  const exemptMark = config.exempt?.mark ?? true;
+  if (exemptMark && (exempt === 0 || (exempt & mask) >>> 0 !== 0)) {
+    invalid('marks.exempt must be non-zero and outside marks.mask');
+  }
+  const uid = config.exempt?.uid;
+  if (uid !== undefined) u32('exempt.uid', uid);
+  return {
+    queue,
+    bypass: config.bypass ?? true,
+    inbound: config.inbound ?? false,
+    ipv6: config.ipv6 ?? true,
+    denyAction: config.denyAction ?? 'drop',
+    marks,
+    exemptMark,
+    exemptUid: uid,
+  };
+}
+
+/** `0x…` as iptables prints marks. */
+export function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}

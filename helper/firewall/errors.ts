@@ -1,0 +1,30 @@
+export type FirewallErrorCode =
+  /** A command (iptables, nft, ...) exited non-zero or could not be started. */
+  | 'COMMAND_FAILED'
+  /** The configuration is invalid (queue number, marks, ...). */
+  | 'INVALID_CONFIG'
+  /** Nothing on this machine can install the rules (no backend found). */
+  | 'UNSUPPORTED';
+
+/** Every error of the firewall-rules library: `code` says which. */
+export class FirewallError extends Error {
+  override readonly name = 'FirewallError';
+  constructor(
+    readonly code: FirewallErrorCode,
+    message: string,
+    readonly details: {
+      /** The full argv that ran (with the `ip netns exec NAME` prefix when a netns is set). */
+      command?: readonly string[];
+      /** Exit status, or undefined when the process could not be started or was killed. */
+      exitStatus?: number;
+      /** The signal that ended it, if any. */
+      signal?: string;
+      stderr?: string;
+      /** For restore-style commands: the script fed on stdin. */
+      input?: string;
+      cause?: unknown;
+    } = {},
+  ) {
+    super(message, details.cause !== undefined ? { cause: details.cause } : undefined);
+  }
+}
