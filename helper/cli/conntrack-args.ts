@@ -4,7 +4,6 @@
  * kernel access), so every rule here is unit-tested; every mistake is a
  * CliUsageError (exit status 2).
  */
-import { parseArgs } from 'node:util';
 import type {
   CreateSpec,
   FlowFilter,
@@ -26,7 +25,7 @@ import { labelBits } from '../conntrack/decode.js';
 import { invertTuple } from '../conntrack/encode.js';
 import { canonicalIP, parseIP } from '../conntrack/ip.js';
 import type { Family, Flow, Tuple } from '../conntrack/types.js';
-import { CliUsageError } from './command.js';
+import { CliUsageError, optionTokens } from './command.js';
 
 /** Options every conntrack subcommand understands. */
 export interface CommonOptions {
@@ -169,29 +168,11 @@ interface RawOptions {
 }
 
 function tokenize(sub: Subcommand, argv: string[]): RawOptions {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple: true }> =
-    {};
-  for (const [name, def] of Object.entries(SPELLINGS)) {
-    options[name] = { type: def.type, multiple: true, ...(def.short ? { short: def.short } : {}) };
-  }
-  let tokens;
-  try {
-    ({ tokens } = parseArgs({
-      args: argv,
-      options,
-      strict: true,
-      allowPositionals: false,
-      tokens: true,
-    }));
-  } catch (error) {
-    // node:util's messages can span lines; keep the one-line shape of ours.
-    throw new CliUsageError((error as Error).message.replace(/\s*\n\s*/g, ' '));
-  }
+  const tokens = optionTokens(argv, SPELLINGS);
   const values = new Map<OptionName, string[]>();
   const spelled = new Map<OptionName, string>();
   const allowed = ALLOWED[sub];
   for (const token of tokens) {
-    if (token.kind !== 'option') continue;
     const def = SPELLINGS[token.name]!;
     const name = def.canonical;
     if (name !== 'netns' && !allowed.includes(name)) {

@@ -3,8 +3,7 @@
  * access), so every rule here is unit-tested; every mistake is a
  * CliUsageError (exit status 2).
  */
-import { parseArgs } from 'node:util';
-import { CliUsageError } from './command.js';
+import { CliUsageError, optionTokens } from './command.js';
 import { parseUnsigned } from './conntrack-args.js';
 
 export type WatchVerdict = 'accept' | 'drop';
@@ -66,28 +65,10 @@ const ALLOWED: Record<NfqueueSubcommand, readonly OptionName[]> = {
 };
 
 function tokenize(sub: NfqueueSubcommand, argv: string[]): Map<OptionName, string> {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple: true }> =
-    {};
-  for (const [name, def] of Object.entries(OPTIONS)) {
-    options[name] = { type: def.type, multiple: true, ...(def.short ? { short: def.short } : {}) };
-  }
-  let tokens;
-  try {
-    ({ tokens } = parseArgs({
-      args: argv,
-      options,
-      strict: true,
-      allowPositionals: false,
-      tokens: true,
-    }));
-  } catch (error) {
-    // node:util's messages can span lines; keep the one-line shape of ours.
-    throw new CliUsageError((error as Error).message.replace(/\s*\n\s*/g, ' '));
-  }
+  const tokens = optionTokens(argv, OPTIONS);
   const allowed = ALLOWED[sub];
   const values = new Map<OptionName, string>();
   for (const token of tokens) {
-    if (token.kind !== 'option') continue;
     const name = token.name as OptionName;
     if (!allowed.includes(name)) {
       throw new CliUsageError(
