@@ -71,6 +71,17 @@ const MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
   A: [3,3,3,3,1,1,2,0,0,0,0,0,0,2,2,0,0,2,2,0,0,0,0,2,0,2,0,2,2],
 };
 
+// The same for the expect table (EXP_*_BIT rows).
+// prettier-ignore
+const EXP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  /*     s d r q p t u z e [ ] { } a m i f n g o c b j w l < > ( ) */
+  L: [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,2,0,0,2,0,0,0,0,0,0,0,0,0],
+  I: [1,1,2,2,1,1,2,0,0,1,1,1,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],
+  D: [1,1,2,2,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],
+  G: [1,1,2,2,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],
+  E: [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,2,0,0,0,0,0,0,0,0,0],
+};
+
 type ArgKind = 'none' | 'required' | 'optional';
 interface LongOption {
   name: string;
@@ -304,9 +315,15 @@ export interface CompatArgs {
   zone?: number;
   state?: TcpState;
   output: Set<OutputFlag>;
+  /** -e: the event types to follow (-E); all three when absent. */
+  eventMask?: Set<EventKind>;
+  /** -b: the netlink socket buffer size asked for (-E). */
+  bufferSize?: number;
   json: boolean;
   netns?: string;
 }
+
+export type EventKind = 'new' | 'update' | 'destroy';
 
 // ---------------------------------------------------------------------------
 // C library number parsing, as conntrack-tools uses it.
@@ -434,6 +451,13 @@ const OUTPUT_NAMES: [string, OutputFlag][] = [
   ['labels', 'labels'],
   ['userspace', 'userspace'],
   ['save', 'save'],
+];
+
+const EVENT_NAMES: [string, EventKind[]][] = [
+  ['ALL', ['new', 'update', 'destroy']],
+  ['NEW', ['new']],
+  ['UPDATES', ['update']],
+  ['DESTROY', ['destroy']],
 ];
 
 /** parse_parameter(): comma-separated names, each a case-insensitive prefix of a known name. */
@@ -633,6 +657,14 @@ export function parseCompatArgs(argv: readonly string[]): CompatArgs {
         case 'zone':
           r.zone = strtoul(v).value & 0xffff;
           break;
+        case 'event-mask': {
+          const kinds = parseParameter(v, EVENT_NAMES).flat();
+          r.eventMask = new Set([...(r.eventMask ?? []), ...kinds]);
+          break;
+        }
+        case 'buffer-size':
+          r.bufferSize = atoi(v) >>> 0;
+          break;
         case 'output':
           for (const o of parseParameter(v, OUTPUT_NAMES)) r.output.add(o);
           break;
@@ -706,8 +738,11 @@ export function parseCompatArgs(argv: readonly string[]): CompatArgs {
     throw new CompatUsageError("Can't use -z with filtering parameters");
   }
   // generic_opt_check(): per-command legality, then the address couples.
-  const row = MATRIX[command] ?? (Array(OPTION_NAMES.length).fill(0) as number[]);
-  if (table === 'conntrack' || command === 'L') checkRow(row, OPTION_NAMES, options);
+  const matrix = table === 'expect' ? EXP_MATRIX : MATRIX;
+  const row = matrix[command] ?? (Array(OPTION_NAMES.length).fill(0) as number[]);
+  if (table === 'conntrack' || table === 'expect' || command === 'L') {
+    checkRow(row, OPTION_NAMES, options);
+  }
   if (row.slice(0, 4).includes(3)) {
     const orig = options.has('src') && options.has('dst');
     const reply = options.has('reply-src') && options.has('reply-dst');

@@ -6,6 +6,7 @@
 import { IPPROTO, STATUS_BITS } from '../conntrack/constants.js';
 import type { Flow, Tuple } from '../conntrack/types.js';
 import type { CpuStats } from '../conntrack/stats.js';
+import type { Expectation } from '../conntrack/expect.js';
 
 const L4_NAMES: Record<number, string> = {
   [IPPROTO.tcp]: 'tcp',
@@ -102,4 +103,37 @@ export function formatCompatStats(rows: readonly CpuStats[]): string {
         '\n',
     )
     .join('');
+}
+
+/** One expectation as `conntrack -L expect` prints it (every -o flag prints the same). */
+export function formatCompatExpectation(e: Expectation): string {
+  let out = e.timeout !== undefined ? `${e.timeout} ` : '';
+  const t = e.tuple;
+  out += `proto=${t.proto} `;
+  out += tuple(t, 'zone');
+  const mask: Tuple = { ...t, ...e.mask, proto: t.proto };
+  delete mask.zone;
+  out += tuple(mask, 'zone').replace('src=', 'mask-src=').replace('dst=', 'mask-dst=');
+  out += tuple(e.master, 'zone').replace('src=', 'master-src=').replace('dst=', 'master-dst=');
+  if (e.zone !== undefined) out += `zone=${e.zone} `;
+  const flags = e.flagNames.filter(
+    (f) => f === 'PERMANENT' || f === 'INACTIVE' || f === 'USERSPACE',
+  );
+  if (flags.length) out += `${flags.join(',')} `;
+  if (e.class !== undefined) out += `class=${e.class} `;
+  if (e.helper !== undefined) out += `helper=${e.helper} `;
+  return out.trimEnd();
+}
+
+/** `--json` form of an expectation (with the event type for -E expect). */
+export function expectationJsonLine(e: Expectation, event?: string): string {
+  return (
+    JSON.stringify({ ...(event !== undefined ? { event } : {}), ...e }, (_k, v: unknown) =>
+      typeof v === 'bigint'
+        ? v.toString()
+        : v instanceof Uint8Array
+          ? Buffer.from(v).toString('hex')
+          : v,
+    ) + '\n'
+  );
 }

@@ -20,7 +20,14 @@ import {
   type OptionName,
 } from './conntrack-compat-args.js';
 import { formatCompatFlow, formatCompatStats } from './conntrack-compat-format.js';
-import { flowJsonLine } from './conntrack-json.js';
+import { flowJsonLine, flowToJson } from './conntrack-json.js';
+import { ConntrackEvents } from '../conntrack/events.js';
+import { eventTypeOf } from '../conntrack/events.js';
+import { decodeFlow } from '../conntrack/decode.js';
+import { decodeExpectationEvent } from '../conntrack/expect.js';
+import { flowMatcher } from '../conntrack/filter.js';
+import type { NetlinkMessage } from '../netlink/message.js';
+import { expectationJsonLine, formatCompatExpectation } from './conntrack-compat-format.js';
 
 export const COMPAT_USAGE = `Command line interface for the connection tracking system. Version 1.4.7
 Usage: conntrack [commands] [options]
@@ -77,7 +84,6 @@ Common parameters and options:
 
 /** Options the syntax accepts but this version does not carry out yet. */
 const NOT_YET: readonly OptionName[] = [
-  'event-mask',
   'tuple-src',
   'tuple-dst',
   'mask-src',
@@ -216,8 +222,9 @@ function createSpec(a: CompatArgs): CreateSpec {
 }
 
 function checkSupported(a: CompatArgs): void {
-  if (a.command === 'E') throw new NotSupported('-E (events) is not supported yet');
-  if (a.table === 'expect') throw new NotSupported('the expect table is not supported yet');
+  if (a.table === 'expect' && !['E', 'L', 'F', 'C'].includes(a.command)) {
+    throw new NotSupported(`-${a.command} of the expect table is not supported yet`);
+  }
   for (const o of NOT_YET) {
     if (a.options.has(o)) throw new NotSupported(`--${o} is not supported yet`);
   }
@@ -225,11 +232,11 @@ function checkSupported(a: CompatArgs): void {
     if (a.protoOptions.has(o)) throw new NotSupported(`--${o} is not supported yet`);
   }
   for (const o of a.output) {
-    if (o !== 'extended' && o !== 'id') {
+    if (o !== 'extended' && o !== 'id' && !(o === 'timestamp' && a.command === 'E')) {
       throw new NotSupported(`-o ${o} is not supported yet`);
     }
   }
-  if (a.table !== 'conntrack' && a.command !== 'L') {
+  if (a.table !== 'conntrack' && a.table !== 'expect' && a.command !== 'L') {
     throw new NotSupported(`the ${a.table} table is supported with -L only`);
   }
 }
@@ -255,11 +262,42 @@ class Output {
   }
 }
 
+/** `-L|-F|-C expect`. */
+async function executeExpect(a: CompatArgs, io: CliIo, ct: Conntrack): Promise<number> {
+  switch (a.command) {
+    case 'L': {
+      // conntrack-tools dumps one family: IPv4 unless -f says otherwise.
+      const list = await ct.expectations.listAll({ family: a.family ?? 'ipv4' });
+      io.stdout(
+        list
+          .map((e) => (a.json ? expectationJsonLine(e) : formatCompatExpectation(e) + '\n'))
+          .join(''),
+      );
+      io.stderr(`${COMPAT_PREFIX}${list.length} expectations have been shown.\n`);
+      return 0;
+    }
+    case 'F':
+      await ct.expectations.flush();
+      io.stderr(`${COMPAT_PREFIX}expectation table has been emptied.\n`);
+      return 0;
+    case 'C': {
+      const list = await ct.expectations.listAll();
+      io.stdout(
+        a.json ? JSON.stringify({ entries: String(list.length) }) + '\n' : `${list.length}\n`,
+      );
+      return 0;
+    }
+    default:
+      return 0;
+  }
+}
+
 async function execute(a: CompatArgs, io: CliIo): Promise<number> {
   const summary = (text: string) => io.stderr(`${COMPAT_PREFIX}${text}\n`);
   const ct = Conntrack.open(a.netns !== undefined ? { netns: a.netns } : {});
   const out = new Output(io, a);
   try {
+    if (a.table === 'expect') return await executeExpect(a, io, ct);
     switch (a.command) {
       case 'L': {
         const filter = listFilter(a);
@@ -412,6 +450,7 @@ export async function runConntrackCompat(argv: readonly string[], io: CliIo): Pr
       return 0;
     }
     checkSupported(a);
+    if (a.command === 'E') return await runCompatEvents(a, io);
     if (a.proto === IPPROTO.icmp && a.family === 'ipv6' && a.command !== 'L') {
       throw new CompatUsageError('mismatched address family');
     }
@@ -435,4 +474,92 @@ export async function runConntrackCompat(argv: readonly string[], io: CliIo): Pr
     }
     throw error;
   }
+}
+
+const EVENT_TAGS = { new: '    [NEW] ', update: ' [UPDATE] ', destroy: '[DESTROY] ' } as const;
+
+/** `[%-.8ld.%-.6ld]\t`: the wall clock when the event was read (-o timestamp). */
+function wallClockPrefix(): string {
+  const ms = Date.now();
+  const sec = String(Math.floor(ms / 1000)).padStart(8, '0');
+  return `[${sec}.${String((ms % 1000) * 1000).padStart(6, '0')}]\t`;
+}
+
+/**
+ * `-E [expect]`: follows events until SIGINT or SIGTERM, then prints the
+ * summary conntrack-tools prints and exits 0. Each line is the entry's text
+ * form after `[NEW]`/`[UPDATE]`/`[DESTROY]`, with ` [USERSPACE] portid=N`
+ * when a netlink request caused the event (the requester's port id).
+ */
+async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
+  const kinds = a.eventMask ? [...a.eventMask] : (['new', 'update', 'destroy'] as const);
+  const expect = a.table === 'expect';
+  const events = ConntrackEvents.open({
+    events: expect ? [] : kinds,
+    ...(expect ? { expectations: kinds } : {}),
+    ...(a.netns !== undefined ? { netns: a.netns } : {}),
+    ...(a.bufferSize !== undefined ? { rcvbuf: Math.max(a.bufferSize, 1) } : {}),
+  });
+  if (a.bufferSize !== undefined) {
+    // The kernel doubles SO_RCVBUF(FORCE) and conntrack-tools reports what it reads back.
+    io.stderr(`NOTICE: Netlink socket buffer size has been set to ${a.bufferSize * 2} bytes.\n`);
+  }
+  const matches = flowMatcher(listFilter(a));
+  const format = { extended: a.output.has('extended'), id: a.output.has('id') };
+  let shown = 0;
+  const onMessage = (msg: NetlinkMessage): void => {
+    let line: string;
+    if (expect) {
+      const ev = decodeExpectationEvent(msg);
+      if (!ev) return;
+      if (a.family !== undefined && ev.expectation.family !== a.family) return;
+      line = a.json
+        ? expectationJsonLine(ev.expectation, ev.type).trimEnd()
+        : EVENT_TAGS[ev.type] + formatCompatExpectation(ev.expectation);
+    } else {
+      const type = eventTypeOf(msg);
+      if (type === undefined) return;
+      const flow = decodeFlow(msg);
+      if (!matches(flow)) return;
+      // conntrack-tools' filter needs the attribute: destroy events carry no mark when it is 0.
+      if (a.mark !== undefined && flow.mark === undefined) return;
+      line = a.json
+        ? JSON.stringify({ event: type, ...flowToJson(flow) }, (_k, v: unknown) =>
+            typeof v === 'bigint' ? v.toString() : v,
+          )
+        : EVENT_TAGS[type] + formatCompatFlow(flow, format);
+    }
+    if (!a.json) {
+      if (a.output.has('timestamp')) line = wallClockPrefix() + line;
+      // conntrack-tools does this for conntrack events only.
+      if (msg.portId !== 0 && !expect) line += ` [USERSPACE] portid=${msg.portId}`;
+    }
+    shown++;
+    io.stdout(line + '\n');
+  };
+  events.connection.onNotification((msg) => {
+    try {
+      onMessage(msg);
+    } catch (error) {
+      io.stderr(
+        `portcullis conntrack: ${error instanceof Error ? error.message : String(error)}\n`,
+      );
+    }
+  });
+  events.onLost(() => {
+    io.stderr('WARNING: We have hit ENOBUFS! We are losing events.\n');
+  });
+  return new Promise<number>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      events.close();
+      io.stderr(
+        `${COMPAT_PREFIX}${shown} ${expect ? 'expectation' : 'flow'} events have been shown.\n`,
+      );
+      resolve(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
 }

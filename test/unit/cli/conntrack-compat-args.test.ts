@@ -7,7 +7,10 @@ import {
   parseCompatArgs,
   strtoul,
 } from '../../../helper/cli/conntrack-compat-args.js';
-import { formatCompatFlow } from '../../../helper/cli/conntrack-compat-format.js';
+import {
+  formatCompatExpectation,
+  formatCompatFlow,
+} from '../../../helper/cli/conntrack-compat-format.js';
 import type { Flow } from '../../../helper/conntrack/types.js';
 
 const parse = (line: string) => parseCompatArgs(line.split(' '));
@@ -130,7 +133,9 @@ describe('conntrack-tools command line', () => {
     expect(await main(['conntrack', '-V'], io)).toBe(0);
     expect(out.join('')).toBe('conntrack v1.4.7 (conntrack-tools)\n');
     err.length = 0;
-    expect(await main(['conntrack', '-L', 'expect'], io)).toBe(1);
+    expect(
+      await main(['conntrack', '-D', 'expect', '-s', '1.1.1.1', '-d', '2.2.2.2', '-p', 'udp'], io),
+    ).toBe(1);
     expect(err.join('')).toMatch(/not supported yet/);
   });
 });
@@ -171,6 +176,44 @@ describe('conntrack-tools text format', () => {
     expect(formatCompatFlow(other, { extended: false, id: false })).toBe(
       'unknown  50 99 src=10.0.0.1 dst=10.0.0.3 packets=1 bytes=2 ' +
         'src=10.0.0.3 dst=10.0.0.1 packets=3 bytes=4 mark=0 use=1',
+    );
+  });
+
+  it('parses -e event masks and -b, and checks the expect table rows', () => {
+    expect(parse('-E -e NEW,DESTROY').eventMask).toEqual(new Set(['new', 'destroy']));
+    expect(parse('-E -e u -e new').eventMask).toEqual(new Set(['update', 'new']));
+    expect(parse('-E -e ALL').eventMask).toEqual(new Set(['new', 'update', 'destroy']));
+    expect(parse('-E -b 100000').bufferSize).toBe(100000);
+    expect(error('-E -e FOO')).toBe("Bad parameter `FOO'");
+    expect(error('-E -e NEW,')).toBe("Bad parameter `'");
+    expect(error('-L expect -p tcp')).toBe("Illegal option `--protonum' with this command");
+    expect(error('-E expect -s 1.1.1.1')).toBe("Illegal option `--src' with this command");
+    expect(error('-D expect')).toBe("You need to supply the `--src' option for this command");
+    expect(parse('-L expect -f ipv6 -o extended').table).toBe('expect');
+  });
+
+  it('formats expectations as conntrack -L expect', () => {
+    const line = formatCompatExpectation({
+      family: 'ipv4',
+      master: { src: '192.0.2.1', dst: '192.0.2.2', proto: 6, srcPort: 4000, dstPort: 21 },
+      tuple: { src: '192.0.2.1', dst: '192.0.2.2', proto: 6, srcPort: 0, dstPort: 50001 },
+      mask: {
+        src: '255.255.255.255',
+        dst: '255.255.255.255',
+        proto: 6,
+        srcPort: 0,
+        dstPort: 65535,
+      },
+      timeout: 99,
+      flags: 1,
+      flagNames: ['PERMANENT'],
+      class: 0,
+      helper: 'ftp',
+    });
+    expect(line).toBe(
+      '99 proto=6 src=192.0.2.1 dst=192.0.2.2 sport=0 dport=50001 mask-src=255.255.255.255 ' +
+        'mask-dst=255.255.255.255 sport=0 dport=65535 master-src=192.0.2.1 master-dst=192.0.2.2 ' +
+        'sport=4000 dport=21 PERMANENT class=0 helper=ftp',
     );
   });
 });
