@@ -2,14 +2,14 @@
  * `portcullis nfqueue watch|accept|stats`, run in-process through main()
  * against real queued UDP traffic in a throw-away network namespace.
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../helper/cli.js';
 import { runNfqueue } from '../../helper/cli/nfqueue.js';
 import { NfQueue } from '../../helper/nfqueue/queue.js';
 import { readQueueStats } from '../../helper/nfqueue/stats.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
+import { Agent, sleep } from '../support/udp-agent.js';
 
 function missing(): string | undefined {
   const root = rootTestsUnavailable();
@@ -19,95 +19,6 @@ function missing(): string | undefined {
 }
 const skip = missing();
 if (skip) console.warn(`skipping nfqueue CLI root tests: ${skip}`);
-
-/** A UDP receiver/sender inside the namespace, driven over stdin/stdout (JSON lines). */
-const AGENT = `
-const dgram = require('dgram');
-const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
-require('readline').createInterface({ input: process.stdin }).on('line', (line) => {
-  const c = JSON.parse(line);
-  if (c.op === 'listen') {
-    const s = dgram.createSocket('udp4');
-    s.on('message', (m) => out({ ev: 'recv', port: c.port, data: m.toString() }));
-    s.bind(c.port, '127.0.0.1', () => out({ ev: 'bound', port: c.port }));
-  } else if (c.op === 'send') {
-    const s = dgram.createSocket('udp4');
-    s.bind(0, '127.0.0.1', () => {
-      const sport = s.address().port;
-      let n = 0;
-      const next = () => {
-        if (n === c.data.length) { s.close(); out({ ev: 'sent', tag: c.tag, sport }); return; }
-        s.send(Buffer.from(c.data[n++]), c.port, '127.0.0.1', (e) => {
-          if (e) out({ ev: 'error', tag: c.tag, code: e.code });
-          next();
-        });
-      };
-      next();
-    });
-  }
-});
-out({ ev: 'ready' });
-`;
-
-interface AgentEvent {
-  ev: string;
-  port?: number;
-  data?: string;
-  tag?: number;
-  sport?: number;
-}
-
-class Agent {
-  readonly events: AgentEvent[] = [];
-  private readonly proc: ChildProcessWithoutNullStreams;
-  private tag = 0;
-
-  constructor(ns: TestNetns) {
-    this.proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '-e', AGENT], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    createInterface({ input: this.proc.stdout }).on('line', (l) =>
-      this.events.push(JSON.parse(l) as AgentEvent),
-    );
-    this.proc.stderr.on('data', (d) => console.error(`agent: ${String(d)}`));
-  }
-
-  async waitFor(pred: (e: AgentEvent) => boolean, ms = 5000): Promise<AgentEvent> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const found = this.events.find(pred);
-      if (found) return found;
-      if (Date.now() > end) throw new Error('agent: expected event did not come');
-      await sleep(5);
-    }
-  }
-
-  async listen(port: number): Promise<void> {
-    this.proc.stdin.write(`${JSON.stringify({ op: 'listen', port })}\n`);
-    await this.waitFor((e) => e.ev === 'bound' && e.port === port);
-  }
-
-  /** Sends the texts from one socket; resolves with its source port. */
-  async send(port: number, ...texts: string[]): Promise<number> {
-    const tag = ++this.tag;
-    this.proc.stdin.write(`${JSON.stringify({ op: 'send', port, tag, data: texts })}\n`);
-    const sent = await this.waitFor((e) => e.ev === 'sent' && e.tag === tag);
-    return sent.sport!;
-  }
-
-  received(port: number): string[] {
-    return this.events.filter((e) => e.ev === 'recv' && e.port === port).map((e) => e.data!);
-  }
-
-  /** Stops the agent (our own child, by its handle). */
-  stop(): void {
-    if (this.proc.exitCode === null) this.proc.kill('SIGTERM');
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 async function until(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -208,7 +119,7 @@ describe.skipIf(skip)('portcullis nfqueue (root, real queued UDP)', () => {
   });
 
   it('watch --json --count 3 prints each datagram and accepts it; stats --json shows the queue meanwhile', async () => {
-    await agent.listen(9000);
+    await agent.listen('ipv4', 9000);
     queueRule(9000, 21);
     const run = cli(
       'nfqueue',
@@ -243,7 +154,7 @@ describe.skipIf(skip)('portcullis nfqueue (root, real queued UDP)', () => {
     );
     expect(text.out).toMatch(/\n +21 +\d+ +0 +packet +65531 +0 +0 +\d+\n/);
 
-    const sport = await agent.send(9000, 'a', 'bcd', 'efghi');
+    const sport = await agent.send('ipv4', 9000, 'a', 'bcd', 'efghi');
     const r = await within(run, 10_000, 'nfqueue watch');
     expect(r.code, r.err).toBe(0);
     const lines = jsonLines<WatchLine>(r.out);
@@ -268,15 +179,15 @@ describe.skipIf(skip)('portcullis nfqueue (root, real queued UDP)', () => {
     expect(r.err).toMatch(
       /queue 21: 3 packets shown, received=3 verdicts=3 accepted=3 dropped=0\n$/,
     );
-    await until(() => agent.received(9000).length === 3);
-    expect(agent.received(9000)).toEqual(['a', 'bcd', 'efghi']);
+    await until(() => agent.received('ipv4', 9000).length === 3);
+    expect(agent.received('ipv4', 9000)).toEqual(['a', 'bcd', 'efghi']);
     // Unbound on exit.
     const after = await cli('nfqueue', 'stats', '--netns', ns.name, '--json');
     expect(jsonLines<{ queue: number }>(after.out).filter((s) => s.queue === 21)).toEqual([]);
   });
 
   it('watch --verdict drop stops the datagrams', async () => {
-    await agent.listen(9001);
+    await agent.listen('ipv4', 9001);
     queueRule(9001, 22);
     const run = cli(
       'nfqueue',
@@ -292,7 +203,7 @@ describe.skipIf(skip)('portcullis nfqueue (root, real queued UDP)', () => {
       'drop',
     );
     await until(() => bound(22));
-    await agent.send(9001, 'x', 'y');
+    await agent.send('ipv4', 9001, 'x', 'y');
     const r = await within(run, 10_000, 'nfqueue watch --verdict drop');
     expect(r.code, r.err).toBe(0);
     expect(jsonLines<WatchLine>(r.out).map((l) => [l.dport, l.verdict])).toEqual([
@@ -301,11 +212,11 @@ describe.skipIf(skip)('portcullis nfqueue (root, real queued UDP)', () => {
     ]);
     expect(r.err).toMatch(/2 packets shown, received=2 verdicts=2 accepted=0 dropped=2/);
     await sleep(300);
-    expect(agent.received(9001)).toEqual([]);
+    expect(agent.received('ipv4', 9001)).toEqual([]);
   });
 
   it('watch --uid-gid prints a text line with the owner of the socket', async () => {
-    await agent.listen(9002);
+    await agent.listen('ipv4', 9002);
     queueRule(9002, 23);
     const run = cli(
       'nfqueue',
@@ -319,7 +230,7 @@ describe.skipIf(skip)('portcullis nfqueue (root, real queued UDP)', () => {
       '1',
     );
     await until(() => bound(23));
-    const sport = await agent.send(9002, 'z');
+    const sport = await agent.send('ipv4', 9002, 'z');
     const r = await within(run, 10_000, 'nfqueue watch --uid-gid');
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(
@@ -327,11 +238,11 @@ describe.skipIf(skip)('portcullis nfqueue (root, real queued UDP)', () => {
         `^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} q=23 id=\\d+ LOCAL_OUT in=- out=\\d+ uid=0 gid=0 udp 127\\.0\\.0\\.1:${sport} -> 127\\.0\\.0\\.1:9002 length=29 payload=1 accept\\n$`,
       ),
     );
-    await until(() => agent.received(9002).length === 1);
+    await until(() => agent.received('ipv4', 9002).length === 1);
   });
 
   it('accept --count N --batch passes N datagrams', async () => {
-    await agent.listen(9003);
+    await agent.listen('ipv4', 9003);
     queueRule(9003, 24);
     const run = cli(
       'nfqueue',
@@ -347,19 +258,19 @@ describe.skipIf(skip)('portcullis nfqueue (root, real queued UDP)', () => {
       '64',
     );
     await until(() => bound(24));
-    await agent.send(9003, '1', '2', '3', '4', '5');
+    await agent.send('ipv4', 9003, '1', '2', '3', '4', '5');
     const r = await within(run, 10_000, 'nfqueue accept --count 5 --batch');
     expect(r.code, r.err).toBe(0);
     expect(r.out).toBe('');
     expect(r.err).toMatch(
       /queue 24: received=5 verdicts=5 accepted=5 messages=\d+ batch_messages=\d+ datagrams=\d+ enobufs=0\n$/,
     );
-    await until(() => agent.received(9003).length === 5);
-    expect(agent.received(9003).sort()).toEqual(['1', '2', '3', '4', '5']);
+    await until(() => agent.received('ipv4', 9003).length === 5);
+    expect(agent.received('ipv4', 9003).sort()).toEqual(['1', '2', '3', '4', '5']);
   });
 
   it('accept (one verdict per packet) runs until stopped, then unbinds and prints its summary', async () => {
-    await agent.listen(9004);
+    await agent.listen('ipv4', 9004);
     queueRule(9004, 25);
     const c = capture();
     const stop = new AbortController();
@@ -368,8 +279,8 @@ describe.skipIf(skip)('portcullis nfqueue (root, real queued UDP)', () => {
     });
     try {
       await until(() => bound(25));
-      await agent.send(9004, 'p', 'q', 'r');
-      await until(() => agent.received(9004).length === 3);
+      await agent.send('ipv4', 9004, 'p', 'q', 'r');
+      await until(() => agent.received('ipv4', 9004).length === 3);
     } finally {
       stop.abort();
     }
