@@ -899,7 +899,12 @@ export class NfQueue {
   /** Runs the per-packet path of a throwaway queue on synthetic packets
    * (see WarmUpTransport): decode, the listener, accept, the outstanding
    * table, verdict encoding and the send call. */
+  private static warmedUp = false;
+
   private static warmUp(packets = 5000): void {
+    // Once per process: V8 keeps the optimised code for every later queue.
+    if (NfQueue.warmedUp) return;
+    NfQueue.warmedUp = true;
     const transport = new WarmUpTransport();
     const q = new NfQueue({ queue: 0, deadlineMs: Infinity }, new NetlinkConnection(transport));
     q.onPacket((p) => p.accept());
