@@ -16,6 +16,46 @@ export const TRY_HELP = "Try `conntrack -h' or 'conntrack --help' for more infor
 /** A conntrack-tools PARAMETER_PROBLEM: message, the "Try" line, exit 2. */
 export class CompatUsageError extends Error {
   override readonly name = 'CompatUsageError';
+  /** 2 (PARAMETER_PROBLEM, with the "Try" line) or 1 (OTHER_PROBLEM, without). */
+  constructor(
+    message: string,
+    readonly exitStatus: 1 | 2 = 2,
+  ) {
+    super(message);
+  }
+}
+
+/** A connlabel.conf: label names to bits, and the name printed for each bit. */
+export interface LabelMap {
+  bits: ReadonlyMap<string, number>;
+  names: ReadonlyMap<number, string>;
+}
+
+/**
+ * libnetfilter_conntrack's reading of connlabel.conf: lines starting with
+ * '#' are skipped; otherwise a strtoul (base 0) bit number, then the name
+ * (the rest of the line, trimmed). The first name of a bit is the one printed;
+ * a name given twice keeps its first bit.
+ */
+export function parseLabelMap(text: string): LabelMap {
+  const bits = new Map<string, number>();
+  const names = new Map<number, string>();
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const { value, end } = strtoul(line);
+    if (end === 0) continue;
+    const name = line.slice(end).trim();
+    if (!name || bits.has(name)) continue;
+    bits.set(name, value);
+    if (!names.has(value)) names.set(value, name);
+  }
+  return { bits, names };
+}
+
+/** How the parser gets the label map (once, when an option first needs it). */
+export interface CompatParseOptions {
+  /** conntrack-tools' labelmap_init(): the map, or undefined when it cannot be read. */
+  loadLabelMap?: () => LabelMap | undefined;
 }
 
 export type CompatCommand = 'L' | 'I' | 'U' | 'D' | 'G' | 'F' | 'E' | 'A' | 'C' | 'S' | 'V' | 'h';
@@ -189,6 +229,8 @@ interface ProtoExt {
   keys: readonly string[];
   /** Legality per command (same key as MATRIX). */
   matrix: Partial<Record<CompatCommand, readonly number[]>>;
+  /** The same for the expect table (EXP_* rows); a missing row: every option illegal. */
+  expMatrix: Partial<Record<CompatCommand, readonly number[]>>;
 }
 
 const PORT_OPTIONS: LongOption[] = [
@@ -226,6 +268,14 @@ const UDP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
   U: [2,2,2,2,0,0,0,0,0], D: [2,2,2,2,0,0,0,0,0], G: [3,3,3,3,0,0,0,0,0],
   E: [2,2,2,2,0,0,0,0,0],
 };
+// The EXP_GET and EXP_DELETE rows of tcp.c/udp.c make both the original
+// and the reply ports compulsory, although the expectation is looked up by
+// the original tuple only: the reply ports are demanded and then unused.
+// prettier-ignore
+const PORT_EXP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  L: [0,0,0,0,0,0,0,0,0], I: [1,1,1,1,1,1,0,1,1],
+  D: [1,1,1,1,0,0,0,0,0], G: [1,1,1,1,0,0,0,0,0], E: [0,0,0,0,0,0,0,0,0],
+};
 const ICMP_FLAGS = ['icmp-type', 'icmp-code', 'icmp-id'] as const;
 // prettier-ignore
 const ICMP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
@@ -243,6 +293,7 @@ function icmpExt(name: string, prefix: string): ProtoExt {
     flags: ICMP_FLAGS.map((f) => f.replace('icmp', prefix)),
     keys: ICMP_FLAGS,
     matrix: ICMP_MATRIX,
+    expMatrix: {},
   };
 }
 
@@ -254,6 +305,7 @@ const EXTENSIONS: Record<number, ProtoExt> = {
     flags: PORT_FLAGS,
     keys: PORT_FLAGS,
     matrix: TCP_MATRIX,
+    expMatrix: PORT_EXP_MATRIX,
   },
   [IPPROTO.udp]: {
     name: 'udp',
@@ -261,6 +313,7 @@ const EXTENSIONS: Record<number, ProtoExt> = {
     flags: PORT_FLAGS,
     keys: PORT_FLAGS,
     matrix: UDP_MATRIX,
+    expMatrix: PORT_EXP_MATRIX,
   },
   [IPPROTO.udplite]: {
     name: 'udplite',
@@ -268,6 +321,7 @@ const EXTENSIONS: Record<number, ProtoExt> = {
     flags: PORT_FLAGS,
     keys: PORT_FLAGS,
     matrix: UDP_MATRIX,
+    expMatrix: PORT_EXP_MATRIX,
   },
   [IPPROTO.icmp]: icmpExt('icmp', 'icmp'),
   [IPPROTO.icmpv6]: icmpExt('icmpv6', 'icmpv6'),
@@ -321,6 +375,14 @@ export interface CompatArgs {
   bufferSize?: number;
   json: boolean;
   netns?: string;
+  /** -l: label bits an entry must all have (several -l add up). */
+  labels?: number[];
+  /** --label-add / --label-del bits; --label-del without names: undefined (all). */
+  labelModify?: number[];
+  /** The label map, once an option loaded it (-l, --label-add/-del, -o labels); entries then print their labels. */
+  labelMap?: LabelMap;
+  /** An option asked for the label map (whether or not it could be read). */
+  labelMapLoaded?: boolean;
 }
 
 export type EventKind = 'new' | 'update' | 'destroy';
@@ -511,7 +573,10 @@ function matchLong(name: string, options: readonly LongOption[]): LongOption | u
 }
 
 /** Parses `conntrack <argv>` as conntrack-tools 1.4.7 does. */
-export function parseCompatArgs(argv: readonly string[]): CompatArgs {
+export function parseCompatArgs(
+  argv: readonly string[],
+  parseOptions: CompatParseOptions = {},
+): CompatArgs {
   let command: CompatCommand | undefined;
   let table: CompatTable = 'conntrack';
   const options = new Set<OptionName>();
@@ -528,6 +593,19 @@ export function parseCompatArgs(argv: readonly string[]): CompatArgs {
     output: new Set(),
     json: false,
   };
+  const labelMapInit = (): void => {
+    if (r.labelMapLoaded) return;
+    r.labelMapLoaded = true;
+    const map = parseOptions.loadLabelMap?.();
+    if (map) r.labelMap = map;
+  };
+  /** parse_label_get_max() + parse_label(): comma-separated names, each known. */
+  const parseLabels = (text: string): number[] =>
+    text.split(',').map((name) => {
+      const bit = r.labelMap?.bits.get(name);
+      if (bit === undefined) throw new CompatUsageError(`unknown label '${name}'`);
+      return bit;
+    });
   const setFamily = (f: Family) => {
     if (familyOf !== undefined && familyOf !== f) {
       throw new CompatUsageError('mismatched address family');
@@ -667,7 +745,28 @@ export function parseCompatArgs(argv: readonly string[]): CompatArgs {
           break;
         case 'output':
           for (const o of parseParameter(v, OUTPUT_NAMES)) r.output.add(o);
+          if (r.output.has('labels')) labelMapInit();
           break;
+        case 'label':
+        case 'label-add':
+        case 'label-del': {
+          labelMapInit();
+          if (options.has('label-add') && options.has('label-del')) {
+            throw new CompatUsageError(
+              'cannot use --label-add and --label-del at the same time',
+              1,
+            );
+          }
+          let text = t.value;
+          if (t.key === 'label-del') {
+            text ??= optionalArg();
+            if (text === undefined) break; // delete all labels
+          }
+          const bits = parseLabels(text ?? '');
+          if (t.key === 'label') r.labels = [...new Set([...(r.labels ?? []), ...bits])];
+          else r.labelModify = [...new Set([...(r.labelModify ?? []), ...bits])];
+          break;
+        }
         case 'sport':
           r.orig.srcPort = atoi(v) & 0xffff;
           break;
@@ -759,7 +858,10 @@ export function parseCompatArgs(argv: readonly string[]): CompatArgs {
   }
   // The protocol extension's own checks.
   if (ext) {
-    const extRow = ext.matrix[command];
+    const extRow =
+      table === 'expect'
+        ? (ext.expMatrix[command] ?? (Array(ext.flags.length).fill(0) as number[]))
+        : ext.matrix[command];
     if (extRow) {
       const keys = ext.keys;
       const given = new Set(ext.flags.filter((_f, n) => protoOptions.has(keys[n]!)));

@@ -7,6 +7,7 @@ import { IPPROTO, STATUS_BITS } from '../conntrack/constants.js';
 import type { Flow, Tuple } from '../conntrack/types.js';
 import type { CpuStats } from '../conntrack/stats.js';
 import type { Expectation } from '../conntrack/expect.js';
+import { labelBits } from '../conntrack/decode.js';
 
 const L4_NAMES: Record<number, string> = {
   [IPPROTO.tcp]: 'tcp',
@@ -31,6 +32,8 @@ const PORT_PROTOS = new Set<number>([
 export interface FormatOptions {
   extended: boolean;
   id: boolean;
+  /** With a label map loaded: ` labels=a,b` at the end (bits without a name are left out). */
+  labelNames?: ReadonlyMap<number, string>;
 }
 
 function tuple(t: Tuple, zoneName: string): string {
@@ -75,7 +78,14 @@ export function formatCompatFlow(f: Flow, o: FormatOptions): string {
   if (f.helper !== undefined) out += `helper=${f.helper.name} `;
   if (f.use !== undefined) out += `use=${f.use} `;
   if (o.id && f.id !== undefined) out += `id=${f.id} `;
-  return out.trimEnd();
+  out = out.trimEnd();
+  if (o.labelNames && f.labels) {
+    const names = labelBits(f.labels)
+      .map((b) => o.labelNames!.get(b))
+      .filter((n): n is string => n !== undefined && n !== '');
+    if (names.length) out += ` labels=${names.join(',')}`;
+  }
+  return out;
 }
 
 /** `conntrack -S`: one line per CPU. */

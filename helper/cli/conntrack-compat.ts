@@ -16,14 +16,21 @@ import {
   CompatUsageError,
   TRY_HELP,
   parseCompatArgs,
+  parseLabelMap,
   type CompatArgs,
+  type LabelMap,
   type OptionName,
 } from './conntrack-compat-args.js';
-import { formatCompatFlow, formatCompatStats } from './conntrack-compat-format.js';
+import {
+  formatCompatFlow,
+  formatCompatStats,
+  type FormatOptions,
+} from './conntrack-compat-format.js';
 import { flowJsonLine, flowToJson } from './conntrack-json.js';
 import { ConntrackEvents } from '../conntrack/events.js';
 import { eventTypeOf } from '../conntrack/events.js';
-import { decodeFlow } from '../conntrack/decode.js';
+import { decodeFlow, labelBits } from '../conntrack/decode.js';
+import { readFileSync } from 'node:fs';
 import { decodeExpectationEvent } from '../conntrack/expect.js';
 import { flowMatcher } from '../conntrack/filter.js';
 import type { NetlinkMessage } from '../netlink/message.js';
@@ -94,9 +101,6 @@ const NOT_YET: readonly OptionName[] = [
   'dst-nat',
   'any-nat',
   'secmark',
-  'label',
-  'label-add',
-  'label-del',
   'orig-zone',
   'reply-zone',
 ];
@@ -108,8 +112,9 @@ class OperationFailed extends Error {}
 class NotSupported extends Error {}
 
 /** err2str() of conntrack-tools, for the errors a command can meet. */
-function describe(error: NetlinkError, command: CompatArgs['command']): string {
+function describe(error: NetlinkError, command: CompatArgs['command'], expect = false): string {
   const create = command === 'I' || command === 'A';
+  if (expect && error.code === 'ENOENT') return 'No such file or directory';
   switch (error.code) {
     case 'EEXIST':
       if (command === 'I') return 'Such conntrack exists, try -U to update';
@@ -172,6 +177,15 @@ function listFilter(a: CompatArgs, tupleOnly = false): ListOptions {
   }
   if (Object.keys(orig).length) f.orig = orig;
   if (Object.keys(a.reply).length) f.reply = { ...a.reply };
+  if (a.labels !== undefined) {
+    // filter_label(): every bit asked for must be set; no labels, no match.
+    const wanted = a.labels;
+    checks.push((flow) => {
+      if (!flow.labels) return false;
+      const have = new Set(labelBits(flow.labels));
+      return wanted.every((b) => have.has(b));
+    });
+  }
   if (!tupleOnly) {
     if (a.mark) {
       f.mark = a.mark.value;
@@ -218,11 +232,12 @@ function createSpec(a: CompatArgs): CreateSpec {
   if (a.mark) spec.mark = a.mark.value;
   if (a.zone !== undefined) spec.zone = a.zone;
   if (a.state !== undefined) spec.tcpState = a.state;
+  if (a.labelModify !== undefined) spec.labels = a.labelModify;
   return spec;
 }
 
 function checkSupported(a: CompatArgs): void {
-  if (a.table === 'expect' && !['E', 'L', 'F', 'C'].includes(a.command)) {
+  if (a.table === 'expect' && !['E', 'L', 'F', 'C', 'G', 'D'].includes(a.command)) {
     throw new NotSupported(`-${a.command} of the expect table is not supported yet`);
   }
   for (const o of NOT_YET) {
@@ -232,13 +247,51 @@ function checkSupported(a: CompatArgs): void {
     if (a.protoOptions.has(o)) throw new NotSupported(`--${o} is not supported yet`);
   }
   for (const o of a.output) {
-    if (o !== 'extended' && o !== 'id' && !(o === 'timestamp' && a.command === 'E')) {
+    if (
+      o !== 'extended' &&
+      o !== 'id' &&
+      o !== 'labels' &&
+      !(o === 'timestamp' && a.command === 'E')
+    ) {
       throw new NotSupported(`-o ${o} is not supported yet`);
     }
   }
   if (a.table !== 'conntrack' && a.table !== 'expect' && a.command !== 'L') {
     throw new NotSupported(`the ${a.table} table is supported with -L only`);
   }
+}
+
+/** The text form's options; labels are named once the label map is loaded, except for -D (as 1.4.7). */
+function formatOptions(a: CompatArgs): FormatOptions {
+  return {
+    extended: a.output.has('extended'),
+    id: a.output.has('id'),
+    ...(a.labelMap && a.command !== 'D' ? { labelNames: a.labelMap.names } : {}),
+  };
+}
+
+/** Where conntrack-tools (libnetfilter_conntrack) reads label names. */
+export const CONNLABEL_CONF = '/etc/xtables/connlabel.conf';
+
+/** labelmap_init(): reads connlabel.conf, or says why not as perror() does. */
+function labelMapLoader(io: CliIo): () => LabelMap | undefined {
+  return () => {
+    try {
+      return parseLabelMap(readFileSync(CONNLABEL_CONF, 'utf8'));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const reason =
+        code === 'ENOENT'
+          ? 'No such file or directory'
+          : code === 'EACCES'
+            ? 'Permission denied'
+            : code === 'EISDIR'
+              ? 'Is a directory'
+              : String(code);
+      io.stderr(`nfct_labelmap_new: ${reason}\n`);
+      return undefined;
+    }
+  };
 }
 
 class Output {
@@ -248,12 +301,7 @@ class Output {
     private readonly a: CompatArgs,
   ) {}
   flow(f: Flow): void {
-    this.chunk += this.a.json
-      ? flowJsonLine(f)
-      : formatCompatFlow(f, {
-          extended: this.a.output.has('extended'),
-          id: this.a.output.has('id'),
-        }) + '\n';
+    this.chunk += this.a.json ? flowJsonLine(f) : formatCompatFlow(f, formatOptions(this.a)) + '\n';
     if (this.chunk.length >= 65536) this.flush();
   }
   flush(): void {
@@ -262,7 +310,7 @@ class Output {
   }
 }
 
-/** `-L|-F|-C expect`. */
+/** `-L|-F|-C|-G|-D expect`. */
 async function executeExpect(a: CompatArgs, io: CliIo, ct: Conntrack): Promise<number> {
   switch (a.command) {
     case 'L': {
@@ -287,9 +335,52 @@ async function executeExpect(a: CompatArgs, io: CliIo, ct: Conntrack): Promise<n
       );
       return 0;
     }
+    case 'G':
+    case 'D': {
+      const tuple = completeTuple(a.orig, 'src');
+      if (tuple.proto === IPPROTO.icmp || tuple.proto === IPPROTO.icmpv6) {
+        // libnetfilter_conntrack always sends type, code and id (0 unless given).
+        tuple.icmpType ??= 0;
+        tuple.icmpCode ??= 0;
+        tuple.icmpId ??= 0;
+      }
+      const key = { tuple, ...(a.family ? { family: a.family } : {}) };
+      if (a.command === 'G') {
+        const e = await ct.expectations.get(key);
+        io.stdout(a.json ? expectationJsonLine(e) : formatCompatExpectation(e) + '\n');
+        return 0;
+      }
+      await ct.expectations.delete(key);
+      // 1.4.7 counts nothing for -D expect: "0 expectations have been shown.", exit 1, even on success.
+      io.stderr(`${COMPAT_PREFIX}0 expectations have been shown.\n`);
+      return 1;
+    }
     default:
       return 0;
   }
+}
+
+const ALL_LABELS = new Uint8Array(16).fill(0xff);
+
+/**
+ * copy_label() of -U: --label-add sets bits, --label-del clears the named
+ * ones (all without names; nothing when the entry has no labels). The new
+ * bit list, or undefined when 1.4.7 finds the entry unchanged: it sends a
+ * labels mask with --label-add and a named --label-del, which always makes
+ * the entry differ, so those count as updates even when no bit changes.
+ */
+function newLabels(a: CompatArgs, flow: Flow): number[] | undefined {
+  const add = a.options.has('label-add');
+  if (!add && !a.options.has('label-del')) return undefined;
+  if (!add && !flow.labels) return undefined;
+  const old = flow.labels ? labelBits(flow.labels) : [];
+  const next = new Set(old);
+  if (add) for (const b of a.labelModify ?? []) next.add(b);
+  else if (a.labelModify === undefined) {
+    if (old.length === 0) return undefined;
+    next.clear();
+  } else for (const b of a.labelModify) next.delete(b);
+  return [...next].sort((x, y) => x - y);
 }
 
 async function execute(a: CompatArgs, io: CliIo): Promise<number> {
@@ -349,7 +440,9 @@ async function execute(a: CompatArgs, io: CliIo): Promise<number> {
             a.status === undefined
               ? undefined
               : (flow.status | a.status | STATUS_BITS.CONFIRMED) >>> 0;
+          const labels = newLabels(a, flow);
           const changed =
+            labels !== undefined ||
             (mark !== undefined && mark !== (flow.mark ?? 0)) ||
             (a.timeout !== undefined && a.timeout !== flow.timeout) ||
             (status !== undefined && status !== flow.status);
@@ -365,6 +458,7 @@ async function execute(a: CompatArgs, io: CliIo): Promise<number> {
               ...(mark !== undefined ? { mark } : {}),
               ...(a.timeout !== undefined ? { timeout: a.timeout } : {}),
               ...(status !== undefined ? { status } : {}),
+              ...(labels !== undefined ? { labels, labelsMask: ALL_LABELS } : {}),
             });
             out.flow(await ct.get(key));
             n++;
@@ -430,7 +524,9 @@ async function execute(a: CompatArgs, io: CliIo): Promise<number> {
         return 0;
     }
   } catch (error) {
-    if (error instanceof NetlinkError) throw new OperationFailed(describe(error, a.command));
+    if (error instanceof NetlinkError) {
+      throw new OperationFailed(describe(error, a.command, a.table === 'expect'));
+    }
     throw error;
   } finally {
     ct.close();
@@ -440,7 +536,7 @@ async function execute(a: CompatArgs, io: CliIo): Promise<number> {
 /** Runs a conntrack-tools style command line; resolves with the exit status. */
 export async function runConntrackCompat(argv: readonly string[], io: CliIo): Promise<number> {
   try {
-    const a = parseCompatArgs(argv);
+    const a = parseCompatArgs(argv, { loadLabelMap: labelMapLoader(io) });
     if (a.command === 'h') {
       io.stdout(COMPAT_USAGE);
       return 0;
@@ -457,8 +553,8 @@ export async function runConntrackCompat(argv: readonly string[], io: CliIo): Pr
     return await execute(a, io);
   } catch (error) {
     if (error instanceof CompatUsageError) {
-      io.stderr(`${COMPAT_PREFIX}${error.message}\n${TRY_HELP}`);
-      return 2;
+      io.stderr(`${COMPAT_PREFIX}${error.message}\n${error.exitStatus === 2 ? TRY_HELP : ''}`);
+      return error.exitStatus;
     }
     if (error instanceof OperationFailed) {
       io.stderr(`${COMPAT_PREFIX}Operation failed: ${error.message}\n`);
@@ -505,7 +601,7 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
     io.stderr(`NOTICE: Netlink socket buffer size has been set to ${a.bufferSize * 2} bytes.\n`);
   }
   const matches = flowMatcher(listFilter(a));
-  const format = { extended: a.output.has('extended'), id: a.output.has('id') };
+  const format = formatOptions(a);
   let shown = 0;
   const onMessage = (msg: NetlinkMessage): void => {
     let line: string;

@@ -12,6 +12,8 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../helper/cli.js';
+import { Conntrack } from '../../helper/conntrack/client.js';
+import type { Tuple } from '../../helper/conntrack/types.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
 
 function unavailable(): string | undefined {
@@ -187,6 +189,37 @@ const MUTATING: string[] = [
   '-F',
 ];
 
+/**
+ * `-G expect` and `-D expect`, on an FTP master with one PERMANENT
+ * expectation (tuple 192.0.2.1 -> 192.0.2.2:50001). 1.4.7's TCP/UDP
+ * extension demands --reply-port-src/--reply-port-dst for both (its EXP_GET
+ * and EXP_DELETE rows make all four ports compulsory) though only the
+ * original tuple is used; and -D expect reports "0 expectations have been
+ * shown." with exit status 1 even when it deleted one.
+ */
+const EXPECT_LINES: string[] = [
+  '-G expect -p tcp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50001 --reply-port-src 1 --reply-port-dst 2',
+  '-G expect -p tcp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50001 --reply-port-src 9 --reply-port-dst 9 -r 10.0.0.1 -q 10.0.0.2',
+  '-G expect -p tcp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50002 --reply-port-src 1 --reply-port-dst 2',
+  '-G expect -p tcp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50001',
+  '-G expect -p tcp -s 192.0.2.1 -d 192.0.2.2',
+  '-G expect -p tcp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50001 --reply-port-src 1 --reply-port-dst 2 -o extended',
+  '-G expect -p tcp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50001 --reply-port-src 1 --reply-port-dst 2 --state ESTABLISHED',
+  '-G expect -p udp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50001',
+  '-G expect -p icmp -s 192.0.2.1 -d 192.0.2.2 --icmp-type 8',
+  '-G expect -p icmp -s 192.0.2.1 -d 192.0.2.2',
+  '-G expect -s 192.0.2.1 -d 192.0.2.2 -p 50',
+  '-G expect -s 2001:db8::1 -d 2001:db8::2 -p tcp --sport 0 --dport 50001 --reply-port-src 1 --reply-port-dst 2',
+  '-G expect -s 192.0.2.1 -p tcp --sport 0 --dport 50001 --reply-port-src 1 --reply-port-dst 2',
+  '-G expect -s 192.0.2.1 -d 192.0.2.2 --sport 0',
+  '-D expect -p tcp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50001 --reply-port-src 1 --reply-port-dst 2',
+  '-D expect -p tcp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50003 --reply-port-src 1 --reply-port-dst 2',
+  '-D expect -p tcp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50001',
+  '-D expect -p tcp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50001 --reply-port-src 1 --reply-port-dst 2 -m 1',
+  '-D expect -p udp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50001 --reply-port-src 1 --reply-port-dst 2',
+  '-D expect -d 192.0.2.2 -p tcp',
+];
+
 describe.skipIf(skip)(
   'portcullis conntrack, conntrack-tools syntax, against conntrack 1.4.7',
   () => {
@@ -272,6 +305,58 @@ describe.skipIf(skip)(
       const theirs = tool(argv);
       const mine = await ours(argv);
       compare(argv, theirs, mine);
+    });
+
+    it.each(EXPECT_LINES.map((l) => [l]))('conntrack %s (then the expect table)', async (line) => {
+      const argv = split(line);
+      async function populateExpect(): Promise<void> {
+        const ct = Conntrack.open({ netns: ns.name });
+        try {
+          await ct.expectations.flush();
+          const master: Tuple = {
+            src: '192.0.2.1',
+            dst: '192.0.2.2',
+            proto: 6,
+            srcPort: 4001,
+            dstPort: 21,
+          };
+          await ct.create(
+            {
+              orig: master,
+              timeout: 600,
+              tcpState: 'ESTABLISHED',
+              status: ['SEEN_REPLY', 'ASSURED'],
+              helper: 'ftp',
+            },
+            { ifExists: 'update' },
+          );
+          await ct.expectations.create({
+            master,
+            tuple: { ...master, srcPort: 0, dstPort: 50001 },
+            mask: { srcPort: 0 },
+            timeout: 100,
+            flags: ['PERMANENT'],
+          });
+        } finally {
+          ct.close();
+        }
+      }
+      const timeless = (x: string) => x.replace(/^\d+ /gm, 'T ');
+      await populateExpect();
+      const theirs = tool(argv);
+      const theirTable = tool(['-L', 'expect']);
+      await populateExpect();
+      const mine = await ours(argv);
+      const myTable = tool(['-L', 'expect']);
+      for (const [a, b] of [
+        [theirs, mine],
+        [theirTable, myTable],
+      ] as const) {
+        expect({ ...b, stdout: timeless(b.stdout) }, line).toEqual({
+          ...a,
+          stdout: timeless(a.stdout),
+        });
+      }
     });
 
     it.each(MUTATING.map((l) => [l]))('conntrack %s (then the table)', async (line) => {

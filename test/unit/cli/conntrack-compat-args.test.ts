@@ -4,6 +4,7 @@ import {
   CompatUsageError,
   atoi,
   inetAton,
+  parseLabelMap,
   parseCompatArgs,
   strtoul,
 } from '../../../helper/cli/conntrack-compat-args.js';
@@ -135,8 +136,15 @@ describe('conntrack-tools command line', () => {
     err.length = 0;
     expect(
       await main(['conntrack', '-D', 'expect', '-s', '1.1.1.1', '-d', '2.2.2.2', '-p', 'udp'], io),
-    ).toBe(1);
-    expect(err.join('')).toMatch(/not supported yet/);
+    ).toBe(2);
+    // 1.4.7's UDP extension makes all four ports compulsory for -D/-G expect.
+    expect(err.join('')).toMatch(/You need to supply the `--sport' option for this command/);
+    expect(
+      error('-G expect -s 1.1.1.1 -d 2.2.2.2 -p tcp --sport 0 --dport 1 --reply-port-src 1'),
+    ).toBe("You need to supply the `--reply-port-dst' option for this command");
+    expect(error('-D expect -s 1.1.1.1 -d 2.2.2.2 -p icmp --icmp-type 8')).toBe(
+      "Illegal option `--icmp-type' with this command",
+    );
   });
 });
 
@@ -214,6 +222,52 @@ describe('conntrack-tools text format', () => {
       '99 proto=6 src=192.0.2.1 dst=192.0.2.2 sport=0 dport=50001 mask-src=255.255.255.255 ' +
         'mask-dst=255.255.255.255 sport=0 dport=65535 master-src=192.0.2.1 master-dst=192.0.2.2 ' +
         'sport=4000 dport=21 PERMANENT class=0 helper=ftp',
+    );
+  });
+});
+
+describe('conntrack-tools labels', () => {
+  const map = parseLabelMap('# c\n0 red\n1 green\n 64  blue \nx bad\n1 again\n');
+  const withMap = (line: string) => parseCompatArgs(line.split(' '), { loadLabelMap: () => map });
+
+  it('reads connlabel.conf as libnetfilter_conntrack does', () => {
+    expect([...map.bits]).toEqual([
+      ['red', 0],
+      ['green', 1],
+      ['blue', 64],
+      ['again', 1],
+    ]);
+    expect(map.names.get(1)).toBe('green');
+  });
+
+  it('resolves -l, --label-add and --label-del', () => {
+    expect(withMap('-L -l red,blue -l green').labels).toEqual([0, 64, 1]);
+    expect(withMap('-U --label-add blue').labelModify).toEqual([64]);
+    const del = withMap('-U --label-del');
+    expect(del.options.has('label-del')).toBe(true);
+    expect(del.labelModify).toBeUndefined();
+    expect(withMap('-L -o labels').labelMap).toBe(map);
+  });
+
+  it('fails as 1.4.7 does', () => {
+    const fail = (line: string, loaded = true): CompatUsageError => {
+      try {
+        parseCompatArgs(line.split(' '), loaded ? { loadLabelMap: () => map } : {});
+      } catch (e) {
+        return e as CompatUsageError;
+      }
+      throw new Error(`no error for ${line}`);
+    };
+    expect(fail('-L -l red,foo').message).toBe("unknown label 'foo'");
+    expect(fail('-L -l red,').message).toBe("unknown label ''");
+    expect(fail('-L -l red', false).message).toBe("unknown label 'red'");
+    const both = fail('-U --label-add red --label-del green');
+    expect([both.message, both.exitStatus]).toEqual([
+      'cannot use --label-add and --label-del at the same time',
+      1,
+    ]);
+    expect(fail('-I -p tcp -s 1.1.1.1 -d 2.2.2.2 -t 5 -l red').message).toBe(
+      "Illegal option `--label' with this command",
     );
   });
 });
