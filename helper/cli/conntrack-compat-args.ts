@@ -379,10 +379,15 @@ export interface CompatArgs {
   labels?: number[];
   /** --label-add / --label-del bits; --label-del without names: undefined (all). */
   labelModify?: number[];
+  /** --src-nat / --dst-nat ADDR[:PORT] (without an address: nothing to set). */
+  natSrc?: { ip: string; port?: number };
+  natDst?: { ip: string; port?: number };
   /** The label map, once an option loaded it (-l, --label-add/-del, -o labels); entries then print their labels. */
   labelMap?: LabelMap;
   /** An option asked for the label map (whether or not it could be read). */
   labelMapLoaded?: boolean;
+  /** No command was given (command is then 'h'): -R names it `unknown'. */
+  noCommand?: boolean;
 }
 
 export type EventKind = 'new' | 'update' | 'destroy';
@@ -746,6 +751,15 @@ export function parseCompatArgs(
         case 'output':
           for (const o of parseParameter(v, OUTPUT_NAMES)) r.output.add(o);
           if (r.output.has('labels')) labelMapInit();
+          if (
+            r.output.has('save') &&
+            [...r.output].some((o) => o !== 'save' && o !== 'userspace')
+          ) {
+            throw new CompatUsageError(
+              'cannot combine save output with any other output type, use -o save only',
+              1,
+            );
+          }
           break;
         case 'label':
         case 'label-add':
@@ -765,6 +779,29 @@ export function parseCompatArgs(
           const bits = parseLabels(text ?? '');
           if (t.key === 'label') r.labels = [...new Set([...(r.labels ?? []), ...bits])];
           else r.labelModify = [...new Set([...(r.labelModify ?? []), ...bits])];
+          break;
+        }
+        case 'src-nat':
+        case 'dst-nat':
+        case 'any-nat': {
+          const text = t.value ?? optionalArg();
+          if (text === undefined) break;
+          // split_address_and_port(): [v6]:port, v4:port (one colon), or an address.
+          let addr = text;
+          let port: string | undefined;
+          const v6 = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
+          if (v6) {
+            addr = v6[1]!;
+            port = v6[2];
+          } else if (text.indexOf(':') >= 0 && text.indexOf(':') === text.lastIndexOf(':')) {
+            addr = text.slice(0, text.indexOf(':'));
+            port = text.slice(text.indexOf(':') + 1);
+          }
+          const a = parseAddr(addr, false);
+          setFamily(a.family);
+          const nat = { ip: a.text, ...(port !== undefined ? { port: atoi(port) & 0xffff } : {}) };
+          if (t.key !== 'dst-nat') r.natSrc = nat;
+          if (t.key !== 'src-nat') r.natDst = nat;
           break;
         }
         case 'sport':
@@ -809,6 +846,7 @@ export function parseCompatArgs(
     const first = OPTION_NAMES.find((o) => options.has(o));
     if (first) throw new CompatUsageError(`Illegal option \`--${first}' with this command`);
     command = 'h';
+    r.noCommand = true;
   }
   r.command = command;
   r.table = table;

@@ -23,6 +23,7 @@ import {
 } from './conntrack-compat-args.js';
 import {
   formatCompatFlow,
+  formatCompatSave,
   formatCompatStats,
   type FormatOptions,
 } from './conntrack-compat-format.js';
@@ -233,6 +234,17 @@ function createSpec(a: CompatArgs): CreateSpec {
   if (a.zone !== undefined) spec.zone = a.zone;
   if (a.state !== undefined) spec.tcpState = a.state;
   if (a.labelModify !== undefined) spec.labels = a.labelModify;
+  for (const [key, nat] of [
+    ['natSrc', a.natSrc],
+    ['natDst', a.natDst],
+  ] as const) {
+    if (!nat) continue;
+    spec[key] = {
+      minIp: nat.ip,
+      maxIp: nat.ip,
+      ...(nat.port !== undefined ? { minPort: nat.port, maxPort: nat.port } : {}),
+    };
+  }
   return spec;
 }
 
@@ -241,7 +253,10 @@ function checkSupported(a: CompatArgs): void {
     throw new NotSupported(`-${a.command} of the expect table is not supported yet`);
   }
   for (const o of NOT_YET) {
-    if (a.options.has(o)) throw new NotSupported(`--${o} is not supported yet`);
+    // NAT at create (-I/-A --src-nat/--dst-nat ADDR[:PORT]) is done; as a filter it is not.
+    const natAtCreate =
+      (o === 'src-nat' || o === 'dst-nat') && (a.command === 'I' || a.command === 'A');
+    if (a.options.has(o) && !natAtCreate) throw new NotSupported(`--${o} is not supported yet`);
   }
   for (const o of ['mask-port-src', 'mask-port-dst', 'tuple-port-src', 'tuple-port-dst']) {
     if (a.protoOptions.has(o)) throw new NotSupported(`--${o} is not supported yet`);
@@ -251,7 +266,9 @@ function checkSupported(a: CompatArgs): void {
       o !== 'extended' &&
       o !== 'id' &&
       o !== 'labels' &&
-      !(o === 'timestamp' && a.command === 'E')
+      o !== 'userspace' && // a no-op in 1.4.7 (its flag value is 0)
+      !(o === 'timestamp' && a.command === 'E') &&
+      !(o === 'save' && a.command === 'L' && a.table !== 'expect')
     ) {
       throw new NotSupported(`-o ${o} is not supported yet`);
     }
@@ -301,7 +318,11 @@ class Output {
     private readonly a: CompatArgs,
   ) {}
   flow(f: Flow): void {
-    this.chunk += this.a.json ? flowJsonLine(f) : formatCompatFlow(f, formatOptions(this.a)) + '\n';
+    this.chunk += this.a.json
+      ? flowJsonLine(f)
+      : (this.a.output.has('save')
+          ? formatCompatSave(f)
+          : formatCompatFlow(f, formatOptions(this.a))) + '\n';
     if (this.chunk.length >= 65536) this.flush();
   }
   flush(): void {
@@ -383,8 +404,15 @@ function newLabels(a: CompatArgs, flow: Flow): number[] | undefined {
   return [...next].sort((x, y) => x - y);
 }
 
-async function execute(a: CompatArgs, io: CliIo): Promise<number> {
-  const summary = (text: string) => io.stderr(`${COMPAT_PREFIX}${text}\n`);
+/**
+ * Runs one command. In a -R batch (`batch`), as 1.4.7's do_command_ct()
+ * without print_stats(): no "N flow entries ..." summaries, and -U / -D
+ * that match nothing succeed; -F still reports.
+ */
+async function execute(a: CompatArgs, io: CliIo, batch = false): Promise<number> {
+  const summary = (text: string) => {
+    if (!batch) io.stderr(`${COMPAT_PREFIX}${text}\n`);
+  };
   const ct = Conntrack.open(a.netns !== undefined ? { netns: a.netns } : {});
   const out = new Output(io, a);
   try {
@@ -422,8 +450,8 @@ async function execute(a: CompatArgs, io: CliIo): Promise<number> {
           await ct.create(spec);
           summary('1 flow entries have been added.');
         } catch (error) {
+          // 1.4.7 leaves an existing entry as it is (timeout, status, mark).
           if (!(error instanceof NetlinkError && error.code === 'EEXIST')) throw error;
-          await ct.create(spec, { ifExists: 'update' });
           summary('0 flow entries have been added.');
         }
         return 0;
@@ -469,7 +497,7 @@ async function execute(a: CompatArgs, io: CliIo): Promise<number> {
         }
         out.flush();
         summary(`${n} flow entries have been updated.`);
-        return n === 0 ? 1 : 0;
+        return n === 0 && !batch ? 1 : 0;
       }
       case 'D': {
         const victims = await ct.listAll(listFilter(a));
@@ -490,12 +518,12 @@ async function execute(a: CompatArgs, io: CliIo): Promise<number> {
         }
         out.flush();
         summary(`${n} flow entries have been deleted.`);
-        return n === 0 ? 1 : 0;
+        return n === 0 && !batch ? 1 : 0;
       }
       case 'F':
         // conntrack-tools 1.4.7 empties the whole table, whatever -f says.
         await ct.flush();
-        summary('connection tracking table has been emptied.');
+        io.stderr(`${COMPAT_PREFIX}connection tracking table has been emptied.\n`);
         return 0;
       case 'C': {
         const g = await ct.globalStats();
@@ -536,6 +564,8 @@ async function execute(a: CompatArgs, io: CliIo): Promise<number> {
 /** Runs a conntrack-tools style command line; resolves with the exit status. */
 export async function runConntrackCompat(argv: readonly string[], io: CliIo): Promise<number> {
   try {
+    const load = loadFileRequest(argv);
+    if (load) return await runLoadFile(load.file, load.prefix, io);
     const a = parseCompatArgs(argv, { loadLabelMap: labelMapLoader(io) });
     if (a.command === 'h') {
       io.stdout(COMPAT_USAGE);
@@ -658,4 +688,147 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+}
+
+/**
+ * `-R FILE` / `--load-file FILE` as 1.4.7's main() spots it: the first
+ * argument exactly (after our own leading --netns NAME / --json, which then
+ * apply to every line) and a file name after it; anything further is
+ * ignored. Otherwise (`-R` alone, `--load-file=F`, `-L -R F`) the command
+ * line goes to the parser, which does not know -R: `unknown option`.
+ */
+export function loadFileRequest(
+  argv: readonly string[],
+): { file: string; prefix: string[] } | undefined {
+  let i = 0;
+  while (i < argv.length) {
+    if (argv[i] === '--json') i++;
+    else if (argv[i] === '--netns' && argv[i + 1] !== undefined) i += 2;
+    else if (argv[i]!.startsWith('--netns=')) i++;
+    else break;
+  }
+  const opt = argv[i];
+  const file = argv[i + 1];
+  if ((opt === '-R' || opt === '--load-file') && file !== undefined) {
+    return { file, prefix: argv.slice(0, i) };
+  }
+  return undefined;
+}
+
+/**
+ * ct_file_parse_line(): the words of one line read by fgets(), or undefined
+ * for a line 1.4.7 skips (after leading blanks and tabs: a newline or '#').
+ * Words are split at blanks, tabs and newlines; "..." quotes a word, with
+ * backslash escapes inside the quotes, and the closing quote ends the word
+ * (iptables' add_param_to_argv()).
+ */
+export function loadFileWords(line: string): string[] | undefined {
+  let i = 0;
+  while (line[i] === ' ' || line[i] === '\t') i++;
+  if (line[i] === '\n' || line[i] === '#') return undefined;
+  const words: string[] = [];
+  let word = '';
+  let open = false;
+  let escaped = false;
+  for (; i < line.length; i++) {
+    const c = line[i]!;
+    if (open) {
+      if (escaped) {
+        word += c;
+        escaped = false;
+        continue;
+      }
+      if (c === '\\') {
+        escaped = true;
+        continue;
+      }
+      if (c !== '"') {
+        word += c;
+        continue;
+      }
+      // The closing quote ends the word, even an empty one.
+      open = false;
+      words.push(word);
+      word = '';
+      continue;
+    } else if (c === '"') {
+      open = true;
+      continue;
+    }
+    if (c === ' ' || c === '\t' || c === '\n') {
+      if (!word.length) continue;
+      words.push(word);
+      word = '';
+      continue;
+    }
+    word += c;
+  }
+  if (word.length) words.push(word);
+  return words;
+}
+
+/** fgets() lines: each with its newline, the last one possibly without. */
+export function fgetsLines(text: string): string[] {
+  const lines = text.split(/(?<=\n)/);
+  return lines.filter((l) => l.length > 0);
+}
+
+/** ct_unsupp_cmd_file(): how 1.4.7 names a command -R refuses. */
+function refusedCommandName(a: CompatArgs): string {
+  if (a.noCommand) return 'unknown';
+  if (a.table === 'expect') {
+    const names: Partial<Record<string, string>> = {
+      L: '-L expect',
+      I: '-C expect',
+      D: '-D expect',
+      G: '-G expect',
+      F: '-F expect',
+      E: '-E expect',
+      C: '-C expect',
+      S: '-S expect',
+    };
+    return names[a.command] ?? 'unknown';
+  }
+  return ['L', 'G', 'E', 'V', 'h', 'C', 'S'].includes(a.command) ? `-${a.command}` : 'unknown';
+}
+
+/**
+ * `-R FILE`: every line is parsed first (a bad line stops everything before
+ * anything runs), then each must be -I, -A, -U, -D or -F
+ * (`Cannot use command ... with --load-file` otherwise), then they run in
+ * order; the first failure stops the rest with `Operation failed`, exit 1.
+ */
+async function runLoadFile(file: string, prefix: string[], io: CliIo): Promise<number> {
+  const name = file === '-' ? '/dev/stdin' : file;
+  let text: string;
+  try {
+    // As fopen("/dev/stdin"): fails, as in 1.4.7, when stdin is a socket.
+    text = readFileSync(name, 'utf8');
+  } catch (error) {
+    // fopen() succeeds on a directory; fgets() then reads nothing.
+    if ((error as NodeJS.ErrnoException).code !== 'EISDIR') {
+      throw new CompatUsageError(`Failed to open file ${name} for reading`);
+    }
+    text = '';
+  }
+  const loadLabelMap = labelMapLoader(io);
+  const commands: CompatArgs[] = [];
+  for (const line of fgetsLines(text)) {
+    const words = loadFileWords(line);
+    if (words === undefined) continue;
+    commands.push(parseCompatArgs([...prefix, ...words], { loadLabelMap }));
+  }
+  for (const a of commands) {
+    if (!['I', 'A', 'U', 'D', 'F'].includes(a.command) || a.noCommand || a.table !== 'conntrack') {
+      throw new CompatUsageError(`Cannot use command \`${refusedCommandName(a)}' with --load-file`);
+    }
+  }
+  for (const a of commands) checkSupported(a);
+  for (const a of commands) {
+    if (a.proto === IPPROTO.icmp && a.family === 'ipv6') {
+      throw new CompatUsageError('mismatched address family');
+    }
+    await execute(a, io, true);
+  }
+  return 0;
 }
