@@ -11,25 +11,15 @@
  * (racy; we print the port id only), and the wall-clock `[sec.usec]` of
  * `-o timestamp` (compared within 5 s).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../helper/cli.js';
 import { Conntrack } from '../../helper/conntrack/client.js';
 import type { Tuple } from '../../helper/conntrack/types.js';
-import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
+import { TestNetns } from '../support/netns.js';
+import { oracleUnavailable } from '../support/conntrack-oracle.js';
 
-function unavailable(): string | undefined {
-  const root = rootTestsUnavailable();
-  if (root) return root;
-  const v = spawnSync('conntrack', ['--version'], { encoding: 'utf8' });
-  if (v.status !== 0) return 'conntrack-tools is not installed';
-  if (!`${v.stdout}${v.stderr}`.includes('v1.4.7')) return 'conntrack-tools is not 1.4.7';
-  if (!existsSync('dist/helper/cli.js')) return 'not built (npx tsc -p tsconfig.node.json)';
-  return undefined;
-}
-
-const skip = unavailable();
+const skip = oracleUnavailable({ built: true });
 if (skip) console.warn(`skipping conntrack -E compat root tests: ${skip}`);
 
 const CORPUS: string[] = [

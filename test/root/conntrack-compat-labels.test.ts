@@ -13,26 +13,21 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
+import { TestNetns } from '../support/netns.js';
+import {
+  expectSameOutput,
+  oracleUnavailable,
+  type ToolResult,
+} from '../support/conntrack-oracle.js';
 
-function unavailable(): string | undefined {
-  const root = rootTestsUnavailable();
-  if (root) return root;
-  const v = spawnSync('conntrack', ['--version'], { encoding: 'utf8' });
-  if (v.status !== 0) return 'conntrack-tools is not installed';
-  if (!`${v.stdout}${v.stderr}`.includes('v1.4.7')) return 'conntrack-tools is not 1.4.7';
-  if (!existsSync('dist/helper/cli.js')) return 'not built (npx tsc -p tsconfig.node.json)';
-  return undefined;
-}
+/** Same output as conntrack-tools for the command line `argv`. */
+const compare = (argv: string[], theirs: ToolResult, mine: ToolResult): void =>
+  expectSameOutput(`conntrack ${argv.join(' ')}`, theirs, mine);
 
-const skip = unavailable();
+const skip = oracleUnavailable({ built: true });
 if (skip) console.warn(`skipping conntrack compat label tests: ${skip}`);
 
-interface Result {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
+type Result = ToolResult;
 
 const split = (line: string) => line.split(' ');
 
@@ -139,42 +134,6 @@ describe.skipIf(skip)('portcullis conntrack labels, conntrack-tools syntax, agai
     for (const line of POPULATION) {
       const r = tool(['-I', ...split(line)]);
       expect(r.status, `${line}: ${r.stderr}`).toBe(0);
-    }
-  }
-
-  function normalise(stdout: string): { lines: string[]; timeouts: Map<string, number[]> } {
-    const timeouts = new Map<string, number[]>();
-    const lines = stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => {
-        const m = /^((?:ipv[46] +\d+ +)?\S+ +\d+ )(\d+)( .*)$/.exec(line);
-        if (!m) return line;
-        const key = `${m[1]}T${m[3]}`;
-        const list = timeouts.get(key) ?? [];
-        list.push(Number(m[2]));
-        timeouts.set(key, list);
-        return key;
-      })
-      .sort();
-    for (const list of timeouts.values()) list.sort((a, b) => a - b);
-    return { lines, timeouts };
-  }
-
-  function compare(argv: string[], theirs: Result, mine: Result): void {
-    const what = `conntrack ${argv.join(' ')}`;
-    expect({ status: mine.status, stderr: mine.stderr }, what).toEqual({
-      status: theirs.status,
-      stderr: theirs.stderr,
-    });
-    const a = normalise(theirs.stdout);
-    const b = normalise(mine.stdout);
-    expect(b.lines, what).toEqual(a.lines);
-    for (const [key, list] of a.timeouts) {
-      const other = b.timeouts.get(key)!;
-      list.forEach((t, i) => {
-        expect(Math.abs(t - other[i]!), `${what}: timeout of ${key}`).toBeLessThanOrEqual(2);
-      });
     }
   }
 

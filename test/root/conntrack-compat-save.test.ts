@@ -9,26 +9,19 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../helper/cli.js';
-import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
+import { TestNetns } from '../support/netns.js';
+import {
+  conntrackIn,
+  expectSameOutput,
+  oracleUnavailable,
+  portcullisIn,
+  type ToolResult,
+} from '../support/conntrack-oracle.js';
 
-function unavailable(): string | undefined {
-  const root = rootTestsUnavailable();
-  if (root) return root;
-  const v = spawnSync('conntrack', ['--version'], { encoding: 'utf8' });
-  if (v.status !== 0) return 'conntrack-tools is not installed';
-  if (!`${v.stdout}${v.stderr}`.includes('v1.4.7')) return 'conntrack-tools is not 1.4.7';
-  return undefined;
-}
-
-const skip = unavailable();
+const skip = oracleUnavailable();
 if (skip) console.warn(`skipping conntrack compat save/load root tests: ${skip}`);
 
-interface Result {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
+type Result = ToolResult;
 
 /** Entries conntrack-tools creates; every one survives a -o save / -R round trip. */
 const POPULATION: string[] = [
@@ -140,22 +133,9 @@ describe.skipIf(skip)('portcullis conntrack -o save and -R, against conntrack 1.
   let ns: TestNetns;
   let dir: string;
 
-  function tool(argv: string[]): Result {
-    const r = spawnSync('ip', ['netns', 'exec', ns.name, 'conntrack', ...argv], {
-      encoding: 'utf8',
-    });
-    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-  }
+  const tool = (argv: string[]): Result => conntrackIn(ns, argv);
 
-  async function ours(argv: string[]): Promise<Result> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const status = await main(['conntrack', '--netns', ns.name, ...argv], {
-      stdout: (s) => void out.push(s),
-      stderr: (s) => void err.push(s),
-    });
-    return { status, stdout: out.join(''), stderr: err.join('') };
-  }
+  const ours = (argv: string[]): Promise<Result> => portcullisIn(ns, argv);
 
   function populate(extra: string[] = []): void {
     const f = tool(['-F']);
@@ -163,44 +143,6 @@ describe.skipIf(skip)('portcullis conntrack -o save and -R, against conntrack 1.
     for (const line of [...POPULATION, ...extra]) {
       const r = tool(['-I', ...line.split(' ')]);
       expect(r.status, `${line}: ${r.stderr}`).toBe(0);
-    }
-  }
-
-  /** Lines sorted, each timeout (after "-t " or the protocol number) taken out and kept. */
-  function normalise(stdout: string): { lines: string[]; timeouts: Map<string, number[]> } {
-    const timeouts = new Map<string, number[]>();
-    const lines = stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => {
-        const m =
-          /^(-A -t )(\d+)( .*)$/.exec(line) ??
-          /^((?:ipv[46] +\d+ +)?\S+ +\d+ )(\d+)( .*)$/.exec(line);
-        if (!m) return line;
-        const key = `${m[1]}T${m[3]}`;
-        const list = timeouts.get(key) ?? [];
-        list.push(Number(m[2]));
-        timeouts.set(key, list);
-        return key;
-      })
-      .sort();
-    for (const list of timeouts.values()) list.sort((a, b) => a - b);
-    return { lines, timeouts };
-  }
-
-  function same(what: string, theirs: Result, mine: Result): void {
-    expect({ status: mine.status, stderr: mine.stderr }, what).toEqual({
-      status: theirs.status,
-      stderr: theirs.stderr,
-    });
-    const a = normalise(theirs.stdout);
-    const b = normalise(mine.stdout);
-    expect(b.lines, what).toEqual(a.lines);
-    for (const [key, list] of a.timeouts) {
-      const other = b.timeouts.get(key)!;
-      list.forEach((t, i) => {
-        expect(Math.abs(t - other[i]!), `${what}: timeout of ${key}`).toBeLessThanOrEqual(2);
-      });
     }
   }
 
@@ -224,7 +166,7 @@ describe.skipIf(skip)('portcullis conntrack -o save and -R, against conntrack 1.
   it.each(LISTINGS.map((l) => [l]))('conntrack %s', async (line) => {
     populate(LIST_ONLY);
     const argv = line.split(' ');
-    same(line, tool(argv), await ours(argv));
+    expectSameOutput(line, tool(argv), await ours(argv));
   });
 
   it.each(NAT_CREATES.map((l) => [l]))('conntrack %s (then the table)', async (line) => {
@@ -241,13 +183,13 @@ describe.skipIf(skip)('portcullis conntrack -o save and -R, against conntrack 1.
       expect(mine.stderr).toContain('not supported yet');
       return;
     }
-    same(line, theirs, mine);
-    same(`table after ${line}`, theirTable, myTable);
+    expectSameOutput(line, theirs, mine);
+    expectSameOutput(`table after ${line}`, theirTable, myTable);
   });
 
   it.each(NOT_LOADS.map((l) => [l]))('conntrack %s', async (line) => {
     const argv = line.split(' ');
-    same(line, tool(argv), await ours(argv));
+    expectSameOutput(line, tool(argv), await ours(argv));
   });
 
   it.each(LOADS.map((c, n) => [n, c]))(
@@ -265,8 +207,8 @@ describe.skipIf(skip)('portcullis conntrack -o save and -R, against conntrack 1.
         populate();
         const mine = await ours([flag, file, 'ignored', 'words']);
         const myTable = table();
-        same(`${flag} ${JSON.stringify(content)}`, theirs, mine);
-        same(`table after ${flag} ${JSON.stringify(content)}`, theirTable, myTable);
+        expectSameOutput(`${flag} ${JSON.stringify(content)}`, theirs, mine);
+        expectSameOutput(`table after ${flag} ${JSON.stringify(content)}`, theirTable, myTable);
       }
     },
   );
@@ -300,8 +242,8 @@ describe.skipIf(skip)('portcullis conntrack -o save and -R, against conntrack 1.
       populate();
       const mine = run('node bin/portcullis.js conntrack');
       const myTable = table();
-      same('-R -', theirs, mine);
-      same('table after -R -', theirTable, myTable);
+      expectSameOutput('-R -', theirs, mine);
+      expectSameOutput('table after -R -', theirTable, myTable);
       if (kind === 'a pipe') expect(myTable.stdout).toContain('src=10.7.0.9');
     },
   );
@@ -317,6 +259,6 @@ describe.skipIf(skip)('portcullis conntrack -o save and -R, against conntrack 1.
     expect(table().stdout).toBe('');
     const loaded = await ours(['-R', file]);
     expect(loaded).toEqual({ status: 0, stdout: '', stderr: '' });
-    same('table after the round trip', before, table());
+    expectSameOutput('table after the round trip', before, table());
   });
 });

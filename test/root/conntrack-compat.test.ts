@@ -9,30 +9,26 @@
  * dump filtered by tuple without a family is made per family here (IPv4 then
  * IPv6), where conntrack-tools makes one dump in the kernel's hash order.
  */
-import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../helper/cli.js';
 import { Conntrack } from '../../helper/conntrack/client.js';
 import type { Tuple } from '../../helper/conntrack/types.js';
-import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
+import { TestNetns } from '../support/netns.js';
+import {
+  conntrackIn,
+  expectSameOutput,
+  oracleUnavailable,
+  portcullisIn,
+  type ToolResult,
+} from '../support/conntrack-oracle.js';
 
-function unavailable(): string | undefined {
-  const root = rootTestsUnavailable();
-  if (root) return root;
-  const v = spawnSync('conntrack', ['--version'], { encoding: 'utf8' });
-  if (v.status !== 0) return 'conntrack-tools is not installed';
-  if (!`${v.stdout}${v.stderr}`.includes('v1.4.7')) return 'conntrack-tools is not 1.4.7';
-  return undefined;
-}
+/** Same output as conntrack-tools for the command line `argv`. */
+const compare = (argv: string[], theirs: ToolResult, mine: ToolResult): void =>
+  expectSameOutput(`conntrack ${argv.join(' ')}`, theirs, mine);
 
-const skip = unavailable();
+const skip = oracleUnavailable();
 if (skip) console.warn(`skipping conntrack compat root tests: ${skip}`);
 
-interface Result {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
+type Result = ToolResult;
 
 /** The table every comparison starts from, made by conntrack-tools. */
 const POPULATION: string[][] = [
@@ -225,22 +221,9 @@ describe.skipIf(skip)(
   () => {
     let ns: TestNetns;
 
-    function tool(argv: string[]): Result {
-      const r = spawnSync('ip', ['netns', 'exec', ns.name, 'conntrack', ...argv], {
-        encoding: 'utf8',
-      });
-      return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-    }
+    const tool = (argv: string[]): Result => conntrackIn(ns, argv);
 
-    async function ours(argv: string[]): Promise<Result> {
-      const out: string[] = [];
-      const err: string[] = [];
-      const status = await main(['conntrack', '--netns', ns.name, ...argv], {
-        stdout: (s) => void out.push(s),
-        stderr: (s) => void err.push(s),
-      });
-      return { status, stdout: out.join(''), stderr: err.join('') };
-    }
+    const ours = (argv: string[]): Promise<Result> => portcullisIn(ns, argv);
 
     function populate(): void {
       const f = tool(['-F']);
@@ -248,44 +231,6 @@ describe.skipIf(skip)(
       for (const line of POPULATION) {
         const r = tool(['-I', ...line]);
         expect(r.status, `${line.join(' ')}: ${r.stderr}`).toBe(0);
-      }
-    }
-
-    /** Entry lines without their timeout (and the timeouts, by line), sorted. */
-    function normalise(stdout: string): { lines: string[]; timeouts: Map<string, number[]> } {
-      const timeouts = new Map<string, number[]>();
-      const lines = stdout
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => {
-          // "[ipv4     2 ]tcp      6 <timeout> ...": the timeout follows the protocol.
-          const m = /^((?:ipv[46] +\d+ +)?\S+ +\d+ )(\d+)( .*)$/.exec(line);
-          if (!m) return line;
-          const key = `${m[1]}T${m[3]}`;
-          const list = timeouts.get(key) ?? [];
-          list.push(Number(m[2]));
-          timeouts.set(key, list);
-          return key;
-        })
-        .sort();
-      for (const list of timeouts.values()) list.sort((a, b) => a - b);
-      return { lines, timeouts };
-    }
-
-    function compare(argv: string[], theirs: Result, mine: Result): void {
-      const what = `conntrack ${argv.join(' ')}`;
-      expect({ status: mine.status, stderr: mine.stderr }, what).toEqual({
-        status: theirs.status,
-        stderr: theirs.stderr,
-      });
-      const a = normalise(theirs.stdout);
-      const b = normalise(mine.stdout);
-      expect(b.lines, what).toEqual(a.lines);
-      for (const [key, list] of a.timeouts) {
-        const other = b.timeouts.get(key)!;
-        list.forEach((t, i) => {
-          expect(Math.abs(t - other[i]!), `${what}: timeout of ${key}`).toBeLessThanOrEqual(2);
-        });
       }
     }
 
