@@ -108,6 +108,37 @@ interface Batch {
   reject: (error: Error) => void;
 }
 
+/** A request in its initial state; callers give what differs. */
+function newPending(
+  operation: string,
+  message: Uint8Array,
+  fields: Partial<Pending> = {},
+): Pending {
+  return {
+    seq: 0,
+    operation,
+    timeoutMs: 0,
+    timer: undefined,
+    signal: undefined,
+    onAbort: undefined,
+    message,
+    dump: false,
+    onMessage: () => {},
+    copy: false,
+    replies: [],
+    messages: 0,
+    interrupted: false,
+    discarding: false,
+    resolve: () => {},
+    reject: () => {},
+    batch: undefined,
+    index: 0,
+    silent: false,
+    barrierFor: undefined,
+    ...fields,
+  };
+}
+
 export interface ConnectionCounters {
   sent: number;
   datagramsSent: number;
@@ -384,28 +415,7 @@ export class NetlinkConnection {
         continue;
       }
       b.outstanding++;
-      return {
-        seq: 0,
-        operation: b.operation,
-        timeoutMs: 0,
-        timer: undefined,
-        signal: undefined,
-        onAbort: undefined,
-        message: item.value,
-        dump: false,
-        onMessage: () => {},
-        copy: false,
-        replies: [],
-        messages: 0,
-        interrupted: false,
-        discarding: false,
-        resolve: () => {},
-        reject: () => {},
-        batch: b,
-        index,
-        silent: !b.ackEach,
-        barrierFor: undefined,
-      };
+      return newPending(b.operation, item.value, { batch: b, index, silent: !b.ackEach });
     }
     this.finishBatchIfDone(b);
     return undefined;
@@ -475,28 +485,15 @@ export class NetlinkConnection {
       return Promise.reject(new RangeError('message shorter than nlmsghdr'));
     if (options.signal?.aborted) return Promise.reject(new NetlinkAbortError(operation));
     return new Promise((resolve, reject) => {
-      const p: Pending = {
-        seq: 0,
-        operation,
+      const p = newPending(operation, message, {
         timeoutMs: options.timeoutMs ?? this.timeoutMs,
-        timer: undefined,
         signal: options.signal,
-        onAbort: undefined,
-        message,
         dump,
         onMessage,
         copy,
-        replies: [],
-        messages: 0,
-        interrupted: false,
-        discarding: false,
         resolve,
         reject,
-        batch: undefined,
-        index: 0,
-        silent: false,
-        barrierFor: undefined,
-      };
+      });
       if (p.signal) {
         p.onAbort = () => {
           if (p.seq !== 0) this.abandon(p);
@@ -664,28 +661,11 @@ export class NetlinkConnection {
     const settleMembers = (error?: Error) => {
       for (const m of members) if (this.pending.get(m.seq) === m) this.settle(m, error);
     };
-    const p: Pending = {
-      seq: 0,
-      operation: members[0]!.operation,
-      timeoutMs: 0,
-      timer: undefined,
-      signal: undefined,
-      onAbort: undefined,
-      message,
-      dump: false,
-      onMessage: () => {},
-      copy: false,
-      replies: [],
-      messages: 0,
-      interrupted: false,
-      discarding: false,
+    const p = newPending(members[0]!.operation, message, {
       resolve: () => settleMembers(),
       reject: (error) => settleMembers(error),
-      batch: undefined,
-      index: 0,
-      silent: false,
       barrierFor: members,
-    };
+    });
     this.stamp(p);
     this.inFlight++;
     return p;
