@@ -3,9 +3,9 @@ import { ConntrackEvents } from '../conntrack/events.js';
 import { Conntrack } from '../conntrack/client.js';
 import type { ConntrackEventType } from '../conntrack/types.js';
 import { flowMatcher } from '../conntrack/filter.js';
-import type { Expectation } from '../conntrack/expect.js';
 import { parseConntrackArgs } from './conntrack-args.js';
 import { flowToJson } from './conntrack-json.js';
+import { expectationJsonLine } from './conntrack-compat-format.js';
 import { formatTuple } from './conntrack-table.js';
 import { CliUsageError, type CliIo } from './command.js';
 
@@ -94,18 +94,6 @@ export async function runEvents(argv: string[], io: CliIo, signal?: AbortSignal)
   });
 }
 
-function expectationJson(e: Expectation): string {
-  return (
-    JSON.stringify(e, (_k, v: unknown) =>
-      typeof v === 'bigint'
-        ? v.toString()
-        : v instanceof Uint8Array
-          ? Buffer.from(v).toString('hex')
-          : v,
-    ) + '\n'
-  );
-}
-
 /** `conntrack expect list [-f FAMILY] [--netns NAME] [--json]`. */
 export async function runExpect(argv: string[], io: CliIo): Promise<number> {
   const [action, ...rest] = argv;
@@ -120,7 +108,7 @@ export async function runExpect(argv: string[], io: CliIo): Promise<number> {
   try {
     const list = await ct.expectations.listAll(filter.family ? { family: filter.family } : {});
     for (const e of list) {
-      if (common.json) io.stdout(expectationJson(e));
+      if (common.json) io.stdout(expectationJsonLine(e));
       else
         io.stdout(
           `${e.timeout ?? '-'} proto=${e.tuple.proto} ${formatTuple(e.tuple)} master ${formatTuple(e.master)}` +
