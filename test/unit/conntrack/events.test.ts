@@ -13,12 +13,9 @@ import {
 import { NetlinkDecodeError } from '../../../helper/netlink/errors.js';
 import type { NetlinkMessage } from '../../../helper/netlink/message.js';
 import type { NetlinkWriter } from '../../../helper/netlink/writer.js';
-import type {
-  NativeBinding,
-  NativeNetlinkSocket,
-  NativeOpenOptions,
-} from '../../../helper/native/types.js';
+import type { NativeBinding, NativeOpenOptions } from '../../../helper/native/types.js';
 import { Conntrack } from '../../../helper/conntrack/client.js';
+import { bindingWith, StubNativeSocket } from '../../support/native-double.js';
 import * as C from '../../../helper/conntrack/constants.js';
 import { writeTuple } from '../../../helper/conntrack/encode.js';
 import {
@@ -672,58 +669,21 @@ describe('ConntrackMirror (fake kernel)', () => {
 
 /** A native binding double that records what the sockets were opened with. */
 function fakeBinding(opens: NativeOpenOptions[], calls: string[] = []): NativeBinding {
-  class FakeSocket implements NativeNetlinkSocket {
-    fd = 3;
-    portId = 99;
-    closed = false;
-    constructor(_protocol: number, options?: NativeOpenOptions) {
+  class FakeSocket extends StubNativeSocket {
+    constructor(protocol: number, options?: NativeOpenOptions) {
+      super(protocol, options);
       opens.push(options ?? {});
     }
-    receiveBufferSize() {
-      return 0;
-    }
-    send(b: Uint8Array) {
-      return b.length;
-    }
-    sendMany(b: readonly Uint8Array[]) {
-      return b.length;
-    }
-    sendQueued(
-      _b: readonly Uint8Array[],
-      onDone: (id: number, sent: number, errno: number) => void,
-    ) {
-      setImmediate(() => onDone(1, _b.length, 0));
-      return 1;
-    }
-    addMembership() {}
-    dropMembership() {}
-    startReading() {}
-    startThreadedReading() {}
-    pause() {}
-    resume() {}
-    ref() {
+    override ref() {
       calls.push('ref');
     }
-    unref() {
+    override unref() {
       calls.push('unref');
     }
-    close() {
+    override close() {
       if (!this.closed) calls.push('close');
       this.closed = true;
     }
   }
-  return {
-    NetlinkSocket: FakeSocket,
-    peerCredentials: () => ({ pid: 1, uid: 0, gid: 0 }),
-    constants: {
-      NETLINK_NETFILTER: 12,
-      NETLINK_SOCK_DIAG: 4,
-      NETLINK_ROUTE: 0,
-      ENOBUFS: 105,
-      EAGAIN: 11,
-      RECORD_WORDS: 4,
-      FLAG_TRUNCATED: 1,
-      FLAG_MULTICAST: 2,
-    },
-  };
+  return bindingWith(FakeSocket);
 }

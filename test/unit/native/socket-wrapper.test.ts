@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type {
-  NativeBinding,
-  NativeDataCallback,
-  NativeNetlinkSocket,
-  NativeOpenOptions,
-} from '../../../helper/native/types.js';
+import type { NativeDataCallback, NativeOpenOptions } from '../../../helper/native/types.js';
+import { bindingWith, StubNativeSocket } from '../../support/native-double.js';
 import { NetlinkSocket, type DatagramSink } from '../../../helper/netlink/socket.js';
 
 /** A binding double (serialport binding-mock style): records calls, lets the test push datagrams. */
@@ -15,32 +11,19 @@ function fakeBinding() {
     slots?: number;
     slotSize?: number;
   } = {};
-  class FakeSocket implements NativeNetlinkSocket {
-    fd = 42;
-    portId = 1234;
-    closed = false;
+  class FakeSocket extends StubNativeSocket {
+    override fd = 42;
+    override portId = 1234;
     constructor(protocol: number, options?: NativeOpenOptions) {
+      super(protocol, options);
       state.opened = [protocol, options];
     }
-    receiveBufferSize() {
-      return 0;
-    }
-    send(b: Uint8Array) {
-      return b.length;
-    }
-    sendMany(b: readonly Uint8Array[]) {
-      return b.length;
-    }
-    sendQueued(
-      _b: readonly Uint8Array[],
-      onDone: (id: number, sent: number, errno: number) => void,
+    override startReading(
+      slab: Buffer,
+      slotSize: number,
+      records: Uint32Array,
+      onData: NativeDataCallback,
     ) {
-      setImmediate(() => onDone(1, _b.length, 0));
-      return 1;
-    }
-    addMembership() {}
-    dropMembership() {}
-    startReading(slab: Buffer, slotSize: number, records: Uint32Array, onData: NativeDataCallback) {
       state.slots = slab.length / slotSize;
       state.slotSize = slotSize;
       state.push = (datagrams, errno = 0, flags = 0) => {
@@ -51,7 +34,7 @@ function fakeBinding() {
         onData(datagrams.length, errno);
       };
     }
-    startThreadedReading(
+    override startThreadedReading(
       slab: Buffer,
       slotSize: number,
       perBatch: number,
@@ -70,28 +53,8 @@ function fakeBinding() {
         onData(1, datagrams.length, errno);
       };
     }
-    pause() {}
-    resume() {}
-    ref() {}
-    unref() {}
-    close() {
-      this.closed = true;
-    }
   }
-  const binding: NativeBinding = {
-    NetlinkSocket: FakeSocket,
-    peerCredentials: () => ({ pid: 1, uid: 0, gid: 0 }),
-    constants: {
-      NETLINK_NETFILTER: 12,
-      NETLINK_SOCK_DIAG: 4,
-      NETLINK_ROUTE: 0,
-      ENOBUFS: 105,
-      EAGAIN: 11,
-      RECORD_WORDS: 4,
-      FLAG_TRUNCATED: 1,
-      FLAG_MULTICAST: 2,
-    },
-  };
+  const binding = bindingWith(FakeSocket);
   return { binding, state };
 }
 
