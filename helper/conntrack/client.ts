@@ -23,7 +23,7 @@ import * as C from './constants.js';
 import { decodeFlow } from './decode.js';
 import { ConntrackExpectations } from './expect.js';
 import { ConntrackMirror, type ConntrackMirrorOptions } from './mirror.js';
-import { canonicalIP } from './ip.js';
+import { flowMatcher } from './filter.js';
 import {
   ConntrackArgumentError,
   ctMsgType,
@@ -257,20 +257,21 @@ export class Conntrack {
    * zone (ignored there), IPv6 addresses (matched inverted, see
    * kernelTupleFilter) and the predicate. */
   private userFilter(options: ListOptions): ((flow: Flow) => boolean) | undefined {
-    const checks: ((flow: Flow) => boolean)[] = [];
-    const { zone, where } = options;
-    if (zone !== undefined) checks.push((flow) => (flow.zone ?? 0) === zone);
-    for (const dir of ['orig', 'reply'] as const) {
-      const t = options[dir];
-      const src = t?.src !== undefined ? canonicalIP(t.src) : undefined;
-      const dst = t?.dst !== undefined ? canonicalIP(t.dst) : undefined;
-      if (src !== undefined) checks.push((flow) => flow[dir].src === src);
-      if (dst !== undefined) checks.push((flow) => flow[dir].dst === dst);
-    }
-    if (where) checks.push(where);
-    if (checks.length === 0) return undefined;
-    if (checks.length === 1) return checks[0];
-    return (flow) => checks.every((c) => c(flow));
+    const addresses = (t: Partial<Tuple> | undefined): Partial<Tuple> | undefined =>
+      t && (t.src !== undefined || t.dst !== undefined)
+        ? {
+            ...(t.src !== undefined ? { src: t.src } : {}),
+            ...(t.dst !== undefined ? { dst: t.dst } : {}),
+          }
+        : undefined;
+    const rest: FlowFilter = {
+      zone: options.zone,
+      orig: addresses(options.orig),
+      reply: addresses(options.reply),
+      where: options.where,
+    };
+    if (rest.zone === undefined && !rest.orig && !rest.reply && !rest.where) return undefined;
+    return flowMatcher(rest);
   }
 
   /** Streams the table (or a filtered part of it); entries are decoded as they
