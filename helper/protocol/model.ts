@@ -1,0 +1,327 @@
+/**
+ * The helper's domain model: what is decided, remembered and shown.
+ *
+ * These valibot schemas are the single source of truth for the shapes that
+ * cross the IPC socket (helper <-> Electron main <-> renderer) and that are
+ * persisted (rules, history). Types are inferred from them, so the wire
+ * validation and the code can never drift apart. Only plain JSON values are
+ * used (no bigint, no Date) so that a frame is JSON.stringify/parse-safe.
+ */
+import * as v from 'valibot';
+
+const MAX_TEXT = 4096;
+const MAX_LIST = 256;
+
+export const Text = v.pipe(v.string(), v.maxLength(MAX_TEXT));
+export const Port = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535));
+export const Uint32 = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffffffff));
+/** A non-negative safe integer (counters, ids, byte counts). */
+export const Count = v.pipe(
+  v.number(),
+  v.integer(),
+  v.minValue(0),
+  v.maxValue(Number.MAX_SAFE_INTEGER),
+);
+/** Milliseconds since the Unix epoch. */
+export const EpochMs = Count;
+
+/** An IPv4 or IPv6 address in the form helper/conntrack/ip.ts prints. */
+export const Address = v.pipe(v.string(), v.maxLength(45), v.regex(/^[0-9a-fA-F:.]+$/u));
+
+export const Family = v.picklist(['ipv4', 'ipv6']);
+export type Family = v.InferOutput<typeof Family>;
+
+export const Protocol = v.picklist([
+  'tcp',
+  'udp',
+  'udplite',
+  'icmp',
+  'icmpv6',
+  'sctp',
+  'dccp',
+  'gre',
+  'other',
+]);
+export type Protocol = v.InferOutput<typeof Protocol>;
+
+export const Direction = v.picklist(['outbound', 'inbound']);
+export type Direction = v.InferOutput<typeof Direction>;
+
+export const Action = v.picklist(['allow', 'deny']);
+export type Action = v.InferOutput<typeof Action>;
+
+/** Who owns the socket of a connection, as far as /proc and sock_diag tell. */
+export const ProcessInfo = v.object({
+  pid: Count,
+  ppid: v.nullable(Count),
+  /** Process start time in clock ticks since boot: (pid, startTime) survives pid reuse. */
+  startTime: Count,
+  comm: Text,
+  /** Executable path; null when /proc/PID/exe is unreadable (kernel threads, races). */
+  exe: v.nullable(Text),
+  cmdline: v.pipe(v.array(Text), v.maxLength(MAX_LIST)),
+  uid: Uint32,
+  gid: v.nullable(Uint32),
+  user: v.nullable(Text),
+  /** systemd unit (system or user), e.g. "cups.service" or "app-firefox-1234.scope". */
+  unit: v.nullable(Text),
+  /** Container id (docker, podman, containerd, cri-o) when the cgroup names one. */
+  container: v.nullable(Text),
+  /** Sandboxed app id (flatpak or snap) when there is one. */
+  appId: v.nullable(Text),
+});
+export type ProcessInfo = v.InferOutput<typeof ProcessInfo>;
+
+/**
+ * One new connection waiting for (or given) a decision: built from the first
+ * queued packet, its socket's owner and the DNS name of the remote end.
+ */
+export const ConnectionRequest = v.object({
+  time: EpochMs,
+  direction: Direction,
+  family: Family,
+  protocol: Protocol,
+  /** IP protocol number, kept for protocol "other". */
+  protocolNumber: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255)),
+  src: Address,
+  dst: Address,
+  /** Ports for TCP/UDP/UDP-Lite/SCTP/DCCP, null otherwise. */
+  sport: v.nullable(Port),
+  dport: v.nullable(Port),
+  /** ICMP/ICMPv6 type and code, null otherwise. */
+  icmpType: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255))),
+  icmpCode: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255))),
+  inIfindex: v.nullable(Uint32),
+  outIfindex: v.nullable(Uint32),
+  /** The remote end's name from DNS snooping (the name the application asked for). */
+  host: v.nullable(Text),
+  /** The socket owner's uid from sock_diag, even when the process is gone. */
+  uid: v.nullable(Uint32),
+  process: v.nullable(ProcessInfo),
+});
+export type ConnectionRequest = v.InferOutput<typeof ConnectionRequest>;
+
+export const PortRange = v.pipe(
+  v.object({ from: Port, to: Port }),
+  v.check((r) => r.from <= r.to, 'port range: from must not exceed to'),
+);
+export type PortRange = v.InferOutput<typeof PortRange>;
+
+/**
+ * What a rule matches: every field present must match (AND); an absent field
+ * matches anything. Specificity is the number of present fields, with finer
+ * values (exact host over wildcard, longer prefix, narrower port range)
+ * breaking ties; see docs/rules.md for the precedence.
+ */
+export const RuleMatch = v.object({
+  /** Absolute executable path. */
+  exe: v.optional(Text),
+  /** Flatpak/snap app id (matches instead of exe for sandboxed apps). */
+  appId: v.optional(Text),
+  /** systemd unit name. */
+  unit: v.optional(Text),
+  uid: v.optional(Uint32),
+  /** "example.com" (exact) or "*.example.com" (any subdomain, not the apex). */
+  host: v.optional(v.pipe(v.string(), v.maxLength(255))),
+  /** An address or a CIDR: "192.0.2.1", "198.18.0.0/15", "2001:db8::/32". */
+  address: v.optional(
+    v.pipe(v.string(), v.maxLength(49), v.regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/u)),
+  ),
+  port: v.optional(PortRange),
+  protocol: v.optional(Protocol),
+  direction: v.optional(Direction),
+});
+export type RuleMatch = v.InferOutput<typeof RuleMatch>;
+
+/**
+ * How long a decision lasts. "once" is a decision for the held connection(s)
+ * only and is never stored as a rule; "process" lasts until the process that
+ * asked exits; "session" until the helper restarts; "minutes" until the
+ * deadline; "forever" is persisted.
+ */
+export const Duration = v.variant('kind', [
+  v.object({ kind: v.literal('once') }),
+  v.object({ kind: v.literal('process'), pid: Count, startTime: Count }),
+  v.object({ kind: v.literal('session') }),
+  v.object({
+    kind: v.literal('minutes'),
+    minutes: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(525600)),
+  }),
+  v.object({ kind: v.literal('forever') }),
+]);
+export type Duration = v.InferOutput<typeof Duration>;
+
+export const RuleId = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.maxLength(64),
+  v.regex(/^[A-Za-z0-9_-]+$/u),
+);
+
+export const Rule = v.object({
+  id: RuleId,
+  enabled: v.boolean(),
+  action: Action,
+  match: RuleMatch,
+  duration: Duration,
+  created: EpochMs,
+  /** When a "minutes" rule lapses; null for the others. */
+  expires: v.nullable(EpochMs),
+  note: v.optional(Text),
+  hits: Count,
+  lastHit: v.nullable(EpochMs),
+});
+export type Rule = v.InferOutput<typeof Rule>;
+
+/** A rule as a client submits it: the helper assigns id, created, hits. */
+export const RuleInput = v.object({
+  enabled: v.optional(v.boolean()),
+  action: Action,
+  match: RuleMatch,
+  duration: Duration,
+  note: v.optional(Text),
+});
+export type RuleInput = v.InferOutput<typeof RuleInput>;
+
+/** Why a verdict was given. */
+export const VerdictReason = v.picklist([
+  'rule', // a stored rule matched
+  'prompt', // a person answered
+  'default', // nobody answered before the prompt timeout
+  'no-gui', // no GUI connected: the no-GUI policy
+  'deadline', // the packet's deadline passed (should not happen; counted)
+  'error', // attribution or matching failed: the default action
+]);
+export type VerdictReason = v.InferOutput<typeof VerdictReason>;
+
+/** A pending question to the person: one per app and destination. */
+export const Prompt = v.object({
+  id: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+  created: EpochMs,
+  /** When the default action is given if nobody answers. */
+  deadline: EpochMs,
+  defaultAction: Action,
+  request: ConnectionRequest,
+  /** Connections held under this prompt (a burst from one app is one prompt). */
+  held: Count,
+});
+export type Prompt = v.InferOutput<typeof Prompt>;
+
+/** Which fields of the prompt's connection a remembered answer keeps. */
+export const AnswerScope = v.picklist(['destination', 'port', 'any']);
+export type AnswerScope = v.InferOutput<typeof AnswerScope>;
+
+export const PromptAnswer = v.object({
+  promptId: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+  action: Action,
+  duration: Duration,
+  scope: AnswerScope,
+  /** Overrides the match derived from scope (an edited rule in the prompt). */
+  match: v.optional(RuleMatch),
+});
+export type PromptAnswer = v.InferOutput<typeof PromptAnswer>;
+
+/** One decided connection, as the history keeps it. */
+export const HistoryEntry = v.object({
+  seq: Count,
+  request: ConnectionRequest,
+  action: Action,
+  reason: VerdictReason,
+  ruleId: v.nullable(RuleId),
+  decidedAt: EpochMs,
+  /** Conntrack counters and end time, filled in when the flow ends (if accounting is on). */
+  ended: v.nullable(EpochMs),
+  bytesOut: v.nullable(Count),
+  bytesIn: v.nullable(Count),
+  packetsOut: v.nullable(Count),
+  packetsIn: v.nullable(Count),
+});
+export type HistoryEntry = v.InferOutput<typeof HistoryEntry>;
+
+/** A conntrack entry as the UI's Connections table shows it. */
+export const Flow = v.object({
+  /** Conntrack id (CTA_ID). */
+  id: Uint32,
+  family: Family,
+  protocol: Protocol,
+  protocolNumber: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255)),
+  src: Address,
+  dst: Address,
+  sport: v.nullable(Port),
+  dport: v.nullable(Port),
+  /** Reply direction, which differs from the swapped original under NAT. */
+  replySrc: Address,
+  replyDst: Address,
+  replySport: v.nullable(Port),
+  replyDport: v.nullable(Port),
+  /** TCP/SCTP/DCCP state name ("ESTABLISHED"), null for stateless protocols. */
+  state: v.nullable(v.pipe(v.string(), v.maxLength(32))),
+  /** Status flag names ("ASSURED", "SEEN_REPLY", "SRC_NAT"...). */
+  status: v.pipe(v.array(v.pipe(v.string(), v.maxLength(32))), v.maxLength(32)),
+  mark: Uint32,
+  zone: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535))),
+  labels: v.pipe(
+    v.array(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(127))),
+    v.maxLength(128),
+  ),
+  timeout: v.nullable(Uint32),
+  /** Start time (epoch ms) when conntrack timestamps are on. */
+  start: v.nullable(EpochMs),
+  bytesOut: v.nullable(Count),
+  bytesIn: v.nullable(Count),
+  packetsOut: v.nullable(Count),
+  packetsIn: v.nullable(Count),
+  host: v.nullable(Text),
+  process: v.nullable(ProcessInfo),
+});
+export type Flow = v.InferOutput<typeof Flow>;
+
+export const NoGuiPolicy = v.picklist(['allow', 'deny']);
+
+export const Settings = v.object({
+  /** The answer when a prompt times out. */
+  defaultAction: Action,
+  promptTimeoutSeconds: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(600)),
+  /** The answer when no GUI is connected to ask. */
+  noGuiPolicy: NoGuiPolicy,
+  /** Fail-open (queue-bypass + FAIL_OPEN) or fail-closed when the helper is gone or overloaded. */
+  failOpen: v.boolean(),
+  interceptOutbound: v.boolean(),
+  interceptInbound: v.boolean(),
+});
+export type Settings = v.InferOutput<typeof Settings>;
+
+export const HelperState = v.object({
+  version: Text,
+  pid: Count,
+  startedAt: EpochMs,
+  netns: v.nullable(Text),
+  /** "nft", "iptables" (nft-compat) or "iptables-legacy". */
+  firewallBackend: v.pipe(v.string(), v.maxLength(32)),
+  queue: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)),
+  settings: Settings,
+  clients: Count,
+  pendingPrompts: Count,
+  rules: Count,
+});
+export type HelperState = v.InferOutput<typeof HelperState>;
+
+export const Stats = v.object({
+  time: EpochMs,
+  /** Connections decided, by outcome, since the helper started. */
+  allowed: Count,
+  denied: Count,
+  prompted: Count,
+  /** Kernel queue counters (/proc/net/netfilter/nfnetlink_queue). */
+  queueDropped: Count,
+  queueUserDropped: Count,
+  queueTotal: Count,
+  /** Conntrack table size and limit. */
+  conntrackCount: Count,
+  conntrackMax: Count,
+  /** Sum of the per-CPU conntrack statistics that matter for a user. */
+  conntrackInsertFailed: Count,
+  conntrackDrop: Count,
+  conntrackEarlyDrop: Count,
+});
+export type Stats = v.InferOutput<typeof Stats>;
