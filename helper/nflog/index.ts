@@ -9,3 +9,4 @@ export {
 } from './decode.js';
 export * from './encode.js';
 export * from './log.js';
+export * from './stats.js';

@@ -13,6 +13,7 @@ import {
   type LogCopyMode,
 } from './encode.js';
 import { NfLogError } from './errors.js';
+import { readLogStats, type LogProcStats } from './stats.js';
 import type { LoggedPacket } from './types.js';
 
 export interface NfLogFlags {
@@ -130,6 +131,7 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
   private readonly iterators = new Set<IteratorState>();
   private readonly zeroCopy: boolean;
   private readonly maxQueued: number;
+  private readonly netns: string | undefined;
   private closing = false;
   private closed = false;
 
@@ -138,6 +140,7 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
     private readonly conn: NetlinkConnection,
   ) {
     this.group = options.group;
+    this.netns = options.netns;
     this.zeroCopy = options.zeroCopy ?? false;
     this.maxQueued = options.maxQueued ?? 65536;
     conn.onNotification((msg) => this.onMessage(msg));
@@ -439,6 +442,14 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
       it.buffer.push(copy);
       it.waiter?.();
     }
+  }
+
+  /** This group's line of /proc/net/netfilter/nfnetlink_log in the log's namespace:
+   * the settings the kernel applied (copy range, flush timeout) and packets it holds. */
+  async procStats(): Promise<LogProcStats | undefined> {
+    const all = await readLogStats(this.netns === undefined ? {} : { netns: this.netns });
+    const portId = this.conn.portId;
+    return all.find((s) => s.group === this.group && (portId === 0 || s.portId === portId));
   }
 
   /** Unbinds the group and closes the socket; iterators end. Idempotent. */

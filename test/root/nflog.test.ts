@@ -172,6 +172,20 @@ describe.skipIf(skip).each(variants())('NFLOG with %s, over loopback', (ipt, ip6
     expect(globals.every((g, i) => i === 0 || g === globals[i - 1]! + 1)).toBe(true);
   });
 
+  it('the kernel applied the settings: copy mode and range, flush timeout (/proc)', async () => {
+    const log = await open({ group: 21, copyRange: 300, flushTimeoutMs: 50, qthresh: 2 });
+    expect(await log.procStats()).toMatchObject({
+      group: 21,
+      copyMode: 2,
+      copyRange: 300,
+      flushTimeout: 5,
+      queued: 0,
+    });
+    await log.close();
+    const meta = await open({ group: 21, copyMode: 'meta' });
+    expect(await meta.procStats()).toMatchObject({ copyMode: 1, copyRange: 0 });
+  });
+
   it('IPv6 over loopback, copy range cuts the payload, meta mode sends none', async () => {
     const log = await open({ group: 21, copyRange: 40 });
     const got: LoggedPacket[] = [];

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DnsCache, DnsSnooper, type SnoopedMapping } from '../../../helper/dns/index.js';
 import { NetlinkWriter } from '../../../helper/netlink/writer.js';
@@ -167,6 +168,28 @@ describe('DnsSnooper.handlePacket', () => {
     const s = snooper({ mdns: true });
     expect(s.handlePacket(packet).accepted).toBe(true);
     expect(s.lookup('198.18.7.7')).toMatchObject({ name: 'printer.local' });
+  });
+
+  it('fuzz: random packets and random DNS payloads never throw, every packet is accounted for', () => {
+    const s = snooper();
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 120 }),
+        fc.boolean(),
+        fc.boolean(),
+        (data, v6, overTcp) => {
+          const l4 = overTcp ? tcp(53, 1000, [...data]) : udp(53, 1000, [...data]);
+          const proto = overTcp ? 6 : 17;
+          const addr6 = [0xfd, ...new Array<number>(15).fill(1)];
+          s.handlePacket(v6 ? ipv6(addr6, addr6, proto, l4) : ipv4(SERVER, CLIENT, proto, l4));
+          s.handlePacket(data);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    const c = s.counters;
+    expect(c.packets).toBe(6000);
+    expect(c.responses + c.reasons.notIp + c.reasons.malformed).toBeGreaterThan(0);
   });
 
   it('shares a cache given to it', () => {

@@ -20,6 +20,7 @@ import {
 import { NfLogError } from '../../../helper/nflog/errors.js';
 import { NfLog, type NfLogOptions } from '../../../helper/nflog/log.js';
 import type { LoggedPacket } from '../../../helper/nflog/types.js';
+import { parseLogProcStats } from '../../../helper/nflog/stats.js';
 import {
   ackMessage,
   datagram,
@@ -517,5 +518,16 @@ describe('NfLog over a fake kernel', () => {
     expect(got).toEqual(['1', '2']);
     await it.return!();
     await log.close();
+  });
+});
+
+describe('parseLogProcStats', () => {
+  it('reads /proc/net/netfilter/nfnetlink_log lines, skipping others', () => {
+    const text =
+      '   21 123456     0 2   300      5  1\n garbage\n    5   4242     3 1     0    100  1\n';
+    expect(parseLogProcStats(text)).toEqual([
+      { group: 21, portId: 123456, queued: 0, copyMode: 2, copyRange: 300, flushTimeout: 5 },
+      { group: 5, portId: 4242, queued: 3, copyMode: 1, copyRange: 0, flushTimeout: 100 },
+    ]);
   });
 });
