@@ -19,6 +19,28 @@ export const DEFAULT_MARKS: Readonly<MarkLayout> = Object.freeze({
   exempt: 0x4,
 });
 
+/** The NFLOG group the helper's DNS snooper reads unless configured otherwise. */
+export const DEFAULT_DNS_LOG_GROUP = 2053;
+/** The `--nflog-prefix` of the DNS rules: it names them in `iptables -S` and in each
+ * logged packet (NFULA_PREFIX). */
+export const DEFAULT_DNS_LOG_PREFIX = 'portcullis-dns';
+
+/**
+ * Copies of DNS responses for the helper's DnsSnooper (helper/dns), sent to an NFLOG
+ * group: UDP and TCP from source port 53 that conntrack sees as the reply of a flow
+ * this machine started, arriving from the network (INPUT, not loopback) or answered by
+ * a local resolver to a local program (OUTPUT to loopback); each response once.
+ */
+export interface DnsLogConfig {
+  /** NFLOG group 0..65535. */
+  group: number;
+  /** `--nflog-prefix`: letters, digits, `_` and `-`, at most 63. Default 'portcullis-dns'. */
+  prefix?: string;
+  /** Also log mDNS (UDP from port 5353, inbound from the network; no conntrack check,
+   * as mDNS answers are multicast). Default false. */
+  mdns?: boolean;
+}
+
 /** What the rules queue to, and how. */
 export interface FirewallConfig {
   /** One queue (`--queue-num N`) or a range (`--queue-balance A:B`). */
@@ -39,6 +61,9 @@ export interface FirewallConfig {
    * `{ mark: false }` disables the mark exemption.
    */
   exempt?: { mark?: boolean; uid?: number };
+  /** Log DNS responses to an NFLOG group (docs/dns.md). Default off here; the helper
+   * turns it on (helperFirewallConfig). */
+  dnsLog?: DnsLogConfig | false;
 }
 
 /** A config with every default applied and checked. */
@@ -51,6 +76,7 @@ export interface ResolvedConfig {
   marks: MarkLayout;
   exemptMark: boolean;
   exemptUid: number | undefined;
+  dnsLog: Required<DnsLogConfig> | undefined;
 }
 
 function invalid(message: string): never {
@@ -96,6 +122,19 @@ export function resolveConfig(config: FirewallConfig): ResolvedConfig {
   }
   const uid = config.exempt?.uid;
   if (uid !== undefined) u32('exempt.uid', uid);
+  let dnsLog: Required<DnsLogConfig> | undefined;
+  if (config.dnsLog) {
+    const prefix = config.dnsLog.prefix ?? DEFAULT_DNS_LOG_PREFIX;
+    // Only characters iptables prints unquoted: the installed rules are compared as text.
+    if (!/^[A-Za-z0-9_-]{1,63}$/.test(prefix)) {
+      invalid(`dnsLog.prefix must be 1..63 of [A-Za-z0-9_-], got ${JSON.stringify(prefix)}`);
+    }
+    dnsLog = {
+      group: u16('dnsLog.group', config.dnsLog.group),
+      prefix,
+      mdns: !!config.dnsLog.mdns,
+    };
+  }
   return {
     queue,
     bypass: config.bypass ?? true,
@@ -105,7 +144,14 @@ export function resolveConfig(config: FirewallConfig): ResolvedConfig {
     marks,
     exemptMark,
     exemptUid: uid,
+    dnsLog,
   };
+}
+
+/** The helper's defaults over `config`: DNS responses logged to DEFAULT_DNS_LOG_GROUP
+ * unless `dnsLog` is given (or `false`). */
+export function helperFirewallConfig(config: FirewallConfig): FirewallConfig {
+  return { ...config, dnsLog: config.dnsLog ?? { group: DEFAULT_DNS_LOG_GROUP } };
 }
 
 /** `0x…` as iptables prints marks. */

@@ -103,16 +103,52 @@ export function chainRules(
   return rules.map((args) => ({ chain, args }));
 }
 
-/** Everything Portcullis wants in the filter table of one family. */
+/**
+ * The DNS logging rules that open a Portcullis chain (empty without `dnsLog`). NFLOG
+ * does not end the chain, so they come first, before the loopback RETURN. Replies only
+ * (`--ctstate ESTABLISHED --ctdir REPLY`): an unsolicited packet from port 53 cannot
+ * plant names. A response a local resolver sends a local program crosses OUTPUT and
+ * then INPUT, both on lo: it is logged on output (`-o lo`), and input logs only what
+ * comes from the network (`! -i lo`), so each response is logged once.
+ */
+export function dnsLogRules(
+  _family: IpFamily,
+  direction: 'out' | 'in',
+  config: ResolvedConfig,
+): RuleSpec[] {
+  const dns = config.dnsLog;
+  if (!dns) return [];
+  const chain = direction === 'out' ? OUT_CHAIN : IN_CHAIN;
+  const iface = direction === 'out' ? ['-o', 'lo'] : ['!', '-i', 'lo'];
+  // iptables -S leaves out group 0, the target's default.
+  const target = [
+    ...['-j', 'NFLOG', '--nflog-prefix', dns.prefix],
+    ...(dns.group === 0 ? [] : ['--nflog-group', String(dns.group)]),
+  ];
+  const reply = ['-m', 'conntrack', '--ctstate', 'ESTABLISHED', '--ctdir', 'REPLY'];
+  const rules = (['udp', 'tcp'] as const).map((p) => [
+    ...[...iface, '-p', p, '-m', p, '--sport', '53'],
+    ...reply,
+    ...target,
+  ]);
+  if (dns.mdns && direction === 'in') {
+    rules.push([...iface, '-p', 'udp', '-m', 'udp', '--sport', '5353', ...target]);
+  }
+  return rules.map((args) => ({ chain, args }));
+}
+
+/** Everything Portcullis wants in the filter table of one family. The inbound chain
+ * exists for inbound queueing, for DNS logging, or both. */
 export function wantedState(family: IpFamily, config: ResolvedConfig): WantedState {
   const state: WantedState = {
     chains: [OUT_CHAIN],
-    rules: chainRules(family, 'out', config),
+    rules: [...dnsLogRules(family, 'out', config), ...chainRules(family, 'out', config)],
     jumps: [{ from: 'OUTPUT', to: OUT_CHAIN }],
   };
-  if (config.inbound) {
+  if (config.inbound || config.dnsLog) {
     state.chains.push(IN_CHAIN);
-    state.rules.push(...chainRules(family, 'in', config));
+    state.rules.push(...dnsLogRules(family, 'in', config));
+    if (config.inbound) state.rules.push(...chainRules(family, 'in', config));
     state.jumps.push({ from: 'INPUT', to: IN_CHAIN });
   }
   return state;

@@ -34,6 +34,20 @@ export function nftChainRules(direction: 'out' | 'in', config: ResolvedConfig): 
   return rules;
 }
 
+/** The DNS logging rules that open a base chain (as dnsLogRules for iptables). */
+export function nftDnsLogRules(direction: 'out' | 'in', config: ResolvedConfig): string[] {
+  const dns = config.dnsLog;
+  if (!dns) return [];
+  const family = config.ipv6 ? '' : 'meta nfproto ipv4 ';
+  const iface = direction === 'out' ? 'oifname "lo"' : 'iifname != "lo"';
+  const log = `log prefix "${dns.prefix}" group ${dns.group}`;
+  const rules = [
+    `${family}${iface} meta l4proto { tcp, udp } th sport 53 ct state established ct direction reply ${log}`,
+  ];
+  if (dns.mdns && direction === 'in') rules.push(`${family}${iface} udp sport 5353 ${log}`);
+  return rules;
+}
+
 /**
  * The `nft -f` script that installs the table atomically: it declares the table (so the
  * delete cannot fail), deletes it, and creates it anew, all in one transaction.
@@ -42,7 +56,10 @@ export function nftInstallScript(config: ResolvedConfig): string {
   const chain = (name: string, hook: string, direction: 'out' | 'in'): string[] => [
     `  chain ${name} {`,
     `    type filter hook ${hook} priority filter; policy accept;`,
-    ...nftChainRules(direction, config).map((r) => `    ${r}`),
+    ...nftDnsLogRules(direction, config).map((r) => `    ${r}`),
+    ...(direction === 'out' || config.inbound ? nftChainRules(direction, config) : []).map(
+      (r) => `    ${r}`,
+    ),
     '  }',
   ];
   return [
@@ -50,7 +67,7 @@ export function nftInstallScript(config: ResolvedConfig): string {
     `delete table inet ${NFT_TABLE}`,
     `table inet ${NFT_TABLE} {`,
     ...chain('output', 'output', 'out'),
-    ...(config.inbound ? chain('input', 'input', 'in') : []),
+    ...(config.inbound || config.dnsLog ? chain('input', 'input', 'in') : []),
     '}',
     '',
   ].join('\n');

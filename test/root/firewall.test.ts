@@ -6,6 +6,7 @@ import {
   IN_CHAIN,
   OUT_CHAIN,
   chainRules,
+  dnsLogRules,
   resolveConfig,
   ruleLine,
   type FirewallConfig,
@@ -40,10 +41,13 @@ function expected(
 ): string[] {
   const r = resolveConfig(config);
   if (family === 'ipv6' && !r.ipv6) return [];
-  const lines = r.inbound ? [`-N ${IN_CHAIN}`, `-N ${OUT_CHAIN}`] : [`-N ${OUT_CHAIN}`];
-  if (r.inbound) lines.push(`-A INPUT -j ${IN_CHAIN}`);
+  const hasIn = r.inbound || r.dnsLog !== undefined;
+  const lines = hasIn ? [`-N ${IN_CHAIN}`, `-N ${OUT_CHAIN}`] : [`-N ${OUT_CHAIN}`];
+  if (hasIn) lines.push(`-A INPUT -j ${IN_CHAIN}`);
   lines.push(`-A OUTPUT -j ${OUT_CHAIN}`, ...foreignOutput);
+  lines.push(...dnsLogRules(family, 'in', r).map(ruleLine));
   if (r.inbound) lines.push(...chainRules(family, 'in', r).map(ruleLine));
+  lines.push(...dnsLogRules(family, 'out', r).map(ruleLine));
   lines.push(...chainRules(family, 'out', r).map(ruleLine));
   return lines;
 }
@@ -97,6 +101,27 @@ describe.skipIf(skip)('firewall rules (iptables fallback) in a throw-away netns'
     expect(second).toMatchObject({ changed: false, actions: [] });
     expect(listing(ns, 'iptables')).toEqual(expected('ipv4', config));
     expect(listing(ns, 'ip6tables')).toEqual(expected('ipv6', config));
+  });
+
+  it('DNS logging: NFLOG rules open both chains exactly as listed; idempotent; removed', async () => {
+    const config: FirewallConfig = { queue: 7, dnsLog: { group: 2053, mdns: true } };
+    const first = await fw.install(config);
+    expect(first.actions).toContain('iptables-nft ipv4: created chain PORTCULLIS-IN');
+    expect(listing(ns, 'iptables')).toEqual(expected('ipv4', config));
+    expect(listing(ns, 'ip6tables')).toEqual(expected('ipv6', config));
+    expect(ns.exec('iptables-save', ['-t', 'filter'])).toContain(
+      '-A PORTCULLIS-OUT -o lo -p udp -m udp --sport 53 -m conntrack --ctstate ESTABLISHED --ctdir REPLY -j NFLOG --nflog-prefix portcullis-dns --nflog-group 2053',
+    );
+    expect((await fw.install(config)).changed).toBe(false);
+    // Turning it off leaves no inbound chain (inbound queueing is off).
+    const off = await fw.install({ queue: 7 });
+    expect(off.actions).toContain('iptables-nft ipv4: deleted chain PORTCULLIS-IN');
+    expect(listing(ns, 'iptables')).toEqual(expected('ipv4', { queue: 7 }));
+    await fw.install({ ...config, inbound: true, ipv6: false });
+    expect(listing(ns, 'iptables')).toEqual(expected('ipv4', { ...config, inbound: true }));
+    expect(listing(ns, 'ip6tables')).toEqual([]);
+    await fw.remove();
+    expect(listing(ns, 'iptables')).toEqual([]);
   });
 
   it('install with another config rewrites in place (balance, no bypass, reject, inbound off)', async () => {

@@ -4,7 +4,11 @@ import {
   FirewallRules,
   chainRules,
   chooseBackend,
+  DEFAULT_DNS_LOG_GROUP,
+  dnsLogRules,
+  helperFirewallConfig,
   inNetns,
+  nftDnsLogRules,
   nftChainRules,
   nftInstallScript,
   parseListing,
@@ -111,6 +115,155 @@ describe('iptables rules as argv', () => {
     ] as FirewallConfig[]) {
       expect(() => resolveConfig(c)).toThrow(FirewallError);
     }
+  });
+});
+
+describe('DNS response logging rules (NFLOG)', () => {
+  const dnsArgv = (family: 'ipv4' | 'ipv6', dir: 'out' | 'in', c: FirewallConfig): string[][] =>
+    dnsLogRules(family, dir, resolveConfig(c)).map((r) => ['-A', r.chain, ...r.args]);
+  const reply = ['-m', 'conntrack', '--ctstate', 'ESTABLISHED', '--ctdir', 'REPLY'];
+
+  it('off by default: no rules, no inbound chain', () => {
+    expect(dnsArgv('ipv4', 'out', { queue: 1 })).toEqual([]);
+    expect(wantedState('ipv4', resolveConfig({ queue: 1 })).chains).toEqual(['PORTCULLIS-OUT']);
+  });
+
+  it('output: replies to loopback only; input: replies from the network only (each once)', () => {
+    const c: FirewallConfig = { queue: 1, dnsLog: { group: 53 } };
+    const target = ['-j', 'NFLOG', '--nflog-prefix', 'portcullis-dns', '--nflog-group', '53'];
+    expect(dnsArgv('ipv4', 'out', c)).toEqual([
+      [
+        '-A',
+        'PORTCULLIS-OUT',
+        '-o',
+        'lo',
+        '-p',
+        'udp',
+        '-m',
+        'udp',
+        '--sport',
+        '53',
+        ...reply,
+        ...target,
+      ],
+      [
+        '-A',
+        'PORTCULLIS-OUT',
+        '-o',
+        'lo',
+        '-p',
+        'tcp',
+        '-m',
+        'tcp',
+        '--sport',
+        '53',
+        ...reply,
+        ...target,
+      ],
+    ]);
+    expect(dnsArgv('ipv6', 'in', c)).toEqual([
+      [
+        '-A',
+        'PORTCULLIS-IN',
+        '!',
+        '-i',
+        'lo',
+        '-p',
+        'udp',
+        '-m',
+        'udp',
+        '--sport',
+        '53',
+        ...reply,
+        ...target,
+      ],
+      [
+        '-A',
+        'PORTCULLIS-IN',
+        '!',
+        '-i',
+        'lo',
+        '-p',
+        'tcp',
+        '-m',
+        'tcp',
+        '--sport',
+        '53',
+        ...reply,
+        ...target,
+      ],
+    ]);
+  });
+
+  it('mDNS inbound without a conntrack match; group 0 is printed without --nflog-group', () => {
+    const rules = dnsArgv('ipv4', 'in', {
+      queue: 1,
+      dnsLog: { group: 0, prefix: 'x_1', mdns: true },
+    });
+    expect(rules.at(-1)).toEqual([
+      ...['-A', 'PORTCULLIS-IN', '!', '-i', 'lo', '-p', 'udp', '-m', 'udp', '--sport', '5353'],
+      ...['-j', 'NFLOG', '--nflog-prefix', 'x_1'],
+    ]);
+    expect(rules.flat()).not.toContain('--nflog-group');
+    expect(dnsArgv('ipv4', 'out', { queue: 1, dnsLog: { group: 1, mdns: true } })).toHaveLength(2);
+  });
+
+  it('wanted state: the log rules open the chains; the inbound chain holds only them without inbound', () => {
+    const r = resolveConfig({ queue: 4, dnsLog: { group: 9 } });
+    const w = wantedState('ipv4', r);
+    expect(w.chains).toEqual(['PORTCULLIS-OUT', 'PORTCULLIS-IN']);
+    expect(w.jumps).toEqual([
+      { from: 'OUTPUT', to: 'PORTCULLIS-OUT' },
+      { from: 'INPUT', to: 'PORTCULLIS-IN' },
+    ]);
+    const out = w.rules.filter((x) => x.chain === 'PORTCULLIS-OUT').map(ruleLine);
+    expect(out.slice(0, 2).every((l) => l.includes('-j NFLOG'))).toBe(true);
+    expect(out.slice(2)).toEqual(chainRules('ipv4', 'out', r).map(ruleLine));
+    expect(w.rules.filter((x) => x.chain === 'PORTCULLIS-IN')).toEqual(
+      dnsLogRules('ipv4', 'in', r),
+    );
+    const inbound = wantedState(
+      'ipv4',
+      resolveConfig({ queue: 4, inbound: true, dnsLog: { group: 9 } }),
+    );
+    expect(inbound.rules.filter((x) => x.chain === 'PORTCULLIS-IN').map(ruleLine)).toEqual([
+      ...dnsLogRules('ipv4', 'in', r).map(ruleLine),
+      ...chainRules('ipv4', 'in', r).map(ruleLine),
+    ]);
+  });
+
+  it('invalid group or prefix is INVALID_CONFIG; the helper turns logging on by default', () => {
+    for (const dnsLog of [
+      { group: 65536 },
+      { group: 1, prefix: 'has space' },
+      { group: 1, prefix: '' },
+    ]) {
+      expect(() => resolveConfig({ queue: 1, dnsLog })).toThrow(FirewallError);
+    }
+    expect(helperFirewallConfig({ queue: 1 }).dnsLog).toEqual({ group: DEFAULT_DNS_LOG_GROUP });
+    expect(helperFirewallConfig({ queue: 1, dnsLog: false }).dnsLog).toBe(false);
+    expect(resolveConfig(helperFirewallConfig({ queue: 1, dnsLog: false })).dnsLog).toBeUndefined();
+  });
+
+  it('nft: the same rules as `log group`, IPv4-only when ipv6 is off, input chain for them', () => {
+    const r = resolveConfig({ queue: 2, dnsLog: { group: 7, mdns: true } });
+    expect(nftDnsLogRules('out', r)).toEqual([
+      'oifname "lo" meta l4proto { tcp, udp } th sport 53 ct state established ct direction reply log prefix "portcullis-dns" group 7',
+    ]);
+    expect(nftDnsLogRules('in', r)).toEqual([
+      'iifname != "lo" meta l4proto { tcp, udp } th sport 53 ct state established ct direction reply log prefix "portcullis-dns" group 7',
+      'iifname != "lo" udp sport 5353 log prefix "portcullis-dns" group 7',
+    ]);
+    const v4 = nftDnsLogRules(
+      'out',
+      resolveConfig({ queue: 2, ipv6: false, dnsLog: { group: 7 } }),
+    );
+    expect(v4[0]).toMatch(/^meta nfproto ipv4 oifname "lo" /);
+    const script = nftInstallScript(r);
+    const input = script.slice(script.indexOf('chain input'));
+    expect(input).toContain('log prefix "portcullis-dns" group 7');
+    expect(input).not.toContain('queue'); // no inbound queueing asked for
+    expect(script.indexOf('log prefix')).toBeLessThan(script.indexOf('oifname "lo" return'));
   });
 });
 

@@ -1,0 +1,33 @@
+import type { ExtendedAck } from '../netlink/errors.js';
+
+export type NfLogErrorCode =
+  /** Binding or configuring the group failed (the kernel's errno is in details). */
+  | 'CONFIG_FAILED'
+  /** Logged packets were lost: the socket's receive buffer overflowed (ENOBUFS). */
+  | 'LOST'
+  /** A packet message could not be decoded. */
+  | 'DECODE'
+  /** Reading the socket failed for good: no more packets arrive (close and reopen). */
+  | 'SOCKET'
+  /** A packet listener threw. */
+  | 'LISTENER'
+  /** The log is closed. */
+  | 'CLOSED';
+
+/** Every error of the NFLOG library: `code` says which. */
+export class NfLogError extends Error {
+  override readonly name = 'NfLogError';
+  constructor(
+    readonly code: NfLogErrorCode,
+    message: string,
+    readonly details: {
+      group?: number;
+      errno?: number;
+      errnoName?: string;
+      extack?: ExtendedAck;
+      cause?: unknown;
+    } = {},
+  ) {
+    super(message, details.cause !== undefined ? { cause: details.cause } : undefined);
+  }
+}
