@@ -29,6 +29,9 @@ const ENOENT = errnoNumber('ENOENT') ?? 2;
 export interface SockDiagOptions extends ConnectionOptions {
   /** Act inside this network namespace (`ip netns` name or path). */
   netns?: string;
+  /** Receive buffer (default 4 MiB): each lookup's reply and ACK take about
+   * 2 KiB of it, so the default 208 KiB holds only about a hundred. */
+  rcvbuf?: number;
   /** Injection seam: a transport instead of a real socket (tests, fake kernel). */
   transport?: NetlinkTransport;
   socket?: Omit<NetlinkSocketOptions, 'netns'>;
@@ -147,6 +150,7 @@ export class SockDiag {
       NetlinkSocket.open(NETLINK_SOCK_DIAG, {
         extAck: true,
         capAck: true,
+        rcvbuf: options.rcvbuf ?? 4 * 1024 * 1024,
         // A sock_diag dump part is at most 32 KiB; one slot per datagram.
         slotSize: 32768,
         slots: 8,
