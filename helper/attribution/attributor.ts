@@ -22,6 +22,9 @@ export interface AttributorOptions {
   /** How long an answer for a tuple is reused (ms, default 2000); the owner
    * is checked to be alive on every reuse. 0 disables the cache. */
   tupleTtlMs?: number;
+  /** Passed to SockDiag.find(): dump by local port when the exact lookup
+   * misses (default: UDP and UDP-Lite only). */
+  dumpFallback?: boolean;
   /** Tuples remembered (default 4096). */
   tupleCacheSize?: number;
   /** Processes remembered (default 4096). */
@@ -63,6 +66,7 @@ export class Attributor {
   private readonly tupleMax: number;
   private readonly processMax: number;
   private readonly now: () => number;
+  private readonly dumpFallback: boolean | undefined;
 
   constructor(options: AttributorOptions = {}) {
     this.ownsDiag = options.sockDiag === undefined;
@@ -81,6 +85,7 @@ export class Attributor {
     this.tupleMax = options.tupleCacheSize ?? 4096;
     this.processMax = options.processCacheSize ?? 4096;
     this.now = options.now ?? (() => performance.now());
+    this.dumpFallback = options.dumpFallback;
   }
 
   static open(options: AttributorOptions = {}): Attributor {
@@ -161,7 +166,10 @@ export class Attributor {
   }
 
   private async resolve(tuple: SocketTuple): Promise<Attribution | null> {
-    const socket = await this.diag.find(tuple);
+    const socket = await this.diag.find(
+      tuple,
+      this.dumpFallback !== undefined ? { dumpFallback: this.dumpFallback } : {},
+    );
     if (!socket) {
       this.stats.noSocket++;
       return null;

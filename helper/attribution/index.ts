@@ -3,6 +3,7 @@ export {
   exactSockId,
   matchScore,
   type DestroyTarget,
+  type FindOptions,
   type LookupOptions,
   type SockDiagOptions,
   type SocketFilter,

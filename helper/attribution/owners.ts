@@ -153,6 +153,10 @@ export class SocketOwnerIndex {
   }
 
   private remember(inode: number, owner: SocketOwner): void {
+    // A socket shared after fork() is held by several processes: the first
+    // one this scan met (the one waiting lookups were answered with) stays.
+    const known = this.entries.get(inode);
+    if (known && known.generation === this.generation && known.pid !== owner.pid) return;
     this.entries.delete(inode); // re-inserted last: the Map's order is age
     this.entries.set(inode, { ...owner, generation: this.generation });
     if (this.entries.size > this.maxEntries) {

@@ -69,6 +69,14 @@ export interface LookupOptions {
   cookie?: bigint;
 }
 
+export interface FindOptions extends LookupOptions {
+  /** Dump the local port's sockets when the exact lookup misses. Default:
+   * for UDP and UDP-Lite only, whose lookup routes like a datagram and can
+   * miss (a socket bound to a device); a TCP lookup is exact, and a dump
+   * walks the whole TCP table, which forwarded traffic would pay for. */
+  dumpFallback?: boolean;
+}
+
 type Operation = 'lookup' | 'destroy';
 
 /**
@@ -189,14 +197,17 @@ export class SockDiag {
   }
 
   /**
-   * lookup(), and when the kernel finds nothing, a dump of the sockets bound
-   * to the local port (both families for IPv4: a dual-stack IPv6 socket may
+   * lookup(), and when the kernel finds nothing (UDP, or with dumpFallback),
+   * a dump of the sockets bound to the local port (both families for IPv4: a dual-stack IPv6 socket may
    * carry it), keeping the most specific match. This finds sockets the exact
    * lookup misses, such as ones bound to a device.
    */
-  async find(tuple: SocketTuple, options: LookupOptions = {}): Promise<SocketInfo | null> {
+  async find(tuple: SocketTuple, options: FindOptions = {}): Promise<SocketInfo | null> {
     const exact = await this.lookup(tuple, options);
     if (exact) return exact;
+    const fallback =
+      options.dumpFallback ?? (tuple.protocol === 'udp' || tuple.protocol === 'udplite');
+    if (!fallback) return null;
     let best: SocketInfo | null = null;
     let bestScore = -1;
     const families: Family[] = tuple.family === 'ipv4' ? ['ipv4', 'ipv6'] : ['ipv6'];

@@ -179,6 +179,17 @@ describe('SocketOwnerIndex', () => {
     index.close();
   });
 
+  it('a socket shared after fork() keeps the owner its lookup was answered with', async () => {
+    fake.add({ pid: 300, fds: { 3: 'socket:[900]' } });
+    fake.add({ pid: 301, fds: { 5: 'socket:[900]' } });
+    const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 0 });
+    const owner = await index.ownerOf(900);
+    expect([300, 301]).toContain(owner?.pid);
+    await index.ownerOf(12345); // a complete scan
+    expect(index.peek(900)?.pid).toBe(owner?.pid);
+    index.close();
+  });
+
   it('stays within maxEntries and rejects waiters on close', async () => {
     const fds: Record<number, string> = {};
     for (let i = 0; i < 10; i++) fds[i + 3] = `socket:[${600 + i}]`;

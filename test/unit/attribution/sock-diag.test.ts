@@ -174,6 +174,16 @@ describe('SockDiag over a fake kernel', () => {
     diag.close();
   });
 
+  it('find() does not dump for a TCP miss unless asked to', async () => {
+    const kernel = sockDiagKernel([{ proto: 6, sport: 40000, inode: 5 }], { exact: false });
+    const diag = SockDiag.open({ transport: kernel });
+    await expect(diag.find(tcp)).resolves.toBeNull();
+    expect(kernel.sentMessages.map((m) => reqOf(m).dump)).toEqual([false]);
+    expect((await diag.find(tcp, { dumpFallback: true }))?.inode).toBe(5);
+    expect(kernel.sentMessages.map((m) => reqOf(m).dump)).toEqual([false, false, true, true]);
+    diag.close();
+  });
+
   it('list() applies state masks, ports and a predicate; listAll() collects', async () => {
     const kernel = sockDiagKernel([
       { proto: 6, sport: 80, inode: 1, stateNo: 10 },
