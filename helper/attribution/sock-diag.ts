@@ -29,8 +29,8 @@ const ENOENT = errnoNumber('ENOENT') ?? 2;
 export interface SockDiagOptions extends ConnectionOptions {
   /** Act inside this network namespace (`ip netns` name or path). */
   netns?: string;
-  /** Receive buffer (default 4 MiB): each lookup's reply and ACK take about
-   * 2 KiB of it, so the default 208 KiB holds only about a hundred. */
+  /** Receive buffer (default 4 MiB): each lookup's reply and ACK take one to
+   * two KiB of it, and 200 concurrent lookups overflowed the default 208 KiB. */
   rcvbuf?: number;
   /** Injection seam: a transport instead of a real socket (tests, fake kernel). */
   transport?: NetlinkTransport;
