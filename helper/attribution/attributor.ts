@@ -4,6 +4,7 @@
  * with a small per-tuple cache for the packets of one flow that queue
  * before the first verdict.
  */
+import { CgroupIndex } from './cgroups.js';
 import { ProcReader, PasswdCache } from './procfs.js';
 import { SockDiag, type SockDiagOptions } from './sock-diag.js';
 import { SocketOwnerIndex, type SocketOwnerIndexOptions } from './owners.js';
@@ -18,7 +19,10 @@ export interface AttributorOptions {
   /** procfs root (default /proc) and passwd file (default /etc/passwd). */
   procRoot?: string;
   passwdPath?: string;
-  owners?: SocketOwnerIndexOptions;
+  owners?: Omit<SocketOwnerIndexOptions, 'cgroups'>;
+  /** The cgroup v2 mount (default: from /proc/self/mountinfo); null: do not
+   * use sockets' cgroup ids to find their owners sooner. */
+  cgroupRoot?: string | null;
   /** How long an answer for a tuple is reused (ms, default 2000); the owner
    * is checked to be alive on every reuse. 0 disables the cache. */
   tupleTtlMs?: number;
@@ -80,7 +84,14 @@ export class Attributor {
       ...(options.procRoot !== undefined ? { root: options.procRoot } : {}),
       passwd: new PasswdCache(options.passwdPath),
     });
-    this.owners = new SocketOwnerIndex(this.proc, options.owners);
+    const cgroups =
+      options.cgroupRoot === null
+        ? undefined
+        : new CgroupIndex(options.cgroupRoot !== undefined ? { root: options.cgroupRoot } : {});
+    this.owners = new SocketOwnerIndex(this.proc, {
+      ...options.owners,
+      ...(cgroups?.root !== undefined ? { cgroups } : {}),
+    });
     this.ttl = options.tupleTtlMs ?? 2000;
     this.tupleMax = options.tupleCacheSize ?? 4096;
     this.processMax = options.processCacheSize ?? 4096;
@@ -176,7 +187,10 @@ export class Attributor {
     }
     let process: ProcessInfo | null = null;
     if (socket.inode !== 0) {
-      const owner = await this.owners.ownerOf(socket.inode, { uid: socket.uid });
+      const owner = await this.owners.ownerOf(socket.inode, {
+        uid: socket.uid,
+        ...(socket.cgroupId !== undefined ? { cgroupId: socket.cgroupId } : {}),
+      });
       if (owner) {
         process = this.process(owner.pid);
         if (process && process.startTime !== owner.startTime) process = null;

@@ -30,5 +30,6 @@ export {
   type AttributorStats,
 } from './attributor.js';
 export * from './proc-parse.js';
+export { CgroupIndex, findCgroup2Root, type CgroupIndexOptions } from './cgroups.js';
 export type * from './types.js';
 export * as constants from './constants.js';

@@ -6,6 +6,7 @@
  * up. Scans are rate-limited; the index is bounded, and each complete scan
  * drops the sockets it no longer saw.
  */
+import type { CgroupIndex } from './cgroups.js';
 import type { ProcReader } from './procfs.js';
 
 export interface SocketOwner {
@@ -24,12 +25,16 @@ export interface SocketOwnerIndexOptions {
   yieldEvery?: number;
   /** Remembered recent owners, scanned first (default 32). */
   recentOwners?: number;
+  /** Resolves a socket's cgroup id to the processes in it, scanned next. */
+  cgroups?: CgroupIndex;
   now?: () => number;
 }
 
 export interface OwnerLookupHint {
-  /** The socket's uid (from sock_diag): processes of that uid are scanned first. */
+  /** The socket's uid (from sock_diag): processes of that uid are scanned early. */
   uid?: number;
+  /** The socket's cgroup id (INET_DIAG_CGROUP_ID): its processes are scanned first. */
+  cgroupId?: bigint;
 }
 
 export interface SocketOwnerIndexStats {
@@ -44,6 +49,7 @@ export interface SocketOwnerIndexStats {
 interface Waiter {
   inode: number;
   uid: number | undefined;
+  cgroupId: bigint | undefined;
   /** Scans that started before the waiter came may have passed its owner already. */
   after: number;
   resolve: (owner: SocketOwner | null) => void;
@@ -66,6 +72,7 @@ export class SocketOwnerIndex {
   private readonly yieldEvery: number;
   private readonly recentMax: number;
   private readonly now: () => number;
+  private readonly cgroups: CgroupIndex | undefined;
   readonly stats: SocketOwnerIndexStats = {
     scans: 0,
     hits: 0,
@@ -83,6 +90,7 @@ export class SocketOwnerIndex {
     this.yieldEvery = Math.max(1, options.yieldEvery ?? 16);
     this.recentMax = options.recentOwners ?? 32;
     this.now = options.now ?? (() => performance.now());
+    this.cgroups = options.cgroups;
   }
 
   /** The owner remembered for an inode, checked to be alive (no scan). */
@@ -108,7 +116,14 @@ export class SocketOwnerIndex {
     }
     this.stats.misses++;
     return new Promise((resolve, reject) => {
-      this.waiters.push({ inode, uid: hint.uid, after: this.stats.scans, resolve, reject });
+      this.waiters.push({
+        inode,
+        uid: hint.uid,
+        cgroupId: hint.cgroupId,
+        after: this.stats.scans,
+        resolve,
+        reject,
+      });
       this.schedule();
     });
   }
@@ -165,13 +180,24 @@ export class SocketOwnerIndex {
     }
   }
 
-  /** Scan order: recent owners, then processes of a waiting socket's uid, then the rest. */
+  /** Scan order: recent owners, the processes in a waiting socket's cgroup,
+   * those of its uid, then the rest. */
   private order(pids: number[]): number[] {
     const uids = new Set<number>();
-    for (const w of this.waiters) if (w.uid !== undefined) uids.add(w.uid);
+    const cgroupIds = new Set<bigint>();
+    for (const w of this.waiters) {
+      if (w.uid !== undefined) uids.add(w.uid);
+      if (w.cgroupId !== undefined) cgroupIds.add(w.cgroupId);
+    }
     const all = new Set(pids);
     const first = this.recent.filter((p) => all.has(p));
+    if (this.cgroups) {
+      for (const id of cgroupIds)
+        for (const p of this.cgroups.pidsOf(id) ?? []) if (all.has(p)) first.push(p);
+    }
     const seen = new Set(first);
+    first.length = 0;
+    first.push(...seen); // a recent owner can be in the cgroup too
     const sameUid: number[] = [];
     const rest: number[] = [];
     for (const pid of pids) {

@@ -232,3 +232,32 @@ export function parseFlatpakInfo(text: string): string | undefined {
   }
   return undefined;
 }
+
+/** Octal escapes of /proc/PID/mountinfo paths (\040 for a space). */
+function unescapeMountPath(text: string): string {
+  return text.replace(/\\([0-7]{3})/g, (_, octal: string) =>
+    String.fromCharCode(parseInt(octal, 8)),
+  );
+}
+
+/** The mount point of the cgroup v2 hierarchy in a /proc/PID/mountinfo
+ * ("ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE ..."). */
+export function cgroup2Mount(text: string): string | undefined {
+  for (const line of text.split('\n')) {
+    const fields = line.split(' ');
+    const dash = fields.indexOf('-');
+    if (dash < 6 || fields[dash + 1] !== 'cgroup2') continue;
+    return unescapeMountPath(fields[4]!);
+  }
+  return undefined;
+}
+
+/** Process ids in a cgroup.procs file (one per line). */
+export function parsePidList(text: string): number[] {
+  const out: number[] = [];
+  for (const line of text.split('\n')) {
+    const pid = nonNegativeInt(line.trim());
+    if (pid !== undefined && pid > 0) out.push(pid);
+  }
+  return out;
+}

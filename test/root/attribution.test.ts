@@ -1,6 +1,8 @@
-import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Attributor } from '../../helper/attribution/attributor.js';
+import { CgroupIndex, findCgroup2Root } from '../../helper/attribution/cgroups.js';
 import type { SocketTuple } from '../../helper/attribution/types.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
 import { SocketChild } from '../support/socket-child.js';
@@ -125,6 +127,31 @@ describe.skipIf(skip)('Attributor: tuple -> socket -> process (root, throw-away 
       dport: 9,
     });
     expect(b!.process!.pid).toBe(six.pid);
+  });
+
+  it("reports the creator's cgroup id: the inode of its cgroup v2 directory, which lists the process", async () => {
+    const root = findCgroup2Root();
+    if (root === undefined) {
+      console.warn('no cgroup v2 mount: cgroup ids are not checked');
+      return;
+    }
+    const udp = child(['udp-send', '127.0.0.1', '9', 'ipv4']);
+    const sport = (await udp.ready()).port!;
+    const a = await attributor.attribute({
+      family: 'ipv4',
+      protocol: 'udp',
+      src: '127.0.0.1',
+      sport,
+      dst: '127.0.0.1',
+      dport: 9,
+    });
+    // The v2 line ("0::/path"): the hierarchy whose ids sockets carry.
+    const v2 = readFileSync(`/proc/${udp.pid}/cgroup`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('0::'))!;
+    const path = v2.slice(3);
+    expect(a!.socket.cgroupId).toBe(statSync(join(root, path), { bigint: true }).ino);
+    expect(new CgroupIndex({ root }).pidsOf(a!.socket.cgroupId!)).toContain(udp.pid);
   });
 
   it('reuses an answer for the same tuple and drops it, and the owner, when the process exits', async () => {
