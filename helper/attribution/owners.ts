@@ -192,8 +192,12 @@ export class SocketOwnerIndex {
     const all = new Set(pids);
     const first = this.recent.filter((p) => all.has(p));
     if (this.cgroups) {
+      // Newest first here too: a big cgroup (the root one) then costs no
+      // more than the plain order.
+      const inCgroup: number[] = [];
       for (const id of cgroupIds)
-        for (const p of this.cgroups.pidsOf(id) ?? []) if (all.has(p)) first.push(p);
+        for (const p of this.cgroups.pidsOf(id) ?? []) if (all.has(p)) inCgroup.push(p);
+      first.push(...inCgroup.sort((a, b) => b - a));
     }
     const seen = new Set(first);
     first.length = 0;
