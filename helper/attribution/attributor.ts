@@ -54,7 +54,8 @@ interface TupleEntry {
 }
 
 function tupleKey(t: SocketTuple): string {
-  return `${t.protocol}|${t.src}|${t.sport}|${t.dst}|${t.dport}`;
+  // The family too: IPv4 text in an IPv6 tuple is a dual-stack socket's.
+  return `${t.family}|${t.protocol}|${t.src}|${t.sport}|${t.dst}|${t.dport}`;
 }
 
 export class Attributor {
@@ -110,7 +111,7 @@ export class Attributor {
    * visible process holds it (TIME_WAIT, kernel sockets, fd passed away and
    * closed, another pid namespace).
    */
-  attribute(request: AttributeRequest): Promise<Attribution | null> {
+  async attribute(request: AttributeRequest): Promise<Attribution | null> {
     this.stats.lookups++;
     const { inbound, ...rest } = request;
     const tuple: SocketTuple = inbound
@@ -120,7 +121,7 @@ export class Attributor {
     const cached = this.cachedTuple(key);
     if (cached) {
       this.stats.tupleHits++;
-      return Promise.resolve(cached);
+      return cached;
     }
     let pending = this.inFlight.get(key);
     if (!pending) {

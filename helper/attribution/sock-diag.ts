@@ -6,6 +6,7 @@ import { NetlinkConnection, type ConnectionOptions } from '../netlink/connection
 import { NETLINK_SOCK_DIAG } from '../netlink/constants.js';
 import { errnoNumber } from '../netlink/errno.js';
 import { NetlinkError } from '../netlink/errors.js';
+import type { NetlinkMessage } from '../netlink/message.js';
 import {
   NetlinkSocket,
   type NetlinkSocketOptions,
@@ -181,7 +182,7 @@ export class SockDiag {
       states: C.ALL_STATES,
       id: exactSockId(tuple, 'lookup', options.cookie),
     };
-    let replies;
+    let replies: NetlinkMessage[];
     try {
       replies = await this.connection.request(encodeDiagRequest(C.SOCK_DIAG_BY_FAMILY, req), {
         operation: 'sock_diag lookup',
@@ -198,9 +199,9 @@ export class SockDiag {
 
   /**
    * lookup(), and when the kernel finds nothing (UDP, or with dumpFallback),
-   * a dump of the sockets bound to the local port (both families for IPv4: a dual-stack IPv6 socket may
-   * carry it), keeping the most specific match. This finds sockets the exact
-   * lookup misses, such as ones bound to a device.
+   * a dump of the sockets bound to the local port (both families for IPv4:
+   * a dual-stack IPv6 socket may carry it), keeping the most specific match.
+   * This finds sockets the exact lookup misses, such as ones bound to a device.
    */
   async find(tuple: SocketTuple, options: FindOptions = {}): Promise<SocketInfo | null> {
     const exact = await this.lookup(tuple, options);
