@@ -1,0 +1,273 @@
+/**
+ * Socket inode -> owning process, from the /proc/PID/fd links. The kernel
+ * keeps no such index, so it is built by scanning: on a miss, one scan (shared
+ * by every lookup waiting meanwhile) reads the fds of every process, likely
+ * owners first, and answers each waiting lookup as soon as its inode shows
+ * up. Scans are rate-limited; the index is bounded, and each complete scan
+ * drops the sockets it no longer saw.
+ */
+import type { CgroupIndex } from './cgroups.js';
+import type { ProcReader } from './procfs.js';
+
+export interface SocketOwner {
+  pid: number;
+  /** The owner's start time: a pid reused by another process does not match. */
+  startTime: number;
+}
+
+export interface SocketOwnerIndexOptions {
+  /** Most inodes remembered (default 65536); the oldest are dropped first. */
+  maxEntries?: number;
+  /** A scan starts at most this often (ms, default 50): lookups that miss
+   * meanwhile wait for the next one. */
+  minScanIntervalMs?: number;
+  /** Processes read between yields to the event loop (default 16). */
+  yieldEvery?: number;
+  /** Remembered recent owners, scanned first (default 32). */
+  recentOwners?: number;
+  /** Resolves a socket's cgroup id to the processes in it, scanned next. */
+  cgroups?: CgroupIndex;
+  now?: () => number;
+}
+
+export interface OwnerLookupHint {
+  /** The socket's uid (from sock_diag): processes of that uid are scanned early. */
+  uid?: number;
+  /** The socket's cgroup id (INET_DIAG_CGROUP_ID): its processes are scanned first. */
+  cgroupId?: bigint;
+}
+
+export interface SocketOwnerIndexStats {
+  scans: number;
+  hits: number;
+  misses: number;
+  /** Processes read by scans in total. */
+  processesScanned: number;
+  entries: number;
+}
+
+interface Waiter {
+  inode: number;
+  uid: number | undefined;
+  cgroupId: bigint | undefined;
+  /** Scans that started before the waiter came may have passed its owner already. */
+  after: number;
+  resolve: (owner: SocketOwner | null) => void;
+  reject: (error: Error) => void;
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export class SocketOwnerIndex {
+  private readonly entries = new Map<number, SocketOwner & { generation: number }>();
+  private readonly waiters: Waiter[] = [];
+  private readonly recent: number[] = [];
+  private scanning = false;
+  private scanTimer: NodeJS.Timeout | undefined;
+  private lastScanStart = -Infinity;
+  private generation = 0;
+  private closed = false;
+  private readonly maxEntries: number;
+  private readonly minInterval: number;
+  private readonly yieldEvery: number;
+  private readonly recentMax: number;
+  private readonly now: () => number;
+  private readonly cgroups: CgroupIndex | undefined;
+  readonly stats: SocketOwnerIndexStats = {
+    scans: 0,
+    hits: 0,
+    misses: 0,
+    processesScanned: 0,
+    entries: 0,
+  };
+
+  constructor(
+    private readonly proc: ProcReader,
+    options: SocketOwnerIndexOptions = {},
+  ) {
+    this.maxEntries = options.maxEntries ?? 65536;
+    this.minInterval = options.minScanIntervalMs ?? 50;
+    this.yieldEvery = Math.max(1, options.yieldEvery ?? 16);
+    this.recentMax = options.recentOwners ?? 32;
+    this.now = options.now ?? (() => performance.now());
+    this.cgroups = options.cgroups;
+  }
+
+  /** The owner remembered for an inode, checked to be alive (no scan). */
+  peek(inode: number): SocketOwner | null {
+    const e = this.entries.get(inode);
+    if (!e) return null;
+    if (this.proc.startTime(e.pid) !== e.startTime) {
+      this.forgetPid(e.pid);
+      return null;
+    }
+    return { pid: e.pid, startTime: e.startTime };
+  }
+
+  /** The process holding the socket, scanning /proc on a miss; null when no
+   * process holds it (closed, or held only by a process we cannot see). */
+  async ownerOf(inode: number, hint: OwnerLookupHint = {}): Promise<SocketOwner | null> {
+    if (this.closed) throw new Error('SocketOwnerIndex is closed');
+    const known = this.peek(inode);
+    if (known) {
+      this.stats.hits++;
+      this.touch(known.pid);
+      return known;
+    }
+    this.stats.misses++;
+    return new Promise((resolve, reject) => {
+      this.waiters.push({
+        inode,
+        uid: hint.uid,
+        cgroupId: hint.cgroupId,
+        after: this.stats.scans,
+        resolve,
+        reject,
+      });
+      this.schedule();
+    });
+  }
+
+  /** Drops every socket of a process (it exited). */
+  forgetPid(pid: number): void {
+    for (const [inode, e] of this.entries) if (e.pid === pid) this.entries.delete(inode);
+    const i = this.recent.indexOf(pid);
+    if (i >= 0) this.recent.splice(i, 1);
+    this.stats.entries = this.entries.size;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Rejects waiting lookups; a running scan stops at its next yield. */
+  close(): void {
+    this.closed = true;
+    if (this.scanTimer) clearTimeout(this.scanTimer);
+    const error = new Error('SocketOwnerIndex closed');
+    for (const w of this.waiters.splice(0)) w.reject(error);
+  }
+
+  private touch(pid: number): void {
+    const i = this.recent.indexOf(pid);
+    if (i === 0) return;
+    if (i > 0) this.recent.splice(i, 1);
+    this.recent.unshift(pid);
+    if (this.recent.length > this.recentMax) this.recent.length = this.recentMax;
+  }
+
+  private schedule(): void {
+    if (this.scanning || this.scanTimer || this.closed) return;
+    const wait = Math.max(0, this.lastScanStart + this.minInterval - this.now());
+    this.scanTimer = setTimeout(() => {
+      this.scanTimer = undefined;
+      this.scan().catch((error: Error) => {
+        for (const w of this.waiters.splice(0)) w.reject(error);
+      });
+    }, wait);
+  }
+
+  private remember(inode: number, owner: SocketOwner): void {
+    // A socket shared after fork() is held by several processes: the first
+    // one this scan met (the one waiting lookups were answered with) stays.
+    const known = this.entries.get(inode);
+    if (known && known.generation === this.generation && known.pid !== owner.pid) return;
+    this.entries.delete(inode); // re-inserted last: the Map's order is age
+    this.entries.set(inode, { ...owner, generation: this.generation });
+    if (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+  }
+
+  /** Scan order: recent owners, the processes in a waiting socket's cgroup,
+   * those of its uid, then the rest. */
+  private order(pids: number[]): number[] {
+    const uids = new Set<number>();
+    const cgroupIds = new Set<bigint>();
+    for (const w of this.waiters) {
+      if (w.uid !== undefined) uids.add(w.uid);
+      if (w.cgroupId !== undefined) cgroupIds.add(w.cgroupId);
+    }
+    const all = new Set(pids);
+    const first = this.recent.filter((p) => all.has(p));
+    if (this.cgroups) {
+      // Newest first here too: a big cgroup (the root one) then costs no
+      // more than the plain order.
+      const inCgroup: number[] = [];
+      for (const id of cgroupIds)
+        for (const p of this.cgroups.pidsOf(id) ?? []) if (all.has(p)) inCgroup.push(p);
+      first.push(...inCgroup.sort((a, b) => b - a));
+    }
+    const seen = new Set(first);
+    first.length = 0;
+    first.push(...seen); // a recent owner can be in the cgroup too
+    const sameUid: number[] = [];
+    const rest: number[] = [];
+    for (const pid of pids) {
+      if (seen.has(pid)) continue;
+      if (uids.size > 0 && uids.has(this.proc.ownerUid(pid) ?? -1)) sameUid.push(pid);
+      else rest.push(pid);
+    }
+    // Newer processes (higher pids, unless pids wrapped) open most new sockets.
+    sameUid.sort((a, b) => b - a);
+    rest.sort((a, b) => b - a);
+    return [...first, ...sameUid, ...rest];
+  }
+
+  private async scan(): Promise<void> {
+    this.scanning = true;
+    this.lastScanStart = this.now();
+    const scanNumber = ++this.stats.scans;
+    const generation = ++this.generation;
+    try {
+      const pids = this.order(this.proc.pids());
+      let sinceYield = 0;
+      for (const pid of pids) {
+        if (this.closed) return;
+        const inodes = this.proc.socketInodes(pid);
+        this.stats.processesScanned++;
+        if (inodes && inodes.length > 0) {
+          const startTime = this.proc.startTime(pid);
+          if (startTime !== null) {
+            for (const inode of inodes) this.remember(inode, { pid, startTime });
+            this.answer(inodes, { pid, startTime });
+          }
+        }
+        if (++sinceYield >= this.yieldEvery) {
+          sinceYield = 0;
+          await nextTurn();
+        }
+      }
+      // A complete scan saw every live socket: older entries are closed sockets.
+      for (const [inode, e] of this.entries)
+        if (e.generation < generation) this.entries.delete(inode);
+      // Waiters that were there before this scan started have no owner.
+      for (let i = this.waiters.length - 1; i >= 0; i--) {
+        const w = this.waiters[i]!;
+        if (w.after < scanNumber) {
+          this.waiters.splice(i, 1);
+          w.resolve(null);
+        }
+      }
+    } finally {
+      this.scanning = false;
+      this.stats.entries = this.entries.size;
+      if (this.waiters.length > 0) this.schedule();
+    }
+  }
+
+  private answer(inodes: number[], owner: SocketOwner): void {
+    if (this.waiters.length === 0) return;
+    let hit = false;
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i]!;
+      if (inodes.includes(w.inode)) {
+        this.waiters.splice(i, 1);
+        w.resolve(owner);
+        hit = true;
+      }
+    }
+    if (hit) this.touch(owner.pid);
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * Reading processes from /proc (the root is injectable, so that unit tests
+ * run on a fixture tree). Reads are synchronous: procfs answers from memory
+ * in microseconds, and a thread-pool round trip per file would cost more
+ * than the read. Callers that read many processes yield between them.
+ */
+import {
+  closeSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  statSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import {
+  parseCgroup,
+  parseCmdline,
+  parseFlatpakInfo,
+  parsePasswd,
+  parseStat,
+  parseStatus,
+  socketInode,
+} from './proc-parse.js';
+import type { ProcessInfo } from './types.js';
+
+/** /proc content that does not parse: the kernel's format changed, or the
+ * root points somewhere else. Never thrown for a process that went away. */
+export class ProcFormatError extends Error {
+  override readonly name = 'ProcFormatError';
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(`${file}: ${reason}`);
+  }
+}
+
+function errnoCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error
+    ? String((error as { code: unknown }).code)
+    : undefined;
+}
+
+/** The process (or the fd) is gone, or was never there. */
+function isGone(error: unknown): boolean {
+  const code = errnoCode(error);
+  return code === 'ENOENT' || code === 'ESRCH' || code === 'ENOTDIR';
+}
+
+/** Not allowed to look (another user's process without privileges). */
+function isDenied(error: unknown): boolean {
+  const code = errnoCode(error);
+  return code === 'EACCES' || code === 'EPERM';
+}
+
+// One buffer for the small files (stat, status, cgroup): open/read/close
+// into it costs a third less than readFileSync, which also fstat()s and
+// allocates; procfs reports size 0, so the size is of no use anyway.
+const small = Buffer.allocUnsafeSlow(16384);
+
+/** A whole file as text: the shared buffer when it fits, else readFileSync. */
+function readText(path: string): string {
+  const fd = openSync(path, 'r');
+  let length = 0;
+  try {
+    for (;;) {
+      const n = readSync(fd, small, length, small.length - length, null);
+      if (n === 0) return small.toString('utf8', 0, length);
+      length += n;
+      if (length === small.length) break;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return readFileSync(path, 'utf8'); // larger than the buffer (a long cmdline)
+}
+
+/** Reads a file, or undefined when the process is gone; other errors propagate. */
+function readOrGone(path: string): string | undefined {
+  try {
+    return readText(path);
+  } catch (error) {
+    if (isGone(error)) return undefined;
+    throw error;
+  }
+}
+
+/** uid -> name from a passwd file, reloaded when the file changes. */
+export class PasswdCache {
+  private names = new Map<number, string>();
+  private stamp = '';
+
+  constructor(readonly path = '/etc/passwd') {}
+
+  /** The user's name, or null. One stat() per call to notice changes. */
+  name(uid: number): string | null {
+    let stamp: string;
+    try {
+      const st = statSync(this.path);
+      stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch (error) {
+      if (!isGone(error)) throw error;
+      stamp = 'missing';
+    }
+    if (stamp !== this.stamp) {
+      const text = stamp === 'missing' ? '' : (readOrGone(this.path) ?? '');
+      this.names = parsePasswd(text);
+      this.stamp = stamp;
+    }
+    return this.names.get(uid) ?? null;
+  }
+}
+
+export interface ProcReaderOptions {
+  /** Where procfs is mounted (default /proc). */
+  root?: string;
+  passwd?: PasswdCache;
+}
+
+/** Processes, as /proc shows them. */
+export class ProcReader {
+  readonly root: string;
+  readonly passwd: PasswdCache;
+
+  constructor(options: ProcReaderOptions = {}) {
+    this.root = options.root ?? '/proc';
+    this.passwd = options.passwd ?? new PasswdCache();
+  }
+
+  /** Every process id (numeric entries of the root). */
+  pids(): number[] {
+    const out: number[] = [];
+    for (const name of readdirSync(this.root)) {
+      const c = name.charCodeAt(0);
+      if (c >= 48 && c <= 57 && /^\d+$/.test(name)) out.push(Number(name));
+    }
+    return out;
+  }
+
+  /** The start time (stat field 22), or null when the process is gone: with
+   * the pid it identifies a process across pid reuse. */
+  startTime(pid: number): number | null {
+    const path = join(this.root, String(pid), 'stat');
+    const text = readOrGone(path);
+    if (text === undefined) return null;
+    const stat = parseStat(text);
+    if (!stat) throw new ProcFormatError(path, 'unparseable stat line');
+    return stat.startTime;
+  }
+
+  /** The owner uid of /proc/PID (the process's effective uid), null if gone. */
+  ownerUid(pid: number): number | null {
+    try {
+      return statSync(join(this.root, String(pid))).uid;
+    } catch (error) {
+      if (isGone(error)) return null;
+      throw error;
+    }
+  }
+
+  /** The socket inodes among the process's open files; null when the process
+   * is gone or its fds cannot be read (another user's, without privileges). */
+  socketInodes(pid: number): number[] | null {
+    const dir = join(this.root, String(pid), 'fd');
+    let fds: string[];
+    try {
+      fds = readdirSync(dir);
+    } catch (error) {
+      if (isGone(error) || isDenied(error)) return null;
+      throw error;
+    }
+    const out: number[] = [];
+    for (const fd of fds) {
+      let target: string;
+      try {
+        target = readlinkSync(join(dir, fd));
+      } catch (error) {
+        if (isGone(error) || isDenied(error)) continue; // closed meanwhile
+        throw error;
+      }
+      const inode = socketInode(target);
+      if (inode !== undefined) out.push(inode);
+    }
+    return out;
+  }
+
+  /** Everything about a process, or null when it is gone (or exits while it
+   * is read: a half-read process is never returned). */
+  process(pid: number): ProcessInfo | null {
+    const dir = join(this.root, String(pid));
+    const statText = readOrGone(join(dir, 'stat'));
+    if (statText === undefined) return null;
+    const stat = parseStat(statText);
+    if (!stat) throw new ProcFormatError(join(dir, 'stat'), 'unparseable stat line');
+    const statusText = readOrGone(join(dir, 'status'));
+    if (statusText === undefined) return null;
+    const status = parseStatus(statusText);
+    if (!status) throw new ProcFormatError(join(dir, 'status'), 'no Uid:/Gid: lines');
+    const cmdline = readOrGone(join(dir, 'cmdline'));
+    const cgroupText = readOrGone(join(dir, 'cgroup'));
+    if (cmdline === undefined || cgroupText === undefined) return null;
+    let exe: string | null = null;
+    try {
+      exe = readlinkSync(join(dir, 'exe'));
+    } catch (error) {
+      // Kernel threads have none; zombies and other users' processes deny it.
+      if (!isGone(error) && !isDenied(error)) throw error;
+    }
+    const cgroup = parseCgroup(cgroupText);
+    let app = cgroup?.app ?? null;
+    // The flatpak's own metadata, seen through the process's root.
+    let flatpak: string | undefined;
+    try {
+      flatpak = parseFlatpakInfo(readFileSync(join(dir, 'root', '.flatpak-info'), 'utf8'));
+    } catch (error) {
+      if (!isGone(error) && !isDenied(error)) throw error;
+    }
+    if (flatpak !== undefined) app = { kind: 'flatpak', id: flatpak };
+    // Same start time after all reads: the pid was not reused meanwhile.
+    if (this.startTime(pid) !== stat.startTime) return null;
+    return {
+      pid,
+      ppid: stat.ppid,
+      comm: stat.comm,
+      exe,
+      exeDeleted: exe !== null && exe.endsWith(' (deleted)'),
+      cmdline: parseCmdline(cmdline),
+      uid: status.uid,
+      gid: status.gid,
+      euid: status.euid,
+      egid: status.egid,
+      user: this.passwd.name(status.uid),
+      startTime: stat.startTime,
+      systemdUnit: cgroup?.systemdUnit ?? null,
+      systemdUserUnit: cgroup?.systemdUserUnit ?? null,
+      container: cgroup?.container ?? null,
+      app,
+    };
+  }
+}
