@@ -3,7 +3,7 @@
  * namespace (where the helper works) and a server namespace joined by a veth pair.
  * Everything runs inside namespaces this file creates and deletes.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,6 +117,21 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
     // The decision is cached in the connmark.
     const ct = client.exec('conntrack', ['-L', '-p', 'tcp', '--dport', String(PORT)]);
     expect(ct.split('\n').filter((l) => l.includes('mark=1')).length).toBe(3);
+    // UDP without a reply stays NEW in conntrack: only the connmark keeps its later
+    // datagrams out of the queue. Four datagrams of one flow, one queued.
+    const send = spawn('ip', [
+      'netns',
+      'exec',
+      client.name,
+      process.execPath,
+      '-e',
+      `const s=require('dgram').createSocket('udp4');let n=0;s.bind(40500,()=>{const f=()=>n++<4?s.send('x',9999,'${addr.b}',()=>setTimeout(f,20)):s.close();f();})`,
+    ]);
+    await new Promise((resolve) => send.on('exit', resolve));
+    expect(send.exitCode).toBe(0);
+    await until(() => records.length === 4);
+    expect(i.nfqueue!.counters.received).toBe(4);
+    expect(records[3]?.request).toMatchObject({ protocol: 'udp', sport: 40500, dport: 9999 });
   });
 
   it('deny: the connection fails and the decision is recorded', async () => {
