@@ -87,6 +87,8 @@ export interface FlowTableOptions {
   maxPending?: number;
   /** Used by kill() for TCP flows; without it kill only deletes the conntrack entry. */
   socketDestroyer?: SocketDestroyer;
+  /** Called with a flow's last state (counters, process, host) when it leaves the table: for the history's byte counts. */
+  onEnded?: (flow: Flow) => void;
   /** Test seam: a mirror instead of opening one in `netns`. */
   mirror?: ConntrackMirror;
 }
@@ -273,7 +275,9 @@ export class FlowTable implements DecisionSink {
     if (type === 'remove') {
       const tkey = tupleKey(conntrackTuple(flow));
       if (this.byTuple.get(tkey) === key) this.byTuple.delete(tkey);
+      const last = toModelFlow(flow, this.enriched.get(key));
       this.enriched.delete(key);
+      if (last) this.options.onEnded?.(last);
       if (flow.id !== undefined)
         this.options.publisher?.publish('flows', { kind: 'removed', id: flow.id });
       return;

@@ -7,6 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { Conntrack } from '../conntrack/index.js';
+import type { BackendKind } from '../firewall/index.js';
 import type { Action, HelperState, Settings } from '../protocol/model.js';
 import { DaemonError } from './errors.js';
 import { PolicyFallbackDecider } from './fallback-decider.js';
@@ -51,6 +52,11 @@ export interface HelperOptions {
 }
 
 const COMPONENT = 'helper';
+
+/** HelperState's names: "nft", "iptables" (iptables-nft, the nf_tables compat) or "iptables-legacy". */
+function backendName(b: BackendKind | undefined): string {
+  return b === undefined ? 'none' : b === 'iptables-nft' ? 'iptables' : b;
+}
 
 /** Counts prompted decisions for Stats (the interceptor counts allow/deny). */
 class PromptCounter implements DecisionSink {
@@ -134,6 +140,7 @@ export class Helper {
       stats.start();
       const helper = new Helper(options, interceptor, flows, stats, ct);
       log.info(COMPONENT, 'running', { pid: process.pid, ...helper.settingsFields() });
+      publisher?.publish('state', helper.state());
       return helper;
     } catch (error) {
       statsConntrack?.close();
@@ -163,7 +170,7 @@ export class Helper {
       pid: process.pid,
       startedAt: this.startedAt,
       netns: this.options.netns ?? null,
-      firewallBackend: this.interceptor.backend ?? 'none',
+      firewallBackend: backendName(this.interceptor.backend),
       queue: this.options.queue,
       settings: this.settings(),
       clients: 0,

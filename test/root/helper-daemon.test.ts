@@ -259,7 +259,7 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
       expect(stats.conntrackMax).toBeGreaterThan(0);
       expect(helper.state()).toMatchObject({
         netns: client.name,
-        firewallBackend: 'iptables-nft',
+        firewallBackend: 'iptables',
         queue: QUEUE,
       });
       expect(

@@ -8,7 +8,7 @@ import { NetlinkError } from '../../../helper/netlink/errors.js';
 import { FlowTable, toModelFlow, type FlowDelta } from '../../../helper/daemon/flows.js';
 import { silentLogger } from '../../../helper/daemon/log.js';
 import type { DecisionRecord } from '../../../helper/daemon/ports.js';
-import type { ProcessInfo } from '../../../helper/protocol/model.js';
+import type { Flow, ProcessInfo } from '../../../helper/protocol/model.js';
 import * as v from 'valibot';
 import { Flow as FlowSchema } from '../../../helper/protocol/model.js';
 
@@ -169,9 +169,11 @@ describe('FlowTable', () => {
   it('publishes a snapshot, then deltas enriched from the decision of the same tuple', async () => {
     const { mirror, emit } = fakeMirror([tcpFlow(1, 1000)]);
     const events: FlowDelta[] = [];
+    const ended: Flow[] = [];
     const table = await FlowTable.start({
       mirror,
       log: silentLogger,
+      onEnded: (f) => ended.push(f),
       publisher: { publish: (topic, data) => topic === 'flows' && events.push(data as FlowDelta) },
     });
     expect(events).toEqual([
@@ -203,6 +205,10 @@ describe('FlowTable', () => {
     });
     emit('remove', tcpFlow(2, 2000));
     expect(events[5]).toEqual({ kind: 'removed', id: 2 });
+    // The last state, with its counters and the decision's names, for the history.
+    expect(ended).toEqual([
+      expect.objectContaining({ id: 2, bytesOut: 300, host: 'b.test', mark: 1 }),
+    ]);
     expect(table.snapshot().map((f) => f.id)).toEqual([1, 3]);
     expect(table.get(1)?.host).toBe('late.test');
     table.close();

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import * as v from 'valibot';
 import { parseQueueProcStats } from '../../../helper/nfqueue/stats.js';
 import { buildStats, StatsCollector, sumCpuStats } from '../../../helper/daemon/stats.js';
@@ -67,5 +67,74 @@ describe('stats', () => {
     allowed = 5;
     expect(await c.collect()).toMatchObject({ allowed: 5, conntrackCount: 10 });
     expect(c.latest?.allowed).toBe(5);
+  });
+});
+
+describe('stats timer', () => {
+  it('publishes a sample every interval on topic stats, and stops', async () => {
+    vi.useFakeTimers();
+    try {
+      const published: unknown[] = [];
+      let allowed = 0;
+      const c = new StatsCollector(
+        {
+          decisions: () => ({ allowed: ++allowed, denied: 0, prompted: 0 }),
+          queue: async () => undefined,
+          conntrackGlobal: async () => ({ entries: 1, maxEntries: 2 }),
+          conntrackCpus: async () => [],
+        },
+        {
+          intervalMs: 500,
+          log: silentLogger,
+          publisher: { publish: (topic, data) => published.push([topic, data]) },
+        },
+      );
+      c.start();
+      await vi.advanceTimersByTimeAsync(1600);
+      expect(published).toHaveLength(3);
+      expect(published[2]).toEqual([
+        'stats',
+        expect.objectContaining({ allowed: 3, conntrackMax: 2 }),
+      ]);
+      c.stop();
+      await vi.advanceTimersByTimeAsync(2000);
+      expect(published).toHaveLength(3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a failed sample is logged and the next one still runs', async () => {
+    vi.useFakeTimers();
+    try {
+      const warnings: string[] = [];
+      let fail = true;
+      const published: unknown[] = [];
+      const c = new StatsCollector(
+        {
+          decisions: () => ({ allowed: 0, denied: 0, prompted: 0 }),
+          queue: async () => {
+            if (fail) throw new Error('no proc');
+            return undefined;
+          },
+          conntrackGlobal: async () => ({ entries: 0 }),
+          conntrackCpus: async () => [],
+        },
+        {
+          intervalMs: 100,
+          log: { ...silentLogger, warn: (_c, m) => void warnings.push(m) },
+          publisher: { publish: (_t, d) => published.push(d) },
+        },
+      );
+      c.start();
+      await vi.advanceTimersByTimeAsync(150);
+      expect(warnings).toEqual(['sample failed: no proc']);
+      fail = false;
+      await vi.advanceTimersByTimeAsync(100);
+      expect(published).toHaveLength(1);
+      c.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
