@@ -27,7 +27,8 @@ Options:
   --log-level L            debug|info|warn|error (default ${HELPER_DEFAULTS.logLevel})
   -h, --help               show this help
 
-Exit status: 0 after SIGTERM/SIGINT, 1 when it cannot start, 2 on bad arguments.
+Exit status: 0 after SIGTERM/SIGINT, 1 when it cannot start or its queue
+socket fails (rules removed either way), 2 on bad arguments.
 `;
 
 /** Test seam: stop without a signal. */
@@ -81,14 +82,20 @@ export async function runHelper(
       return 1;
     }
     if (run.signal?.aborted) stopRequested?.();
-    await stopped;
+    let code = 0;
+    try {
+      await Promise.race([stopped, helper.failure]);
+    } catch (error) {
+      log.error('helper', `stopping after a fatal error: ${(error as Error).message}`);
+      code = 1;
+    }
     try {
       await helper.stop();
     } catch (error) {
       log.error('helper', `stop failed: ${(error as Error).message}`);
       return 1;
     }
-    return 0;
+    return code;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -76,6 +76,8 @@ export class Helper {
     readonly flows: FlowTable,
     readonly stats: StatsCollector,
     private readonly statsConntrack: Conntrack,
+    /** Rejects when the verdict loop cannot go on (the queue socket failed): stop and exit non-zero. */
+    readonly failure: Promise<never>,
   ) {}
 
   static async start(options: HelperOptions): Promise<Helper> {
@@ -105,7 +107,11 @@ export class Helper {
         : {}),
     });
     const prompts = new PromptCounter();
+    let fail: (error: Error) => void = () => undefined;
+    const failure = new Promise<never>((_, reject) => (fail = reject));
+    failure.catch(() => undefined); // observed by whoever awaits helper.failure
     const interceptor = new Interceptor({
+      onFatal: (error) => fail(error),
       ...ns,
       queue: options.queue,
       failClosed: options.failClosed,
@@ -138,7 +144,7 @@ export class Helper {
         { intervalMs: options.statsIntervalMs ?? 1000, log, ...(publisher ? { publisher } : {}) },
       );
       stats.start();
-      const helper = new Helper(options, interceptor, flows, stats, ct);
+      const helper = new Helper(options, interceptor, flows, stats, ct, failure);
       log.info(COMPONENT, 'running', { pid: process.pid, ...helper.settingsFields() });
       publisher?.publish('state', helper.state());
       return helper;

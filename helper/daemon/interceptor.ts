@@ -54,6 +54,8 @@ export interface InterceptorOptions {
   publisher?: EventPublisher;
   log: Logger;
   marks?: MarkLayout;
+  /** The queue socket failed for good (no packet can be read any more): the owner should restart. */
+  onFatal?: (error: Error) => void;
 }
 
 export interface InterceptorCounters {
@@ -163,7 +165,14 @@ export class Interceptor {
       for (const r of this.q.flagReport.refused) {
         log.warn(COMPONENT, `kernel refused queue flag ${r.flag}`, { errno: r.code });
       }
-      this.q.onError((e) => log.warn(COMPONENT, `queue: ${e.message}`, { code: e.code }));
+      this.q.onError((e) => {
+        if (e.code === 'SOCKET') {
+          log.error(COMPONENT, `queue socket failed: ${e.message}`);
+          this.options.onFatal?.(e);
+        } else {
+          log.warn(COMPONENT, `queue: ${e.message}`, { code: e.code });
+        }
+      });
       this.q.onPacket((p) => this.onPacket(p));
       const report = await this.fw.reconcile({
         queue,

@@ -173,6 +173,45 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
     expect(i.nfqueue!.counters.deadline).toBe(0); // the queue's backstop never fired
   });
 
+  it('--inbound: new inbound connections are decided on the server side', async () => {
+    const records: DecisionRecord[] = [];
+    let action: 'allow' | 'deny' = 'allow';
+    const i = new Interceptor({
+      netns: server.name,
+      queue: QUEUE,
+      failClosed: false,
+      inbound: true,
+      decider: { decide: async () => ({ action, reason: 'rule', ruleId: null }) },
+      defaultAction: 'allow',
+      decisionTimeoutMs: 2000,
+      log: silentLogger,
+      sinks: [{ record: (e) => records.push(e) }],
+    });
+    running.push(i);
+    await i.start();
+    try {
+      expect(server.exec('iptables-nft', ['-S', 'INPUT'])).toMatch(/-A INPUT -j PORTCULLIS-IN/);
+      const ok = await tcpExchange(client, addr.b, PORT, { count: 3 });
+      expect(ok).toMatchObject({ ok: true, replies: 3 });
+      expect(records[0]?.request).toMatchObject({
+        direction: 'inbound',
+        src: addr.a,
+        sport: ok.sport,
+        dst: addr.b,
+        dport: PORT,
+        outIfindex: null,
+      });
+      expect(records[0]?.request.inIfindex).toBeGreaterThan(1);
+      // Only the SYN came up: the replies left by connmark.
+      expect(i.nfqueue!.counters.received).toBe(1);
+      action = 'deny';
+      expect((await tcpExchange(client, addr.b, PORT, { timeoutMs: 1500 })).ok).toBe(false);
+      expect(records.at(-1)).toMatchObject({ action: 'deny' });
+    } finally {
+      server.exec('conntrack', ['-F']);
+    }
+  });
+
   it('a decider that throws: the default action with reason error', async () => {
     const records: DecisionRecord[] = [];
     const i = interceptor({ decide: () => Promise.reject(new Error('boom')) }, records);
