@@ -27,7 +27,7 @@ import type {
   HostNames,
   ProcessAttributor,
 } from './ports.js';
-import { buildRequest, remoteAddress, requestTuple } from './request.js';
+import { buildRequest, remoteAddress, requestTuple, tupleKey } from './request.js';
 
 export interface InterceptorOptions {
   /** Work inside this `ip netns` (rules, queue); the helper's own namespace by default. */
@@ -73,6 +73,8 @@ export interface InterceptorCounters {
   attributionErrors: number;
   /** Decisions in progress. */
   inFlight: number;
+  /** Packets that joined the decision of an earlier packet of the same flow. */
+  coalesced: number;
 }
 
 const COMPONENT = 'interceptor';
@@ -87,6 +89,7 @@ function newCounters(): InterceptorCounters {
     late: 0,
     attributionErrors: 0,
     inFlight: 0,
+    coalesced: 0,
   };
 }
 
@@ -113,6 +116,8 @@ export class Interceptor {
   private q: NfQueue | undefined;
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private readonly marks: MarkLayout;
+  /** The decision in progress per flow (tuple key), so a flow is decided once. */
+  private readonly pendingFlows = new Map<string, Promise<Action>>();
   private readonly queueDeadlineMs: number;
 
   constructor(private readonly options: InterceptorOptions) {
@@ -251,24 +256,41 @@ export class Interceptor {
       this.give(p, this.options.defaultAction);
       return;
     }
+    // Packets of a flow sent before its first verdict (a UDP burst, a retransmitted SYN)
+    // are the same connection: they wait for that decision instead of asking again.
+    const key = tupleKey(requestTuple(request));
+    const pending = this.pendingFlows.get(key);
+    if (pending) {
+      this.counters.coalesced++;
+      void pending.then((action) => {
+        if (!p.decided) this.give(p, action);
+      });
+      return;
+    }
     this.counters.inFlight++;
-    this.decideAndAnswer(p, request, arrived + this.options.decisionTimeoutMs)
-      .catch((error: unknown) => {
+    const decided = this.decideAndAnswer(p, request, arrived + this.options.decisionTimeoutMs)
+      .catch((error: unknown): Action => {
         // Only a bug gets here (decide errors are handled inside): log it loudly.
         this.options.log.error(
           COMPONENT,
           `verdict loop: ${(error as Error).stack ?? String(error)}`,
         );
         if (!p.decided) this.give(p, this.options.defaultAction);
+        return this.options.defaultAction;
       })
-      .finally(() => this.counters.inFlight--);
+      .finally(() => {
+        this.counters.inFlight--;
+        this.pendingFlows.delete(key);
+      });
+    this.pendingFlows.set(key, decided);
   }
 
+  /** Resolves with the action the packet got (which the flow's other waiting packets get too). */
   private async decideAndAnswer(
     p: NfQueuePacket,
     base: ConnectionRequest,
     deadline: number,
-  ): Promise<void> {
+  ): Promise<Action> {
     const { decider, defaultAction, log } = this.options;
     const request = await this.complete(p, base, deadline);
     let decision: Decision;
@@ -297,6 +319,7 @@ export class Interceptor {
       this.give(p, decision.action);
     }
     this.record({ request, ...decision, decidedAt: Date.now() });
+    return decision.action;
   }
 
   /** Adds the socket owner and the remote host name to a request, within the time allowed. */

@@ -212,6 +212,55 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
     }
   });
 
+  it('a burst of one flow before its verdict is decided once; every packet gets the verdict', async () => {
+    const records: DecisionRecord[] = [];
+    let asked = 0;
+    const i = interceptor(
+      {
+        decide: async () => {
+          asked++;
+          await sleep(300); // a slow answer: the whole burst is queued meanwhile
+          return { action: 'allow', reason: 'rule', ruleId: null };
+        },
+      },
+      records,
+    );
+    await i.start();
+    const receiver = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        server.name,
+        process.execPath,
+        '-e',
+        `const s=require('dgram').createSocket('udp4');let n=0;s.on('message',()=>{if(++n===4){console.log('4');process.exit(0);}});s.bind(9998,'${addr.b}',()=>console.log('ready'));setTimeout(()=>{console.log(String(n));process.exit(0);},5000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const received = new Promise((resolve) => receiver.on('exit', resolve));
+    const output: string[] = [];
+    receiver.stdout.on('data', (d: Buffer) => output.push(...d.toString().trim().split('\n')));
+    await until(() => output.includes('ready'));
+    const send = spawn('ip', [
+      'netns',
+      'exec',
+      client.name,
+      process.execPath,
+      '-e',
+      `const s=require('dgram').createSocket('udp4');s.bind(40600,()=>{let n=0;for(let k=0;k<4;k++)s.send('x',9998,'${addr.b}',()=>{if(++n===4)s.close();});})`,
+    ]);
+    await new Promise((resolve) => send.on('exit', resolve));
+    await until(() => i.nfqueue!.counters.repeated === 4);
+    expect(i.nfqueue!.counters.received).toBe(4);
+    expect(asked).toBe(1);
+    expect(i.counters.coalesced).toBe(3);
+    expect(records).toHaveLength(1);
+    // The followers were let through too: the receiver got all four datagrams.
+    await received;
+    expect(output.at(-1)).toBe('4');
+  });
+
   it('a decider that throws: the default action with reason error', async () => {
     const records: DecisionRecord[] = [];
     const i = interceptor({ decide: () => Promise.reject(new Error('boom')) }, records);

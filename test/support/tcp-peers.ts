@@ -136,6 +136,10 @@ export function vethPair(a: TestNetns, b: TestNetns): { a: string; b: string } {
   const va = `pa${suffix}`;
   const vb = `pb${suffix}`;
   run('ip', ['-n', a.name, 'link', 'add', va, 'type', 'veth', 'peer', 'name', vb, 'netns', b.name]);
+  // No IPv6 link-local addresses: their MLD reports would be queued as new ICMPv6
+  // "connections" at unpredictable times and upset the tests' packet counts.
+  run('ip', ['-n', a.name, 'link', 'set', va, 'addrgenmode', 'none']);
+  run('ip', ['-n', b.name, 'link', 'set', vb, 'addrgenmode', 'none']);
   run('ip', ['-n', a.name, 'addr', 'add', '198.18.0.1/24', 'dev', va]);
   run('ip', ['-n', b.name, 'addr', 'add', '198.18.0.2/24', 'dev', vb]);
   run('ip', ['-n', a.name, 'link', 'set', va, 'up']);
