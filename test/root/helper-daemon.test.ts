@@ -334,6 +334,15 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
       });
       expect(events.some((e) => e.kind === 'added' && e.flow.id === id)).toBe(true);
 
+      // Revoking sets the denied connmark bits (other bits kept); the table follows.
+      await helper.flows.setMark(id!, 0x2, 0x3);
+      await until(() =>
+        events.some((e) => e.kind === 'updated' && e.flow.id === id && e.flow.mark === 2),
+      );
+      expect(client.exec('conntrack', ['-L', '-p', 'tcp', '--sport', String(sport)])).toMatch(
+        /mark=2 /,
+      );
+
       const result = await helper.flows.kill(id!);
       expect(result).toEqual({ conntrackDeleted: true, socketsDestroyed: 1 });
       const end = await hold.next('end');
