@@ -115,6 +115,7 @@ export class Interceptor {
   private fw: FirewallRules | undefined;
   private q: NfQueue | undefined;
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  private ownsRules = false;
   private readonly marks: MarkLayout;
   /** The decision in progress per flow (tuple key), so a flow is decided once. */
   private readonly pendingFlows = new Map<string, Promise<Action>>();
@@ -179,6 +180,9 @@ export class Interceptor {
         }
       });
       this.q.onPacket((p) => this.onPacket(p));
+      // From here the rules are ours: binding the queue proved no other helper runs here
+      // (a second one gets EPERM above and must not remove the first one's rules).
+      this.ownsRules = true;
       const report = await this.fw.reconcile({
         queue,
         bypass: !failClosed,
@@ -197,7 +201,11 @@ export class Interceptor {
       this.state = 'running';
       return report;
     } catch (error) {
-      await this.teardown();
+      try {
+        await this.teardown();
+      } catch (cleanup) {
+        log.error(COMPONENT, `cleanup after a failed start: ${(cleanup as Error).message}`);
+      }
       this.state = 'stopped';
       throw error;
     }
@@ -216,7 +224,7 @@ export class Interceptor {
 
   private async teardown(): Promise<void> {
     const errors: unknown[] = [];
-    if (this.fw) {
+    if (this.fw && this.ownsRules) {
       try {
         const r = await this.fw.remove();
         this.options.log.info(COMPONENT, 'rules removed', { changed: r.changed });

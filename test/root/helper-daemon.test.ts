@@ -134,6 +134,27 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
     expect(records[3]?.request).toMatchObject({ protocol: 'udp', sport: 40500, dport: 9999 });
   });
 
+  it('a second interceptor on the same queue fails to start and leaves the rules of the first', async () => {
+    const records: DecisionRecord[] = [];
+    const first = interceptor(
+      { decide: async () => ({ action: 'allow', reason: 'rule', ruleId: null }) },
+      records,
+    );
+    await first.start();
+    const before = client.exec('iptables-nft', ['-S']);
+    const second = interceptor(
+      { decide: async () => ({ action: 'deny', reason: 'rule', ruleId: null }) },
+      [],
+    );
+    await expect(second.start()).rejects.toMatchObject({
+      name: 'NfQueueError',
+      details: expect.objectContaining({ errnoName: 'EPERM' }),
+    });
+    expect(client.exec('iptables-nft', ['-S'])).toBe(before);
+    expect((await tcpExchange(client, addr.b, PORT)).ok).toBe(true);
+    expect(records).toHaveLength(1);
+  });
+
   it('deny: the connection fails and the decision is recorded', async () => {
     const records: DecisionRecord[] = [];
     const i = interceptor(
