@@ -1,0 +1,107 @@
+/**
+ * Argument parsing for `portcullis helper`. Pure, unit-tested; every mistake is a
+ * CliUsageError (exit status 2).
+ */
+import type { Action } from '../protocol/model.js';
+import type { LogLevel } from '../daemon/log.js';
+import { CliUsageError, optionTokens, type OptionSpec } from './command.js';
+import { parseUnsigned } from './conntrack-args.js';
+
+export interface HelperArgs {
+  help: boolean;
+  /** Where the IPC server will listen (not served by this build: no server yet). */
+  socket: string;
+  netns?: string;
+  queue: number;
+  defaultAction: Action;
+  promptTimeoutSeconds: number;
+  /** Defaults to defaultAction. */
+  noGuiPolicy: Action;
+  failClosed: boolean;
+  inbound: boolean;
+  stateDir: string;
+  logLevel: LogLevel;
+}
+
+export const HELPER_DEFAULTS = {
+  socket: '/run/portcullis/helper.sock',
+  queue: 7,
+  defaultAction: 'allow',
+  promptTimeoutSeconds: 30,
+  stateDir: '/var/lib/portcullis',
+  logLevel: 'info',
+} as const;
+
+const OPTIONS: Record<string, OptionSpec> = {
+  help: { type: 'boolean', short: 'h' },
+  socket: { type: 'string' },
+  netns: { type: 'string' },
+  queue: { type: 'string', short: 'q' },
+  'default-action': { type: 'string' },
+  'prompt-timeout': { type: 'string' },
+  'no-gui-policy': { type: 'string' },
+  'fail-closed': { type: 'boolean' },
+  inbound: { type: 'boolean' },
+  'state-dir': { type: 'string' },
+  'log-level': { type: 'string' },
+};
+
+function action(name: string, v: string): Action {
+  if (v === 'allow' || v === 'deny') return v;
+  throw new CliUsageError(`--${name}: '${v}' is not allow or deny`);
+}
+
+function absolute(name: string, v: string): string {
+  if (!v.startsWith('/')) throw new CliUsageError(`--${name}: '${v}' is not an absolute path`);
+  return v;
+}
+
+export function parseHelperArgs(argv: string[]): HelperArgs {
+  const seen = new Map<string, string | undefined>();
+  for (const t of optionTokens(argv, OPTIONS)) {
+    if (seen.has(t.name)) throw new CliUsageError(`${t.rawName} given twice`);
+    seen.set(t.name, t.value);
+  }
+  const str = (name: string): string | undefined => {
+    const v = seen.get(name);
+    if (seen.has(name) && (v === undefined || v === '')) {
+      throw new CliUsageError(`--${name} needs a value`);
+    }
+    return v;
+  };
+  const netns = str('netns');
+  if (
+    netns !== undefined &&
+    (!/^[A-Za-z0-9_.-]+$/u.test(netns) || netns === '.' || netns === '..')
+  ) {
+    throw new CliUsageError(`--netns: '${netns}' is not a namespace name`);
+  }
+  const q = str('queue');
+  const timeout = str('prompt-timeout');
+  const promptTimeoutSeconds =
+    timeout === undefined
+      ? HELPER_DEFAULTS.promptTimeoutSeconds
+      : parseUnsigned(timeout, 600, 'prompt-timeout');
+  if (promptTimeoutSeconds < 1) throw new CliUsageError('--prompt-timeout: must be 1..600 seconds');
+  const da = str('default-action');
+  const defaultAction =
+    da === undefined ? HELPER_DEFAULTS.defaultAction : action('default-action', da);
+  const ng = str('no-gui-policy');
+  const level = str('log-level') ?? HELPER_DEFAULTS.logLevel;
+  if (!['debug', 'info', 'warn', 'error'].includes(level)) {
+    throw new CliUsageError(`--log-level: '${level}' is not debug, info, warn or error`);
+  }
+  return {
+    help: seen.has('help'),
+    socket: absolute('socket', str('socket') ?? HELPER_DEFAULTS.socket),
+    ...(netns !== undefined ? { netns } : {}),
+    queue: q === undefined ? HELPER_DEFAULTS.queue : parseUnsigned(q, 0xffff, 'queue'),
+    defaultAction,
+    promptTimeoutSeconds,
+    noGuiPolicy: ng === undefined ? defaultAction : action('no-gui-policy', ng),
+    failClosed: seen.has('fail-closed'),
+    inbound: seen.has('inbound'),
+    stateDir: absolute('state-dir', str('state-dir') ?? HELPER_DEFAULTS.stateDir),
+    logLevel: level as LogLevel,
+  };
+}

@@ -1,0 +1,216 @@
+/**
+ * `portcullis helper`: composes the interceptor (rules + verdict loop), the flow table
+ * and the stats sampler, with the decision parts behind the ports of ports.ts. Until
+ * the rule engine, history store and IPC server are wired in, decisions come from the
+ * PolicyFallbackDecider and events go to the given publisher (none by default).
+ */
+import { mkdir } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
+import { Conntrack } from '../conntrack/index.js';
+import type { BackendKind } from '../firewall/index.js';
+import type { Action, HelperState, Settings } from '../protocol/model.js';
+import { DaemonError } from './errors.js';
+import { PolicyFallbackDecider } from './fallback-decider.js';
+import { FlowTable } from './flows.js';
+import { Interceptor } from './interceptor.js';
+import type { Logger } from './log.js';
+import type {
+  Decider,
+  DecisionRecord,
+  DecisionSink,
+  EventPublisher,
+  HostNames,
+  ProcessAttributor,
+} from './ports.js';
+import { SsSocketDestroyer, type SocketDestroyer } from './socket-destroy.js';
+import { StatsCollector } from './stats.js';
+
+export interface HelperOptions {
+  netns?: string;
+  queue: number;
+  defaultAction: Action;
+  promptTimeoutSeconds: number;
+  noGuiPolicy: Action;
+  failClosed: boolean;
+  inbound: boolean;
+  /** Where the rule store and history keep their files (created 0700 at start). */
+  stateDir: string;
+  log: Logger;
+  version?: string;
+  /** The decision engine; the PolicyFallbackDecider when absent. */
+  decider?: Decider;
+  attributor?: ProcessAttributor;
+  hostNames?: HostNames;
+  /** The history store. */
+  history?: DecisionSink;
+  publisher?: EventPublisher;
+  /** Kill's TCP socket destroyer; `ss -K` in the namespace by default, null for none. */
+  socketDestroyer?: SocketDestroyer | null;
+  statsIntervalMs?: number;
+  /** How long the decider has beyond the prompt timeout before the default verdict (ms). Default 1000. */
+  decisionSlackMs?: number;
+}
+
+const COMPONENT = 'helper';
+
+/** HelperState's names: "nft", "iptables" (iptables-nft, the nf_tables compat) or "iptables-legacy". */
+function backendName(b: BackendKind | undefined): string {
+  return b === undefined ? 'none' : b === 'iptables-nft' ? 'iptables' : b;
+}
+
+/** Counts prompted decisions for Stats (the interceptor counts allow/deny). */
+class PromptCounter implements DecisionSink {
+  prompted = 0;
+  record(entry: DecisionRecord): void {
+    if (entry.reason === 'prompt') this.prompted++;
+  }
+}
+
+export class Helper {
+  readonly startedAt = Date.now();
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly options: HelperOptions,
+    readonly interceptor: Interceptor,
+    readonly flows: FlowTable,
+    readonly stats: StatsCollector,
+    private readonly statsConntrack: Conntrack,
+    /** Rejects when the verdict loop cannot go on (the queue socket failed): stop and exit non-zero. */
+    readonly failure: Promise<never>,
+  ) {}
+
+  static async start(options: HelperOptions): Promise<Helper> {
+    const { log, netns } = options;
+    if (!isAbsolute(options.stateDir)) {
+      throw new DaemonError('INVALID_OPTION', `state dir must be absolute: ${options.stateDir}`);
+    }
+    const p = options.promptTimeoutSeconds;
+    if (!Number.isInteger(p) || p < 1 || p > 600) {
+      throw new DaemonError('INVALID_OPTION', `prompt timeout must be 1..600 s, got ${p}`);
+    }
+    await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+    const ns = netns !== undefined ? { netns } : {};
+    const decider = options.decider ?? new PolicyFallbackDecider(options.noGuiPolicy);
+    if (!options.decider) {
+      log.info(COMPONENT, 'decisions: policy-only fallback (no rule engine wired in)', {
+        noGuiPolicy: options.noGuiPolicy,
+      });
+    }
+    const publisher = options.publisher;
+    const flows = await FlowTable.start({
+      ...ns,
+      log,
+      ...(publisher ? { publisher } : {}),
+      ...(options.socketDestroyer !== null
+        ? { socketDestroyer: options.socketDestroyer ?? new SsSocketDestroyer(netns) }
+        : {}),
+    });
+    const prompts = new PromptCounter();
+    let fail: (error: Error) => void = () => undefined;
+    const failure = new Promise<never>((_, reject) => (fail = reject));
+    failure.catch(() => undefined); // observed by whoever awaits helper.failure
+    const interceptor = new Interceptor({
+      onFatal: (error) => fail(error),
+      ...ns,
+      queue: options.queue,
+      failClosed: options.failClosed,
+      inbound: options.inbound,
+      decider,
+      defaultAction: options.defaultAction,
+      decisionTimeoutMs: p * 1000 + (options.decisionSlackMs ?? 1000),
+      log,
+      sinks: [flows, prompts, ...(options.history ? [options.history] : [])],
+      ...(options.attributor ? { attributor: options.attributor } : {}),
+      ...(options.hostNames ? { hostNames: options.hostNames } : {}),
+      ...(publisher ? { publisher } : {}),
+    });
+    let statsConntrack: Conntrack | undefined;
+    try {
+      await interceptor.start();
+      statsConntrack = Conntrack.open(ns);
+      const ct = statsConntrack;
+      const stats = new StatsCollector(
+        {
+          decisions: () => ({
+            allowed: interceptor.counters.allowed,
+            denied: interceptor.counters.denied,
+            prompted: prompts.prompted,
+          }),
+          queue: async () => interceptor.nfqueue?.procStats(),
+          conntrackGlobal: () => ct.globalStats(),
+          conntrackCpus: () => ct.stats(),
+        },
+        { intervalMs: options.statsIntervalMs ?? 1000, log, ...(publisher ? { publisher } : {}) },
+      );
+      stats.start();
+      const helper = new Helper(options, interceptor, flows, stats, ct, failure);
+      log.info(COMPONENT, 'running', { pid: process.pid, ...helper.settingsFields() });
+      publisher?.publish('state', helper.state());
+      return helper;
+    } catch (error) {
+      statsConntrack?.close();
+      flows.close();
+      await interceptor.stop().catch((e: unknown) => {
+        log.error(COMPONENT, `cleanup after a failed start: ${(e as Error).message}`);
+      });
+      throw error;
+    }
+  }
+
+  settings(): Settings {
+    const o = this.options;
+    return {
+      defaultAction: o.defaultAction,
+      promptTimeoutSeconds: o.promptTimeoutSeconds,
+      noGuiPolicy: o.noGuiPolicy,
+      failOpen: !o.failClosed,
+      interceptOutbound: true,
+      interceptInbound: o.inbound,
+    };
+  }
+
+  state(): HelperState {
+    return {
+      version: this.options.version ?? 'unknown',
+      pid: process.pid,
+      startedAt: this.startedAt,
+      netns: this.options.netns ?? null,
+      firewallBackend: backendName(this.interceptor.backend),
+      queue: this.options.queue,
+      settings: this.settings(),
+      clients: 0,
+      pendingPrompts: 0,
+      rules: 0,
+    };
+  }
+
+  private settingsFields(): Record<string, string | number | boolean> {
+    const s = this.settings();
+    return {
+      backend: this.interceptor.backend ?? 'none',
+      queue: this.options.queue,
+      netns: this.options.netns ?? '-',
+      defaultAction: s.defaultAction,
+      noGuiPolicy: s.noGuiPolicy,
+      promptTimeout: s.promptTimeoutSeconds,
+      failPolicy: s.failOpen ? 'open' : 'closed',
+      inbound: s.interceptInbound,
+    };
+  }
+
+  /** Removes the rules, closes the queue (waiting packets get the fail verdict) and the sockets. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.stats.stop();
+      try {
+        await this.interceptor.stop();
+      } finally {
+        this.flows.close();
+        this.statsConntrack.close();
+        this.options.log.info(COMPONENT, 'stopped');
+      }
+    })();
+    return this.stopping;
+  }
+}

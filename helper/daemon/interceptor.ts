@@ -1,0 +1,415 @@
+/**
+ * The interception and verdict loop: installs the rules, binds the queue, and gives
+ * every queued first packet a verdict from the decider (attributed and named first).
+ *
+ * Decisions run concurrently: one flow held by a slow decision (a prompt) never
+ * delays another. Every packet is answered by its own deadline (the decider's
+ * deadline, then the queue's own deadline as a backstop, then close()).
+ */
+import {
+  DEFAULT_MARKS,
+  FirewallRules,
+  type BackendKind,
+  type ChangeReport,
+  type MarkLayout,
+} from '../firewall/index.js';
+import { NfQueueError } from '../nfqueue/errors.js';
+import { NfQueue, type NfQueuePacket } from '../nfqueue/queue.js';
+import type { Action, ConnectionRequest, VerdictReason } from '../protocol/model.js';
+import { DaemonError } from './errors.js';
+import type { Logger } from './log.js';
+import type {
+  Decider,
+  Decision,
+  DecisionRecord,
+  DecisionSink,
+  EventPublisher,
+  HostNames,
+  ProcessAttributor,
+} from './ports.js';
+import { buildRequest, remoteAddress, requestTuple, tupleKey } from './request.js';
+
+export interface InterceptorOptions {
+  /** Work inside this `ip netns` (rules, queue); the helper's own namespace by default. */
+  netns?: string;
+  queue: number;
+  /** Drop instead of accept when the helper is gone (no --queue-bypass) or overloaded (no FAIL_OPEN). */
+  failClosed: boolean;
+  /** Also queue new inbound connections. */
+  inbound: boolean;
+  decider: Decider;
+  /** The verdict when the decider misses its deadline or fails. */
+  defaultAction: Action;
+  /** How long after a packet arrives the decider must have answered (ms). */
+  decisionTimeoutMs: number;
+  /** How long attribution may take at most (ms, within the decision timeout). Default 1000. */
+  attributionTimeoutMs?: number;
+  /** The queue's own deadline (ms), a backstop that should never fire. Default decision + 2000. */
+  queueDeadlineMs?: number;
+  attributor?: ProcessAttributor;
+  hostNames?: HostNames;
+  /** Every decision goes to each sink (history, flow table, stats). */
+  sinks?: DecisionSink[];
+  /** Publishes each decision on topic 'verdict'. */
+  publisher?: EventPublisher;
+  log: Logger;
+  marks?: MarkLayout;
+  /** The queue socket failed for good (no packet can be read any more): the owner should restart. */
+  onFatal?: (error: Error) => void;
+}
+
+export interface InterceptorCounters {
+  /** Packets handed to the loop. */
+  received: number;
+  allowed: number;
+  denied: number;
+  /** Decisions by reason. */
+  reasons: Record<VerdictReason, number>;
+  /** Packets that could not be parsed (given the default action, not recorded). */
+  malformed: number;
+  /** Decisions that came after the queue had already answered (deadline or close). */
+  late: number;
+  /** Attribution failures (the decision went on without a process). */
+  attributionErrors: number;
+  /** Decisions in progress. */
+  inFlight: number;
+  /** Packets that joined the decision of an earlier packet of the same flow. */
+  coalesced: number;
+}
+
+const COMPONENT = 'interceptor';
+
+function newCounters(): InterceptorCounters {
+  return {
+    received: 0,
+    allowed: 0,
+    denied: 0,
+    reasons: { rule: 0, prompt: 0, default: 0, 'no-gui': 0, deadline: 0, error: 0 },
+    malformed: 0,
+    late: 0,
+    attributionErrors: 0,
+    inFlight: 0,
+    coalesced: 0,
+  };
+}
+
+/** Resolves with `fallback()` when `work` has not settled by `deadline` (epoch ms). */
+function byDeadline<T>(work: Promise<T>, deadline: number, fallback: () => T): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => resolve(fallback()), Math.max(0, deadline - Date.now()));
+    work.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+export class Interceptor {
+  readonly counters: InterceptorCounters = newCounters();
+  private fw: FirewallRules | undefined;
+  private q: NfQueue | undefined;
+  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  private ownsRules = false;
+  private readonly marks: MarkLayout;
+  /** The decision in progress per flow (tuple key), so a flow is decided once. */
+  private readonly pendingFlows = new Map<string, Promise<Action>>();
+  private readonly queueDeadlineMs: number;
+
+  constructor(private readonly options: InterceptorOptions) {
+    const { queue, decisionTimeoutMs } = options;
+    if (!Number.isInteger(queue) || queue < 0 || queue > 0xffff) {
+      throw new DaemonError('INVALID_OPTION', `queue must be 0..65535, got ${queue}`);
+    }
+    if (!(decisionTimeoutMs > 0)) {
+      throw new DaemonError('INVALID_OPTION', `decisionTimeoutMs must be > 0`);
+    }
+    this.marks = options.marks ?? { ...DEFAULT_MARKS };
+    this.queueDeadlineMs = options.queueDeadlineMs ?? decisionTimeoutMs + 2000;
+    if (this.queueDeadlineMs <= decisionTimeoutMs) {
+      throw new DaemonError(
+        'INVALID_OPTION',
+        'the queue deadline must be after the decision deadline',
+      );
+    }
+  }
+
+  get backend(): BackendKind | undefined {
+    return this.fw?.backend;
+  }
+
+  /** The bound queue (for its /proc counters), while running. */
+  get nfqueue(): NfQueue | undefined {
+    return this.q;
+  }
+
+  /**
+   * Binds the queue first, then reconciles the rules (a crashed run's leftovers are
+   * fixed, ours installed): packets are queued only once somebody listens.
+   */
+  async start(): Promise<ChangeReport> {
+    if (this.state !== 'new') throw new DaemonError('BAD_STATE', `interceptor is ${this.state}`);
+    this.state = 'starting';
+    const { netns, queue, failClosed, inbound, log } = this.options;
+    const ns = netns !== undefined ? { netns } : {};
+    try {
+      this.fw = await FirewallRules.open(ns);
+      this.q = await NfQueue.open({
+        queue,
+        ...ns,
+        flags: { failOpen: !failClosed, uidGid: true },
+        deadlineMs: this.queueDeadlineMs,
+        defaultVerdict: failClosed ? 'drop' : 'accept',
+        // The verdict caches decisions with `repeat` and a mark (docs/firewall.md): no glue needed.
+        probeConntrackGlue: false,
+      });
+      for (const r of this.q.flagReport.refused) {
+        log.warn(COMPONENT, `kernel refused queue flag ${r.flag}`, { errno: r.code });
+      }
+      this.q.onError((e) => {
+        if (e.code === 'SOCKET') {
+          log.error(COMPONENT, `queue socket failed: ${e.message}`);
+          this.options.onFatal?.(e);
+        } else {
+          log.warn(COMPONENT, `queue: ${e.message}`, { code: e.code });
+        }
+      });
+      this.q.onPacket((p) => this.onPacket(p));
+      // From here the rules are ours: binding the queue proved no other helper runs here
+      // (a second one gets EPERM above and must not remove the first one's rules).
+      this.ownsRules = true;
+      const report = await this.fw.reconcile({
+        queue,
+        bypass: !failClosed,
+        inbound,
+        marks: this.marks,
+      });
+      log.info(COMPONENT, 'rules installed', {
+        backend: report.backend,
+        changed: report.changed,
+        queue,
+        netns: netns ?? null,
+        failPolicy: failClosed ? 'closed' : 'open',
+        inbound,
+      });
+      for (const a of report.actions) log.debug(COMPONENT, `rules: ${a}`);
+      this.state = 'running';
+      return report;
+    } catch (error) {
+      try {
+        await this.teardown();
+      } catch (cleanup) {
+        log.error(COMPONENT, `cleanup after a failed start: ${(cleanup as Error).message}`);
+      }
+      this.state = 'stopped';
+      throw error;
+    }
+  }
+
+  /** Removes the rules (nothing new is queued), then closes the queue (waiting packets get the fail verdict). */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    this.state = 'stopping';
+    try {
+      await this.teardown();
+    } finally {
+      this.state = 'stopped';
+    }
+  }
+
+  private async teardown(): Promise<void> {
+    const errors: unknown[] = [];
+    if (this.fw && this.ownsRules) {
+      try {
+        const r = await this.fw.remove();
+        this.options.log.info(COMPONENT, 'rules removed', { changed: r.changed });
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (this.q) {
+      try {
+        await this.q.close();
+      } catch (error) {
+        errors.push(error);
+      }
+      this.q = undefined;
+    }
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new AggregateError(errors, 'interceptor stop failed');
+  }
+
+  private onPacket(p: NfQueuePacket): void {
+    if (this.state === 'stopping' || this.state === 'stopped') return; // close() answers it
+    this.counters.received++;
+    const arrived = Date.now();
+    let request: ConnectionRequest;
+    try {
+      // The payload is a view valid only inside this callback: parse it now.
+      request = buildRequest(p, p.payload, arrived);
+    } catch (error) {
+      this.counters.malformed++;
+      this.options.log.warn(
+        COMPONENT,
+        `packet ${p.id}: ${(error as Error).message}; default verdict`,
+        {
+          action: this.options.defaultAction,
+        },
+      );
+      this.give(p, this.options.defaultAction);
+      return;
+    }
+    // Packets of a flow sent before its first verdict (a UDP burst, a retransmitted SYN)
+    // are the same connection: they wait for that decision instead of asking again.
+    const key = tupleKey(requestTuple(request));
+    const pending = this.pendingFlows.get(key);
+    if (pending) {
+      this.counters.coalesced++;
+      void pending.then((action) => {
+        if (!p.decided) this.give(p, action);
+      });
+      return;
+    }
+    this.counters.inFlight++;
+    const decided = this.decideAndAnswer(p, request, arrived + this.options.decisionTimeoutMs)
+      .catch((error: unknown): Action => {
+        // Only a bug gets here (decide errors are handled inside): log it loudly.
+        this.options.log.error(
+          COMPONENT,
+          `verdict loop: ${(error as Error).stack ?? String(error)}`,
+        );
+        if (!p.decided) this.give(p, this.options.defaultAction);
+        return this.options.defaultAction;
+      })
+      .finally(() => {
+        this.counters.inFlight--;
+        this.pendingFlows.delete(key);
+      });
+    this.pendingFlows.set(key, decided);
+  }
+
+  /** Resolves with the action the packet got (which the flow's other waiting packets get too). */
+  private async decideAndAnswer(
+    p: NfQueuePacket,
+    base: ConnectionRequest,
+    deadline: number,
+  ): Promise<Action> {
+    const { decider, defaultAction, log } = this.options;
+    const request = await this.complete(p, base, deadline);
+    let decision: Decision;
+    try {
+      decision = await byDeadline(decider.decide(request, { deadline }), deadline, () => ({
+        action: defaultAction,
+        reason: 'deadline' as const,
+        ruleId: null,
+      }));
+    } catch (error) {
+      log.error(COMPONENT, `decider failed: ${(error as Error).message}; default verdict`);
+      decision = { action: defaultAction, reason: 'error', ruleId: null };
+    }
+    if (p.decided) {
+      // The queue's backstop or close() answered first; record what the kernel got.
+      this.counters.late++;
+      const stopping = this.state === 'stopping' || this.state === 'stopped';
+      if (!stopping)
+        log.warn(COMPONENT, `packet ${p.id} was answered by the queue before the decision`);
+      decision = {
+        action: this.options.failClosed ? 'deny' : 'allow',
+        reason: 'deadline',
+        ruleId: null,
+      };
+    } else {
+      this.give(p, decision.action);
+    }
+    this.record({ request, ...decision, decidedAt: Date.now() });
+    return decision.action;
+  }
+
+  /** Adds the socket owner and the remote host name to a request, within the time allowed. */
+  private async complete(
+    p: NfQueuePacket,
+    request: ConnectionRequest,
+    deadline: number,
+  ): Promise<ConnectionRequest> {
+    const { attributor, hostNames, log } = this.options;
+    // NFQA_UID: the kernel's own answer for full sockets, used when attribution finds nobody.
+    let uid: number | null = p.uid ?? null;
+    let process: ConnectionRequest['process'] = null;
+    if (attributor) {
+      const limit = Math.min(deadline, Date.now() + (this.options.attributionTimeoutMs ?? 1000));
+      try {
+        const owner = await byDeadline(
+          attributor.attribute(requestTuple(request)),
+          limit,
+          () => null,
+        );
+        if (owner) {
+          uid = owner.uid ?? owner.process?.uid ?? uid;
+          process = owner.process;
+        } else {
+          log.debug(COMPONENT, 'attribution timed out', { dst: request.dst });
+        }
+      } catch (error) {
+        this.counters.attributionErrors++;
+        log.warn(COMPONENT, `attribution failed: ${(error as Error).message}`);
+      }
+    }
+    const host = hostNames?.lookup(remoteAddress(request)) ?? null;
+    return { ...request, uid, process, host };
+  }
+
+  /**
+   * allow: NF_REPEAT with the accepted mark, so the rules save it to the connmark and
+   * accept, and the flow's later packets never reach user space. deny: NF_REPEAT with
+   * the denied mark, dropped (or rejected) by the rules. Other mark bits are kept.
+   */
+  private give(p: NfQueuePacket, action: Action): void {
+    const bits = action === 'allow' ? this.marks.accepted : this.marks.denied;
+    const mark = (((p.mark ?? 0) & ~this.marks.mask) | bits) >>> 0;
+    try {
+      p.repeat({ mark });
+    } catch (error) {
+      if (
+        error instanceof NfQueueError &&
+        (error.code === 'CLOSED' || error.code === 'ALREADY_DECIDED')
+      ) {
+        this.counters.late++;
+        return;
+      }
+      throw error;
+    }
+  }
+
+  private record(entry: DecisionRecord): void {
+    const { sinks = [], publisher, log } = this.options;
+    if (entry.action === 'allow') this.counters.allowed++;
+    else this.counters.denied++;
+    this.counters.reasons[entry.reason]++;
+    const r = entry.request;
+    log.info(COMPONENT, `${entry.action} ${r.direction} ${r.protocol}`, {
+      src: r.src,
+      sport: r.sport,
+      dst: r.dst,
+      dport: r.dport,
+      host: r.host,
+      uid: r.uid,
+      pid: r.process?.pid,
+      exe: r.process?.exe,
+      reason: entry.reason,
+      rule: entry.ruleId,
+    });
+    for (const sink of sinks) {
+      try {
+        sink.record(entry);
+      } catch (error) {
+        log.error(COMPONENT, `decision sink failed: ${(error as Error).message}`);
+      }
+    }
+    publisher?.publish('verdict', entry);
+  }
+}

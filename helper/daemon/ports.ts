@@ -1,0 +1,67 @@
+/**
+ * The narrow interfaces the daemon needs from parts built elsewhere (attribution,
+ * DNS snooping, the decision engine, the history store, the IPC server). Each is the
+ * least the verdict loop calls, so that the real implementations plug in without the
+ * daemon changing, and tests can inject their own.
+ */
+import type {
+  Action,
+  ConnectionRequest,
+  HistoryEntry,
+  ProcessInfo,
+  VerdictReason,
+} from '../protocol/model.js';
+
+/** The 5-tuple of a connection's first packet, as seen in its original direction. */
+export interface ConnectionTuple {
+  family: 'ipv4' | 'ipv6';
+  /** IP protocol number. */
+  protocol: number;
+  src: string;
+  dst: string;
+  /** Null for protocols without ports. */
+  sport: number | null;
+  dport: number | null;
+}
+
+/** Who owns the socket of a tuple: sock_diag + /proc (helper/attribution). */
+export interface ProcessAttributor {
+  /** Resolves nulls when nobody is found; rejects only on real failures (logged, not fatal). */
+  attribute(tuple: ConnectionTuple): Promise<{ uid: number | null; process: ProcessInfo | null }>;
+}
+
+/** IP-to-name cache fed by DNS snooping (helper/dns). Synchronous: a lookup never waits. */
+export interface HostNames {
+  lookup(ip: string): string | null;
+}
+
+export interface Decision {
+  action: Action;
+  reason: VerdictReason;
+  ruleId: string | null;
+}
+
+/** Rules, prompts and defaults (helper/decisions DecisionEngine). */
+export interface Decider {
+  /**
+   * Decides one connection. `deadline` (epoch ms) is when the daemon stops waiting
+   * and gives the default action; the decider should answer before it.
+   */
+  decide(request: ConnectionRequest, options: { deadline: number }): Promise<Decision>;
+}
+
+/** One decision as the history keeps it before the flow ends (no byte counts yet). */
+export type DecisionRecord = Pick<
+  HistoryEntry,
+  'request' | 'action' | 'reason' | 'ruleId' | 'decidedAt'
+>;
+
+/** Where decisions go (helper/history HistoryStore, the flow table, stats). */
+export interface DecisionSink {
+  record(entry: DecisionRecord): void;
+}
+
+/** Topic-based events for subscribed clients (helper/server IpcServer.publish). */
+export interface EventPublisher {
+  publish(topic: string, data: unknown): void;
+}

@@ -1,0 +1,226 @@
+/**
+ * `portcullis helper --netns NS` as a child process (bin/portcullis.js, built with
+ * `npm run build:ts` in beforeAll): verdicts with the policy-only fallback, SIGTERM and
+ * SIGINT clean-up, `kill -9` fail-open and the next start's reconcile, --fail-closed.
+ * Only the children this file starts are signalled, by PID.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../helper/cli.js';
+import { readQueueStats } from '../../helper/nfqueue/stats.js';
+import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
+import { echoServer, tcpExchange, vethPair, type Peer } from '../support/tcp-peers.js';
+
+function missing(): string | undefined {
+  const root = rootTestsUnavailable();
+  if (root) return root;
+  for (const bin of ['iptables-nft', 'conntrack']) {
+    if (spawnSync(bin, ['-V']).error) return `${bin} is not installed`;
+  }
+  return undefined;
+}
+const skip = missing();
+if (skip) console.warn(`skipping helper CLI root tests: ${skip}`);
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const QUEUE = 13;
+const PORT = 8080;
+
+/** A running `portcullis helper` child and its stderr lines. */
+class HelperProcess {
+  readonly lines: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly proc: ChildProcess;
+
+  constructor(args: string[]) {
+    this.proc = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'helper', ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    createInterface({ input: this.proc.stderr! }).on('line', (l) => this.lines.push(l));
+    this.exited = new Promise((resolve) =>
+      this.proc.on('exit', (code, signal) => resolve({ code, signal })),
+    );
+  }
+
+  /** Resolves once the helper logs that it runs (rules installed, queue bound). */
+  async ready(ms = 15_000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!this.lines.some((l) => / info helper: running /.test(l))) {
+      if (this.proc.exitCode !== null || Date.now() > end) {
+        throw new Error(`helper did not start:\n${this.lines.join('\n')}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(sig);
+  }
+}
+
+describe.skipIf(skip)('portcullis helper (child process, two namespaces)', () => {
+  let client: TestNetns;
+  let server: TestNetns;
+  let addr: { a: string; b: string };
+  let echo: Peer | undefined;
+  let stateDir: string;
+  const children: HelperProcess[] = [];
+
+  function start(...extra: string[]): HelperProcess {
+    const h = new HelperProcess([
+      '--netns',
+      client.name,
+      '--queue',
+      String(QUEUE),
+      '--state-dir',
+      stateDir,
+      ...extra,
+    ]);
+    children.push(h);
+    return h;
+  }
+
+  /** Our lines of `iptables -S` in the client namespace. */
+  function ours(): string[] {
+    return client
+      .exec('iptables-nft', ['-S'])
+      .split('\n')
+      .filter((l) => l.includes('PORTCULLIS'));
+  }
+
+  beforeAll(async () => {
+    const build = spawnSync('npm', ['run', 'build:ts'], { cwd: ROOT, encoding: 'utf8' });
+    if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
+    client = new TestNetns('pcl-hc');
+    server = new TestNetns('pcl-hcs');
+    addr = vethPair(client, server);
+    echo = await echoServer(server, addr.b, PORT);
+    stateDir = mkdtempSync(join(tmpdir(), 'pcl-helper-cli-'));
+  }, 120_000);
+  afterEach(async () => {
+    for (const h of children.splice(0)) {
+      h.signal('SIGKILL');
+      await h.exited;
+    }
+    // A test that ended with kill -9 leaves rules: the namespace is ours, clear them.
+    const fw = await import('../../helper/firewall/index.js');
+    await (await fw.FirewallRules.open({ netns: client.name })).remove();
+  });
+  afterAll(() => {
+    echo?.stop();
+    client?.delete();
+    server?.delete();
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('default allow: connections work, one packet queued per connection; SIGTERM removes the rules, exit 0', async () => {
+    const h = start();
+    await h.ready();
+    expect(ours()).toContain('-A OUTPUT -j PORTCULLIS-OUT');
+    for (let n = 0; n < 3; n++) {
+      expect(await tcpExchange(client, addr.b, PORT, { count: 4 })).toMatchObject({
+        ok: true,
+        replies: 4,
+      });
+    }
+    const [q] = (await readQueueStats({ netns: client.name })).filter((s) => s.queue === QUEUE);
+    expect(q?.lastId).toBe(3);
+    expect(
+      h.lines.filter((l) => / info interceptor: allow outbound tcp .*reason=no-gui/.test(l)),
+    ).toHaveLength(3);
+    h.signal('SIGTERM');
+    expect(await h.exited).toEqual({ code: 0, signal: null });
+    expect(ours()).toEqual([]);
+    expect(await readQueueStats({ netns: client.name })).toEqual([]);
+    expect(h.lines.some((l) => / info interceptor: rules removed changed=true/.test(l))).toBe(true);
+  });
+
+  it('--default-action deny: the connection fails; SIGINT exits 0 and cleans up', async () => {
+    const h = start('--default-action', 'deny');
+    await h.ready();
+    expect((await tcpExchange(client, addr.b, PORT, { timeoutMs: 1500 })).ok).toBe(false);
+    expect(
+      h.lines.some((l) => / info interceptor: deny outbound tcp .*reason=no-gui/.test(l)),
+    ).toBe(true);
+    h.signal('SIGINT');
+    expect((await h.exited).code).toBe(0);
+    expect(ours()).toEqual([]);
+  });
+
+  it('--no-gui-policy overrides the default action for the fallback decider', async () => {
+    const h = start('--default-action', 'allow', '--no-gui-policy', 'deny');
+    await h.ready();
+    expect((await tcpExchange(client, addr.b, PORT, { timeoutMs: 1500 })).ok).toBe(false);
+    h.signal('SIGTERM');
+    expect((await h.exited).code).toBe(0);
+  });
+
+  it('kill -9 leaves traffic flowing (queue-bypass); the next start reconciles without duplicates', async () => {
+    const first = start();
+    await first.ready();
+    const installed = ours();
+    first.signal('SIGKILL');
+    expect((await first.exited).signal).toBe('SIGKILL');
+    // The rules stay, nobody listens on the queue: bypass lets new connections through.
+    expect(ours()).toEqual(installed);
+    expect(await readQueueStats({ netns: client.name })).toEqual([]);
+    expect((await tcpExchange(client, addr.b, PORT)).ok).toBe(true);
+    // A second crashed run's leftover: a duplicated jump, as if installed twice.
+    client.exec('iptables-nft', ['-A', 'OUTPUT', '-j', 'PORTCULLIS-OUT']);
+    expect(ours().filter((l) => l === '-A OUTPUT -j PORTCULLIS-OUT')).toHaveLength(2);
+    const second = start();
+    await second.ready();
+    expect(ours()).toEqual(installed); // exactly one jump, same chain
+    expect((await tcpExchange(client, addr.b, PORT)).ok).toBe(true);
+    const [q] = (await readQueueStats({ netns: client.name })).filter((s) => s.queue === QUEUE);
+    expect(q?.lastId).toBe(1);
+    second.signal('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+    expect(ours()).toEqual([]);
+  });
+
+  it('--fail-closed: new connections are blocked while the helper is gone; a fail-open start restores them', async () => {
+    const h = start('--fail-closed');
+    await h.ready();
+    expect(ours().some((l) => /NFQUEUE/.test(l) && !/queue-bypass/.test(l))).toBe(true);
+    expect(h.lines.some((l) => /failPolicy=closed/.test(l))).toBe(true);
+    expect((await tcpExchange(client, addr.b, PORT)).ok).toBe(true);
+    h.signal('SIGKILL');
+    await h.exited;
+    expect((await tcpExchange(client, addr.b, PORT, { timeoutMs: 1500 })).ok).toBe(false);
+    const open = start();
+    await open.ready();
+    expect(
+      ours()
+        .filter((l) => /NFQUEUE/.test(l))
+        .every((l) => /--queue-bypass/.test(l)),
+    ).toBe(true);
+    expect((await tcpExchange(client, addr.b, PORT)).ok).toBe(true);
+    open.signal('SIGTERM');
+    expect((await open.exited).code).toBe(0);
+  });
+
+  it('a missing namespace: exit 1 with the reason; bad arguments: exit 2', async () => {
+    const h = new HelperProcess(['--netns', 'pcl-no-such-ns', '--state-dir', stateDir]);
+    children.push(h);
+    expect((await h.exited).code).toBe(1);
+    expect(h.lines.some((l) => / error helper: cannot start: /.test(l))).toBe(true);
+    const err: string[] = [];
+    const io = { stdout: () => undefined, stderr: (s: string) => void err.push(s) };
+    expect(await main(['helper', '--queue', '70000'], io)).toBe(2);
+    expect(err.join('')).toMatch(/queue/);
+    const out: string[] = [];
+    expect(
+      await main(['helper', '--help'], {
+        stdout: (s) => void out.push(s),
+        stderr: () => undefined,
+      }),
+    ).toBe(0);
+    expect(out.join('')).toMatch(/--fail-closed/);
+  });
+});

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { HELPER_DEFAULTS, parseHelperArgs } from '../../../helper/cli/helper-args.js';
+
+describe('portcullis helper arguments', () => {
+  it('defaults: queue 7, allow, 30 s, no-GUI policy follows the default action, fail-open', () => {
+    expect(parseHelperArgs([])).toEqual({
+      help: false,
+      socket: HELPER_DEFAULTS.socket,
+      queue: 7,
+      defaultAction: 'allow',
+      promptTimeoutSeconds: 30,
+      noGuiPolicy: 'allow',
+      failClosed: false,
+      inbound: false,
+      stateDir: '/var/lib/portcullis',
+      logLevel: 'info',
+    });
+    expect(parseHelperArgs(['--default-action', 'deny']).noGuiPolicy).toBe('deny');
+  });
+
+  it('every option', () => {
+    expect(
+      parseHelperArgs([
+        '--socket=/tmp/s.sock',
+        '--netns',
+        'blue',
+        '-q',
+        '0x10',
+        '--default-action',
+        'deny',
+        '--prompt-timeout',
+        '5',
+        '--no-gui-policy',
+        'allow',
+        '--fail-closed',
+        '--inbound',
+        '--state-dir',
+        '/tmp/st',
+        '--log-level',
+        'debug',
+      ]),
+    ).toEqual({
+      help: false,
+      socket: '/tmp/s.sock',
+      netns: 'blue',
+      queue: 16,
+      defaultAction: 'deny',
+      promptTimeoutSeconds: 5,
+      noGuiPolicy: 'allow',
+      failClosed: true,
+      inbound: true,
+      stateDir: '/tmp/st',
+      logLevel: 'debug',
+    });
+  });
+
+  it.each([
+    [['--queue', '65536'], /out of range/],
+    [['--queue', 'x'], /not a number/],
+    [['--default-action', 'maybe'], /not allow or deny/],
+    [['--no-gui-policy', 'drop'], /not allow or deny/],
+    [['--prompt-timeout', '0'], /1\.\.600/],
+    [['--prompt-timeout', '601'], /out of range/],
+    [['--netns', '../x'], /not a namespace name/],
+    [['--state-dir', 'rel'], /absolute/],
+    [['--log-level', 'loud'], /log-level/],
+    [['--inbound', '--inbound'], /twice/],
+    [['--bogus'], /bogus/],
+    [['extra'], /.+/],
+  ])('%j is refused', (argv, message) => {
+    expect(() => parseHelperArgs(argv)).toThrow(
+      expect.objectContaining({ name: 'CliUsageError', message: expect.stringMatching(message) }),
+    );
+  });
+});
