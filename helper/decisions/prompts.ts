@@ -359,10 +359,12 @@ export class PromptBroker {
   }
 
   #freshId(): string {
-    for (;;) {
+    // A generator that keeps repeating itself is a bug, not a reason to spin forever.
+    for (let attempt = 0; attempt < 100; attempt++) {
       const id = this.#newId();
       if (!this.#byId.has(id) && !this.#resolvedIds.has(id)) return id;
     }
+    throw new Error('id generator returned 100 ids already in use');
   }
 
   #resolve(p: Pending, decision: Decision): void {

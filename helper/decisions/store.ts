@@ -387,10 +387,12 @@ export class RuleStore {
   }
 
   #freshId(): string {
-    for (;;) {
+    // A generator that keeps repeating itself is a bug, not a reason to spin forever.
+    for (let attempt = 0; attempt < 100; attempt++) {
       const id = this.#newId();
       if (!this.#set.get(id)) return id;
     }
+    throw new Error('id generator returned 100 ids already in use');
   }
 
   #mustGet(id: string): Rule {
