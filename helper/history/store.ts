@@ -158,6 +158,8 @@ export class HistoryStore {
   #entries: HistoryEntry[] = [];
   #buffer: string[] = [];
   #bufferLastTime = 0;
+  /** Seq of the first entry in the buffer: a new segment is named after it. */
+  #bufferFirstSeq: number | null = null;
   #timer: TimerHandle | null = null;
   #writing: Promise<void> = Promise.resolve();
   #nextSeq = 1;
@@ -227,6 +229,7 @@ export class HistoryStore {
     if (this.#entries.length > this.#memoryEntries + slack) {
       this.#entries.splice(0, this.#entries.length - this.#memoryEntries);
     }
+    this.#bufferFirstSeq ??= entry.seq;
     this.#queue(JSON.stringify(entry), entry.decidedAt);
     return cloneEntry(entry);
   }
@@ -364,11 +367,13 @@ export class HistoryStore {
     if (this.#buffer.length === 0) return;
     const lines = this.#buffer;
     const lastTime = this.#bufferLastTime;
+    const firstSeq = this.#bufferFirstSeq ?? this.#nextSeq;
     this.#buffer = [];
     this.#bufferLastTime = 0;
+    this.#bufferFirstSeq = null;
     const data = `${lines.join('\n')}\n`;
     try {
-      if (!this.#fh || !this.#current) await this.#startSegment();
+      if (!this.#fh || !this.#current) await this.#startSegment(firstSeq);
       const seg = this.#current!;
       await this.#fh!.write(data);
       seg.size += Buffer.byteLength(data);
@@ -382,9 +387,10 @@ export class HistoryStore {
     }
   }
 
-  async #startSegment(): Promise<void> {
-    // Named after the first seq it may hold; never an existing file.
-    let first = this.#nextSeq;
+  async #startSegment(firstSeq: number): Promise<void> {
+    // Named after the first entry it holds, and never an existing file (a
+    // segment of end records only may already carry that number).
+    let first = firstSeq;
     for (const s of this.#segments) first = Math.max(first, s.firstSeq + 1);
     const name = segmentName(first);
     this.#fh = await fsp.open(join(this.dir, name), 'a', 0o600);
