@@ -419,7 +419,11 @@ export class HistoryStore {
     let deleted = 0;
     while (this.#segments.length > 0) {
       const oldest = this.#segments[0]!;
-      if (total <= this.#maxBytes && oldest.lastTime >= now - this.#maxAge) break;
+      const tooOld = oldest.lastTime < now - this.#maxAge;
+      // The size limit never deletes the newest data: with no segment open, the
+      // last closed one stays even if a single batch made it larger than maxBytes.
+      const isNewest = this.#current === null && this.#segments.length === 1;
+      if (!tooOld && (total <= this.#maxBytes || isNewest)) break;
       await fsp.unlink(join(this.dir, oldest.name));
       this.#segments.shift();
       total -= oldest.size;

@@ -236,7 +236,7 @@ describe('rotation', () => {
           await again.close();
         },
       ),
-      { numRuns: 25 },
+      { numRuns: 60 },
     );
   });
 });
