@@ -2,7 +2,10 @@
 // random requests; prints p50/p99 per lookup (and the linear scan for scale).
 //   npm run build:ts && node dist/bench/decisions-match.js [rules] [lookups]
 // Figures are for reports only; no test asserts them.
-import { RuleSet, linearLookup } from '../helper/decisions/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RuleSet, RuleStore, linearLookup } from '../helper/decisions/index.js';
 import type { ConnectionRequest, Rule, RuleMatch } from '../helper/protocol/model.js';
 
 const ruleCount = Number(process.argv[2] ?? 10_000);
@@ -132,6 +135,14 @@ function measure(
 
 const now = 1;
 const indexed = measure(lookups, (r) => set.lookup(r, now));
+
+// The same through the store: hit counting and the copy handed to the caller.
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
+const store = await RuleStore.open({ dir, isAlive: alive, hitFlushDelayMs: 3_600_000 });
+await store.import({ version: 1, rules }, { mode: 'replace' });
+const viaStore = measure(lookups, (r) => store.match(r, now));
+await store.close();
+rmSync(dir, { recursive: true, force: true });
 const linear = measure(Math.max(200, Math.floor(lookups / 500)), (r) =>
   linearLookup(rules, r, now, alive),
 );
@@ -142,6 +153,9 @@ console.log(
 );
 console.log(
   `indexed RuleSet.lookup: p50 ${fmt(indexed.p50)} us, p99 ${fmt(indexed.p99)} us, mean ${fmt(indexed.mean)} us, matched ${(indexed.hitRate * 100).toFixed(1)}%`,
+);
+console.log(
+  `RuleStore.match (hits + copy): p50 ${fmt(viaStore.p50)} us, p99 ${fmt(viaStore.p99)} us, mean ${fmt(viaStore.mean)} us`,
 );
 console.log(
   `linear scan (reference, compiles every rule per call): p50 ${fmt(linear.p50)} us, p99 ${fmt(linear.p99)} us, mean ${fmt(linear.mean)} us`,

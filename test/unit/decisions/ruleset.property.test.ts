@@ -102,7 +102,48 @@ const arbRequest: fc.Arbitrary<ConnectionRequest> = fc
 
 const isAlive = (pid: number) => pid % 2 === 0;
 
+// One field each from a tiny pool: many rules tie on specificity across
+// buckets, so deny-over-allow and the newer-wins tie-break are exercised.
+const arbTie = (i: number): fc.Arbitrary<Rule> =>
+  fc
+    .record({
+      match: fc.oneof(
+        fc.constantFrom(...exes).map((exe) => ({ exe })),
+        fc.constantFrom(...appIds).map((appId) => ({ appId })),
+        fc.constant({ uid: 1000 }),
+        fc.constant({ protocol: 'tcp' as const }),
+        fc.constant({ direction: 'outbound' as const }),
+      ),
+      action: fc.constantFrom('allow' as const, 'deny' as const),
+      created: fc.integer({ min: 0, max: 3 }),
+    })
+    .map(({ match, action, created }) => ({
+      id: `t${i}`,
+      enabled: true,
+      action,
+      match,
+      duration: { kind: 'forever' as const },
+      created,
+      expires: null,
+      hits: 0,
+      lastHit: null,
+    }));
+
 describe('RuleSet lookup equals the linear reference scan', () => {
+  it('when many rules tie on specificity', () => {
+    const arbTies = fc
+      .integer({ min: 1, max: 12 })
+      .chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => arbTie(i))));
+    fc.assert(
+      fc.property(arbTies, arbRequest, (rules, request) => {
+        const set = new RuleSet({ isAlive });
+        for (const r of rules) set.add(r);
+        expect(set.lookup(request, 0)?.id).toBe(linearLookup(rules, request, 0, isAlive)?.id);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('over random rules and requests', () => {
     fc.assert(
       fc.property(
