@@ -3,7 +3,7 @@ import * as fsp from 'node:fs/promises';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   DecisionsError,
   RULES_VERSION,
@@ -303,8 +303,7 @@ describe('RuleStore operations', () => {
     s.onError((e) => errors.push(e));
     s.match(req());
     clock.advance(10);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(errors.map((e) => e.code)).toEqual(['IO']);
+    await vi.waitFor(() => expect(errors.map((e) => e.code)).toEqual(['IO']));
   });
 
   it('import merges, regenerating ids that are taken', async () => {
