@@ -1,0 +1,39 @@
+export type DecisionsErrorCode =
+  /** A rule's match is malformed (bad CIDR, bad host pattern). */
+  | 'INVALID_RULE'
+  /** No rule, or no prompt, has this id. */
+  | 'NOT_FOUND'
+  /** The prompt was already answered (or timed out): the first answer wins. */
+  | 'ALREADY_RESOLVED'
+  /** rules.json was written by a newer Portcullis: it is left untouched. */
+  | 'NEWER_VERSION'
+  /** rules.json has a version with no migration path to the current one. */
+  | 'UNSUPPORTED_VERSION'
+  /** rules.json is not valid JSON or not a valid rules document (moved aside). */
+  | 'CORRUPT'
+  /** An import document failed validation: nothing was changed. */
+  | 'INVALID_IMPORT'
+  /** Reading or writing the state directory failed. */
+  | 'IO'
+  /** The store or broker was closed. */
+  | 'CLOSED';
+
+/** Every error of the decisions library (rules, store, prompts): `code` says which. */
+export class DecisionsError extends Error {
+  override readonly name = 'DecisionsError';
+  constructor(
+    readonly code: DecisionsErrorCode,
+    message: string,
+    readonly details: {
+      /** The file concerned, when there is one. */
+      path?: string;
+      /** Where a corrupt file was moved. */
+      movedTo?: string;
+      /** The version found in a file. */
+      version?: unknown;
+      cause?: unknown;
+    } = {},
+  ) {
+    super(message, details.cause !== undefined ? { cause: details.cause } : undefined);
+  }
+}

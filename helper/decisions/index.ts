@@ -1,0 +1,10 @@
+/** Rules, matching, the rule store, prompts and the decision engine (docs/rules.md). */
+export * from './errors.js';
+export * from './clock.js';
+export * from './matcher.js';
+export * from './liveness.js';
+export * from './ruleset.js';
+export * from './atomic.js';
+export * from './store.js';
+export * from './prompts.js';
+export * from './engine.js';

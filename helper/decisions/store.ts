@@ -1,0 +1,547 @@
+/**
+ * The rule store: every rule the helper knows, indexed for matching (RuleSet)
+ * and, for the durable kinds ("forever" and "minutes"), persisted to
+ * STATEDIR/rules.json. Session, process and once rules live in memory only.
+ *
+ * Matching never waits on disk: mutations update memory synchronously and
+ * the write follows; hit counters are flushed lazily (debounced).
+ */
+import * as v from 'valibot';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import {
+  Rule as RuleSchema,
+  RuleInput as RuleInputSchema,
+  type ConnectionRequest,
+  type Rule,
+  type RuleInput,
+} from '../protocol/model.js';
+import { atomicWrite, nodeFs, syncDir, type StoreFs } from './atomic.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { DecisionsError } from './errors.js';
+import { type LivenessCheck } from './liveness.js';
+import { compileMatch } from './matcher.js';
+import { RuleSet } from './ruleset.js';
+
+export const DEFAULT_STATE_DIR = '/var/lib/portcullis';
+export const RULES_FILE = 'rules.json';
+/** The version this code writes. Bump it with a migration from the previous one. */
+export const RULES_VERSION = 1;
+
+/** Turns a document of version n into version n + 1 (plain JSON in, plain JSON out). */
+export type Migration = (doc: { version: number; [key: string]: unknown }) => {
+  version: number;
+  [key: string]: unknown;
+};
+
+/**
+ * Migrations keyed by the version they upgrade from. Version 1 is the first
+ * format, so the table is empty; a file older than the oldest entry has no
+ * path forward and is refused (UNSUPPORTED_VERSION) rather than guessed at.
+ */
+export const MIGRATIONS: ReadonlyMap<number, Migration> = new Map();
+
+export const RulesDocument = v.object({
+  version: v.literal(RULES_VERSION),
+  rules: v.array(RuleSchema),
+});
+export type RulesDocument = v.InferOutput<typeof RulesDocument>;
+
+/** Durations that survive a helper restart. */
+export function isPersistent(rule: { duration: Rule['duration'] }): boolean {
+  return rule.duration.kind === 'forever' || rule.duration.kind === 'minutes';
+}
+
+export type RuleChange =
+  | { kind: 'added' | 'updated' | 'removed'; rule: Rule }
+  /** Many rules changed at once (import, prune). */
+  | { kind: 'reset' };
+
+export interface RuleStoreOptions {
+  /** State directory; rules.json lives directly in it. Default /var/lib/portcullis. */
+  dir?: string;
+  isAlive?: LivenessCheck;
+  clock?: Clock;
+  /** Delay before hit counters reach disk. Default 30 s. */
+  hitFlushDelayMs?: number;
+  newId?: () => string;
+  fs?: StoreFs;
+  migrations?: ReadonlyMap<number, Migration>;
+}
+
+export type RulePatch = Partial<RuleInput>;
+
+export interface ImportResult {
+  added: number;
+  /** Imported rules whose id was taken and got a new one. */
+  renamed: number;
+  /** Persistent rules dropped by a replace. */
+  removed: number;
+}
+
+/**
+ * Callers get copies, so that nobody outside mutates the indexed rules. A
+ * hand-written copy: `match` runs for every new connection and structuredClone
+ * costs several times more.
+ */
+function copy(rule: Rule): Rule {
+  const match = { ...rule.match };
+  if (match.port) match.port = { ...match.port };
+  return { ...rule, match, duration: { ...rule.duration } };
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** Runs the migration chain; throws NEWER_VERSION / UNSUPPORTED_VERSION / CORRUPT. */
+export function migrate(
+  raw: unknown,
+  migrations: ReadonlyMap<number, Migration>,
+  path: string,
+): unknown {
+  if (!isObject(raw) || typeof raw.version !== 'number' || !Number.isInteger(raw.version)) {
+    throw new DecisionsError('CORRUPT', `${path}: not a rules document (no integer "version")`, {
+      path,
+    });
+  }
+  const found = raw.version;
+  if (found > RULES_VERSION) {
+    throw new DecisionsError(
+      'NEWER_VERSION',
+      `${path}: version ${found} was written by a newer Portcullis (this one reads up to ${RULES_VERSION}); the file is left untouched`,
+      { path, version: found },
+    );
+  }
+  let doc = raw as { version: number; [key: string]: unknown };
+  while (doc.version < RULES_VERSION) {
+    const step = migrations.get(doc.version);
+    if (!step) {
+      throw new DecisionsError(
+        'UNSUPPORTED_VERSION',
+        `${path}: version ${found} cannot be migrated to ${RULES_VERSION} (no migration from ${doc.version}); the file is left untouched`,
+        { path, version: found },
+      );
+    }
+    const next = step(doc);
+    if (next.version !== doc.version + 1) {
+      throw new Error(`migration from version ${doc.version} produced version ${next.version}`);
+    }
+    doc = next;
+  }
+  return doc;
+}
+
+/** Validates a document's rules; throws `code` with the first problem. */
+function validateDocument(doc: unknown, code: 'CORRUPT' | 'INVALID_IMPORT', path: string): Rule[] {
+  const parsed = v.safeParse(RulesDocument, doc);
+  if (!parsed.success) {
+    const issue = parsed.issues[0];
+    const where = issue ? v.getDotPath(issue) : null;
+    throw new DecisionsError(
+      code,
+      `${path}: invalid rules document${where ? ` at ${where}` : ''}: ${issue?.message ?? 'unknown'}`,
+      { path },
+    );
+  }
+  for (const rule of parsed.output.rules) {
+    try {
+      compileMatch(rule.match);
+    } catch (e) {
+      throw new DecisionsError(code, `${path}: rule ${rule.id}: ${(e as Error).message}`, {
+        path,
+        cause: e,
+      });
+    }
+  }
+  return parsed.output.rules;
+}
+
+export class RuleStore {
+  readonly dir: string;
+  readonly path: string;
+  readonly #set: RuleSet;
+  readonly #clock: Clock;
+  readonly #fs: StoreFs;
+  readonly #newId: () => string;
+  readonly #hitDelay: number;
+  readonly #migrations: ReadonlyMap<number, Migration>;
+  readonly #changeListeners = new Set<(c: RuleChange) => void>();
+  readonly #errorListeners = new Set<(e: DecisionsError) => void>();
+  #loadProblem: DecisionsError | null = null;
+  #dirty = false;
+  #saveRun: Promise<void> | null = null;
+  #hitTimer: TimerHandle | null = null;
+  #closed = false;
+
+  private constructor(options: RuleStoreOptions) {
+    this.dir = options.dir ?? DEFAULT_STATE_DIR;
+    this.path = join(this.dir, RULES_FILE);
+    this.#set = new RuleSet(options.isAlive ? { isAlive: options.isAlive } : {});
+    this.#clock = options.clock ?? systemClock;
+    this.#fs = options.fs ?? nodeFs;
+    this.#newId = options.newId ?? (() => randomUUID());
+    this.#hitDelay = options.hitFlushDelayMs ?? 30_000;
+    this.#migrations = options.migrations ?? MIGRATIONS;
+  }
+
+  /**
+   * Loads rules.json (creating the directory, 0700). A corrupt file is moved
+   * aside and the store starts empty (see `loadProblem`); a newer or
+   * unmigratable version throws and leaves the file untouched.
+   */
+  static async open(options: RuleStoreOptions = {}): Promise<RuleStore> {
+    const store = new RuleStore(options);
+    await store.#load();
+    return store;
+  }
+
+  /** Why the store started empty although a file existed (CORRUPT, with `movedTo`). */
+  get loadProblem(): DecisionsError | null {
+    return this.#loadProblem;
+  }
+
+  get size(): number {
+    return this.#set.size;
+  }
+
+  list(): Rule[] {
+    return this.#set.rules().map(copy);
+  }
+
+  get(id: string): Rule | undefined {
+    const r = this.#set.get(id);
+    return r && copy(r);
+  }
+
+  /** The winning rule for a request, counting the hit (in memory; flushed later). */
+  match(request: ConnectionRequest, now = this.#clock.now()): Rule | undefined {
+    const rule = this.#set.lookup(request, now);
+    if (!rule) return undefined;
+    rule.hits++;
+    rule.lastHit = now;
+    if (isPersistent(rule)) this.#scheduleHitFlush();
+    return copy(rule);
+  }
+
+  /** Adds a rule to memory at once; `saved` settles when it is on disk (if it persists). */
+  insert(input: RuleInput): { rule: Rule; saved: Promise<void> } {
+    this.#checkOpen();
+    const parsed = v.safeParse(RuleInputSchema, input);
+    if (!parsed.success) {
+      throw new DecisionsError('INVALID_RULE', `invalid rule: ${parsed.issues[0]?.message}`);
+    }
+    const now = this.#clock.now();
+    const rule = this.#fromInput(parsed.output, this.#freshId(), now);
+    this.#set.add(rule);
+    this.#emit({ kind: 'added', rule: copy(rule) });
+    return { rule: copy(rule), saved: isPersistent(rule) ? this.#save() : Promise.resolve() };
+  }
+
+  async add(input: RuleInput): Promise<Rule> {
+    const { rule, saved } = this.insert(input);
+    await saved;
+    return rule;
+  }
+
+  /** Changes the fields given; a new "minutes" duration restarts its clock. */
+  async update(id: string, patch: RulePatch): Promise<Rule> {
+    this.#checkOpen();
+    const old = this.#mustGet(id);
+    const merged: RuleInput = {
+      enabled: patch.enabled ?? old.enabled,
+      action: patch.action ?? old.action,
+      match: patch.match ?? old.match,
+      duration: patch.duration ?? old.duration,
+      ...(patch.note !== undefined || old.note !== undefined
+        ? { note: patch.note ?? old.note }
+        : {}),
+    };
+    const parsed = v.safeParse(RuleInputSchema, merged);
+    if (!parsed.success) {
+      throw new DecisionsError('INVALID_RULE', `invalid rule: ${parsed.issues[0]?.message}`);
+    }
+    const rule = this.#fromInput(parsed.output, id, old.created);
+    rule.hits = old.hits;
+    rule.lastHit = old.lastHit;
+    if (patch.duration === undefined) rule.expires = old.expires;
+    else if (rule.duration.kind === 'minutes') {
+      rule.expires = this.#clock.now() + rule.duration.minutes * 60_000;
+    }
+    this.#set.add(rule);
+    this.#emit({ kind: 'updated', rule: copy(rule) });
+    if (isPersistent(rule) || isPersistent(old)) await this.#save();
+    return copy(rule);
+  }
+
+  async setEnabled(id: string, enabled: boolean): Promise<Rule> {
+    return this.update(id, { enabled });
+  }
+
+  async remove(id: string): Promise<Rule> {
+    this.#checkOpen();
+    const old = this.#mustGet(id);
+    this.#set.remove(id);
+    this.#emit({ kind: 'removed', rule: copy(old) });
+    if (isPersistent(old)) await this.#save();
+    return copy(old);
+  }
+
+  /** The persistent rules as a document that `import` (here or elsewhere) accepts. */
+  export(): RulesDocument {
+    return { version: RULES_VERSION, rules: this.#set.rules().filter(isPersistent).map(copy) };
+  }
+
+  /**
+   * Imports a rules document (any version the migrations reach). Validated as
+   * a whole first: on any problem nothing changes (INVALID_IMPORT). Only
+   * persistent durations are accepted; ids already taken get new ones.
+   */
+  async import(doc: unknown, options: { mode: 'merge' | 'replace' }): Promise<ImportResult> {
+    this.#checkOpen();
+    let rules: Rule[];
+    try {
+      rules = validateDocument(
+        migrate(doc, this.#migrations, 'import'),
+        'INVALID_IMPORT',
+        'import',
+      );
+    } catch (e) {
+      if (e instanceof DecisionsError && e.code !== 'INVALID_IMPORT') {
+        throw new DecisionsError('INVALID_IMPORT', e.message, { ...e.details, cause: e });
+      }
+      throw e;
+    }
+    const transient = rules.find((r) => !isPersistent(r));
+    if (transient) {
+      throw new DecisionsError(
+        'INVALID_IMPORT',
+        `import: rule ${transient.id} has duration "${transient.duration.kind}"; only "forever" and "minutes" rules can be imported`,
+      );
+    }
+    let removed = 0;
+    if (options.mode === 'replace') {
+      for (const r of this.#set.rules().filter(isPersistent)) {
+        this.#set.remove(r.id);
+        removed++;
+      }
+    }
+    let renamed = 0;
+    for (const r of rules) {
+      const rule = copy(r);
+      if (this.#set.get(rule.id)) {
+        rule.id = this.#freshId();
+        renamed++;
+      }
+      this.#set.add(rule);
+    }
+    this.#emit({ kind: 'reset' });
+    await this.#save();
+    return { added: rules.length, renamed, removed };
+  }
+
+  /** Drops expired rules and process rules whose process has exited. */
+  async prune(now = this.#clock.now()): Promise<Rule[]> {
+    const gone = this.#set.prune(now);
+    if (gone.length > 0) {
+      this.#emit({ kind: 'reset' });
+      if (gone.some(isPersistent)) await this.#save();
+    }
+    return gone.map(copy);
+  }
+
+  onChange(listener: (change: RuleChange) => void): () => void {
+    this.#changeListeners.add(listener);
+    return () => this.#changeListeners.delete(listener);
+  }
+
+  /** Failures of background writes (the hit-counter flush): nothing else would see them. */
+  onError(listener: (error: DecisionsError) => void): () => void {
+    this.#errorListeners.add(listener);
+    return () => this.#errorListeners.delete(listener);
+  }
+
+  /** Writes pending changes (hit counters included) now. */
+  async flush(): Promise<void> {
+    if (this.#hitTimer !== null) {
+      this.#clock.clearTimeout(this.#hitTimer);
+      this.#hitTimer = null;
+      this.#dirty = true;
+    }
+    if (this.#dirty || this.#saveRun) await this.#save();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.flush();
+    this.#closed = true;
+  }
+
+  #fromInput(input: RuleInput, id: string, created: number): Rule {
+    const rule: Rule = {
+      id,
+      enabled: input.enabled ?? true,
+      action: input.action,
+      match: input.match,
+      duration: input.duration,
+      created,
+      expires: input.duration.kind === 'minutes' ? created + input.duration.minutes * 60_000 : null,
+      hits: 0,
+      lastHit: null,
+    };
+    if (input.note !== undefined) rule.note = input.note;
+    // Fails on a bad CIDR or host pattern before anything changes.
+    compileMatch(rule.match);
+    return rule;
+  }
+
+  #freshId(): string {
+    // A generator that keeps repeating itself is a bug, not a reason to spin forever.
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const id = this.#newId();
+      if (!this.#set.get(id)) return id;
+    }
+    throw new Error('id generator returned 100 ids already in use');
+  }
+
+  #mustGet(id: string): Rule {
+    const r = this.#set.get(id);
+    if (!r) throw new DecisionsError('NOT_FOUND', `no rule with id ${id}`);
+    return r;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new DecisionsError('CLOSED', 'the rule store is closed');
+  }
+
+  #emit(change: RuleChange): void {
+    for (const l of this.#changeListeners) l(change);
+  }
+
+  #scheduleHitFlush(): void {
+    if (this.#hitTimer !== null || this.#closed) return;
+    this.#hitTimer = this.#clock.setTimeout(() => {
+      this.#hitTimer = null;
+      this.#save().catch((e: unknown) => {
+        const err =
+          e instanceof DecisionsError
+            ? e
+            : new DecisionsError('IO', `flushing hit counters: ${String(e)}`, { cause: e });
+        for (const l of this.#errorListeners) l(err);
+      });
+    }, this.#hitDelay);
+  }
+
+  /** One writer at a time; changes made during a write are picked up by another pass. */
+  #save(): Promise<void> {
+    this.#dirty = true;
+    this.#saveRun ??= this.#runSaves().finally(() => {
+      this.#saveRun = null;
+    });
+    return this.#saveRun;
+  }
+
+  async #runSaves(): Promise<void> {
+    while (this.#dirty) {
+      this.#dirty = false;
+      const text = `${JSON.stringify(this.export(), null, 2)}\n`;
+      try {
+        await atomicWrite(this.#fs, this.dir, RULES_FILE, text);
+      } catch (e) {
+        // Still dirty: the next change or flush retries.
+        this.#dirty = true;
+        throw new DecisionsError('IO', `writing ${this.path}: ${(e as Error).message}`, {
+          path: this.path,
+          cause: e,
+        });
+      }
+    }
+  }
+
+  async #load(): Promise<void> {
+    const fs = this.#fs;
+    try {
+      await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+      // Leftovers of a crash between write and rename: the real file is intact.
+      for (const name of await fs.readdir(this.dir)) {
+        if (name.startsWith(`${RULES_FILE}.tmp-`)) await fs.unlink(join(this.dir, name));
+      }
+    } catch (e) {
+      throw new DecisionsError('IO', `preparing ${this.dir}: ${(e as Error).message}`, {
+        path: this.dir,
+        cause: e,
+      });
+    }
+    let text: string;
+    try {
+      text = await fs.readFile(this.path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new DecisionsError('IO', `reading ${this.path}: ${(e as Error).message}`, {
+        path: this.path,
+        cause: e,
+      });
+    }
+    let rules: Rule[];
+    let migratedFrom: number | null = null;
+    try {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(text);
+      } catch (e) {
+        throw new DecisionsError('CORRUPT', `${this.path}: not JSON: ${(e as Error).message}`, {
+          path: this.path,
+          cause: e,
+        });
+      }
+      const doc = migrate(raw, this.#migrations, this.path);
+      if (isObject(raw) && raw.version !== RULES_VERSION) migratedFrom = raw.version as number;
+      rules = validateDocument(doc, 'CORRUPT', this.path);
+      const ids = new Set<string>();
+      for (const r of rules) {
+        if (ids.has(r.id)) {
+          throw new DecisionsError('CORRUPT', `${this.path}: duplicate rule id ${r.id}`, {
+            path: this.path,
+          });
+        }
+        ids.add(r.id);
+      }
+    } catch (e) {
+      if (e instanceof DecisionsError && e.code === 'CORRUPT') {
+        await this.#moveAside(e);
+        return;
+      }
+      throw e;
+    }
+    const now = this.#clock.now();
+    for (const r of rules) {
+      // Expired "minutes" rules are dropped (and vanish from disk at the next write).
+      if (r.expires !== null && r.expires <= now) continue;
+      this.#set.add(r);
+    }
+    if (migratedFrom !== null) {
+      // Keep the original next to the upgraded file: a downgrade can go back to it.
+      await fs.copyFile(this.path, `${this.path}.v${migratedFrom}.bak`);
+      await this.#save();
+    }
+  }
+
+  async #moveAside(problem: DecisionsError): Promise<void> {
+    const stamp = new Date(this.#clock.now()).toISOString().replace(/[:.]/gu, '-');
+    const movedTo = `${this.path}.corrupt-${stamp}`;
+    try {
+      await this.#fs.rename(this.path, movedTo);
+      await syncDir(this.#fs, this.dir);
+    } catch (e) {
+      throw new DecisionsError('IO', `moving corrupt ${this.path} aside: ${(e as Error).message}`, {
+        path: this.path,
+        cause: e,
+      });
+    }
+    this.#loadProblem = new DecisionsError(
+      'CORRUPT',
+      `${problem.message}; moved to ${movedTo}, starting with no rules`,
+      { path: this.path, movedTo, cause: problem },
+    );
+  }
+}

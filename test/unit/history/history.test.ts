@@ -1,0 +1,276 @@
+import fc from 'fast-check';
+import { appendFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  HistoryStore,
+  segmentName,
+  type HistoryInput,
+  type HistoryStoreOptions,
+} from '../../../helper/history/index.js';
+import type { Action, VerdictReason } from '../../../helper/protocol/model.js';
+import { ManualClock, proc, req } from '../decisions/fixtures.js';
+
+let dir: string;
+let clock: ManualClock;
+const stores: HistoryStore[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'portcullis-history-'));
+  clock = new ManualClock(1_700_000_000_000);
+});
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close().catch(() => undefined);
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function open(over: Partial<HistoryStoreOptions> = {}): Promise<HistoryStore> {
+  const s = await HistoryStore.open({ dir, clock, flushIntervalMs: 100, ...over });
+  stores.push(s);
+  return s;
+}
+
+function input(i: number, over: Partial<HistoryInput> = {}): HistoryInput {
+  return {
+    request: req({
+      dport: 1000 + i,
+      host: i % 2 === 0 ? `h${i}.example.com` : null,
+      dst: `192.0.2.${i % 250}`,
+      process: proc({
+        exe: i % 3 === 0 ? '/usr/bin/firefox' : '/usr/bin/curl',
+        user: i % 5 === 0 ? 'bob' : 'alice',
+      }),
+    }),
+    action: i % 4 === 0 ? 'deny' : 'allow',
+    reason: (['rule', 'prompt', 'default', 'no-gui'] as VerdictReason[])[i % 4]!,
+    ruleId: null,
+    decidedAt: clock.now(),
+    ...over,
+  };
+}
+
+const histDir = () => join(dir, 'history');
+async function diskText(): Promise<string> {
+  const names = (await readdir(histDir())).sort();
+  const parts = await Promise.all(names.map((n) => readFile(join(histDir(), n), 'utf8')));
+  return parts.join('');
+}
+
+describe('appending and querying', () => {
+  it('assigns sequence numbers and answers newest first with filters', async () => {
+    const s = await open();
+    for (let i = 0; i < 20; i++) {
+      s.append(input(i));
+      clock.advance(1000);
+    }
+    const all = s.query({ limit: 100 });
+    expect(all.entries.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => 20 - i));
+    expect(all.nextBeforeSeq).toBeNull();
+    const t0 = 1_700_000_000_000;
+    expect(s.query({ since: t0 + 5000, until: t0 + 8000 }).entries.map((e) => e.seq)).toEqual([
+      8, 7, 6,
+    ]);
+    expect(s.query({ action: 'deny' }).entries.every((e) => e.action === 'deny')).toBe(true);
+    expect(s.query({ action: 'deny' }).entries).toHaveLength(5);
+    expect(s.query({ text: 'FIREFOX' }).entries.map((e) => e.seq)).toEqual([
+      19, 16, 13, 10, 7, 4, 1,
+    ]);
+    expect(s.query({ text: 'h4.example' }).entries.map((e) => e.seq)).toEqual([5]);
+    expect(s.query({ text: '192.0.2.17' }).entries.map((e) => e.seq)).toEqual([18]);
+    expect(s.query({ text: 'bob' }).entries.map((e) => e.seq)).toEqual([16, 11, 6, 1]);
+  });
+
+  it('pages with beforeSeq', async () => {
+    const s = await open();
+    for (let i = 0; i < 7; i++) s.append(input(i));
+    const p1 = s.query({ limit: 3 });
+    expect(p1.entries.map((e) => e.seq)).toEqual([7, 6, 5]);
+    const p2 = s.query({ limit: 3, beforeSeq: p1.nextBeforeSeq! });
+    expect(p2.entries.map((e) => e.seq)).toEqual([4, 3, 2]);
+    const p3 = s.query({ limit: 3, beforeSeq: p2.nextBeforeSeq! });
+    expect(p3).toEqual({ entries: [expect.objectContaining({ seq: 1 })], nextBeforeSeq: null });
+  });
+
+  it('batches writes: nothing on disk until the interval, then one write', async () => {
+    const s = await open();
+    s.append(input(0));
+    s.append(input(1));
+    expect(await diskText()).toBe('');
+    expect(clock.pending).toBe(1);
+    clock.advance(100);
+    await s.flush();
+    expect((await diskText()).trim().split('\n')).toHaveLength(2);
+  });
+
+  it('markEnded fills in counters, in memory and after a reload', async () => {
+    const s = await open();
+    const e = s.append(input(0));
+    s.append(input(1));
+    expect(
+      s.markEnded(e.seq, {
+        ended: clock.now() + 5,
+        bytesOut: 10,
+        bytesIn: 20,
+        packetsOut: 1,
+        packetsIn: 2,
+      }),
+    ).toBe(true);
+    expect(s.markEnded(999, { ended: 1 })).toBe(false);
+    expect(s.query({}).entries[1]).toMatchObject({
+      seq: 1,
+      bytesOut: 10,
+      bytesIn: 20,
+      ended: clock.now() + 5,
+    });
+    await s.close();
+    const again = await open();
+    expect(again.query({}).entries[1]).toMatchObject({ seq: 1, bytesOut: 10, packetsIn: 2 });
+    expect(again.loadReport).toMatchObject({ entries: 2, endRecords: 2, skippedLines: 0 });
+    expect(again.nextSeq).toBe(1000);
+  });
+});
+
+describe('loading damaged files', () => {
+  it('skips a torn trailing line and corrupt lines, counting them, and writes a new segment', async () => {
+    const s = await open();
+    for (let i = 0; i < 3; i++) s.append(input(i));
+    await s.close();
+    const [name] = await readdir(histDir());
+    await appendFile(join(histDir(), name!), 'not json\n{"seq":4,"request":');
+    const again = await open();
+    expect(again.loadReport).toMatchObject({ entries: 3, skippedLines: 2, tornLines: 1 });
+    expect(again.query({}).entries.map((e) => e.seq)).toEqual([3, 2, 1]);
+    again.append(input(3));
+    await again.close();
+    // The torn file is left as it was; the new entry went to a new segment.
+    expect((await readdir(histDir())).sort()).toEqual([name, segmentName(4)].sort());
+    const third = await open();
+    expect(third.query({}).entries.map((e) => e.seq)).toEqual([4, 3, 2, 1]);
+    expect(third.loadReport.tornLines).toBe(1);
+  });
+
+  it('ignores files that are not segments', async () => {
+    await open();
+    await writeFile(join(histDir(), 'notes.txt'), 'hello');
+    const s = await open();
+    expect(s.loadReport.segments).toBe(0);
+  });
+});
+
+describe('rotation', () => {
+  it('rotates by size and deletes the oldest segments past maxBytes', async () => {
+    const s = await open({ segmentBytes: 4096, maxBytes: 16_384 });
+    for (let round = 0; round < 100; round++) {
+      for (let i = 0; i < 2; i++) s.append(input(round * 2 + i));
+      await s.flush();
+    }
+    const segs = s.segments();
+    const total = segs.reduce((n, x) => n + x.size, 0);
+    expect(segs.length).toBeGreaterThan(2);
+    expect(total).toBeLessThanOrEqual(16_384);
+    const names = (await readdir(histDir())).sort();
+    expect(names).toEqual(segs.map((x) => x.name));
+    // Memory holds exactly what the remaining segments hold, ending at the newest.
+    await s.close();
+    const again = await open({ segmentBytes: 4096, maxBytes: 16_384 });
+    const onDisk = again.query({ limit: 10_000 }).entries.map((e) => e.seq);
+    expect(onDisk[0]).toBe(200);
+    expect(s.size).toBe(onDisk.length);
+    expect(onDisk.at(-1)).toBeGreaterThan(1);
+  });
+
+  it('deletes segments older than maxAge', async () => {
+    const day = 24 * 3600 * 1000;
+    const s = await open({ segmentBytes: 1024, maxAgeMs: 7 * day });
+    for (let i = 0; i < 10; i++) {
+      s.append(input(i));
+      await s.flush();
+    }
+    const oldSegments = s.segments().length;
+    expect(oldSegments).toBeGreaterThan(1);
+    clock.advance(8 * day);
+    for (let i = 10; i < 20; i++) {
+      s.append(input(i, { decidedAt: clock.now() }));
+      await s.flush();
+    }
+    const seqs = s.query({ limit: 1000 }).entries.map((e) => e.seq);
+    expect(Math.min(...seqs)).toBeGreaterThan(9);
+    await s.close();
+    // A restart after the age limit deletes what is left of the old data too.
+    clock.advance(8 * day);
+    const again = await open({ segmentBytes: 1024, maxAgeMs: 7 * day });
+    expect(again.size).toBe(0);
+    expect(await readdir(histDir())).toEqual([]);
+    // Sequence numbers continue from what was seen, even though it is deleted.
+    expect(again.nextSeq).toBe(21);
+  });
+
+  it('round-trips through rotation (property): reload sees the newest entries, intact', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 120 }),
+        fc.integer({ min: 1, max: 15 }),
+        fc.integer({ min: 1500, max: 6000 }),
+        async (count, batch, segmentBytes) => {
+          // A directory per run: nothing is shared with other tests, even after a timeout.
+          const own = await mkdtemp(join(tmpdir(), 'portcullis-history-prop-'));
+          const opts = { dir: own, segmentBytes, maxBytes: segmentBytes * 3 };
+          const s = await open(opts);
+          const written = [];
+          for (let i = 0; i < count; i++) {
+            written.push(s.append(input(i)));
+            if (i % batch === 0) s.markEnded(written[i]!.seq, { ended: i, bytesOut: i });
+            if (i % batch === batch - 1) await s.flush();
+          }
+          await s.close();
+          // Queried after close: the last flush may rotate and delete a segment.
+          const before = s.query({ limit: 10_000 }).entries;
+          const again = await open(opts);
+          const after = again.query({ limit: 10_000 }).entries;
+          // Nothing lost that was kept, nothing invented; the newest always survives.
+          expect(after).toEqual(before);
+          expect(after[0]?.seq).toBe(count);
+          expect(after.map((e) => e.seq)).toEqual(
+            Array.from({ length: after.length }, (_, k) => count - k),
+          );
+          await again.close();
+          await rm(own, { recursive: true, force: true });
+        },
+      ),
+      { numRuns: 40 },
+    );
+  }, 60_000);
+});
+
+describe('charts and dry runs', () => {
+  it('series counts allowed, denied and prompted per bucket', async () => {
+    const s = await open();
+    const t0 = clock.now();
+    const mk = (dt: number, action: Action, reason: VerdictReason) =>
+      s.append(input(1, { decidedAt: t0 + dt, action, reason }));
+    mk(0, 'allow', 'rule');
+    mk(500, 'deny', 'prompt');
+    mk(1000, 'allow', 'default');
+    mk(2999, 'deny', 'no-gui');
+    mk(3000, 'allow', 'rule'); // outside [since, until)
+    expect(s.series({ since: t0, until: t0 + 3000, bucketMs: 1000 })).toEqual([
+      { start: t0, allowed: 1, denied: 1, prompted: 1 },
+      { start: t0 + 1000, allowed: 1, denied: 0, prompted: 1 },
+      { start: t0 + 2000, allowed: 0, denied: 1, prompted: 0 },
+    ]);
+    expect(() => s.series({ since: 0, until: 1e9, bucketMs: 1 })).toThrow(/buckets/u);
+  });
+
+  it('dryRun lists what a rule would have matched, with the total', async () => {
+    const s = await open();
+    for (let i = 0; i < 30; i++) s.append(input(i));
+    const firefox = s.dryRun({ exe: '/usr/bin/firefox' }, { limit: 3 });
+    expect(firefox.total).toBe(10);
+    expect(firefox.entries.map((e) => e.seq)).toEqual([28, 25, 22]);
+    const hosts = s.dryRun({ host: '*.example.com', port: { from: 1000, to: 1009 } });
+    expect(hosts.entries.map((e) => e.seq)).toEqual([9, 7, 5, 3, 1]);
+    expect(s.dryRun({ address: '192.0.2.0/30' }).total).toBe(4);
+    expect(s.dryRun({ exe: '/nothing' })).toEqual({ entries: [], total: 0 });
+  });
+});
