@@ -77,6 +77,8 @@ export async function startHarness(overrides: Partial<IpcServerOptions> = {}): P
 /** A client that sends whatever bytes it is given and records what comes back. */
 export class RawClient {
   readonly frames: unknown[] = [];
+  /** Payload size of each frame, in order. */
+  readonly sizes: number[] = [];
   private readonly decoder = new FrameDecoder();
   private waiters: (() => void)[] = [];
   closed = false;
@@ -85,7 +87,9 @@ export class RawClient {
   private constructor(readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => {
       for (const item of this.decoder.push(chunk)) {
-        if (item.kind === 'frame') this.frames.push(parseFramePayload(item.payload));
+        if (item.kind !== 'frame') continue;
+        this.sizes.push(item.payload.length);
+        this.frames.push(parseFramePayload(item.payload));
       }
       this.wake();
     });
