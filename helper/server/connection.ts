@@ -302,36 +302,34 @@ export class Connection {
       });
   }
 
-  private dispatch(method: MethodName, params: unknown): Promise<unknown> {
+  /** Async so that anything thrown, even synchronously by the service,
+   * becomes a rejection and an error response, never an uncaught exception. */
+  private async dispatch(method: MethodName, params: unknown): Promise<unknown> {
     if (method === 'subscribe' || method === 'unsubscribe') {
       const { topics } = params as { topics: SubscribableTopic[] };
       if (method === 'subscribe') this.subscribe(topics);
       else this.unsubscribe(topics);
-      return Promise.resolve({
-        topics: SUBSCRIBABLE_TOPICS.filter((t) => this.subscriptions.has(t)),
-      });
+      return { topics: SUBSCRIBABLE_TOPICS.filter((t) => this.subscriptions.has(t)) };
     }
     // The params were validated against this method's schema just above.
     const handler = this.host.service[method as ServiceMethod] as (
       p: unknown,
       c: CallContext,
     ) => Promise<unknown>;
-    try {
-      return handler.call(this.host.service, params, this.context);
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+    return await handler.call(this.host.service, params, this.context);
   }
 
   private subscribe(topics: readonly SubscribableTopic[]): void {
     this.cutOff = false;
     for (const topic of topics) {
       if (this.subscriptions.has(topic)) continue;
-      this.subscriptions.add(topic);
       if (topic === 'flows') {
-        // The response is queued first; the snapshot follows it.
-        this.outbox.startSnapshot(Array.from(this.host.service.flowsSnapshot()));
+        // Copied before the topic is added, so a failing snapshot leaves no
+        // half subscription. The response is queued first; the snapshot follows.
+        const flows = Array.from(this.host.service.flowsSnapshot());
+        this.outbox.startSnapshot(flows);
       }
+      this.subscriptions.add(topic);
     }
   }
 
@@ -426,13 +424,22 @@ export class Connection {
       },
     });
     this.outbox.enqueue(notice, 'notice');
+    this.watchAfterCutoff(this.outbox.flushedBytes);
+  }
+
+  /**
+   * After a cut-off: a client that takes nothing from its socket for a whole
+   * `cutoffGraceMs` while output waits is not reading and is closed. One
+   * that makes progress is watched until it has caught up.
+   */
+  private watchAfterCutoff(mark: number): void {
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.graceTimer = setTimeout(() => {
       this.graceTimer = null;
-      // Still holding what it was sent before the cut-off: it is not reading.
-      if (this.state !== 'closed' && this.outbox.queuedBytes > 0) {
-        this.fail('slow-consumer', 'the client stopped reading');
-      }
+      if (this.state === 'closed' || this.outbox.queuedBytes === 0) return;
+      const flushed = this.outbox.flushedBytes;
+      if (flushed === mark) this.fail('slow-consumer', 'the client stopped reading');
+      else this.watchAfterCutoff(flushed);
     }, this.host.options.cutoffGraceMs);
   }
 }

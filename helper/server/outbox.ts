@@ -82,6 +82,7 @@ export class Outbox {
   private flowTimer: NodeJS.Timeout | null = null;
   private pumpScheduled = false;
   private closed = false;
+  private handedBytes = 0;
 
   constructor(
     private readonly sink: OutboxSink,
@@ -92,6 +93,12 @@ export class Outbox {
   /** FIFO bytes plus what the socket still holds. */
   get queuedBytes(): number {
     return this.fifoBytes + this.sink.pendingBytes;
+  }
+
+  /** Bytes the socket has passed to the kernel so far: grows while the
+   * client reads, stays put while it does not. */
+  get flushedBytes(): number {
+    return this.handedBytes - this.sink.pendingBytes;
   }
 
   /** Frames waiting in the FIFO (not yet handed to the socket). */
@@ -218,6 +225,7 @@ export class Outbox {
     while (!this.closed && this.sink.pendingBytes < this.options.highWaterBytes) {
       const frame = this.next();
       if (!frame) break;
+      this.handedBytes += frame.length;
       this.sink.write(frame);
     }
   }

@@ -175,14 +175,28 @@ export class IpcServer implements ConnectionHost {
       message: `client ${connection.id} (pid ${connection.peer.pid}, uid ${connection.peer.uid})`,
       clientId: connection.id,
     });
-    this.onClientsChanged?.(this.authenticatedCount);
+    this.clientsChanged();
+  }
+
+  /** The daemon's callback; its failure is logged, never thrown into a connection. */
+  private clientsChanged(): void {
+    try {
+      this.onClientsChanged?.(this.authenticatedCount);
+    } catch (error) {
+      this.log({
+        level: 'error',
+        event: 'callback-error',
+        message: `onClientsChanged failed: ${(error as Error).message}`,
+        error: error as Error,
+      });
+    }
   }
 
   closed(connection: Connection): void {
     if (!this.connections.delete(connection)) return;
     if (connection.wasAuthenticated) {
       this.authenticatedCount--;
-      this.onClientsChanged?.(this.authenticatedCount);
+      this.clientsChanged();
     }
   }
 

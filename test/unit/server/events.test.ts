@@ -235,7 +235,7 @@ describe('slow clients', () => {
   }, 20_000);
 
   it('tells a client that catches up that it was cut off; it resubscribes and gets a fresh snapshot', async () => {
-    h = await startHarness({ maxQueuedBytes: 128 * 1024, cutoffGraceMs: 10_000 });
+    h = await startHarness({ maxQueuedBytes: 128 * 1024, cutoffGraceMs: 300 });
     h.service.flows.set(1, makeFlow(1));
     const slow = await rawSubscriber(['verdicts', 'flows']);
     await slow.waitFor(
@@ -262,6 +262,9 @@ describe('slow clients', () => {
       5000,
       after,
     );
+    // It reads again, so the grace period after the cut-off does not close it.
+    await new Promise((r) => setTimeout(r, 700));
     expect(slow.closed).toBe(false);
+    expect(h.server.subscriberCount('flows')).toBe(1);
   }, 20_000);
 });

@@ -108,6 +108,27 @@ describe('IpcServer requests', () => {
   });
 });
 
+describe('IpcServer robustness against its own callers', () => {
+  it('turns a throwing flowsSnapshot into an internal error and a throwing callback into a log line', async () => {
+    h = await startHarness({
+      onClientsChanged: () => {
+        throw new Error('daemon callback broke');
+      },
+    });
+    h.service.flowsSnapshot = () => {
+      throw new Error('mirror not ready');
+    };
+    const c = await h.client();
+    const e = await rejection(c.call('subscribe', { topics: ['flows', 'stats'] }));
+    expect(e.code).toBe('internal');
+    expect(h.logs.some((l) => /mirror not ready/.test(l.message))).toBe(true);
+    expect(h.logs.some((l) => l.event === 'callback-error')).toBe(true);
+    // No half subscription was left behind, and the connection still works.
+    expect(h.server.subscriberCount('flows')).toBe(0);
+    expect(await c.call('subscribe', { topics: ['stats'] })).toEqual({ topics: ['stats'] });
+  });
+});
+
 describe('IpcServer authentication', () => {
   it('refuses a wrong token and stays up for the right one', async () => {
     h = await startHarness();
