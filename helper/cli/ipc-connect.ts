@@ -86,7 +86,10 @@ export async function withClient<T>(
   try {
     client = await IpcClient.connect({ path, token, build: 'portcullis-cli' });
   } catch (error) {
-    throw describe(error, `cannot talk to the helper at ${path}`);
+    const e = describe(error, `cannot talk to the helper at ${path}`);
+    if (/ENOENT|ECONNREFUSED/u.test(e.message)) e.message += ' (is the helper running?)';
+    if (/EACCES/u.test(e.message)) e.message += ' (only the owning user and root may connect)';
+    throw e;
   }
   try {
     return await fn(client);

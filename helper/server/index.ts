@@ -1,4 +1,4 @@
-export { IpcServer } from './server.js';
+export { IpcServer, type ClientInfo } from './server.js';
 export type { IpcServerOptions, ServerLogEntry, LogLevel } from './options.js';
 export type { HelperService, CallContext, MethodHandler, ServiceMethod } from './service.js';
 export { generateToken, tokenMatches } from './auth.js';

@@ -11,7 +11,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { unlinkSync } from 'node:fs';
 import { encodeFrame } from '../protocol/framing.js';
-import type { PublishMap, SubscribableTopic } from '../protocol/messages.js';
+import {
+  SUBSCRIBABLE_TOPICS,
+  type PublishMap,
+  type SubscribableTopic,
+} from '../protocol/messages.js';
 import { loadNativeBinding } from '../native/load.js';
 import { socketFd, type PeerCredentialsFn } from './auth.js';
 import { Connection, type ConnectionHost } from './connection.js';
@@ -23,6 +27,16 @@ import {
 } from './options.js';
 import { prepareSocketDirectory, removeStaleSocket, secureSocketFile } from './paths.js';
 import type { HelperService } from './service.js';
+
+export interface ClientInfo {
+  id: number;
+  pid: number;
+  uid: number;
+  authenticated: boolean;
+  subscriptions: SubscribableTopic[];
+  /** Frames waiting for this client plus what its socket still holds. */
+  queuedBytes: number;
+}
 
 function defaultLog(entry: ServerLogEntry): void {
   if (entry.level === 'warn' || entry.level === 'error') {
@@ -107,6 +121,18 @@ export class IpcServer implements ConnectionHost {
   /** Connections refused, clients cut off, events left out (for Stats and tests). */
   get metrics(): { refused: number; cutOff: number; eventsDropped: number; connections: number } {
     return { ...this.counters, connections: this.connections.size };
+  }
+
+  /** Each connection now: for diagnostics (and the slow-client tests). */
+  clients(): ClientInfo[] {
+    return [...this.connections].map((c) => ({
+      id: c.id,
+      pid: c.peer.pid,
+      uid: c.peer.uid,
+      authenticated: c.ready,
+      subscriptions: SUBSCRIBABLE_TOPICS.filter((t) => c.subscriptions.has(t)),
+      queuedBytes: c.outbox.queuedBytes,
+    }));
   }
 
   /**

@@ -177,7 +177,7 @@ describe('portcullis rules', () => {
     expect(bad.err).toMatch(/cannot talk to the helper at .*: bad-token/);
     const gone = await run(['rules', 'list', '--socket', join(h.dir, 'missing.sock')]);
     expect(gone.code).toBe(1);
-    expect(gone.err).toMatch(/ENOENT/);
+    expect(gone.err).toMatch(/ENOENT.*\(is the helper running\?\)/);
   });
 });
 

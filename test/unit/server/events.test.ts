@@ -210,6 +210,7 @@ describe('slow clients', () => {
     await good.call('subscribe', { topics: ['verdicts'] });
     const total = 4000;
     let published = 0;
+    let maxQueued = 0;
     // Bursts as a verdict loop would make them, one event-loop turn apart.
     for (let i = 0; i < total; i += 40) {
       for (let j = i; j < i + 40; j++) {
@@ -218,8 +219,14 @@ describe('slow clients', () => {
         published++;
       }
       await tick();
+      // Bounded whatever the stuck client does: its queue plus its socket's buffer.
+      for (const info of h.server.clients()) {
+        maxQueued = Math.max(maxQueued, info.queuedBytes);
+      }
     }
     expect(published).toBe(total);
+    expect(maxQueued).toBeGreaterThan(64 * 1024);
+    expect(maxQueued).toBeLessThanOrEqual(256 * 1024 + 64 * 1024);
     await until(() => seen.length === total, 10_000, 'the good client to get every verdict');
     expect(seen).toEqual([...Array(total).keys()]);
     expect(h.server.metrics.cutOff).toBe(1);
