@@ -31,7 +31,9 @@ export class FrameDecoder {
   /** Bytes of an oversized body still to throw away. */
   private skipping = 0;
 
-  constructor(readonly maxFrameBytes: number = MAX_FRAME_BYTES) {}
+  /** May be raised later (the server allows only small frames before Hello);
+   * it applies from the next frame header on. */
+  constructor(public maxFrameBytes: number = MAX_FRAME_BYTES) {}
 
   /** Bytes held, waiting for the rest of their frame (at most header + max). */
   get buffered(): number {

@@ -40,6 +40,10 @@ export const PROTOCOL_VERSION = { major: 1, minor: 0 } as const;
  * Bigger data is paged (list methods) or chunked (the flow snapshot). */
 export const MAX_FRAME_BYTES = 1024 * 1024;
 
+/** Largest frame the helper reads before the Hello succeeded: a Hello is
+ * small, and an unauthenticated peer should pin little memory. */
+export const HELLO_MAX_BYTES = 16 * 1024;
+
 /** What the helper aims for per snapshot or delta frame: well under the
  * limit, so that one chunk never monopolises a slow socket. */
 export const CHUNK_TARGET_BYTES = 256 * 1024;

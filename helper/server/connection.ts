@@ -9,6 +9,7 @@ import * as v from 'valibot';
 import { ServiceError, type ErrorBody, type ErrorCode } from '../protocol/errors.js';
 import {
   ClientFrame,
+  HELLO_MAX_BYTES,
   PROTOCOL_VERSION,
   SUBSCRIBABLE_TOPICS,
   isMethodName,
@@ -72,7 +73,7 @@ export class Connection {
     private readonly host: ConnectionHost,
   ) {
     const o = host.options;
-    this.decoder = new FrameDecoder(o.maxFrameBytes);
+    this.decoder = new FrameDecoder(Math.min(HELLO_MAX_BYTES, o.maxFrameBytes));
     this.outbox = new Outbox(
       {
         write: (frame) => void socket.write(frame),
@@ -181,7 +182,7 @@ export class Connection {
       if (item.kind === 'oversized') {
         this.strike(
           'frame-too-large',
-          `frame of ${item.length} bytes exceeds the ${this.host.options.maxFrameBytes}-byte limit`,
+          `frame of ${item.length} bytes exceeds the ${this.decoder.maxFrameBytes}-byte limit`,
         );
         continue;
       }
@@ -244,6 +245,7 @@ export class Connection {
     this.handshakeTimer = null;
     this.state = 'ready';
     this.authenticatedOnce = true;
+    this.decoder.maxFrameBytes = this.host.options.maxFrameBytes;
     const reply: ServerHello = {
       type: 'hello',
       protocol: { ...PROTOCOL_VERSION },

@@ -219,6 +219,31 @@ describe('IpcServer abuse', () => {
     expect((await c.call('stats.get')).denied).toBe(2);
   });
 
+  it('reads only small frames before Hello, full-size ones after', async () => {
+    h = await startHarness();
+    const raw = await h.raw();
+    raw.send({
+      type: 'hello',
+      protocol: PROTOCOL_VERSION,
+      build: 'x'.repeat(20_000),
+      token: TOKEN,
+    });
+    const early = await raw.waitFor(errorCode('frame-too-large'));
+    expect((early['error'] as { message: string }).message).toMatch(/16384-byte limit/);
+    raw.hello();
+    await raw.waitFor((f) => f['type'] === 'hello');
+    const rules = Array.from({ length: 400 }, (_, i) => ({
+      action: 'allow',
+      match: { host: `host-${i}.example.org`, port: { from: i, to: i } },
+      duration: { kind: 'forever' },
+    }));
+    raw.send({ type: 'request', id: 1, method: 'rules.import', params: { rules, mode: 'merge' } });
+    expect(await raw.waitFor((f) => f['id'] === 1)).toMatchObject({
+      ok: true,
+      result: { added: 400 },
+    });
+  });
+
   it('limits connections', async () => {
     h = await startHarness({ maxClients: 2 });
     await h.client();
