@@ -84,6 +84,14 @@ export class Connection {
       o,
       {
         overflow: (kind) => this.overflow(kind),
+        encodeError: (error) =>
+          host.log({
+            level: 'error',
+            event: 'publish-error',
+            message: `flows for client ${id} could not be encoded and were dropped: ${error.message}`,
+            clientId: id,
+            error,
+          }),
         oversizeItem: (topic, bytes) =>
           host.log({
             level: 'warn',
@@ -296,6 +304,17 @@ export class Connection {
         (result) => this.respondResult(id, method, result),
         (error: unknown) => this.respondError(id, this.serviceFailure(method, error)),
       )
+      .catch((error: unknown) => {
+        // Only a bug in the response path itself lands here; a rejection left
+        // unhandled would end the process.
+        this.host.log({
+          level: 'error',
+          event: 'internal-error',
+          message: `${method}: answering failed: ${(error as Error).message}`,
+          clientId: this.id,
+          error: error as Error,
+        });
+      })
       .finally(() => {
         this.inFlight--;
         if (this.state !== 'closed' && this.inFlight < this.host.options.maxInFlight) {

@@ -37,6 +37,9 @@ export interface OutboxHooks {
   overflow(kind: ItemKind): void;
   /** One flow alone does not fit a frame: it was left out. */
   oversizeItem(topic: string, bytes: number): void;
+  /** Encoding failed (a publisher bug, e.g. a bigint in a flow): the flow
+   * state was dropped, and the pump goes on with the rest. */
+  encodeError(error: Error): void;
 }
 
 /** Responses and notices are never dropped by a cut-off; events are. */
@@ -223,7 +226,15 @@ export class Outbox {
   pump(): void {
     this.pumpScheduled = false;
     while (!this.closed && this.sink.pendingBytes < this.options.highWaterBytes) {
-      const frame = this.next();
+      let frame: Buffer | undefined;
+      try {
+        frame = this.next();
+      } catch (error) {
+        // Runs from setImmediate: a throw here would take the helper down.
+        this.dropFlows();
+        this.hooks.encodeError(error as Error);
+        continue;
+      }
       if (!frame) break;
       this.handedBytes += frame.length;
       this.sink.write(frame);

@@ -36,12 +36,17 @@ function make(options: Partial<OutboxOptions> = {}) {
   const sink = new Sink();
   const overflows: ItemKind[] = [];
   const oversize: number[] = [];
+  const errors: Error[] = [];
   const box = new Outbox(
     sink,
     { ...OPTIONS, ...options },
-    { overflow: (k) => void overflows.push(k), oversizeItem: (_t, n) => void oversize.push(n) },
+    {
+      overflow: (k) => void overflows.push(k),
+      oversizeItem: (_t, n) => void oversize.push(n),
+      encodeError: (e) => void errors.push(e),
+    },
   );
-  return { sink, box, overflows, oversize };
+  return { sink, box, overflows, oversize, errors };
 }
 
 describe('Outbox flow merging', () => {
@@ -101,6 +106,24 @@ describe('Outbox flow merging', () => {
     const kinds = sink.events().map((e) => e.data.kind);
     expect(kinds[0]).toBe('snapshot-chunk'); // begin went to the blocked socket
     expect(kinds.at(-1)).toBe('snapshot-end');
+    expect(box.drained).toBe(true);
+  });
+});
+
+describe('Outbox publisher bugs', () => {
+  it('reports a flow that cannot be encoded, drops the flow state and keeps pumping', () => {
+    const { sink, box, errors } = make();
+    const bad = makeFlow(1) as unknown as Record<string, unknown>;
+    bad['bytesIn'] = 10n; // JSON.stringify throws on bigint
+    box.mergeFlows({
+      added: [bad as unknown as ReturnType<typeof makeFlow>],
+      updated: [],
+      removed: [],
+    });
+    box.enqueue(Buffer.from([0, 0, 0, 2, 0x7b, 0x7d]), 'response');
+    expect(() => box.pump()).not.toThrow();
+    expect(errors).toHaveLength(1);
+    expect(sink.written).toHaveLength(1);
     expect(box.drained).toBe(true);
   });
 });
