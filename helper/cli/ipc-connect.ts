@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { IpcClient } from '../protocol/client.js';
 import { IpcError } from '../protocol/errors.js';
-import { DEFAULT_SOCKET_PATH, DEFAULT_TOKEN_PATH } from '../server/paths.js';
+import { DEFAULT_SOCKET_PATH, DEFAULT_TOKEN_PATH } from '../protocol/defaults.js';
 import { CliUsageError } from './command.js';
 
 export const CONNECTION_HELP = `Connection:

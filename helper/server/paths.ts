@@ -23,8 +23,7 @@ import { renameSync, unlinkSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 
-export const DEFAULT_SOCKET_PATH = '/run/portcullis/helper.sock';
-export const DEFAULT_TOKEN_PATH = '/run/portcullis/token';
+export { DEFAULT_SOCKET_PATH, DEFAULT_TOKEN_PATH } from '../protocol/defaults.js';
 export const DIRECTORY_MODE = 0o750;
 export const SOCKET_MODE = 0o660;
 export const TOKEN_MODE = 0o400;
