@@ -4,9 +4,17 @@ import { fileURLToPath } from 'node:url';
 import { CliUsageError, type CliCommand, type CliIo } from './cli/command.js';
 import { conntrackCommand } from './cli/conntrack.js';
 import { helperCommand } from './cli/helper.js';
+import { historyCommand } from './cli/history.js';
 import { nfqueueCommand } from './cli/nfqueue.js';
+import { rulesCommand } from './cli/rules.js';
 
-const commands: CliCommand[] = [conntrackCommand, nfqueueCommand, helperCommand];
+const commands: CliCommand[] = [
+  conntrackCommand,
+  nfqueueCommand,
+  helperCommand,
+  rulesCommand,
+  historyCommand,
+];
 
 /** The package version, from the nearest package.json above this file
  * (helper/ when run from source, dist/helper/ when compiled). */

@@ -1,0 +1,177 @@
+// The IPC server's access control with real credentials: a client process
+// running as another uid (setpriv) is refused by SO_PEERCRED, an allowed uid
+// gets in, a uid outside the socket's group cannot even connect, and the
+// directory, socket and token file have the documented owners and modes.
+// No network namespace is needed: nothing here touches the network.
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PROTOCOL_VERSION } from '../../helper/protocol/messages.js';
+import { IpcServer } from '../../helper/server/server.js';
+import { generateToken, writeTokenFile } from '../../helper/server/index.js';
+import type { ServerLogEntry } from '../../helper/server/options.js';
+import { FakeHelperService } from '../support/fake-helper-service.js';
+
+function unavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not running as root';
+  if (spawnSync('setpriv', ['--version']).error) return 'setpriv (util-linux) is not installed';
+  return undefined;
+}
+const skip = unavailable();
+if (skip) console.warn(`skipping IPC server root tests: ${skip}`);
+
+const NOBODY = 65534;
+const OTHER = 65533;
+
+/** A raw client in plain CommonJS (no build needed): Hello, then one
+ * stats.get; prints every frame it got (or the connect error) as JSON. */
+const CLIENT = String.raw`
+const net = require('net');
+const [path, token] = process.argv.slice(1);
+const frame = (o) => { const j = Buffer.from(JSON.stringify(o)); const h = Buffer.alloc(4); h.writeUInt32BE(j.length); return Buffer.concat([h, j]); };
+const out = [];
+let buf = Buffer.alloc(0);
+const done = (x) => { process.stdout.write(JSON.stringify(x)); process.exit(0); };
+const s = net.connect(path);
+s.on('connect', () => s.write(frame({ type: 'hello', protocol: { major: 1, minor: 0 }, build: 'root-test', token })));
+s.on('data', (d) => {
+  buf = Buffer.concat([buf, d]);
+  while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+    const n = buf.readUInt32BE(0);
+    const f = JSON.parse(buf.subarray(4, 4 + n).toString('utf8'));
+    buf = buf.subarray(4 + n);
+    out.push(f);
+    if (f.type === 'hello') s.write(frame({ type: 'request', id: 1, method: 'stats.get' }));
+    else done({ uid: process.getuid(), frames: out });
+  }
+});
+s.on('error', (e) => done({ uid: process.getuid(), error: e.code }));
+s.on('close', () => done({ uid: process.getuid(), frames: out }));
+`;
+
+interface ClientReport {
+  uid: number;
+  error?: string;
+  frames?: { type: string; error?: { code: string; message: string }; ok?: boolean }[];
+}
+
+/** Runs the client as uid:gid with no supplementary groups (never blocks the
+ * event loop: the server under test runs in this process). */
+function runAs(uid: number, gid: number, path: string, token: string): Promise<ClientReport> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'setpriv',
+      [
+        `--reuid=${uid}`,
+        `--regid=${gid}`,
+        '--clear-groups',
+        process.execPath,
+        '-e',
+        CLIENT,
+        path,
+        token,
+      ],
+      { timeout: 15_000 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`${error.message}\n${stderr}`));
+        else resolve(JSON.parse(stdout) as ClientReport);
+      },
+    );
+  });
+}
+
+describe.skipIf(skip !== undefined)('IPC server access control (root)', () => {
+  let base: string;
+  let server: IpcServer | undefined;
+  let logs: ServerLogEntry[];
+  const token = generateToken();
+
+  beforeEach(() => {
+    base = mkdtempSync(join(tmpdir(), 'pcl-ipc-root-'));
+    chmodSync(base, 0o755); // others may reach run/, whose own modes then decide
+    logs = [];
+  });
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  async function listen(allowedUids: number[], socketGroup: number): Promise<string> {
+    const path = join(base, 'run', 'helper.sock');
+    server = await IpcServer.listen({
+      path,
+      service: new FakeHelperService(),
+      token,
+      allowedUids,
+      socketGroup,
+      log: (e) => void logs.push(e),
+    });
+    return path;
+  }
+
+  it('creates the directory root:group 0750 and the socket root:group 0660; token file user-only', async () => {
+    const path = await listen([0, NOBODY], NOBODY);
+    const dir = statSync(join(base, 'run'));
+    expect([dir.uid, dir.gid, dir.mode & 0o7777]).toEqual([0, NOBODY, 0o750]);
+    const sock = statSync(path);
+    expect(sock.isSocket()).toBe(true);
+    expect([sock.uid, sock.gid, sock.mode & 0o7777]).toEqual([0, NOBODY, 0o660]);
+    const tokenPath = join(base, 'run', 'token');
+    writeTokenFile(tokenPath, token, NOBODY);
+    const t = statSync(tokenPath);
+    expect([t.uid, t.gid, t.mode & 0o7777]).toEqual([NOBODY, 0, 0o400]);
+    expect(readFileSync(tokenPath, 'utf8')).toBe(`${token}\n`);
+    // Rewriting replaces it atomically (no O_EXCL clash, same modes).
+    writeTokenFile(tokenPath, 'second', NOBODY);
+    expect(readFileSync(tokenPath, 'utf8')).toBe('second\n');
+  });
+
+  it('refuses a uid that is not allowed, by SO_PEERCRED, even with the right token', async () => {
+    const path = await listen([0], NOBODY);
+    const report = await runAs(NOBODY, NOBODY, path, token);
+    expect(report.uid).toBe(NOBODY);
+    expect(report.frames).toHaveLength(1);
+    expect(report.frames![0]!.error!.code).toBe('forbidden');
+    expect(report.frames![0]!.error!.message).toMatch(/uid 65534/);
+    expect(logs.some((l) => l.event === 'client-refused' && /uid 65534/.test(l.message))).toBe(
+      true,
+    );
+    expect(server!.metrics.refused).toBe(1);
+  });
+
+  it('lets an allowed uid in', async () => {
+    const path = await listen([0, NOBODY], NOBODY);
+    const report = await runAs(NOBODY, NOBODY, path, token);
+    expect(report.frames!.map((f) => f.type)).toEqual(['hello', 'response']);
+    expect((report.frames![0] as unknown as { protocol: unknown }).protocol).toEqual(
+      PROTOCOL_VERSION,
+    );
+    expect(report.frames![1]!.ok).toBe(true);
+    expect(
+      logs.some((l) => l.event === 'client-authenticated' && /uid 65534/.test(l.message)),
+    ).toBe(true);
+  });
+
+  it('an allowed uid with a wrong token is refused', async () => {
+    const path = await listen([0, NOBODY], NOBODY);
+    const report = await runAs(NOBODY, NOBODY, path, 'not-the-token');
+    expect(report.frames![0]!.error!.code).toBe('bad-token');
+  });
+
+  it('a uid outside the socket group cannot reach the socket at all', async () => {
+    const path = await listen([0, NOBODY, OTHER], NOBODY);
+    const report = await runAs(OTHER, OTHER, path, token);
+    expect(report.error).toBe('EACCES');
+    expect(server!.metrics.refused).toBe(0);
+  });
+
+  it('refuses to take over a directory owned by someone else', async () => {
+    const dir = join(base, 'run');
+    spawnSync('mkdir', [dir]);
+    spawnSync('chown', [String(NOBODY), dir]);
+    await expect(listen([0], 0)).rejects.toThrow(/owned by uid 65534, not root/);
+  });
+});
