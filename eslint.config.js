@@ -47,6 +47,11 @@ const layering = [
     },
   },
   {
+    // The UI benchmark's page side runs in the browser, like the renderer.
+    files: ['bench/ui-page/**/*.ts'],
+    languageOptions: { globals: globals.browser },
+  },
+  {
     // common: no Node, no DOM framework, no Electron; only the protocol's types from the helper.
     files: ['src-main/common/**/*.ts'],
     rules: {

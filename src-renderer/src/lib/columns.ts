@@ -8,7 +8,7 @@ export interface FlowColumn {
   label: string;
   /** Accessible name when the label is a symbol. */
   title: string;
-  /** CSS grid track. */
+  /** CSS grid track: fixed pixels, so a row's layout never depends on its content. */
   width: string;
   numeric: boolean;
   text(flow: Flow, now: number): string;
@@ -24,7 +24,7 @@ export const FLOW_COLUMNS: readonly FlowColumn[] = [
     key: 'process',
     label: 'Process',
     title: 'Process',
-    width: 'minmax(110px,1.2fr)',
+    width: '150px',
     numeric: false,
     text: (f) => f.process?.comm ?? '?',
   },
@@ -48,7 +48,7 @@ export const FLOW_COLUMNS: readonly FlowColumn[] = [
     key: 'source',
     label: 'Source',
     title: 'Source address',
-    width: 'minmax(110px,1fr)',
+    width: '170px',
     numeric: false,
     text: (f) => f.src,
   },
@@ -56,7 +56,7 @@ export const FLOW_COLUMNS: readonly FlowColumn[] = [
     key: 'destination',
     label: 'Destination',
     title: 'Destination host and address',
-    width: 'minmax(160px,1.6fr)',
+    width: '280px',
     numeric: false,
     text: (f) => (f.host ? `${f.host} (${f.dst})` : f.dst),
   },

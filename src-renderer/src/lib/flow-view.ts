@@ -39,7 +39,7 @@ export interface FlowFilter {
   process: string;
   /** Substring of the host name or either address. */
   host: string;
-  /** Substring of any shown field. */
+  /** Words that must each appear in some shown field. */
   text: string;
 }
 
@@ -152,9 +152,14 @@ export function flowText(flow: Flow): string {
 export function flowPredicate(filter: FlowFilter): ((flow: Flow) => boolean) | null {
   const process = filter.process.trim().toLowerCase();
   const host = filter.host.trim().toLowerCase();
-  const text = filter.text.trim().toLowerCase();
+  // Free text: every word must appear somewhere ("firefox 443" finds Firefox on port 443).
+  const terms = filter.text
+    .trim()
+    .toLowerCase()
+    .split(/\s+/u)
+    .filter((t) => t !== '');
   const { protocol, state } = filter;
-  if (!protocol && !state && !process && !host && !text) return null;
+  if (!protocol && !state && !process && !host && terms.length === 0) return null;
   return (flow) => {
     if (protocol && flow.protocol !== protocol) return false;
     if (state && (state === '-' ? flow.state !== null : flow.state !== state)) return false;
@@ -169,7 +174,10 @@ export function flowPredicate(filter: FlowFilter): ((flow: Flow) => boolean) | n
       if (!name.includes(host) && !flow.dst.includes(host) && !flow.src.includes(host))
         return false;
     }
-    if (text && !flowText(flow).includes(text)) return false;
+    if (terms.length > 0) {
+      const text = flowText(flow);
+      for (const term of terms) if (!text.includes(term)) return false;
+    }
     return true;
   };
 }
