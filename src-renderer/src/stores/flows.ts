@@ -20,6 +20,9 @@ import type {
 import {
   buildRows,
   EMPTY_FILTER,
+  flowPredicate,
+  processKey,
+  sortKey,
   type FlowFilter,
   type FlowRow,
   type SortKey,
@@ -27,7 +30,7 @@ import {
 } from '../lib/flow-view.js';
 
 /** Live re-sorting at most this often; raised when a recompute is slow. */
-const MIN_REFRESH_MS = 500;
+const MIN_REFRESH_MS = 1000;
 
 export const useFlowsStore = defineStore('flows', () => {
   const byId = markRaw(new Map<FlowId, Flow>());
@@ -98,12 +101,28 @@ export const useFlowsStore = defineStore('flows', () => {
       recompute();
       return;
     }
+    let reorder = event.remove.length > 0;
     for (const id of event.remove) byId.delete(id);
-    for (const f of event.upsert) byId.set(f.id, f);
+    const key = sort.value.key;
+    const keep = flowPredicate(filter);
+    const group = groupByProcess.value;
+    for (const f of event.upsert) {
+      const old = byId.get(f.id);
+      byId.set(f.id, f);
+      // Most deltas only grow counters: re-sort only when one can move or hide a row.
+      if (
+        !reorder &&
+        (old === undefined ||
+          sortKey(old, key) !== sortKey(f, key) ||
+          (keep !== null && keep(old) !== keep(f)) ||
+          (group && processKey(old) !== processKey(f)))
+      ) {
+        reorder = true;
+      }
+    }
     count.value = byId.size;
     version.value++;
-    // A change of membership or of a sorted value can move rows: re-sort soon.
-    if (event.upsert.length > 0 || event.remove.length > 0) scheduleRecompute();
+    if (reorder) scheduleRecompute();
   }
 
   /** The live flow for an id, or undefined once it has ended. */

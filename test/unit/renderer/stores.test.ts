@@ -67,6 +67,24 @@ describe('flows store', () => {
     expect(store.rows[0]?.kind).toBe('group');
   });
 
+  it('does not re-sort for updates that cannot move a row', async () => {
+    vi.useFakeTimers();
+    const api = new MemoryPortcullis();
+    api.upsertFlows(syntheticFlows(300, 9));
+    const store = useFlowsStore();
+    store.attach(api);
+    store.sort = { key: 'age', direction: 'asc' };
+    await nextTick();
+    const rows = store.rows;
+    api.upsertFlows([{ ...api.flows.get(1)!, bytesIn: 1 }]); // a counter, not the sort key
+    vi.advanceTimersByTime(10_000);
+    expect(store.rows).toBe(rows);
+    api.upsertFlows([{ ...api.flows.get(1)!, start: 0 }]); // the sort key: re-sorted
+    vi.advanceTimersByTime(10_000);
+    expect(store.rows).not.toBe(rows);
+    expect(flowIds(store.rows).at(-1)).toBe(1);
+  });
+
   it('freezing the order holds re-sorts until thawed', () => {
     vi.useFakeTimers();
     const api = new MemoryPortcullis();
