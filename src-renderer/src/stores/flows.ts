@@ -42,6 +42,8 @@ export const useFlowsStore = defineStore('flows', () => {
   const groupByProcess = ref(false);
   const collapsed = shallowRef<ReadonlySet<string>>(new Set());
   const rows = shallowRef<FlowRow[]>([]);
+  /** Flows that pass the filter (rows also holds group headers). */
+  const shown = ref(0);
   const selectedId = ref<FlowId | null>(null);
   /** State names seen in the table, for the state filter. */
   const states = shallowRef<string[]>([]);
@@ -70,6 +72,9 @@ export const useFlowsStore = defineStore('flows', () => {
       groupByProcess: groupByProcess.value,
       collapsed: collapsed.value,
     });
+    shown.value = groupByProcess.value
+      ? rows.value.reduce((n, r) => n + (r.kind === 'group' ? r.count : 0), 0)
+      : rows.value.length;
     const seen = new Set<string>();
     for (const f of byId.values()) if (f.state !== null) seen.add(f.state);
     states.value = [...seen].sort();
@@ -188,6 +193,7 @@ export const useFlowsStore = defineStore('flows', () => {
     groupByProcess,
     collapsed,
     rows,
+    shown,
     selectedId,
     selected,
     states,

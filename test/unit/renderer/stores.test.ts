@@ -118,6 +118,7 @@ describe('flows store', () => {
     await nextTick();
     const want = [...api.flows.values()].filter((f) => f.process?.comm === 'ssh').length;
     expect(store.rows).toHaveLength(want + 1);
+    expect(store.shown).toBe(want);
     store.toggleGroup('/usr/bin/ssh');
     await nextTick();
     expect(store.rows).toHaveLength(1);
