@@ -6,6 +6,7 @@
 //   FLOWS=100000 RATE=1000 node dist/bench/ui-render.js
 import { createServer, type Server } from 'node:http';
 import { readFile, mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -161,6 +162,9 @@ try {
   const result = {
     date: new Date().toISOString(),
     chromium: browser.version(),
+    /** Frame times depend on what else the machine runs: report it. */
+    cpus: cpus().length,
+    loadAverage1m: round(loadavg()[0] ?? NaN),
     flows,
     updatesPerSecond: rate,
     timeToFirstRowMs: round(bench.firstRowAt ?? NaN),
