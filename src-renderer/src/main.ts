@@ -7,6 +7,8 @@ import { createPinia } from 'pinia';
 import { createApp } from 'vue';
 import App from './App.vue';
 import { apiKey } from './api.js';
+import { workerSorter } from './lib/sorter.js';
+import { useFlowsStore } from './stores/flows.js';
 import './styles/base.css';
 
 const root = document.getElementById('app');
@@ -19,5 +21,8 @@ if (!root) {
   root.textContent = 'Portcullis cannot reach its service (no window.portcullis).';
   root.setAttribute('role', 'alert');
 } else {
-  createApp(App).use(createPinia()).provide(apiKey, api).mount(root);
+  const pinia = createPinia();
+  // Live re-sorts of the flow table run in a worker (the store sorts inline without one).
+  useFlowsStore(pinia).setSorter(workerSorter());
+  createApp(App).use(pinia).provide(apiKey, api).mount(root);
 }

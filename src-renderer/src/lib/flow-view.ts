@@ -105,23 +105,38 @@ export function sortKey(flow: Flow, key: SortKey): Key {
   }
 }
 
-/**
- * Sorts in place, by id on ties so rows do not shuffle between refreshes.
- * Keys and ids go to parallel arrays and an index array is sorted: no object
- * per flow, so a live re-sort of 100,000 flows leaves little garbage behind.
- */
-export function sortFlows(flows: Flow[], sort: SortSpec): Flow[] {
+/** What a sort needs, in transferable form: one key and one id per flow. */
+export interface SortInput {
+  /** All numbers (sent as a Float64Array) or all strings. */
+  keys: Float64Array | string[];
+  ids: Float64Array;
+  sign: 1 | -1;
+}
+
+export function sortInput(flows: Flow[], sort: SortSpec): SortInput {
   const n = flows.length;
-  const sign = sort.direction === 'asc' ? 1 : -1;
-  const keys = new Array<Key>(n);
   const ids = new Float64Array(n);
-  const order = new Array<number>(n);
+  const raw = new Array<Key>(n);
+  let numeric = true;
   for (let i = 0; i < n; i++) {
     const flow = flows[i] as Flow;
-    keys[i] = sortKey(flow, sort.key);
+    const k = sortKey(flow, sort.key);
+    raw[i] = k;
     ids[i] = flow.id;
-    order[i] = i;
+    if (typeof k !== 'number') numeric = false;
   }
+  const keys = numeric ? Float64Array.from(raw as number[]) : (raw as string[]);
+  return { keys, ids, sign: sort.direction === 'asc' ? 1 : -1 };
+}
+
+/**
+ * The sorted order of `input` as indexes, by id on ties so rows do not
+ * shuffle between refreshes. Pure and DOM-free: it also runs in the sort worker.
+ */
+export function sortOrder({ keys, ids, sign }: SortInput): Uint32Array {
+  const n = ids.length;
+  const order = new Array<number>(n);
+  for (let i = 0; i < n; i++) order[i] = i;
   order.sort((a, b) => {
     const ka = keys[a] as Key;
     const kb = keys[b] as Key;
@@ -129,9 +144,22 @@ export function sortFlows(flows: Flow[], sort: SortSpec): Flow[] {
     if (ka > kb) return sign;
     return (ids[a] as number) - (ids[b] as number);
   });
+  return Uint32Array.from(order);
+}
+
+/** `flows` reordered by `order` (from sortOrder), in place. */
+export function applyOrder(flows: Flow[], order: Uint32Array): Flow[] {
   const copy = flows.slice();
-  for (let i = 0; i < n; i++) flows[i] = copy[order[i] as number] as Flow;
+  for (let i = 0; i < order.length; i++) flows[i] = copy[order[i] as number] as Flow;
   return flows;
+}
+
+/**
+ * Sorts in place. Keys and ids go to parallel arrays and an index array is
+ * sorted: no object per flow, so a re-sort of 100,000 flows leaves little garbage.
+ */
+export function sortFlows(flows: Flow[], sort: SortSpec): Flow[] {
+  return applyOrder(flows, sortOrder(sortInput(flows, sort)));
 }
 
 // Flows are replaced, never mutated, on update: caching by object is exact.
@@ -272,7 +300,11 @@ export interface ViewOptions {
 
 /** The table's rows for the current flows and view options. */
 export function buildRows(flows: Iterable<Flow>, options: ViewOptions): FlowRow[] {
-  const sorted = sortFlows(filterFlows(flows, options.filter), options.sort);
+  return rowsFromSorted(sortFlows(filterFlows(flows, options.filter), options.sort), options);
+}
+
+/** Rows from flows already filtered and sorted (by buildRows or the sort worker). */
+export function rowsFromSorted(sorted: Flow[], options: ViewOptions): FlowRow[] {
   if (options.groupByProcess) return groupRows(sorted, options.collapsed);
   return sorted.map((flow) => ({ kind: 'flow', flow }));
 }

@@ -18,16 +18,25 @@ import type {
   Unsubscribe,
 } from '../../../src-main/common/api.js';
 import {
+  applyOrder,
   buildRows,
   EMPTY_FILTER,
+  filterFlows,
   flowPredicate,
   processKey,
+  rowsFromSorted,
+  sortInput,
   sortKey,
+  type ViewOptions,
   type FlowFilter,
   type FlowRow,
   type SortKey,
   type SortSpec,
 } from '../lib/flow-view.js';
+import type { AsyncSorter } from '../lib/sorter.js';
+
+/** Below this many flows a synchronous sort is cheaper than a trip to the worker. */
+const WORKER_THRESHOLD = 20_000;
 
 /** Live re-sorting at most this often; raised when a recompute is slow. */
 const MIN_REFRESH_MS = 1000;
@@ -52,6 +61,8 @@ export const useFlowsStore = defineStore('flows', () => {
   const paused = ref(false);
 
   let api: PortcullisApi | null = null;
+  let sorter: AsyncSorter | null = null;
+  let liveSeq = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
   let dirty = false;
   let lastRecomputeAt = 0;
@@ -61,25 +72,64 @@ export const useFlowsStore = defineStore('flows', () => {
     return selectedId.value === null ? null : (byId.get(selectedId.value) ?? null);
   });
 
-  function recompute(): void {
-    if (timer !== null) clearTimeout(timer);
-    timer = null;
-    dirty = false;
-    const t0 = performance.now();
-    rows.value = buildRows(byId.values(), {
-      filter,
+  function viewOptions(): ViewOptions {
+    return {
+      filter: { ...filter },
       sort: sort.value,
       groupByProcess: groupByProcess.value,
       collapsed: collapsed.value,
-    });
+    };
+  }
+
+  function publish(next: FlowRow[], mainThreadMs: number): void {
+    rows.value = next;
     shown.value = groupByProcess.value
-      ? rows.value.reduce((n, r) => n + (r.kind === 'group' ? r.count : 0), 0)
-      : rows.value.length;
+      ? next.reduce((n, r) => n + (r.kind === 'group' ? r.count : 0), 0)
+      : next.length;
     const seen = new Set<string>();
     for (const f of byId.values()) if (f.state !== null) seen.add(f.state);
     states.value = [...seen].sort();
     lastRecomputeAt = performance.now();
-    lastRecomputeMs.value = lastRecomputeAt - t0;
+    lastRecomputeMs.value = mainThreadMs;
+  }
+
+  /** Rebuilds the rows now, on this thread (view changes, snapshots, tests). */
+  function recompute(): void {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    dirty = false;
+    liveSeq++; // an in-flight worker sort is now stale
+    const t0 = performance.now();
+    const next = buildRows(byId.values(), viewOptions());
+    publish(next, performance.now() - t0);
+  }
+
+  /**
+   * Rebuilds the rows for live deltas: with the sort worker, only filtering
+   * and key extraction stay on this thread, so scrolling does not stall.
+   */
+  async function refreshLive(): Promise<void> {
+    if (sorter === null || byId.size < WORKER_THRESHOLD) {
+      recompute();
+      return;
+    }
+    dirty = false;
+    const seq = ++liveSeq;
+    const options = viewOptions();
+    const t0 = performance.now();
+    const filtered = filterFlows(byId.values(), options.filter);
+    const input = sortInput(filtered, options.sort);
+    const before = performance.now() - t0;
+    const order = await sorter.sort(input);
+    if (order === null || seq !== liveSeq) return; // superseded
+    const t1 = performance.now();
+    const next = rowsFromSorted(applyOrder(filtered, order), options);
+    publish(next, before + performance.now() - t1);
+  }
+
+  function setSorter(next: AsyncSorter | null): void {
+    sorter?.dispose();
+    sorter = next;
   }
 
   /** The refresh interval: never more than ~10% of the time spent re-sorting. */
@@ -93,7 +143,7 @@ export const useFlowsStore = defineStore('flows', () => {
     const wait = Math.max(0, lastRecomputeAt + refreshInterval() - performance.now());
     timer = setTimeout(() => {
       timer = null;
-      if (dirty && !paused.value) recompute();
+      if (dirty && !paused.value) void refreshLive();
     }, wait);
   }
 
@@ -205,6 +255,7 @@ export const useFlowsStore = defineStore('flows', () => {
     setSort,
     toggleGroup,
     setPaused,
+    setSorter,
     attach,
     kill,
     setMark,

@@ -14,7 +14,12 @@ import {
   usePromptsStore,
 } from '../../../src-renderer/src/stores/prompts.js';
 import { parseRulesDocument, useRulesStore } from '../../../src-renderer/src/stores/rules.js';
+import { sortOrder, type SortInput } from '../../../src-renderer/src/lib/flow-view.js';
 import { prompt, request } from './fixtures.js';
+
+const flushMicrotasks = async () => {
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+};
 
 beforeEach(() => setActivePinia(createPinia()));
 afterEach(() => vi.useRealTimers());
@@ -84,6 +89,37 @@ describe('flows store', () => {
     expect(store.rows).not.toBe(rows);
     expect(flowIds(store.rows).at(-1)).toBe(1);
   });
+
+  it('sorts live deltas through an async sorter, dropping superseded replies', async () => {
+    vi.useFakeTimers();
+    const api = new MemoryPortcullis();
+    api.upsertFlows(syntheticFlows(30_000, 10));
+    const store = useFlowsStore();
+    const requests: Array<{ input: SortInput; resolve: (o: Uint32Array | null) => void }> = [];
+    store.setSorter({
+      sort: (input) => new Promise((resolve) => requests.push({ input, resolve })),
+      dispose: () => undefined,
+    });
+    store.attach(api);
+    store.sort = { key: 'bytesOut', direction: 'desc' };
+    await nextTick();
+    expect(requests).toHaveLength(0); // the person's change: sorted inline
+
+    api.upsertFlows([{ ...api.flows.get(7)!, bytesOut: Number.MAX_SAFE_INTEGER }]);
+    vi.advanceTimersByTime(10_000);
+    expect(requests).toHaveLength(1);
+    api.upsertFlows([{ ...api.flows.get(8)!, bytesOut: Number.MAX_SAFE_INTEGER }]);
+    vi.advanceTimersByTime(10_000);
+    expect(requests).toHaveLength(2);
+    const before = store.rows;
+    requests[0]!.resolve(sortOrder(requests[0]!.input)); // stale: dropped
+    await flushMicrotasks();
+    expect(store.rows).toBe(before);
+    requests[1]!.resolve(sortOrder(requests[1]!.input));
+    await flushMicrotasks();
+    expect(flowIds(store.rows).slice(0, 2)).toEqual([7, 8]);
+    expect(store.rows).toHaveLength(30_000);
+  }, 30_000);
 
   it('freezing the order holds re-sorts until thawed', () => {
     vi.useFakeTimers();
