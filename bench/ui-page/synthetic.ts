@@ -102,15 +102,23 @@ const probe = {
     return costs;
   },
 
-  /** Click a column header: re-sort all flows and render. */
-  async sortClick(): Promise<number> {
+  /**
+   * Click a column header (re-sort all flows): how long the click blocks the
+   * page, and how long until the re-sorted rows are on screen.
+   */
+  async sortClick(): Promise<{ blockedMs: number; renderedMs: number }> {
     const button = document.querySelector<HTMLButtonElement>('[role=columnheader] button');
     if (!button) throw new Error('no sort button');
+    const firstId = () => document.querySelector('.grid-row.flow')?.id;
+    const before = firstId();
     const t0 = performance.now();
     button.click();
-    await new Promise((r) => setTimeout(r, 0));
-    void document.body.offsetHeight;
-    return performance.now() - t0;
+    const blockedMs = performance.now() - t0;
+    const deadline = t0 + 10_000;
+    while (firstId() === before && performance.now() < deadline) {
+      await new Promise((r) => requestAnimationFrame(r));
+    }
+    return { blockedMs, renderedMs: performance.now() - t0 };
   },
 
   snapshot(): { rows: number; rowcount: string | null; dcl: number } {

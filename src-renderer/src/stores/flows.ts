@@ -105,14 +105,16 @@ export const useFlowsStore = defineStore('flows', () => {
   }
 
   /**
-   * Rebuilds the rows for live deltas: with the sort worker, only filtering
-   * and key extraction stay on this thread, so scrolling does not stall.
+   * Rebuilds the rows soon: with the sort worker, only filtering and key
+   * extraction stay on this thread, so scrolling and typing do not stall.
    */
   async function refreshLive(): Promise<void> {
     if (sorter === null || byId.size < WORKER_THRESHOLD) {
       recompute();
       return;
     }
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
     dirty = false;
     const seq = ++liveSeq;
     const options = viewOptions();
@@ -204,8 +206,9 @@ export const useFlowsStore = defineStore('flows', () => {
     if (!value && dirty) recompute();
   }
 
-  // View changes are the person's: answer them at once.
-  watch([filter, sort, groupByProcess, collapsed], () => recompute(), { deep: true });
+  // View changes are the person's: answer them at once (through the worker when
+  // there is one, so a click on a column of 100,000 flows does not freeze the window).
+  watch([filter, sort, groupByProcess, collapsed], () => void refreshLive(), { deep: true });
 
   function attach(next: PortcullisApi): Unsubscribe {
     api = next;

@@ -103,19 +103,23 @@ describe('flows store', () => {
     store.attach(api);
     store.sort = { key: 'bytesOut', direction: 'desc' };
     await nextTick();
-    expect(requests).toHaveLength(0); // the person's change: sorted inline
+    expect(requests).toHaveLength(1); // the person's change goes to the worker too
+    requests[0]!.resolve(sortOrder(requests[0]!.input));
+    await flushMicrotasks();
+    const top = Math.max(...[...api.flows.values()].map((f) => f.bytesOut ?? 0));
+    expect(store.rows[0]?.kind === 'flow' && store.rows[0].flow.bytesOut).toBe(top);
 
     api.upsertFlows([{ ...api.flows.get(7)!, bytesOut: Number.MAX_SAFE_INTEGER }]);
     vi.advanceTimersByTime(10_000);
-    expect(requests).toHaveLength(1);
+    expect(requests).toHaveLength(2);
     api.upsertFlows([{ ...api.flows.get(8)!, bytesOut: Number.MAX_SAFE_INTEGER }]);
     vi.advanceTimersByTime(10_000);
-    expect(requests).toHaveLength(2);
+    expect(requests).toHaveLength(3);
     const before = store.rows;
-    requests[0]!.resolve(sortOrder(requests[0]!.input)); // stale: dropped
+    requests[1]!.resolve(sortOrder(requests[1]!.input)); // stale: dropped
     await flushMicrotasks();
     expect(store.rows).toBe(before);
-    requests[1]!.resolve(sortOrder(requests[1]!.input));
+    requests[2]!.resolve(sortOrder(requests[2]!.input));
     await flushMicrotasks();
     expect(flowIds(store.rows).slice(0, 2)).toEqual([7, 8]);
     expect(store.rows).toHaveLength(30_000);
