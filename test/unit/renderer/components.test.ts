@@ -183,7 +183,7 @@ describe('Prompts view', () => {
     api.upsertPrompt(prompt('c', 3, { request: request({ host: 'c.example' }) }));
     const w = mountWith(PromptsView);
     await nextTick();
-    const list = w.get('[role=listbox]');
+    const list = w.get('[role=list]');
     await list.trigger('keydown', { key: 'ArrowDown' });
     await list.trigger('keydown', { key: 'd' });
     await flushPromises();
@@ -199,6 +199,18 @@ describe('Prompts view', () => {
     expect(api.answers[2]).toMatchObject({ promptId: 'a', action: 'allow' });
   });
 
+  it('does not flood: at most 50 prompts shown, the rest counted', async () => {
+    for (let i = 0; i < 60; i++) {
+      api.upsertPrompt(prompt(`f${i}`, i, { request: request({ host: `h${i}.example` }) }));
+    }
+    const w = mountWith(PromptsView);
+    await nextTick();
+    const items = w.findAll('[role=listitem]');
+    expect(items).toHaveLength(50);
+    expect(items[0]!.text()).toContain('h0.example');
+    expect(w.text()).toContain('10 more waiting');
+  });
+
   it('never moves focus when a prompt arrives', async () => {
     const w = mountWith(PromptsView);
     const outside = document.createElement('input');
@@ -207,7 +219,7 @@ describe('Prompts view', () => {
     expect(document.activeElement).toBe(outside);
     api.upsertPrompt(prompt('late', 1));
     await nextTick();
-    expect(w.findAll('[role=option]')).toHaveLength(1);
+    expect(w.findAll('[role=listitem]')).toHaveLength(1);
     expect(document.activeElement).toBe(outside);
     outside.remove();
   });
@@ -292,7 +304,7 @@ describe('App shell', () => {
     expect(tab.text()).toContain('1');
     await tab.trigger('click');
     expect(tab.attributes('aria-current')).toBe('page');
-    expect(w.find('[role=listbox]').exists()).toBe(true);
+    expect(w.find('[role=list]').exists()).toBe(true);
     expect(w.get('[role=status]').text()).toContain('connected');
   });
 });
