@@ -27,7 +27,9 @@ const layering = [
     },
   },
   {
-    files: ['src-renderer/**/*.ts'],
+    // The renderer reaches main only through the PortcullisApi contract, which
+    // lives in src-main/common (pure TypeScript shared by main and renderer).
+    files: ['src-renderer/src/**/*.ts'],
     languageOptions: { globals: globals.browser },
     rules: {
       'no-restricted-imports': [
@@ -36,8 +38,31 @@ const layering = [
           paths: ['electron', ...nodeBuiltins],
           patterns: [
             {
-              group: ['**/helper/**', '**/src-main/**'],
-              message: 'the renderer talks only through the preload API',
+              regex: '(^|/)(helper/|src-main/(?!common/))',
+              message: 'the renderer talks only through the PortcullisApi (src-main/common/api.ts)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The UI benchmark's page side runs in the browser, like the renderer.
+    files: ['bench/ui-page/**/*.ts'],
+    languageOptions: { globals: globals.browser },
+  },
+  {
+    // common: no Node, no DOM framework, no Electron; only the protocol's types from the helper.
+    files: ['src-main/common/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['electron', 'vue', 'pinia', ...nodeBuiltins],
+          patterns: [
+            {
+              regex: '^\\.\\./(?!\\.\\./helper/protocol/)',
+              message: 'src-main/common imports only itself and the helper protocol module',
             },
           ],
         },

@@ -1,11 +1,15 @@
+import vue from '@vitejs/plugin-vue';
 import { defineConfig } from 'vitest/config';
 
 // Two projects: `unit` runs anywhere; `root` needs root and the kernel's netfilter
 // modules, and every file in it creates and deletes its own network namespace.
+// Renderer tests pick happy-dom with a `@vitest-environment` comment; the Vue
+// plugin compiles the .vue components they mount.
 export default defineConfig({
   test: {
     projects: [
       {
+        plugins: [vue()],
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],

@@ -30,3 +30,61 @@ export function formatEndpoint(address: string, port?: number): string {
   if (port === undefined) return address;
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
+
+// One formatter for every cell: Number#toLocaleString builds a new one per call,
+// which costs more than the rest of a table row's rendering.
+const INTEGER = new Intl.NumberFormat('en-US');
+
+/** A possibly unknown counter: null -> "–"; 12345 -> "12,345". */
+export function formatCount(value: number | null): string {
+  return value === null ? '–' : INTEGER.format(value);
+}
+
+/** A possibly unknown byte counter. */
+export function formatBytesOrNone(value: number | null): string {
+  return value === null ? '–' : formatBytes(value);
+}
+
+/** Age of something that started at `start` (epoch ms), at `now`. */
+export function formatAge(start: number | null, now: number): string {
+  return start === null ? '–' : formatDuration(Math.max(0, (now - start) / 1000));
+}
+
+/** A conntrack mark as people set it with iptables: "0x7". 0 shows as "". */
+export function formatMark(mark: number): string {
+  return mark === 0 ? '' : `0x${mark.toString(16)}`;
+}
+
+/** "0x1f", "31" -> 31; null when it is not a u32. */
+export function parseMark(text: string): number | null {
+  const t = text.trim();
+  const n = /^0x[0-9a-f]+$/iu.test(t)
+    ? parseInt(t.slice(2), 16)
+    : /^\d+$/u.test(t)
+      ? Number(t)
+      : NaN;
+  return Number.isInteger(n) && n >= 0 && n <= 0xffffffff ? n : null;
+}
+
+/** "1, 5 7" -> [1, 5, 7]; null when a label is not in 0..127. */
+export function parseLabels(text: string): number[] | null {
+  const parts = text.split(/[\s,]+/u).filter((p) => p !== '');
+  const labels = parts.map((p) => (/^\d+$/u.test(p) ? Number(p) : NaN));
+  if (labels.some((l) => !Number.isInteger(l) || l > 127)) return null;
+  return [...new Set(labels)].sort((a, b) => a - b);
+}
+
+/** Seconds left until a deadline, never negative, rounded up (a countdown shows 1 until 0). */
+export function secondsLeft(deadline: number, now: number): number {
+  return Math.max(0, Math.ceil((deadline - now) / 1000));
+}
+
+/** Local date and time for tables: "2026-11-25 18:44:06". */
+export function formatTime(epochMs: number): string {
+  const d = new Date(epochMs);
+  const pad = (v: number) => String(v).padStart(2, '0');
+  return (
+    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+  );
+}

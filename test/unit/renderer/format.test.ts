@@ -29,3 +29,31 @@ describe('formatting', () => {
     expect(formatEndpoint('fe80::1')).toBe('fe80::1');
   });
 });
+
+describe('cell formatting', () => {
+  it('formats counters, marks, ages and countdowns', async () => {
+    const f = await import('../../../src-renderer/src/lib/format.js');
+    expect(f.formatCount(1234567)).toBe('1,234,567');
+    expect(f.formatCount(null)).toBe('–');
+    expect(f.formatBytesOrNone(null)).toBe('–');
+    expect(f.formatMark(0)).toBe('');
+    expect(f.formatMark(255)).toBe('0xff');
+    expect(f.formatAge(1000, 66_000)).toBe('1m 05s');
+    expect(f.formatAge(null, 5)).toBe('–');
+    expect(f.secondsLeft(10_000, 9_001)).toBe(1);
+    expect(f.secondsLeft(10_000, 10_000)).toBe(0);
+    expect(f.secondsLeft(10_000, 20_000)).toBe(0);
+  });
+
+  it('parses marks and labels as people type them', async () => {
+    const f = await import('../../../src-renderer/src/lib/format.js');
+    expect(f.parseMark('0x1F')).toBe(31);
+    expect(f.parseMark(' 42 ')).toBe(42);
+    expect(f.parseMark('4294967296')).toBeNull();
+    expect(f.parseMark('-1')).toBeNull();
+    expect(f.parseMark('x')).toBeNull();
+    expect(f.parseLabels('5, 1 5,,127')).toEqual([1, 5, 127]);
+    expect(f.parseLabels('')).toEqual([]);
+    expect(f.parseLabels('128')).toBeNull();
+  });
+});

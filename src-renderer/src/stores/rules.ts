@@ -1,0 +1,185 @@
+/**
+ * The helper's rules: list, search, edit, import/export and the dry run.
+ * The helper owns them; this store mirrors its list and reloads it after each
+ * change instead of guessing the helper's result.
+ */
+import { defineStore } from 'pinia';
+import { computed, ref, shallowRef } from 'vue';
+import type {
+  Action,
+  DryRunResult,
+  PortcullisApi,
+  Rule,
+  RuleInput,
+  RuleMatch,
+  RulesDocument,
+  Unsubscribe,
+} from '../../../src-main/common/api.js';
+import { describeMatch } from '../../../src-main/common/matching.js';
+
+/** What the editor works on: a new rule (id null) or an existing one. */
+export interface RuleDraft {
+  id: string | null;
+  rule: RuleInput;
+}
+
+export function ruleText(rule: Rule): string {
+  return [rule.id, rule.action, describeMatch(rule.match), rule.note ?? '', rule.duration.kind]
+    .join(' ')
+    .toLowerCase();
+}
+
+/** Parses an import file; throws with a message a person can act on. */
+export function parseRulesDocument(text: string): RulesDocument {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new Error('The file is not JSON.');
+  }
+  const doc = data as Partial<RulesDocument> | null;
+  if (
+    typeof doc !== 'object' ||
+    doc === null ||
+    doc.format !== 'portcullis-rules' ||
+    doc.version !== 1 ||
+    !Array.isArray(doc.rules)
+  ) {
+    throw new Error('Not a Portcullis rules file (format "portcullis-rules", version 1).');
+  }
+  // Each rule is validated by the helper against the protocol schema.
+  return doc as RulesDocument;
+}
+
+export const useRulesStore = defineStore('rules', () => {
+  const rules = shallowRef<Rule[]>([]);
+  const search = ref('');
+  const draft = ref<RuleDraft | null>(null);
+  const dryRun = shallowRef<DryRunResult | null>(null);
+  const error = ref<string | null>(null);
+  const loading = ref(false);
+  let api: PortcullisApi | null = null;
+
+  const filtered = computed(() => {
+    const q = search.value.trim().toLowerCase();
+    return q === '' ? rules.value : rules.value.filter((r) => ruleText(r).includes(q));
+  });
+
+  function requireApi(): PortcullisApi {
+    if (!api) throw new Error('rules store: not attached to an API');
+    return api;
+  }
+
+  /** Runs a change, reports its error as data, reloads the list. */
+  async function change<T>(op: (a: PortcullisApi) => Promise<T>): Promise<T | null> {
+    error.value = null;
+    try {
+      const result = await op(requireApi());
+      await load();
+      return result;
+    } catch (e) {
+      error.value = e instanceof Error ? e.message : String(e);
+      return null;
+    }
+  }
+
+  async function load(): Promise<void> {
+    loading.value = true;
+    try {
+      rules.value = await requireApi().listRules();
+    } finally {
+      loading.value = false;
+    }
+  }
+
+  function startNew(match: RuleMatch = {}, action: Action = 'allow'): void {
+    dryRun.value = null;
+    draft.value = {
+      id: null,
+      rule: { enabled: true, action, match, duration: { kind: 'forever' } },
+    };
+  }
+
+  function startEdit(rule: Rule): void {
+    dryRun.value = null;
+    const { enabled, action, match, duration, note } = rule;
+    draft.value = {
+      id: rule.id,
+      rule: { enabled, action, match: { ...match }, duration, ...(note ? { note } : {}) },
+    };
+  }
+
+  async function saveDraft(next: RuleDraft): Promise<boolean> {
+    const saved = await change((a) =>
+      next.id === null ? a.addRule(next.rule) : a.updateRule({ id: next.id, rule: next.rule }),
+    );
+    if (saved) draft.value = null;
+    return saved !== null;
+  }
+
+  async function remove(id: string): Promise<void> {
+    await change((a) => a.removeRule(id));
+  }
+
+  async function setEnabled(id: string, enabled: boolean): Promise<void> {
+    await change((a) => a.setRuleEnabled({ id, enabled }));
+  }
+
+  async function exportDocument(): Promise<RulesDocument> {
+    return requireApi().exportRules();
+  }
+
+  async function importText(text: string, replace: boolean): Promise<number | null> {
+    let doc: RulesDocument;
+    try {
+      doc = parseRulesDocument(text);
+    } catch (e) {
+      error.value = (e as Error).message;
+      return null;
+    }
+    const result = await change((a) => a.importRules({ document: doc, replace }));
+    return result?.imported ?? null;
+  }
+
+  async function runDryRun(match: RuleMatch, action: Action, since: number | null): Promise<void> {
+    error.value = null;
+    try {
+      dryRun.value = await requireApi().dryRunRule({ match, action, since, limit: 200 });
+    } catch (e) {
+      error.value = e instanceof Error ? e.message : String(e);
+    }
+  }
+
+  function attach(next: PortcullisApi): Unsubscribe {
+    api = next;
+    void load().catch((e: unknown) => (error.value = String(e)));
+    // A prompt answered "forever" adds a rule: a verdict is the cue to refresh.
+    const stop = next.onVerdicts((v) => {
+      if (v.reason === 'prompt' && v.ruleId !== null) void load().catch(() => undefined);
+    });
+    return () => {
+      stop();
+      api = null;
+    };
+  }
+
+  return {
+    rules,
+    search,
+    filtered,
+    draft,
+    dryRun,
+    error,
+    loading,
+    load,
+    startNew,
+    startEdit,
+    saveDraft,
+    remove,
+    setEnabled,
+    exportDocument,
+    importText,
+    runDryRun,
+    attach,
+  };
+});
