@@ -454,7 +454,7 @@ export class NfQueue {
       );
     }
     if ((options.warmUp ?? true) && !options.transport)
-      NfQueue.warmUp(slotSize, options.slots ?? 16);
+      NfQueue.warmUp(options, slotSize, options.slots ?? 16);
     const conn = new NetlinkConnection(transport, { timeoutMs: options.timeoutMs ?? 5000 });
     const queue = new NfQueue(options, conn);
     try {
@@ -909,25 +909,35 @@ export class NfQueue {
    * and per-packet) and the send call, in reads of 1 and of 16 packets. */
   private static warmedUp = false;
 
-  private static warmUp(slotSize: number, slots: number): void {
+  private static warmUp(options: NfQueueOptions, slotSize: number, slots: number): void {
     // Once per process: V8 keeps the optimised code for every later queue.
     if (NfQueue.warmedUp) return;
     NfQueue.warmedUp = true;
-    for (const batchVerdicts of [true, false]) {
+    // Two queues per verdict mode, used in turn: V8 then keys its call
+    // feedback on the callback's code rather than on one closure, so the real
+    // queue's own closures (listener, notification handler, verdict sink) do
+    // not deoptimise the code the warm-up optimised.
+    const queues: { q: NfQueue; binding: WarmUpBinding; socket: NetlinkSocket; id: number }[] = [];
+    for (const batchVerdicts of [true, false, true, false]) {
       const binding = new WarmUpBinding();
       const socket = NetlinkSocket.open(NETLINK_NETFILTER, { binding, slotSize, slots });
+      // The real queue's options, so that the fields V8 sees have the same
+      // representations (a netns string instead of undefined, and so on).
       const q = new NfQueue(
-        { queue: 0, deadlineMs: 10_000, batchVerdicts },
-        new NetlinkConnection(socket),
+        { ...options, queue: 0, transport: undefined, batchVerdicts },
+        new NetlinkConnection(socket, { timeoutMs: options.timeoutMs ?? 5000 }),
       );
       q.onPacket((p) => p.accept());
-      let id = 1;
-      for (let round = 0; round < 1200; round++) {
-        const n = round % 4 === 0 ? 1 : Math.min(16, slots);
-        binding.deliver(id, n);
-        id += n;
-        q.flush();
-      }
+      queues.push({ q, binding, socket, id: 1 });
+    }
+    for (let round = 0; round < 2400; round++) {
+      const w = queues[round % queues.length]!;
+      const n = (round >> 2) % 4 === 0 ? 1 : Math.min(16, slots);
+      w.binding.deliver(w.id, n);
+      w.id += n;
+      w.q.flush();
+    }
+    for (const { q, socket } of queues) {
       q.closed = true;
       if (q.timer) clearTimeout(q.timer);
       socket.close();
