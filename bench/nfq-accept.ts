@@ -8,10 +8,10 @@
 //   node dist/bench/nfq-accept.js --per-packet    one NFQNL_MSG_VERDICT per packet
 //
 // With $NFQ_DIAG=FILE it also records, and writes to FILE as JSON on exit:
-// packets received per 100 ms, event-loop delay percentiles
+// packets received and queue_dropped per 100 ms, event-loop delay percentiles
 // (perf_hooks.monitorEventLoopDelay), and every GC pause (kind, start, ms).
 import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { NfQueue } from '../helper/nfqueue/queue.js';
 
 function envNumber(name: string, max: number, required: boolean): number | undefined {
@@ -56,6 +56,13 @@ q.onError((e) => {
 // Diagnostics (off unless NFQ_DIAG is set).
 const started = performance.now();
 const perTick: number[] = [];
+/** queue_dropped of this queue (this network namespace's /proc), per 100 ms. */
+const droppedAt: number[] = [];
+function queueDropped(): number {
+  const lines = readFileSync('/proc/net/netfilter/nfnetlink_queue', 'utf8').split('\n');
+  const fields = lines.map((l) => l.trim().split(/\s+/)).find((f) => Number(f[0]) === queue);
+  return fields ? Number(fields[5]) : -1;
+}
 const gcs: { kind: string; at: number; ms: number }[] = [];
 const delay = diagFile ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
 let gcObserver: PerformanceObserver | undefined;
@@ -66,6 +73,7 @@ if (diagFile) {
   sampler = setInterval(() => {
     perTick.push(q.counters.received - last);
     last = q.counters.received;
+    droppedAt.push(queueDropped());
   }, 100);
   const kinds: Record<number, string> = {
     [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
@@ -111,6 +119,7 @@ async function finish(): Promise<void> {
         loopDelayMs: { p50: pct(50), p99: pct(99), p999: pct(99.9), max: pct(100) },
         gc: { count: gcs.length, totalMs: +gcMs.toFixed(3), events: gcs },
         receivedPer100ms: perTick,
+        queueDroppedPer100ms: droppedAt,
       }),
     );
   }
