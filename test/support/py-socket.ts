@@ -139,3 +139,23 @@ export class TimestampReceiver {
     if (this.proc.exitCode === null) this.proc.kill('SIGTERM');
   }
 }
+
+const SEND_BURST = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(int(sys.argv[3])):
+    s.sendto(('%s%d' % (sys.argv[4], i)).encode(), (sys.argv[1], int(sys.argv[2])))
+`;
+
+/** Sends `count` UDP datagrams (`prefix0`, `prefix1`, ...) from one socket,
+ * synchronously: the calling process, and so its event loop, waits until all
+ * are sent (a verdict loop in this process then finds them queued together). */
+export function sendBurst(
+  ns: TestNetns,
+  host: string,
+  port: number,
+  count: number,
+  prefix: string,
+): void {
+  python(ns, SEND_BURST, [host, String(port), String(count), prefix]);
+}
