@@ -338,6 +338,54 @@ describe.skipIf(skip)('NFQUEUE inbound over a veth pair: timestamp, IPv6, TCP', 
       await q.close();
     }
   });
+
+  it('GSO flag: with it TCP segments larger than the MTU are queued whole (skb info gso); without it the kernel segments them first', async () => {
+    await agentB.tcpListen('ipv4', 9710, '198.18.3.2');
+    a.exec('iptables', [
+      '-A',
+      'OUTPUT',
+      '-p',
+      'tcp',
+      '--dport',
+      '9710',
+      '-j',
+      'NFQUEUE',
+      '--queue-num',
+      '73',
+    ]);
+    const big = 'gso '.repeat(50_000);
+    for (const gso of [true, false]) {
+      const q = await NfQueue.open({
+        queue: 73,
+        netns: a.name,
+        flags: { gso },
+        probeConntrackGlue: false,
+      });
+      try {
+        expect(q.flagReport.refused).toEqual([]);
+        const seen: { length: number; gso: boolean }[] = [];
+        q.onPacket((p) => {
+          seen.push({ length: p.payload!.length, gso: p.skbInfo?.gso ?? false });
+          p.accept();
+        });
+        await agentA.tcpSend('ipv4', 9710, big, '198.18.3.2');
+        await until(() => agentB.tcpReceived('ipv4', 9710).length === (gso ? 1 : 2), 10_000);
+        const longest = Math.max(...seen.map((s) => s.length));
+        if (gso) {
+          expect(longest).toBeGreaterThan(1500);
+          expect(seen.filter((s) => s.length > 1500).every((s) => s.gso)).toBe(true);
+        } else {
+          expect(longest).toBeLessThanOrEqual(1500);
+          expect(seen.some((s) => s.gso)).toBe(false);
+        }
+      } finally {
+        await q.close();
+      }
+    }
+    const received = agentB.tcpReceived('ipv4', 9710);
+    expect(received.map((r) => r.length)).toEqual([big.length, big.length]);
+    expect(received.every((r) => r === big)).toBe(true);
+  });
 });
 
 describe.skipIf(skip)('NFQUEUE on a bridge: A -- [b0 br0 b1] -- C', () => {
