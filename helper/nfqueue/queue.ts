@@ -928,6 +928,11 @@ export class NfQueue {
         new NetlinkConnection(socket, { timeoutMs: options.timeoutMs ?? 5000 }),
       );
       q.onPacket((p) => p.accept());
+      // open() sets these after the warm-up: give the fields every kind of value
+      // they will hold first, so that the later assignment does not change the
+      // field's type in the shared hidden class (which deoptimises its users).
+      q.conntrackGlue = false;
+      q.conntrackGlue = undefined;
       queues.push({ q, binding, socket, id: 1 });
     }
     for (let round = 0; round < 2400; round++) {
