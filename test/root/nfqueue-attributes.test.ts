@@ -19,6 +19,7 @@ import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
 import { Agent, sleep } from '../support/udp-agent.js';
 import {
   pythonUnavailable,
+  sendBurst,
   sendVlanFrame,
   sendWithPriority,
   TimestampReceiver,
@@ -121,6 +122,32 @@ describe.skipIf(skip)('NFQUEUE on loopback: skb priority and NF_STOP', () => {
       'priority 0': undefined,
       'classify 1:7': 0x10007,
     });
+  });
+
+  it('a full socket buffer: the kernel counts user_dropped, the queue reports LOST and counts ENOBUFS, the rest is accepted', async () => {
+    await agent.listen('ipv4', 9604);
+    ipt('-A', 'OUTPUT', '-p', 'udp', '--dport', '9604', '-j', 'NFQUEUE', '--queue-num', '64');
+    const q = await NfQueue.open({
+      queue: 64,
+      netns: ns.name,
+      probeConntrackGlue: false,
+      rcvbuf: 4096, // the kernel doubles it: room for a handful of packet messages
+    });
+    queues.push(q);
+    const lost: string[] = [];
+    q.onError((e) => lost.push(e.code));
+    q.onPacket((p) => p.accept());
+    // 300 datagrams while this process cannot read: most find the socket full.
+    sendBurst(ns, '127.0.0.1', 9604, 300, 'x');
+    await until(() => q.counters.received > 0 && q.waiting === 0);
+    await sleep(200);
+    const stats = await q.procStats();
+    expect(stats!.userDropped).toBeGreaterThan(0);
+    expect(q.counters.enobufs).toBeGreaterThan(0);
+    expect(lost).toContain('LOST');
+    expect(q.counters.received + stats!.userDropped).toBe(300);
+    expect(q.counters.accepted).toBe(q.counters.received);
+    await until(() => agent.received('ipv4', 9604).length === q.counters.received);
   });
 
   it('a verdict can set the priority: the packet queued on to another queue carries it', async () => {
