@@ -30,6 +30,16 @@ export interface VerdictOp {
   options?: VerdictOptions;
 }
 
+/** An empty array that is already of the kind that holds objects: `[]` starts
+ * as a small-integer array and changes kind on its first object, and code V8
+ * optimised on the tables of the warm-up (whose arrays had changed already)
+ * would be deoptimised by the first packet of every new queue. */
+function objectArray<T>(): T[] {
+  const a: unknown[] = [null];
+  a.length = 0;
+  return a as T[];
+}
+
 /** Receives the messages drain work out, one call per message, without
  * allocating (see OutstandingTable.drainTo). */
 export interface VerdictOpSink {
@@ -62,10 +72,10 @@ export interface VerdictOpSink {
  * regrows its table as packets come and go, which showed up as GC pauses).
  */
 export class OutstandingTable {
-  private fifo: PendingEntry[] = [];
+  private fifo: PendingEntry[] = objectArray();
   private head = 0;
   private live = 0;
-  private decided: PendingEntry[] = [];
+  private decided: PendingEntry[] = objectArray();
   private decidedCount = 0;
   /** Ids in the list grow (mod 2^32) with the position: lookup by distance. */
   private ordered = true;
