@@ -37,30 +37,37 @@ export function forEachMessage(
   let at = start;
   let count = 0;
   while (at < end) {
-    if (end - at < NLMSG_HDRLEN) {
-      throw new NetlinkDecodeError(`${end - at} trailing bytes, too short for nlmsghdr`, at);
-    }
-    const length = view.getUint32(at, HOST_LITTLE_ENDIAN);
-    if (length < NLMSG_HDRLEN) throw new NetlinkDecodeError(`nlmsg_len ${length} < 16`, at);
-    if (length > end - at) {
-      throw new NetlinkDecodeError(
-        `nlmsg_len ${length} overruns the datagram (${end - at} left)`,
-        at,
-      );
-    }
-    fn({
-      length,
-      type: view.getUint16(at + 4, HOST_LITTLE_ENDIAN),
-      flags: view.getUint16(at + 6, HOST_LITTLE_ENDIAN),
-      seq: view.getUint32(at + 8, HOST_LITTLE_ENDIAN),
-      portId: view.getUint32(at + 12, HOST_LITTLE_ENDIAN),
-      view,
-      offset: at,
-    });
+    const msg = messageAt(view, at, end);
+    fn(msg);
     count++;
-    at += Math.min(align4(length), end - at);
+    at += Math.min(align4(msg.length), end - at);
   }
   return count;
+}
+
+/** The message at `at` of a run that ends at `end` (bounds-checked; the next
+ * one starts at `at + min(align4(length), end - at)`). */
+export function messageAt(view: DataView, at: number, end: number): NetlinkMessage {
+  if (end - at < NLMSG_HDRLEN) {
+    throw new NetlinkDecodeError(`${end - at} trailing bytes, too short for nlmsghdr`, at);
+  }
+  const length = view.getUint32(at, HOST_LITTLE_ENDIAN);
+  if (length < NLMSG_HDRLEN) throw new NetlinkDecodeError(`nlmsg_len ${length} < 16`, at);
+  if (length > end - at) {
+    throw new NetlinkDecodeError(
+      `nlmsg_len ${length} overruns the datagram (${end - at} left)`,
+      at,
+    );
+  }
+  return {
+    length,
+    type: view.getUint16(at + 4, HOST_LITTLE_ENDIAN),
+    flags: view.getUint16(at + 6, HOST_LITTLE_ENDIAN),
+    seq: view.getUint32(at + 8, HOST_LITTLE_ENDIAN),
+    portId: view.getUint32(at + 12, HOST_LITTLE_ENDIAN),
+    view,
+    offset: at,
+  };
 }
 
 /** All messages of a buffer (convenience; the engine uses forEachMessage). */

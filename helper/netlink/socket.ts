@@ -7,8 +7,8 @@ import type {
   PeerCredentials,
 } from '../native/types.js';
 
-/** Receives what a transport reads. Datagram views point into a reused slab:
- * they are valid only during the call. */
+/** Receives what a transport reads. Datagram views point into a reused slab,
+ * and the info object is reused: both are valid only during the call. */
 export interface DatagramSink {
   onDatagram(
     view: DataView,
@@ -154,15 +154,16 @@ export class NetlinkSocket implements NetlinkTransport {
     const records = new Uint32Array(this.slots * 4 * batches);
     const view = new DataView(slab.buffer, slab.byteOffset, slab.byteLength);
     const { truncated, multicast, enobufs } = this.flags;
+    // One info object, refilled per datagram: like the view, it is valid during the call.
+    const info = { truncated: false, multicast: false, senderPort: 0 };
     const deliver = (first: number, count: number, errno: number) => {
       for (let i = 0; i < count; i++) {
         const r = (first + i) * 4;
         const flags = records[r + 2]!;
-        sink.onDatagram(view, records[r]!, records[r + 1]!, {
-          truncated: (flags & truncated) !== 0,
-          multicast: (flags & multicast) !== 0,
-          senderPort: records[r + 3]!,
-        });
+        info.truncated = (flags & truncated) !== 0;
+        info.multicast = (flags & multicast) !== 0;
+        info.senderPort = records[r + 3]!;
+        sink.onDatagram(view, records[r]!, records[r + 1]!, info);
       }
       if (errno === enobufs) sink.onLost();
       else if (errno !== 0) sink.onError(systemError(errno, 'recvmmsg'));

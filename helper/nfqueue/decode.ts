@@ -119,7 +119,37 @@ export function decodePacketAttributes(
   family: number,
 ): QueuedPacket {
   let hasHeader = false;
-  const p: QueuedPacket = { queue, family, id: 0, hwProtocol: 0, hook: 0 };
+  // Every field from the start, in one order: one hidden class for every
+  // packet whatever attributes it carries, so the code that reads packets stays
+  // monomorphic (a shape per attribute combination deoptimised it on the first
+  // packets that differed from the warm-up's).
+  const p: QueuedPacket = {
+    queue,
+    family,
+    id: 0,
+    hwProtocol: 0,
+    hook: 0,
+    mark: undefined,
+    timestamp: undefined,
+    indev: undefined,
+    outdev: undefined,
+    physindev: undefined,
+    physoutdev: undefined,
+    hwaddr: undefined,
+    payload: undefined,
+    ct: undefined,
+    ctInfo: undefined,
+    capLen: undefined,
+    skbInfo: undefined,
+    uid: undefined,
+    gid: undefined,
+    secctx: undefined,
+    vlan: undefined,
+    l2hdr: undefined,
+    priority: undefined,
+    exp: undefined,
+    unknown: undefined,
+  };
   let ctStart = -1;
   let ctEnd = -1;
   while (ad.next()) {

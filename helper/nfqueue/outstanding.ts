@@ -30,6 +30,29 @@ export interface VerdictOp {
   options?: VerdictOptions;
 }
 
+/** An empty array that is already of the kind that holds objects: `[]` starts
+ * as a small-integer array and changes kind on its first object, and code V8
+ * optimised on the tables of the warm-up (whose arrays had changed already)
+ * would be deoptimised by the first packet of every new queue. */
+function objectArray<T>(): T[] {
+  const a: unknown[] = [null];
+  a.length = 0;
+  return a as T[];
+}
+
+/** Receives the messages drain work out, one call per message, without
+ * allocating (see OutstandingTable.drainTo). */
+export interface VerdictOpSink {
+  op(
+    batch: boolean,
+    verdict: number,
+    id: number,
+    firstId: number,
+    count: number,
+    options: VerdictOptions | undefined,
+  ): void;
+}
+
 /**
  * The packets of one queue that wait for a verdict: decisions, deadlines and
  * the batch coalescer. Pure (no timers, no sockets), so it is tested alone.
@@ -40,33 +63,85 @@ export interface VerdictOp {
  * that were all given the same plain verdict (no mark, connmark, payload or
  * priority). Everything else is sent as single verdicts. Ids are u32 and wrap:
  * order is arrival order, never numeric order.
+ *
+ * Lookup by id needs no Map: the kernel numbers a queue's packets 1, 2, 3, ...
+ * (u32, wrapping) in the order it sends them, so an id's place in the arrival
+ * list is its distance from the oldest entry's id; where the kernel skipped ids
+ * (a packet it could not deliver) a binary search over the distances finds it.
+ * The per-packet path allocates only the entry itself (a Map shrinks and
+ * regrows its table as packets come and go, which showed up as GC pauses).
  */
 export class OutstandingTable {
-  private readonly byId = new Map<number, PendingEntry>();
-  private fifo: PendingEntry[] = [];
+  private fifo: PendingEntry[] = objectArray();
   private head = 0;
-  private decided: PendingEntry[] = [];
+  private live = 0;
+  private decided: PendingEntry[] = objectArray();
+  private decidedCount = 0;
+  /** Ids in the list grow (mod 2^32) with the position: lookup by distance. */
+  private ordered = true;
 
   constructor(private readonly batching: boolean) {}
 
   /** Packets without a verdict sent yet (waiting or decided). */
   get size(): number {
-    return this.byId.size;
+    return this.live;
   }
 
   /** Decisions recorded but not drained. */
   get undrained(): number {
-    return this.decided.length;
+    return this.decidedCount;
   }
 
+  /** The entry with this id that has no verdict sent yet. */
   get(id: number): PendingEntry | undefined {
-    return this.byId.get(id);
+    const fifo = this.fifo;
+    const head = this.head;
+    const n = fifo.length - head;
+    if (n <= 0) return undefined;
+    if (!this.ordered) {
+      for (let i = head; i < fifo.length; i++) {
+        const e = fifo[i]!;
+        if (e.id === id && e.state !== SENT) return e;
+      }
+      return undefined;
+    }
+    const base = fifo[head]!.id;
+    const distance = (id - base) >>> 0;
+    // The usual case: no ids were skipped, so the distance is the index.
+    if (distance < n) {
+      const e = fifo[head + distance]!;
+      if (e.id === id) return e.state === SENT ? undefined : e;
+    }
+    // Ids were skipped before this one (or it is not here): distances grow with the index.
+    let lo = 0;
+    let hi = Math.min(n - 1, distance);
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const d = (fifo[head + mid]!.id - base) >>> 0;
+      if (d === distance) {
+        const e = fifo[head + mid]!;
+        return e.state === SENT ? undefined : e;
+      }
+      if (d < distance) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
   }
 
   add(id: number, deadline: number): PendingEntry {
-    const stale = this.byId.get(id);
-    // Only after 2^32 packets with one never answered: forget the old one.
-    if (stale) stale.state = SENT;
+    const fifo = this.fifo;
+    if (fifo.length > this.head) {
+      const base = fifo[this.head]!.id;
+      const last = fifo[fifo.length - 1]!.id;
+      if (!this.ordered || (id - base) >>> 0 <= (last - base) >>> 0) {
+        // Not after the newest id: a numbering the kernel does not produce, or
+        // 2^32 packets with one never answered. Forget a live entry with this
+        // id, and find entries by scanning until the list is empty again.
+        const stale = this.get(id);
+        if (stale) this.send(stale);
+        this.ordered = false;
+      }
+    }
     const e: PendingEntry = {
       id,
       deadline,
@@ -75,14 +150,14 @@ export class OutstandingTable {
       options: undefined,
       byDeadline: false,
     };
-    this.byId.set(id, e);
-    this.fifo.push(e);
+    fifo.push(e);
+    this.live++;
     return e;
   }
 
   /** Records a verdict; throws NfQueueError for an unknown or decided id. */
   decide(id: number, verdict: number, options?: VerdictOptions, byDeadline = false): PendingEntry {
-    const e = this.byId.get(id);
+    const e = this.get(id);
     if (!e)
       throw new NfQueueError('UNKNOWN_PACKET', `no packet with id ${id} is waiting for a verdict`, {
         ids: [id],
@@ -108,7 +183,7 @@ export class OutstandingTable {
     e.verdict = verdict;
     e.options = isPlainVerdict(options) ? undefined : options;
     e.byDeadline = byDeadline;
-    this.decided.push(e);
+    this.decided[this.decidedCount++] = e;
   }
 
   /** Gives `verdict` to every waiting packet whose deadline is <= now, in
@@ -150,71 +225,97 @@ export class OutstandingTable {
   }
 
   private popSent(): void {
-    while (this.head < this.fifo.length && this.fifo[this.head]!.state === SENT) {
-      this.fifo[this.head] = undefined as unknown as PendingEntry;
+    const fifo = this.fifo;
+    while (this.head < fifo.length && fifo[this.head]!.state === SENT) {
+      fifo[this.head] = undefined as unknown as PendingEntry;
       this.head++;
     }
-    if (this.head === this.fifo.length) {
-      this.fifo = [];
+    if (this.head === fifo.length) {
+      // Keep the array (and its capacity): no reallocation per tick.
+      fifo.length = 0;
       this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.fifo.length) {
-      this.fifo = this.fifo.slice(this.head);
+      this.ordered = true;
+    } else if (this.head > 1024 && this.head * 2 > fifo.length) {
+      fifo.copyWithin(0, this.head);
+      fifo.length -= this.head;
       this.head = 0;
     }
   }
 
   private send(e: PendingEntry): void {
     e.state = SENT;
-    if (this.byId.get(e.id) === e) this.byId.delete(e.id);
+    this.live--;
   }
 
-  /** The messages for every decision recorded since the last drain. */
+  /** The messages for every decision recorded since the last drain, as an array. */
   drain(): VerdictOp[] {
     const ops: VerdictOp[] = [];
-    if (this.decided.length === 0) return ops;
+    this.drainTo({
+      op(batch, verdict, id, firstId, count, options) {
+        const op: VerdictOp = { batch, verdict, id, firstId, count };
+        if (options) op.options = options;
+        ops.push(op);
+      },
+    });
+    return ops;
+  }
+
+  /** The messages for every decision recorded since the last drain, handed to
+   * `sink` one by one (in the order they must be sent). Returns how many. */
+  drainTo(sink: VerdictOpSink): number {
+    if (this.decidedCount === 0) return 0;
+    let ops = 0;
     if (this.batching) {
-      let run: VerdictOp | undefined;
-      const endRun = () => {
-        if (run) ops.push(run.count > 1 ? run : { ...run, batch: false });
-        run = undefined;
-      };
+      // The current run of plain verdicts: its verdict, first and last id, length.
+      let runCount = 0;
+      let runVerdict = 0;
+      let runFirst = 0;
+      let runLast = 0;
       this.popSent();
-      while (this.head < this.fifo.length) {
-        const e = this.fifo[this.head]!;
+      const fifo = this.fifo;
+      while (this.head < fifo.length) {
+        const e = fifo[this.head]!;
         if (e.state === WAITING) break;
         if (e.state === DECIDED) {
-          if (e.options === undefined) {
-            if (run && run.verdict === e.verdict) {
-              run.id = e.id;
-              run.count++;
-            } else {
-              endRun();
-              run = { batch: true, verdict: e.verdict, id: e.id, firstId: e.id, count: 1 };
-            }
+          if (e.options === undefined && runCount > 0 && runVerdict === e.verdict) {
+            runLast = e.id;
+            runCount++;
           } else {
-            endRun();
-            ops.push(single(e));
+            if (runCount > 0) {
+              sink.op(runCount > 1, runVerdict, runLast, runFirst, runCount, undefined);
+              ops++;
+              runCount = 0;
+            }
+            if (e.options === undefined) {
+              runVerdict = e.verdict;
+              runFirst = runLast = e.id;
+              runCount = 1;
+            } else {
+              sink.op(false, e.verdict, e.id, e.id, 1, e.options);
+              ops++;
+            }
           }
           this.send(e);
         }
-        this.fifo[this.head] = undefined as unknown as PendingEntry;
+        fifo[this.head] = undefined as unknown as PendingEntry;
         this.head++;
       }
-      endRun();
+      if (runCount > 0) {
+        sink.op(runCount > 1, runVerdict, runLast, runFirst, runCount, undefined);
+        ops++;
+      }
       this.popSent();
     }
-    for (const e of this.decided) {
+    const decided = this.decided;
+    for (let i = 0; i < this.decidedCount; i++) {
+      const e = decided[i]!;
+      decided[i] = undefined as unknown as PendingEntry;
       if (e.state !== DECIDED) continue;
-      ops.push(single(e));
+      sink.op(false, e.verdict, e.id, e.id, 1, e.options);
+      ops++;
       this.send(e);
     }
-    this.decided = [];
+    this.decidedCount = 0;
     return ops;
   }
-}
-
-function single(e: PendingEntry): VerdictOp {
-  const op: VerdictOp = { batch: false, verdict: e.verdict, id: e.id, firstId: e.id, count: 1 };
-  if (e.options) op.options = e.options;
-  return op;
 }

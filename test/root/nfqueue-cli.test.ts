@@ -10,6 +10,7 @@ import { NfQueue } from '../../helper/nfqueue/queue.js';
 import { readQueueStats } from '../../helper/nfqueue/stats.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
 import { Agent, sleep } from '../support/udp-agent.js';
+import { pythonUnavailable, sendBurst } from '../support/py-socket.js';
 
 function missing(): string | undefined {
   const root = rootTestsUnavailable();
@@ -289,6 +290,45 @@ describe.skipIf(skip)('portcullis nfqueue (root, real queued UDP)', () => {
       /queue 25: received=3 verdicts=3 accepted=3 messages=3 batch_messages=0 /,
     );
     expect(await bound(25)).toBe(false);
+  });
+
+  it('without --batch a burst gets one NFQNL_MSG_VERDICT per packet; with --batch it shares batch messages', async (ctx) => {
+    const noPython = pythonUnavailable();
+    if (noPython) ctx.skip(noPython);
+    await agent.listen('ipv4', 9005);
+    queueRule(9005, 27);
+    for (const batch of [false, true]) {
+      const run = cli(
+        'nfqueue',
+        'accept',
+        '--queue',
+        '27',
+        '--netns',
+        ns.name,
+        '--count',
+        '20',
+        ...(batch ? ['--batch'] : []),
+      );
+      await until(() => bound(27));
+      // Sent while this process (and so the verdict loop) is blocked: all 20 are
+      // queued before the loop reads, and it reads them in one wakeup.
+      sendBurst(ns, '127.0.0.1', 9005, 20, batch ? 'b' : 'p');
+      const r = await within(run, 10_000, `nfqueue accept ${batch ? '--batch' : ''}`);
+      expect(r.code, r.err).toBe(0);
+      const m = /received=20 verdicts=20 accepted=20 messages=(\d+) batch_messages=(\d+) /.exec(
+        r.err,
+      );
+      expect(m, r.err).not.toBeNull();
+      const [messages, batchMessages] = [Number(m![1]), Number(m![2])];
+      if (batch) {
+        expect(batchMessages).toBeGreaterThan(0);
+        expect(messages).toBeLessThan(20);
+      } else {
+        expect([messages, batchMessages]).toEqual([20, 0]);
+      }
+      await until(async () => !(await bound(27)));
+    }
+    await until(() => agent.received('ipv4', 9005).length === 40);
   });
 
   it('a queue bound by another socket, or a missing namespace, is exit 1 with the reason', async () => {

@@ -92,15 +92,22 @@ export class Agent {
     await this.waitFor((e) => e.ev === 'bound' && e.family === family && e.port === port);
   }
 
-  async tcpListen(family: 'ipv4' | 'ipv6', port: number): Promise<void> {
-    this.command({ op: 'tcplisten', family, port });
+  async tcpListen(family: 'ipv4' | 'ipv6', port: number, host?: string): Promise<void> {
+    this.command({ op: 'tcplisten', family, port, host });
     await this.waitFor((e) => e.ev === 'bound' && e.family === family && e.port === port);
   }
 
   /** Connects, sends the text, closes; resolves when the connection is closed. */
-  async tcpSend(family: 'ipv4' | 'ipv6', port: number, text: string): Promise<void> {
+  async tcpSend(family: 'ipv4' | 'ipv6', port: number, text: string, host?: string): Promise<void> {
     const tag = ++this.tag;
-    this.command({ op: 'tcpsend', family, port, tag, data: [Buffer.from(text).toString('hex')] });
+    this.command({
+      op: 'tcpsend',
+      family,
+      port,
+      host,
+      tag,
+      data: [Buffer.from(text).toString('hex')],
+    });
     await this.waitFor((e) => e.ev === 'sent' && e.tag === tag, 10_000);
   }
 

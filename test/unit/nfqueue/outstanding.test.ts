@@ -203,4 +203,24 @@ describe('OutstandingTable: errors and deadlines', () => {
     expect(t.drain()).toEqual([{ batch: false, verdict: NF_ACCEPT, id: 0, firstId: 0, count: 1 }]);
     expect(t.size).toBe(0);
   });
+
+  it('finds packets by id where the kernel skipped ids, and by scanning when ids arrive out of order', () => {
+    // The kernel skips an id when it could not deliver a packet (socket full).
+    const t = table(true, [7, 8, 10, 11, 15, 0xffffffff, 0, 2]);
+    for (const id of [7, 8, 10, 11, 15, 0xffffffff, 0, 2]) expect(t.get(id)?.id).toBe(id);
+    for (const id of [6, 9, 12, 14, 16, 1, 3]) expect(t.get(id)).toBeUndefined();
+    t.decide(11, NF_DROP);
+    t.decide(0, NF_ACCEPT);
+    t.drain();
+    expect(t.get(11)).toBeUndefined();
+    expect(t.get(15)?.id).toBe(15);
+    expect(t.size).toBe(6);
+    // Out of order (not what the kernel does): still found, and an id that is
+    // already waiting replaces the old entry.
+    const u = table(true, [5, 3, 9]);
+    expect([u.get(5)?.id, u.get(3)?.id, u.get(9)?.id, u.get(4)]).toEqual([5, 3, 9, undefined]);
+    const again = u.add(3, 2000);
+    expect(u.get(3)).toBe(again);
+    expect(u.size).toBe(3);
+  });
 });
