@@ -268,7 +268,8 @@ function checkSupported(a: CompatArgs): void {
       o !== 'labels' &&
       o !== 'userspace' && // a no-op in 1.4.7 (its flag value is 0)
       !(o === 'timestamp' && a.command === 'E') &&
-      !(o === 'save' && a.command === 'L' && a.table !== 'expect')
+      // -L expect prints its one form whatever -o says; -I and -A cannot take -o.
+      o !== 'save'
     ) {
       throw new NotSupported(`-o ${o} is not supported yet`);
     }
@@ -317,11 +318,12 @@ class Output {
     private readonly io: CliIo,
     private readonly a: CompatArgs,
   ) {}
-  flow(f: Flow): void {
+  /** `savePrefix`: the command a `-o save` line starts with (-A, or -D for what -D deleted). */
+  flow(f: Flow, savePrefix = '-A'): void {
     this.chunk += this.a.json
       ? flowJsonLine(f)
       : (this.a.output.has('save')
-          ? formatCompatSave(f)
+          ? formatCompatSave(f, savePrefix)
           : formatCompatFlow(f, formatOptions(this.a))) + '\n';
     if (this.chunk.length >= 65536) this.flush();
   }
@@ -510,7 +512,7 @@ async function execute(a: CompatArgs, io: CliIo, batch = false): Promise<number>
               ...(flow.zone !== undefined ? { zone: flow.zone } : {}),
               ...(flow.id !== undefined ? { id: flow.id } : {}),
             });
-            out.flow(flow);
+            out.flow(flow, '-D');
             n++;
           } catch (error) {
             if (!(error instanceof NetlinkError && error.code === 'ENOENT')) throw error;
@@ -602,6 +604,9 @@ export async function runConntrackCompat(argv: readonly string[], io: CliIo): Pr
   }
 }
 
+/** ct_save_snprintf() names the event by the command that would replay it. */
+const SAVE_EVENT_PREFIX = { new: '-A', update: '-U', destroy: '-D' } as const;
+
 const EVENT_TAGS = { new: '    [NEW] ', update: ' [UPDATE] ', destroy: '[DESTROY] ' } as const;
 
 /** `[%-.8ld.%-.6ld]\t`: the wall clock when the event was read (-o timestamp). */
@@ -653,10 +658,13 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
         ? JSON.stringify({ event: type, ...flowToJson(flow) }, (_k, v: unknown) =>
             typeof v === 'bigint' ? v.toString() : v,
           )
-        : EVENT_TAGS[type] + formatCompatFlow(flow, format);
+        : a.output.has('save')
+          ? formatCompatSave(flow, SAVE_EVENT_PREFIX[type])
+          : EVENT_TAGS[type] + formatCompatFlow(flow, format);
     }
     if (!a.json) {
-      if (a.output.has('timestamp')) line = wallClockPrefix() + line;
+      // ct_save_snprintf() lines go without the clock, as in 1.4.7 (-o save,timestamp is refused anyway).
+      if (a.output.has('timestamp') && !a.output.has('save')) line = wallClockPrefix() + line;
       // conntrack-tools does this for conntrack events only.
       if (msg.portId !== 0 && !expect) line += ` [USERSPACE] portid=${msg.portId}`;
     }
