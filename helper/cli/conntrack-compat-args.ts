@@ -360,9 +360,16 @@ export interface CompatArgs {
   proto?: number;
   orig: Partial<Tuple>;
   reply: Partial<Tuple>;
-  /** CIDR prefix lengths of -s / -d, when shorter than the address. */
-  srcPrefix?: number;
-  dstPrefix?: number;
+  /** --mask-src / --mask-dst, or the netmask of a -s / -d prefix (the last one given wins). */
+  srcMask?: string;
+  dstMask?: string;
+  /** --orig-zone / --reply-zone (CTA_TUPLE_ZONE of one direction). */
+  origZone?: number;
+  replyZone?: number;
+  /** -i / --id (CTA_ID). */
+  id?: number;
+  /** -c / --secmark. */
+  secmark?: number;
   timeout?: number;
   status?: number;
   mark?: { value: number; mask: number };
@@ -469,22 +476,25 @@ function v6Text(bytes: Uint8Array): string {
   return groups.join(':');
 }
 
-/** parse_addr(): an address with an optional /prefix (where allowed). */
+/**
+ * parse_addr() + nfct_parse_addr_from_opt(): an address with an optional
+ * /prefix. `noCidr`: the long option name when this option takes no prefix
+ * (`CIDR notation unavailable for --NAME`).
+ */
 function parseAddr(
   text: string,
-  withMask: boolean,
+  noCidr?: string,
 ): { family: Family; text: string; prefix?: number } {
   let addr = text.slice(0, 45); // INET6_ADDRSTRLEN - 1
   let prefix: number | undefined;
-  if (withMask) {
-    const slash = addr.indexOf('/');
-    if (slash >= 0) {
-      const m = /^[+-]?\d+/.exec(addr.slice(slash + 1));
-      const rest = addr.slice(slash + 1);
-      prefix = m && m[0].length === rest.length ? Number(m[0]) : -2;
-      if (prefix < 0) prefix = -2;
-      addr = addr.slice(0, slash);
-    }
+  const slash = addr.indexOf('/');
+  if (slash >= 0) {
+    // strtol(): blanks, a sign, digits, and nothing after them ("" reads as 0).
+    const rest = addr.slice(slash + 1);
+    const m = /^\s*[+-]?\d+$/.exec(rest);
+    prefix = rest === '' ? 0 : m ? Number(rest.trim()) : -2;
+    if (prefix < 0) prefix = -2;
+    addr = addr.slice(0, slash);
   }
   const v4 = inetAton(addr);
   const v6 = v4 ? undefined : parseIPv6(addr);
@@ -492,12 +502,53 @@ function parseAddr(
   const family: Family = v4 ? 'ipv4' : 'ipv6';
   const full = v4 ? 32 : 128;
   if (prefix !== undefined && prefix > full) prefix = -2;
+  if (prefix !== undefined && noCidr !== undefined) {
+    throw new CompatUsageError(`CIDR notation unavailable for \`--${noCidr}'`);
+  }
   if (prefix === -2) throw new CompatUsageError('Invalid netmask');
   return {
     family,
     text: addressText((v4 ?? v6)!),
     ...(prefix !== undefined && prefix < full ? { prefix } : {}),
   };
+}
+
+/** The netmask of a prefix length, as an address. */
+function prefixMask(prefix: number, family: Family): string {
+  const bytes = new Uint8Array(family === 'ipv4' ? 4 : 16);
+  for (let bit = 0; bit < prefix; bit++) bytes[bit >> 3]! |= 0x80 >> (bit % 8);
+  return addressText(bytes);
+}
+
+/** valid_port(): digits only, at most 65535. */
+function validPort(text: string): boolean {
+  return /^\d+$/.test(text) && Number(text) <= 0xffff;
+}
+
+/** split_address_and_port(): `[v6]:port`, `v4:port` (one colon), or an address. */
+function splitAddressAndPort(arg: string): { addr: string; port?: string } {
+  let address: string | undefined;
+  let cursor = -1;
+  const open = arg.indexOf('[');
+  if (open >= 0) {
+    const start = open + 1;
+    const close = arg.indexOf(']', start);
+    if (close === start) throw new CompatUsageError('No IPv6 address specified');
+    if (close < 0) throw new CompatUsageError("No closing ']' around IPv6 address");
+    cursor = arg.indexOf(':', close);
+    if (cursor >= 0) address = arg.slice(start, close);
+  } else {
+    const colon = arg.indexOf(':');
+    if (colon >= 0 && arg.indexOf(':', colon + 1) < 0) {
+      address = arg.slice(0, colon);
+      cursor = colon;
+    }
+  }
+  if (cursor < 0) return { addr: arg };
+  const port = arg.slice(cursor + 1);
+  if (port === '') throw new CompatUsageError("No port specified after `:'");
+  if (!validPort(port)) throw new CompatUsageError(`Invalid port \`${port}'`);
+  return { addr: address!, port };
 }
 
 const STATUS_NAMES: [string, number][] = [
@@ -698,23 +749,44 @@ export function parseCompatArgs(
       switch (t.key) {
         case 'src':
         case 'dst': {
-          const a = parseAddr(v, true);
+          const a = parseAddr(v);
           setFamily(a.family);
           r.orig[t.key] = a.text;
-          if (t.key === 'src') {
-            if (a.prefix !== undefined) r.srcPrefix = a.prefix;
-            else delete r.srcPrefix;
-          } else if (a.prefix !== undefined) r.dstPrefix = a.prefix;
-          else delete r.dstPrefix;
+          // A prefix is --mask-src / --mask-dst (CT_OPT_MASK_*), as 1.4.7 sets it.
+          if (a.prefix !== undefined) {
+            const mask = t.key === 'src' ? 'mask-src' : 'mask-dst';
+            options.add(mask);
+            r[t.key === 'src' ? 'srcMask' : 'dstMask'] = prefixMask(a.prefix, a.family);
+          }
+          break;
+        }
+        case 'mask-src':
+        case 'mask-dst': {
+          const a = parseAddr(v, t.key);
+          setFamily(a.family);
+          r[t.key === 'mask-src' ? 'srcMask' : 'dstMask'] = a.text;
           break;
         }
         case 'reply-src':
         case 'reply-dst': {
-          const a = parseAddr(v, false);
+          const a = parseAddr(v, t.key);
           setFamily(a.family);
           r.reply[t.key === 'reply-src' ? 'src' : 'dst'] = a.text;
           break;
         }
+        case 'orig-zone':
+          r.origZone = strtoul(v).value & 0xffff;
+          break;
+        case 'reply-zone':
+          r.replyZone = strtoul(v).value & 0xffff;
+          break;
+        case 'id':
+          // --id takes an optional argument in 1.4.7's table; without one, 0 here.
+          r.id = strtoul(v).value >>> 0;
+          break;
+        case 'secmark':
+          r.secmark = strtoul(v).value >>> 0;
+          break;
         case 'protonum': {
           const p = findProto(v);
           if (p === undefined) throw new CompatUsageError(`\`${v}' unsupported protocol`);
@@ -786,18 +858,8 @@ export function parseCompatArgs(
         case 'any-nat': {
           const text = t.value ?? optionalArg();
           if (text === undefined) break;
-          // split_address_and_port(): [v6]:port, v4:port (one colon), or an address.
-          let addr = text;
-          let port: string | undefined;
-          const v6 = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
-          if (v6) {
-            addr = v6[1]!;
-            port = v6[2];
-          } else if (text.indexOf(':') >= 0 && text.indexOf(':') === text.lastIndexOf(':')) {
-            addr = text.slice(0, text.indexOf(':'));
-            port = text.slice(text.indexOf(':') + 1);
-          }
-          const a = parseAddr(addr, false);
+          const { addr, port } = splitAddressAndPort(text);
+          const a = parseAddr(addr, t.key);
           setFamily(a.family);
           const nat = { ip: a.text, ...(port !== undefined ? { port: atoi(port) & 0xffff } : {}) };
           if (t.key !== 'dst-nat') r.natSrc = nat;
@@ -841,6 +903,9 @@ export function parseCompatArgs(
     }
   }
 
+  if (options.has('any-nat') && (options.has('src-nat') || options.has('dst-nat'))) {
+    throw new CompatUsageError("cannot specify `--src-nat' or `--dst-nat' with `--any-nat'");
+  }
   if (command === undefined) {
     // conntrack-tools checks the options against an empty row: the first is illegal.
     const first = OPTION_NAMES.find((o) => options.has(o));

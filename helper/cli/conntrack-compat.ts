@@ -91,20 +91,7 @@ Common parameters and options:
 `;
 
 /** Options the syntax accepts but this version does not carry out yet. */
-const NOT_YET: readonly OptionName[] = [
-  'tuple-src',
-  'tuple-dst',
-  'mask-src',
-  'mask-dst',
-  'nat-range',
-  'id',
-  'src-nat',
-  'dst-nat',
-  'any-nat',
-  'secmark',
-  'orig-zone',
-  'reply-zone',
-];
+const NOT_YET: readonly OptionName[] = ['tuple-src', 'tuple-dst', 'nat-range'];
 
 /** A refusal printed as "Operation failed: ..." (exit status 1). */
 class OperationFailed extends Error {}
@@ -147,37 +134,116 @@ function describe(error: NetlinkError, command: CompatArgs['command'], expect = 
   }
 }
 
-function inPrefix(address: string, network: string, prefix: number): boolean {
+/** (address & mask) == (network & mask), for addresses of one family. */
+function inNetwork(address: string, network: string, mask: string): boolean {
   const a = parseIP(address);
   const n = parseIP(network);
-  if (!a || !n || a.length !== n.length) return false;
-  for (let bit = 0; bit < prefix; bit++) {
-    const mask = 0x80 >> (bit % 8);
-    if ((a[bit >> 3]! & mask) !== (n[bit >> 3]! & mask)) return false;
-  }
-  return true;
+  const m = parseIP(mask);
+  if (!a || !n || !m || a.length !== n.length || m.length !== a.length) return false;
+  return a.every((byte, i) => (byte & m[i]!) === (n[i]! & m[i]!));
 }
 
-/** The filter of -L and -D: every option conntrack-tools compares (CT_COMPARISON). */
+/**
+ * nfct_filter_init(): --mask-src / --mask-dst need the address they mask
+ * (-L, -U, -D, -E check it when they start, as 1.4.7).
+ */
+function filterInit(a: CompatArgs): void {
+  if (a.options.has('mask-src') && a.orig.src === undefined) {
+    throw new CompatUsageError("Can't use --mask-src without --src");
+  }
+  if (a.options.has('mask-dst') && a.orig.dst === undefined) {
+    throw new CompatUsageError("Can't use --mask-dst without --dst");
+  }
+}
+
+/**
+ * filter_nat(): --src-nat / --dst-nat / --any-nat [ADDR[:PORT]]. An entry is
+ * SNATed when SRC_NAT_DONE is set and its reply destination differs from the
+ * original source (the port likewise); with an address, the reply address
+ * must be that address (IPv4 only, as 1.4.7 reads ATTR_SNAT_IPV4 alone),
+ * with a port, the reply port. -n and -g together: both; -j: either.
+ */
+function natMatcher(a: CompatArgs): ((flow: Flow) => boolean) | undefined {
+  const any = a.options.has('any-nat');
+  const checkSrc = any || a.options.has('src-nat');
+  const checkDst = any || a.options.has('dst-nat');
+  if (!checkSrc && !checkDst) return undefined;
+  const has = (
+    flow: Flow,
+    nat: CompatArgs['natSrc'],
+    doneBit: number,
+    natIp: string,
+    origIp: string,
+    natPort: number,
+    origPort: number,
+  ): boolean => {
+    const done = (flow.status & doneBit) !== 0;
+    const isNat = done && natIp !== origIp;
+    const isPat = done && natPort !== origPort;
+    let result = false;
+    const checkAddress = nat !== undefined && !nat.ip.includes(':');
+    if (checkAddress) result = isNat && nat.ip === natIp;
+    if (nat?.port !== undefined) {
+      const ret = isPat && nat.port === natPort;
+      if (checkAddress && result && !ret) result = false;
+      if (!checkAddress && ret) result = true;
+    } else if (!checkAddress) result = isNat || isPat;
+    return result;
+  };
+  return (flow) => {
+    const src =
+      checkSrc &&
+      has(
+        flow,
+        a.natSrc,
+        STATUS_BITS.SRC_NAT_DONE,
+        flow.reply.dst,
+        flow.orig.src,
+        flow.reply.dstPort ?? 0,
+        flow.orig.srcPort ?? 0,
+      );
+    const dst =
+      checkDst &&
+      has(
+        flow,
+        a.natDst,
+        STATUS_BITS.DST_NAT_DONE,
+        flow.reply.src,
+        flow.orig.dst,
+        flow.reply.srcPort ?? 0,
+        flow.orig.dstPort ?? 0,
+      );
+    if (any) return src || dst;
+    if (checkSrc && checkDst) return src && dst;
+    return checkSrc ? src : dst;
+  };
+}
+
+/**
+ * The filter of -L, -D, -U and -E: every option conntrack-tools compares
+ * (CT_COMPARISON, filter_nat, filter_label, filter_network). `tupleOnly`
+ * (-U): mark, status, zone and state are what -U sets, not filters.
+ */
 function listFilter(a: CompatArgs, tupleOnly = false): ListOptions {
   const f: ListOptions = {};
   if (a.family) f.family = a.family;
   const orig: Partial<Tuple> = { ...a.orig };
   const checks: ((flow: Flow) => boolean)[] = [];
-  if (a.srcPrefix !== undefined) {
-    const net = orig.src!;
-    const prefix = a.srcPrefix;
-    delete orig.src;
-    checks.push((flow) => inPrefix(flow.orig.src, net, prefix));
-  }
-  if (a.dstPrefix !== undefined) {
-    const net = orig.dst!;
-    const prefix = a.dstPrefix;
-    delete orig.dst;
-    checks.push((flow) => inPrefix(flow.orig.dst, net, prefix));
+  for (const [key, mask] of [
+    ['src', a.options.has('mask-src') ? a.srcMask : undefined],
+    ['dst', a.options.has('mask-dst') ? a.dstMask : undefined],
+  ] as const) {
+    const net = orig[key];
+    if (mask === undefined || net === undefined) continue;
+    // filter_network(): the family of the mask, then the masked address.
+    const family = a.family;
+    delete orig[key];
+    checks.push((flow) => flow.family === family && inNetwork(flow.orig[key], net, mask));
   }
   if (Object.keys(orig).length) f.orig = orig;
   if (Object.keys(a.reply).length) f.reply = { ...a.reply };
+  const nat = natMatcher(a);
+  if (nat) checks.push(nat);
   if (a.labels !== undefined) {
     // filter_label(): every bit asked for must be set; no labels, no match.
     const wanted = a.labels;
@@ -186,6 +252,10 @@ function listFilter(a: CompatArgs, tupleOnly = false): ListOptions {
       const have = new Set(labelBits(flow.labels));
       return wanted.every((b) => have.has(b));
     });
+  }
+  if (a.id !== undefined) {
+    const id = a.id;
+    checks.push((flow) => flow.id === id);
   }
   if (!tupleOnly) {
     if (a.mark) {
@@ -200,6 +270,21 @@ function listFilter(a: CompatArgs, tupleOnly = false): ListOptions {
     if (a.state !== undefined) {
       const state = a.state;
       checks.push((flow) => flow.tcp?.state === state);
+    }
+    // nfct_cmp(): an entry without a secmark matches any -c (the kernel does
+    // not dump CTA_SECMARK); a direction without a zone is zone 0.
+    if (a.secmark !== undefined) {
+      const secmark = a.secmark;
+      checks.push((flow) => flow.secmark === undefined || flow.secmark === secmark);
+    }
+    // In user space: the kernel's tuple filter compares a zone whatever its direction.
+    if (a.origZone !== undefined) {
+      const zone = a.origZone;
+      checks.push((flow) => (flow.orig.zone ?? 0) === zone);
+    }
+    if (a.replyZone !== undefined) {
+      const zone = a.replyZone;
+      checks.push((flow) => (flow.reply.zone ?? 0) === zone);
     }
   }
   if (checks.length) f.where = (flow) => checks.every((c) => c(flow));
@@ -227,6 +312,14 @@ function createSpec(a: CompatArgs): CreateSpec {
     reply = completeTuple(r, 'reply-src');
     orig = invertTuple(reply);
   }
+  // --orig-zone / --reply-zone: CTA_TUPLE_ZONE of that direction only (the
+  // library always sends both tuples; the reply is completed from the original).
+  if (a.origZone !== undefined || a.replyZone !== undefined) {
+    const base = reply ?? invertTuple(orig);
+    delete base.zone;
+    reply = { ...base, ...(a.replyZone !== undefined ? { zone: a.replyZone } : {}) };
+    if (a.origZone !== undefined) orig = { ...orig, zone: a.origZone };
+  }
   const spec: CreateSpec = { orig, timeout: a.timeout ?? 0 };
   if (reply) spec.reply = reply;
   if (a.status !== undefined) spec.status = a.status;
@@ -253,10 +346,7 @@ function checkSupported(a: CompatArgs): void {
     throw new NotSupported(`-${a.command} of the expect table is not supported yet`);
   }
   for (const o of NOT_YET) {
-    // NAT at create (-I/-A --src-nat/--dst-nat ADDR[:PORT]) is done; as a filter it is not.
-    const natAtCreate =
-      (o === 'src-nat' || o === 'dst-nat') && (a.command === 'I' || a.command === 'A');
-    if (a.options.has(o) && !natAtCreate) throw new NotSupported(`--${o} is not supported yet`);
+    if (a.options.has(o)) throw new NotSupported(`--${o} is not supported yet`);
   }
   for (const o of ['mask-port-src', 'mask-port-dst', 'tuple-port-src', 'tuple-port-dst']) {
     if (a.protoOptions.has(o)) throw new NotSupported(`--${o} is not supported yet`);
@@ -421,6 +511,7 @@ async function execute(a: CompatArgs, io: CliIo, batch = false): Promise<number>
     if (a.table === 'expect') return await executeExpect(a, io, ct);
     switch (a.command) {
       case 'L': {
+        if (a.table === 'conntrack') filterInit(a);
         const filter = listFilter(a);
         if (a.table === 'dying' || a.table === 'unconfirmed') filter.table = a.table;
         if (a.options.has('zero')) filter.zeroCounters = true;
@@ -434,7 +525,17 @@ async function execute(a: CompatArgs, io: CliIo, batch = false): Promise<number>
           a.orig.src !== undefined && a.orig.dst !== undefined
             ? { orig: completeTuple(a.orig, 'src') }
             : { reply: completeTuple({ ...a.reply, proto: a.proto! }, 'reply-src') };
-        const flow = await ct.get({ ...key, ...(a.family ? { family: a.family } : {}) });
+        const flow = await ct.get({
+          ...key,
+          ...(a.family ? { family: a.family } : {}),
+          ...(a.id !== undefined ? { id: a.id } : {}),
+        });
+        // mnl_nfct_dump_cb() compares what the kernel sent with every option
+        // given (-i, -l, the tuples): no match, nothing shown, exit 1.
+        if (!flowMatcher(listFilter(a))(flow)) {
+          summary('0 flow entries have been shown.');
+          return batch ? 0 : 1;
+        }
         out.flow(flow);
         out.flush();
         summary('1 flow entries have been shown.');
@@ -459,6 +560,7 @@ async function execute(a: CompatArgs, io: CliIo, batch = false): Promise<number>
         return 0;
       }
       case 'U': {
+        filterInit(a);
         const victims = await ct.listAll(listFilter(a, true));
         let n = 0;
         for (const flow of victims) {
@@ -502,6 +604,7 @@ async function execute(a: CompatArgs, io: CliIo, batch = false): Promise<number>
         return n === 0 && !batch ? 1 : 0;
       }
       case 'D': {
+        filterInit(a);
         const victims = await ct.listAll(listFilter(a));
         let n = 0;
         for (const flow of victims) {
@@ -634,6 +737,14 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
   if (a.bufferSize !== undefined) {
     // The kernel doubles SO_RCVBUF(FORCE) and conntrack-tools reports what it reads back.
     io.stderr(`NOTICE: Netlink socket buffer size has been set to ${a.bufferSize * 2} bytes.\n`);
+  }
+  if (!expect) {
+    try {
+      filterInit(a);
+    } catch (error) {
+      events.close();
+      throw error;
+    }
   }
   const matches = flowMatcher(listFilter(a));
   const format = formatOptions(a);

@@ -56,6 +56,16 @@ const CORPUS: string[] = [
   '-E -e DESTROY -o save',
   '-E -o save,userspace',
   '-E -o save,extended',
+  '-E -n',
+  '-E -n 10.0.0.7',
+  '-E -g',
+  '-E -j -p tcp',
+  '-E -s 10.0.0.0 --mask-src 255.255.255.0',
+  '-E -d 10.0.0.0/30',
+  '-E --orig-zone 0',
+  '-E -c 5',
+  '-E --mask-src 255.0.0.0',
+  '-E -i 5',
   '-E expect',
   '-E expect -o extended',
   '-E expect -e NEW',
@@ -153,8 +163,9 @@ describe.skipIf(skip)('portcullis conntrack -E against conntrack 1.4.7 -E', () =
         '-E',
         '--json',
       ]);
-      // Node needs a moment to start and subscribe; bounded.
-      await sleep(2500);
+      // Node needs a moment to start and subscribe, longer with more of them
+      // starting at once on a shared machine; bounded.
+      await sleep(2500 + 120 * running.length);
       const tool = (line: string) => ns.exec('conntrack', line.split(' '));
       tool('-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state SYN_SENT -t 100 -m 5');
       tool(
@@ -162,6 +173,9 @@ describe.skipIf(skip)('portcullis conntrack -E against conntrack 1.4.7 -E', () =
       );
       tool('-I -p udp -s 2001:db8::1 -d 2001:db8::2 --sport 1 --dport 2 -t 100');
       tool('-I -p icmp -s 10.0.0.1 -d 10.0.0.9 --icmp-type 8 --icmp-code 0 --icmp-id 7 -t 100');
+      tool(
+        '-I -p tcp -s 10.0.0.5 -d 10.0.0.6 --sport 5 --dport 6 --state ESTABLISHED -t 100 --src-nat 10.0.0.7',
+      );
       tool('-U -p tcp -s 10.0.0.1 -t 50');
       tool('-U -p tcp -s 10.0.0.1 -m 0x30');
       tool('-D -p udp');

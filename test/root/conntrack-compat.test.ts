@@ -49,6 +49,12 @@ const POPULATION: string[][] = [
   '-p gre -s 10.1.0.1 -d 10.1.0.12 --srckey 5 --dstkey 6 -t 3021',
   '-p dccp -s 10.1.0.1 -d 10.1.0.14 --sport 8000 --dport 8001 --state OPEN --role client -t 3022',
   '-p 50 -s 10.1.0.1 -d 10.1.0.13 -t 3023',
+  '-p tcp -s 10.5.0.1 -d 10.5.0.2 --sport 1 --dport 2 --state ESTABLISHED -t 3024 --dst-nat 10.5.0.9',
+  '-p tcp -s 10.5.0.1 -d 10.5.0.2 --sport 3 --dport 4 --state ESTABLISHED -t 3025 --src-nat 10.5.0.8:77',
+  '-p udp -s 10.5.0.1 -d 10.5.0.3 --sport 3 --dport 4 -t 3026 --src-nat 10.5.0.8',
+  '-p udp -s 2001:db8:6::1 -d 2001:db8:6::2 --sport 5 --dport 6 -t 3027 --dst-nat [2001:db8:6::9]:99',
+  '-p udp -s 10.6.0.1 -d 10.6.0.2 --sport 3 --dport 4 -t 3028 --orig-zone 3',
+  '-p udp -s 10.6.0.1 -d 10.6.0.2 --sport 5 --dport 6 -t 3029 --reply-zone 4',
 ].map((l) => l.split(' '));
 
 const split = (line: string) => line.split(' ');
@@ -111,6 +117,78 @@ const READ_ONLY: string[] = [
   '-G -p icmp -s 10.1.0.1 -d 10.1.0.9 --icmp-type 8 --icmp-code 0 --icmp-id 77',
   '-C',
   '-S',
+  // NAT filters (filter_nat()), masks (filter_network()), zones, -i, -c.
+  '-L -n',
+  '-L --src-nat 10.5.0.8',
+  '-L -n 10.5.0.8:77',
+  '-L -n 10.5.0.8:78',
+  '-L -n :77',
+  '-L -n 10.5.0.1',
+  '-L -n 10.5.0.8 -p udp',
+  '-L -g',
+  '-L -g 10.5.0.9',
+  '-L --dst-nat 10.5.0.9:2',
+  '-L -g -n',
+  '-L -j',
+  '-L --any-nat 10.5.0.9',
+  '-L --any-nat 10.5.0.8:77',
+  '-L -j -p tcp',
+  '-L -g [2001:db8:6::9]:99',
+  '-L -g 2001:db8:6::9',
+  '-L -f ipv6 -g',
+  '-L -n -o extended',
+  '-L -s 10.1.0.0 --mask-src 255.255.0.0',
+  '-L -s 10.1.0.0/16 --mask-src 255.255.255.0',
+  '-L --mask-src 255.255.255.0 -s 10.1.0.0/16',
+  '-L -d 10.1.0.0 --mask-dst 255.255.255.252',
+  '-L -d 10.1.0.2 --mask-dst 255.255.255.0 -p tcp',
+  '-L -s 2001:db8:: --mask-src ffff:ffff::',
+  '-L -s 10.1.0.1 -d 10.1.0.0/24',
+  '-L -s 10.1.0.1/32',
+  '-L --orig-zone 3',
+  '-L --reply-zone 4',
+  '-L --orig-zone 4',
+  '-L --orig-zone 0',
+  '-L --orig-zone 3 -o extended',
+  '-L -w 3',
+  '-L -c 0',
+  '-L -c 5',
+  '-L --secmark 5',
+  '-G -p icmp -s 10.1.0.1 -d 10.1.0.9 --icmp-type 8 --icmp-code 0 --icmp-id 77 -i 5',
+  '-G -p icmp -s 10.1.0.1 -d 10.1.0.9 --icmp-type 8 --icmp-code 0 --icmp-id 77 -r 10.1.0.9 -q 10.1.0.2',
+  // Malformed NAT, mask, zone and id options.
+  '-L -n [2001::1',
+  '-L -n []:5',
+  '-L -n [2001::1]',
+  '-L -n 10.5.0.8:',
+  '-L -n 10.5.0.8:x',
+  '-L -n 10.5.0.8:70000',
+  '-L -n 10.5.0.8:+5',
+  '-L -n x',
+  '-L -g 10.0.0.1/24',
+  '-L -j -n',
+  '-L -g 10.5.0.9 -j',
+  '-L -r 10.0.0.0/24',
+  '-L -q 2001:db8::/64',
+  '-L --mask-src 255.255.0.0',
+  '-L -d 10.1.0.2 --mask-src 255.255.0.0',
+  '-L --mask-dst 255.255.0.0 -s 10.1.0.1',
+  '-L --mask-src 255.255.0.0/8',
+  '-L -s 10.1.0.0 --mask-src 2001::',
+  '-L --mask-src x',
+  '-L -s 10.1.0.0/',
+  '-L -z --orig-zone 3',
+  '-L -z -c 3',
+  '-L -z --mask-src 255.0.0.0',
+  '-L -i 5',
+  '-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state SYN_SENT -t 5 -i 5',
+  '-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state SYN_SENT -t 5 -c 5',
+  '-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state SYN_SENT -t 5 -j',
+  '-I -p tcp -s 10.0.0.0/24 -d 10.0.0.2 --sport 1 --dport 2 --state SYN_SENT -t 5',
+  '-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state SYN_SENT -t 5 --mask-src 255.0.0.0',
+  '-U -p tcp --orig-zone 3 -t 5',
+  '-G -p tcp -s 10.1.0.1 -d 10.1.0.2 --sport 1002 --dport 80 -n',
+  '-G -p tcp -s 10.1.0.1 -d 10.1.0.2 --sport 1002 --dport 80 --orig-zone 3',
   // Malformed: parse errors, exit status 2.
   '-X',
   '-L -L',
@@ -182,6 +260,24 @@ const MUTATING: string[] = [
   '-D -s 10.1.0.0/24 -p icmp',
   '-D -p tcp -s 10.9.9.9',
   '-D -u ASSURED',
+  '-D -n',
+  '-D -g 10.5.0.9',
+  '-D -j -p udp',
+  '-D -n 10.5.0.8:77',
+  '-D --orig-zone 3',
+  '-D --reply-zone 4 -p udp',
+  '-D -s 10.1.0.0 --mask-src 255.255.255.0 -p tcp',
+  '-D -d 10.1.0.0/16',
+  '-D -i 12345',
+  '-D --mask-dst 255.0.0.0',
+  '-U -s 10.5.0.1 -g -m 0x41',
+  '-U -s 10.1.0.0/24 -p tcp --sport 1003 -t 60',
+  '-I -p udp -s 10.9.0.1 -d 10.9.0.2 --sport 1 --dport 2 -t 100 --orig-zone 7',
+  '-I -p udp -s 10.9.0.1 -d 10.9.0.2 --sport 1 --dport 2 -t 100 --reply-zone 8',
+  '-I -p udp -s 10.9.0.1 -d 10.9.0.2 --sport 1 --dport 2 -t 100 --orig-zone 7 --reply-zone 8',
+  '-I -p udp -s 10.9.0.1 -d 10.9.0.2 --sport 1 --dport 2 -t 100 -w 2 --orig-zone 7',
+  '-A -p udp -s 10.6.0.1 -d 10.6.0.2 --sport 3 --dport 4 -t 100 --orig-zone 3',
+  '-I -p tcp -r 10.9.0.2 -q 10.9.0.1 --reply-port-src 2 --reply-port-dst 1 --state SYN_SENT -t 100 --reply-zone 8',
   '-F',
 ];
 
@@ -302,6 +398,47 @@ describe.skipIf(skip)(
           stdout: timeless(a.stdout),
         });
       }
+    });
+
+    it.each([
+      ['-D -p tcp -i ID'],
+      ['-D -i ID -o save'],
+      ['-G -p tcp -s 10.1.0.1 -d 10.1.0.2 --sport 1002 --dport 80 -i ID'],
+    ])('conntrack %s (-i: the id of one entry, read from each fresh table)', async (line) => {
+      const idOf = (): string => {
+        const r = tool(['-L', '-p', 'tcp', '--sport', '1002', '-o', 'id']);
+        const id = / id=(\d+)$/.exec(r.stdout.trim())?.[1];
+        expect(id, r.stdout).toBeDefined();
+        return id!;
+      };
+      populate();
+      const theirs = tool(split(line.replace('ID', idOf())));
+      const theirTable = tool(['-L', '-o', 'extended']);
+      populate();
+      const mine = await ours(split(line.replace('ID', idOf())));
+      const myTable = tool(['-L', '-o', 'extended']);
+      expect(theirs.stdout + theirs.stderr, 'the id matched').toMatch(/ 1 flow entries/);
+      compare(split(line), theirs, mine);
+      compare(['-L', '-o', 'extended'], theirTable, myTable);
+    });
+
+    it('-j ADDR with other filters: 1.4.7 compares the entry with garbage, we filter (docs)', async () => {
+      populate();
+      const argv = split('-L -j 10.5.0.8 -p tcp');
+      expect(tool(argv).stderr).toContain(' 0 flow entries have been shown.');
+      const mine = await ours(argv);
+      expect(mine.stderr).toContain(' 1 flow entries have been shown.');
+      expect(mine.stdout).toContain('dst=10.5.0.8 sport=4 dport=77');
+    });
+
+    it('-U -i ID updates that entry only (1.4.7: Operation not supported, docs)', async () => {
+      populate();
+      const id = / id=(\d+)$/.exec(tool(split('-L -p tcp --sport 1002 -o id')).stdout.trim())?.[1];
+      const mine = await ours(split(`-U -p tcp -i ${id} -t 77`));
+      expect(mine.status).toBe(0);
+      expect(mine.stderr).toContain(' 1 flow entries have been updated.');
+      expect(mine.stdout).toMatch(/^tcp +6 7[67] ESTABLISHED .* sport=1002 /);
+      expect(tool(split('-L -p tcp --sport 1001')).stdout).toMatch(/ 300[01] /);
     });
 
     it.each(MUTATING.map((l) => [l]))('conntrack %s (then the table)', async (line) => {

@@ -33,7 +33,8 @@ describe('conntrack-tools command line', () => {
     expect(a.table).toBe('conntrack');
     expect(a.proto).toBe(6);
     expect(a.orig).toEqual({ src: '10.0.0.0', proto: 6, dstPort: 80 });
-    expect(a.srcPrefix).toBe(24);
+    expect(a.srcMask).toBe('255.255.255.0');
+    expect(a.options.has('mask-src')).toBe(true);
     expect(a.family).toBe('ipv4');
     expect(a.mark).toEqual({ value: 16, mask: 255 });
     expect(a.status).toBe(4 | 2);
@@ -45,7 +46,9 @@ describe('conntrack-tools command line', () => {
     expect(parse('-L --proto=udp').proto).toBe(17);
     expect(parse('-L -p 0x32').proto).toBe(50);
     expect(parse('-L -p tcp --state LISTEN').state).toBe('SYN_SENT2');
-    expect(parse('-L -s 2001:db8::1/128').srcPrefix).toBeUndefined();
+    expect(parse('-L -s 2001:db8::1/128').srcMask).toBeUndefined();
+    expect(parse('-L -s 2001:db8::1/64').srcMask).toBe('ffff:ffff:ffff:ffff::');
+    expect(parse('-L -s 10.1.0.1 --mask-src 255.255.0.0').srcMask).toBe('255.255.0.0');
     expect(parse('-L --json --netns blue')).toMatchObject({ json: true, netns: 'blue' });
     const c = parse('-I -p icmp -s 10.0.0.1 -d 10.0.0.2 --icmp-type 8 --icmp-code 0 -t 5');
     expect(c.orig).toMatchObject({ icmpType: 8, icmpCode: 0 });
