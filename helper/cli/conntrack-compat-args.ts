@@ -6,7 +6,27 @@
  * kernel access. Errors are CompatUsageError (printed as conntrack-tools
  * prints PARAMETER_PROBLEM, exit status 2).
  */
-import { IPPROTO, STATUS_BITS, TCP_STATES, type TcpState } from '../conntrack/constants.js';
+import {
+  DCCP_STATES,
+  IPPROTO,
+  STATUS_BITS,
+  TCP_STATES,
+  type DccpState,
+  type SctpState,
+  type TcpState,
+} from '../conntrack/constants.js';
+
+/** sctp_states[] of libct_proto_sctp.c (without the kernel's HEARTBEAT states). */
+const SCTP_STATE_NAMES = [
+  'NONE',
+  'CLOSED',
+  'COOKIE_WAIT',
+  'COOKIE_ECHOED',
+  'ESTABLISHED',
+  'SHUTDOWN_SENT',
+  'SHUTDOWN_RECD',
+  'SHUTDOWN_ACK_SENT',
+] as const;
 import { canonicalIP, parseIPv6 } from '../conntrack/ip.js';
 import type { Family, Tuple } from '../conntrack/types.js';
 
@@ -231,7 +251,22 @@ interface ProtoExt {
   matrix: Partial<Record<CompatCommand, readonly number[]>>;
   /** The same for the expect table (EXP_* rows); a missing row: every option illegal. */
   expMatrix: Partial<Record<CompatCommand, readonly number[]>>;
+  /**
+   * The coupled options (original, then reply) of rows with a 3, and the
+   * message for each partial match (final_check(); typos included).
+   */
+  couples?: readonly [readonly [string, string], readonly [string, string]];
+  coupleMessages?: readonly [string, string];
 }
+
+const PORT_COUPLES = [
+  ['sport', 'dport'],
+  ['reply-port-src', 'reply-port-dst'],
+] as const;
+const PORT_COUPLE_MESSAGES = [
+  "you have to specify `--sport' and `--dport'",
+  "you have to specify `--reply-src-port' and `--reply-dst-port'",
+] as const;
 
 const PORT_OPTIONS: LongOption[] = [
   { name: 'orig-port-src', arg: 'required', key: 'sport' },
@@ -298,33 +333,121 @@ function icmpExt(name: string, prefix: string): ProtoExt {
 }
 
 const STATE_OPTION: LongOption = { name: 'state', arg: 'required', key: 'state' };
+const portExt = (name: string, options: LongOption[], matrix: ProtoExt['matrix']): ProtoExt => ({
+  name,
+  options,
+  flags: PORT_FLAGS,
+  keys: PORT_FLAGS,
+  matrix,
+  expMatrix: PORT_EXP_MATRIX,
+  couples: PORT_COUPLES,
+  coupleMessages: PORT_COUPLE_MESSAGES,
+});
+
+// libct_proto_sctp.c: the port options, --state, and the verification tags
+// (compulsory at -I/-A with --state).
+const SCTP_FLAGS = [...PORT_FLAGS, 'orig-vtag', 'reply-vtag'] as const;
+// prettier-ignore
+const SCTP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  L: [2,2,2,2,0,0,2,0,0,0,0], I: [3,3,3,3,0,0,1,0,0,1,1], A: [3,3,3,3,0,0,1,0,0,1,1],
+  U: [2,2,2,2,0,0,2,0,0,2,2], D: [2,2,2,2,0,0,2,0,0,0,0], G: [3,3,3,3,0,0,2,0,0,2,2],
+  E: [2,2,2,2,0,0,2,0,0,0,0],
+};
+// prettier-ignore
+const SCTP_EXP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  I: [1,1,0,0,1,1,0,1,1,1,1], D: [1,1,1,1,0,0,0,0,0,0,0], G: [1,1,1,1,0,0,0,0,0,0,0],
+};
+// libct_proto_dccp.c: the port options, --state and --role (compulsory at -I/-A).
+const DCCP_FLAGS = [...PORT_FLAGS, 'role'] as const;
+// prettier-ignore
+const DCCP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  L: [2,2,2,2,0,0,2,0,0,0], I: [3,3,3,3,0,0,1,0,0,1], A: [3,3,3,3,0,0,1,0,0,1],
+  U: [2,2,2,2,0,0,2,0,0,0], D: [2,2,2,2,0,0,2,0,0,0], G: [3,3,3,3,0,0,2,0,0,0],
+  E: [2,2,2,2,0,0,2,0,0,0],
+};
+// prettier-ignore
+const DCCP_EXP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  I: [1,1,0,0,1,1,0,1,1,1], D: [1,1,1,1,0,0,0,0,0,0], G: [1,1,1,1,0,0,0,0,0,0],
+};
+// libct_proto_gre.c: keys, read with strtoul() (base 0), 16 bits.
+const GRE_FLAGS = [
+  'srckey',
+  'dstkey',
+  'reply-key-src',
+  'reply-key-dst',
+  'mask-key-src',
+  'mask-key-dst',
+  'tuple-key-src',
+  'tuple-key-dst',
+] as const;
+// prettier-ignore
+const GRE_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  L: [2,2,2,2,0,0,0,0], I: [3,3,3,3,0,0,0,0], A: [3,3,3,3,0,0,0,0], U: [2,2,2,2,0,0,0,0],
+  D: [2,2,2,2,0,0,0,0], G: [3,3,3,3,0,0,0,0], E: [2,2,2,2,0,0,0,0],
+};
+// prettier-ignore
+const GRE_EXP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  I: [1,1,1,1,1,1,1,1], D: [1,1,1,1,0,0,0,0], G: [1,1,1,1,0,0,0,0],
+};
+const required = (name: string, key = name): LongOption => ({ name, arg: 'required', key });
+
 const EXTENSIONS: Record<number, ProtoExt> = {
-  [IPPROTO.tcp]: {
-    name: 'tcp',
-    options: [...PORT_OPTIONS, STATE_OPTION],
-    flags: PORT_FLAGS,
-    keys: PORT_FLAGS,
-    matrix: TCP_MATRIX,
-    expMatrix: PORT_EXP_MATRIX,
-  },
-  [IPPROTO.udp]: {
-    name: 'udp',
-    options: PORT_OPTIONS,
-    flags: PORT_FLAGS,
-    keys: PORT_FLAGS,
-    matrix: UDP_MATRIX,
-    expMatrix: PORT_EXP_MATRIX,
-  },
-  [IPPROTO.udplite]: {
-    name: 'udplite',
-    options: PORT_OPTIONS,
-    flags: PORT_FLAGS,
-    keys: PORT_FLAGS,
-    matrix: UDP_MATRIX,
-    expMatrix: PORT_EXP_MATRIX,
-  },
+  [IPPROTO.tcp]: portExt('tcp', [...PORT_OPTIONS, STATE_OPTION], TCP_MATRIX),
+  [IPPROTO.udp]: portExt('udp', PORT_OPTIONS, UDP_MATRIX),
+  [IPPROTO.udplite]: portExt('udplite', PORT_OPTIONS, UDP_MATRIX),
   [IPPROTO.icmp]: icmpExt('icmp', 'icmp'),
   [IPPROTO.icmpv6]: icmpExt('icmpv6', 'icmpv6'),
+  [IPPROTO.sctp]: {
+    name: 'sctp',
+    options: [
+      ...PORT_OPTIONS.slice(0, 8),
+      STATE_OPTION,
+      required('orig-vtag'),
+      required('reply-vtag'),
+      ...PORT_OPTIONS.slice(8),
+    ],
+    flags: SCTP_FLAGS,
+    keys: SCTP_FLAGS,
+    matrix: SCTP_MATRIX,
+    expMatrix: SCTP_EXP_MATRIX,
+    couples: PORT_COUPLES,
+    coupleMessages: PORT_COUPLE_MESSAGES,
+  },
+  [IPPROTO.dccp]: {
+    name: 'dccp',
+    options: [...PORT_OPTIONS, STATE_OPTION, required('role')],
+    flags: DCCP_FLAGS,
+    keys: DCCP_FLAGS,
+    matrix: DCCP_MATRIX,
+    expMatrix: DCCP_EXP_MATRIX,
+    couples: PORT_COUPLES,
+    coupleMessages: [
+      "you have to specify `--sport' and `--dport'",
+      "you have to specify `--reply-port-src' and `--report-port-dst'",
+    ],
+  },
+  [IPPROTO.gre]: {
+    name: 'gre',
+    options: [
+      required('orig-key-src', 'srckey'),
+      required('srckey'),
+      required('orig-key-dst', 'dstkey'),
+      required('dstkey'),
+      ...GRE_FLAGS.slice(2).map((f) => required(f)),
+    ],
+    flags: GRE_FLAGS,
+    keys: GRE_FLAGS,
+    matrix: GRE_MATRIX,
+    expMatrix: GRE_EXP_MATRIX,
+    couples: [
+      ['srckey', 'dstkey'],
+      ['reply-key-src', 'reply-key-dst'],
+    ],
+    coupleMessages: [
+      "you have to specify `--srckey' and `--dstkey'",
+      "you have to specify `--reply-src-key' and `--reply-dst-key'",
+    ],
+  },
 };
 
 const PROTO_BY_NAME: Record<string, number> = {
@@ -375,6 +498,12 @@ export interface CompatArgs {
   mark?: { value: number; mask: number };
   zone?: number;
   state?: TcpState;
+  /** --state of -p sctp / -p dccp, and their own options. */
+  sctpState?: SctpState;
+  dccpState?: DccpState;
+  vtagOrig?: number;
+  vtagReply?: number;
+  dccpRole?: 'client' | 'server';
   output: Set<OutputFlag>;
   /** -e: the event types to follow (-E); all three when absent. */
   eventMask?: Set<EventKind>;
@@ -879,13 +1008,49 @@ export function parseCompatArgs(
           r.reply.dstPort = atoi(v) & 0xffff;
           break;
         case 'state': {
-          const name = v === 'LISTEN' ? 'SYN_SENT2' : v;
-          if (!(TCP_STATES as readonly string[]).includes(name)) {
-            throw new CompatUsageError(`unknown TCP state \`${v}'`);
+          if (ext?.name === 'sctp') {
+            if (!(SCTP_STATE_NAMES as readonly string[]).includes(v)) {
+              throw new CompatUsageError(`unknown SCTP state \`${v}'`);
+            }
+            r.sctpState = v as SctpState;
+          } else if (ext?.name === 'dccp') {
+            if (!(DCCP_STATES as readonly string[]).includes(v)) {
+              throw new CompatUsageError(`Unknown DCCP state \`${v}'`);
+            }
+            r.dccpState = v as DccpState;
+          } else {
+            const name = v === 'LISTEN' ? 'SYN_SENT2' : v;
+            if (!(TCP_STATES as readonly string[]).includes(name)) {
+              throw new CompatUsageError(`unknown TCP state \`${v}'`);
+            }
+            r.state = name as TcpState;
           }
-          r.state = name as TcpState;
           break;
         }
+        case 'orig-vtag':
+          r.vtagOrig = atoi(v) >>> 0;
+          break;
+        case 'reply-vtag':
+          r.vtagReply = atoi(v) >>> 0;
+          break;
+        case 'role':
+          // strncasecmp(arg, "client", strlen(arg)): a prefix, "" included.
+          if ('client'.startsWith(v.toLowerCase())) r.dccpRole = 'client';
+          else if ('server'.startsWith(v.toLowerCase())) r.dccpRole = 'server';
+          else throw new CompatUsageError(`Unknown DCCP role \`${v}'`);
+          break;
+        case 'srckey':
+          r.orig.srcPort = strtoul(v).value & 0xffff;
+          break;
+        case 'dstkey':
+          r.orig.dstPort = strtoul(v).value & 0xffff;
+          break;
+        case 'reply-key-src':
+          r.reply.srcPort = strtoul(v).value & 0xffff;
+          break;
+        case 'reply-key-dst':
+          r.reply.dstPort = strtoul(v).value & 0xffff;
+          break;
         case 'icmp-type':
           r.orig.icmpType = atoi(v) & 0xff;
           break;
@@ -969,11 +1134,12 @@ export function parseCompatArgs(
       const keys = ext.keys;
       const given = new Set(ext.flags.filter((_f, n) => protoOptions.has(keys[n]!)));
       checkRow(extRow, ext.flags, given);
-      if (extRow.slice(0, 4).includes(3)) {
-        const origPorts = protoOptions.has('sport') && protoOptions.has('dport');
-        const replyPorts = protoOptions.has('reply-port-src') && protoOptions.has('reply-port-dst');
-        if (!origPorts && !replyPorts) {
-          throw new CompatUsageError("you have to specify `--sport' and `--dport'");
+      if (extRow.includes(3) && ext.couples && ext.coupleMessages) {
+        // generic_opt_check(): an exact couple, else the first partial one.
+        const couples = ext.couples;
+        if (!couples.some(([x, y]) => protoOptions.has(x) && protoOptions.has(y))) {
+          const partial = couples.findIndex(([x, y]) => protoOptions.has(x) || protoOptions.has(y));
+          throw new CompatUsageError(ext.coupleMessages[partial === 1 ? 1 : 0]);
         }
       }
     }

@@ -93,6 +93,10 @@ Common parameters and options:
 /** Options the syntax accepts but this version does not carry out yet. */
 const NOT_YET: readonly OptionName[] = ['tuple-src', 'tuple-dst', 'nat-range'];
 
+function bswap32(v: number): number {
+  return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
+}
+
 /** A refusal printed as "Operation failed: ..." (exit status 1). */
 class OperationFailed extends Error {}
 
@@ -242,6 +246,17 @@ function listFilter(a: CompatArgs, tupleOnly = false): ListOptions {
   }
   if (Object.keys(orig).length) f.orig = orig;
   if (Object.keys(a.reply).length) f.reply = { ...a.reply };
+  // nfct_cmp(): a port (or ICMP field) asked for must be in the entry; the
+  // kernel's tuple filter lets entries of protocols without ports through
+  // (DCCP when the kernel has no DCCP tracker).
+  for (const dir of ['orig', 'reply'] as const) {
+    const t = f[dir];
+    if (!t) continue;
+    const fields = (['srcPort', 'dstPort', 'icmpType', 'icmpCode', 'icmpId'] as const).filter(
+      (k) => t[k] !== undefined,
+    );
+    if (fields.length) checks.push((flow) => fields.every((k) => flow[dir][k] === t[k]));
+  }
   const nat = natMatcher(a);
   if (nat) checks.push(nat);
   if (a.labels !== undefined) {
@@ -270,6 +285,14 @@ function listFilter(a: CompatArgs, tupleOnly = false): ListOptions {
     if (a.state !== undefined) {
       const state = a.state;
       checks.push((flow) => flow.tcp?.state === state);
+    }
+    if (a.sctpState !== undefined) {
+      const state = a.sctpState;
+      checks.push((flow) => flow.sctp?.state === state);
+    }
+    if (a.dccpState !== undefined) {
+      const state = a.dccpState;
+      checks.push((flow) => flow.dccp?.state === state);
     }
     // nfct_cmp(): an entry without a secmark matches any -c (the kernel does
     // not dump CTA_SECMARK); a direction without a zone is zone 0.
@@ -326,6 +349,15 @@ function createSpec(a: CompatArgs): CreateSpec {
   if (a.mark) spec.mark = a.mark.value;
   if (a.zone !== undefined) spec.zone = a.zone;
   if (a.state !== undefined) spec.tcpState = a.state;
+  if (a.sctpState !== undefined) {
+    spec.sctpState = a.sctpState;
+    // 1.4.7 sets htonl(atoi()) and the library htonl()s again: the kernel
+    // gets the tag's bytes in host (little-endian) order.
+    spec.sctpVtagOrig = bswap32(a.vtagOrig ?? 0);
+    spec.sctpVtagReply = bswap32(a.vtagReply ?? 0);
+  }
+  if (a.dccpState !== undefined) spec.dccpState = a.dccpState;
+  if (a.dccpRole !== undefined) spec.dccpRole = a.dccpRole === 'client' ? 0 : 1;
   if (a.labelModify !== undefined) spec.labels = a.labelModify;
   for (const [key, nat] of [
     ['natSrc', a.natSrc],

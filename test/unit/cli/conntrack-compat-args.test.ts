@@ -27,6 +27,67 @@ function error(line: string): string {
 }
 
 describe('conntrack-tools command line', () => {
+  it('parses the SCTP, DCCP and GRE options as libct_proto_sctp/dccp/gre.c', () => {
+    const s = parse(
+      '-I -p sctp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state COOKIE_WAIT --orig-vtag 4000000000 --reply-vtag 0x10 -t 5',
+    );
+    expect(s).toMatchObject({ sctpState: 'COOKIE_WAIT', vtagOrig: 4000000000, vtagReply: 0 });
+    expect(s.orig).toMatchObject({ srcPort: 1, dstPort: 2, proto: 132 });
+    const d = parse(
+      '-I -p dccp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state OPEN --role SE -t 5',
+    );
+    expect(d).toMatchObject({ dccpState: 'OPEN', dccpRole: 'server' });
+    expect(
+      parse('-A -p dccp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --role= --state REQUEST -t 5')
+        .dccpRole,
+    ).toBe('client');
+    const g = parse('-L -p gre --srckey 0x10 --orig-key-dst 010 --reply-key-src 70000');
+    expect(g.orig).toMatchObject({ srcPort: 16, dstPort: 8 });
+    expect(g.reply).toMatchObject({ srcPort: 70000 & 0xffff });
+    const fail = (line: string) => () => parse(line);
+    expect(fail('-L -p sctp --state FOO')).toThrow("unknown SCTP state `FOO'");
+    expect(fail('-L -p dccp --state open')).toThrow("Unknown DCCP state `open'");
+    expect(fail('-I -p dccp --state OPEN --role x')).toThrow("Unknown DCCP role `x'");
+    expect(
+      fail('-I -p sctp -s 1.1.1.1 -d 1.1.1.2 --sport 1 --dport 2 --state CLOSED -t 5'),
+    ).toThrow("You need to supply the `--orig-vtag' option for this command");
+    expect(fail('-I -p gre -s 1.1.1.1 -d 1.1.1.2 --reply-key-src 1 -t 5')).toThrow(
+      "you have to specify `--reply-src-key' and `--reply-dst-key'",
+    );
+    expect(fail('-I -p dccp -s 1.1.1.1 -d 1.1.1.2 --state OPEN --role c -t 5')).toThrow(
+      "you have to specify `--sport' and `--dport'",
+    );
+    expect(fail('-L -p gre --sport 1')).toThrow("unknown option `--sport'");
+  });
+
+  it('parses NAT filters, masks, zones, -i and -c', () => {
+    const a = parse('-L -n 10.0.0.1:80 -g 10.0.0.2');
+    expect(a.natSrc).toEqual({ ip: '10.0.0.1', port: 80 });
+    expect(a.natDst).toEqual({ ip: '10.0.0.2' });
+    expect(parse('-L -g [2001:db8::1]:99').natDst).toEqual({ ip: '2001:db8::1', port: 99 });
+    expect(() => parse('-L -n 10.0.0.1 -g ::1')).toThrow('mismatched address family');
+    expect(parse('-L -j 10.0.0.1')).toMatchObject({
+      natSrc: { ip: '10.0.0.1' },
+      natDst: { ip: '10.0.0.1' },
+    });
+    expect(parse('-L -d 10.1.0.0/16 --mask-dst 255.0.0.0').dstMask).toBe('255.0.0.0');
+    expect(parse('-L --orig-zone 0x10 --reply-zone 70000')).toMatchObject({
+      origZone: 16,
+      replyZone: 70000 & 0xffff,
+    });
+    expect(parse('-D -i 4000000000').id).toBe(4000000000);
+    expect(parse('-L -c 7').secmark).toBe(7);
+    const fail = (line: string) => () => parse(line);
+    expect(fail('-L -n 10.0.0.1:')).toThrow("No port specified after `:'");
+    expect(fail('-L -n 10.0.0.1:65536')).toThrow("Invalid port `65536'");
+    expect(fail('-L -n [::1')).toThrow("No closing ']' around IPv6 address");
+    expect(fail('-L -n []')).toThrow('No IPv6 address specified');
+    expect(fail('-L -j -n')).toThrow("cannot specify `--src-nat' or `--dst-nat' with `--any-nat'");
+    expect(fail('-L -q 10.0.0.0/8')).toThrow("CIDR notation unavailable for `--reply-dst'");
+    expect(fail('-L --mask-src 255.0.0.0/8')).toThrow("CIDR notation unavailable for `--mask-src'");
+    expect(fail('-L -i 5')).toThrow("Illegal option `--id' with this command");
+  });
+
   it('parses commands, tables and filters', () => {
     const a = parse('-L -p tcp --dport 80 -s 10.0.0.0/24 -m 0x10/0xff -u ASS,SEEN -w 70000');
     expect(a.command).toBe('L');
