@@ -308,7 +308,7 @@ const UDP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
 // the original tuple only: the reply ports are demanded and then unused.
 // prettier-ignore
 const PORT_EXP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
-  L: [0,0,0,0,0,0,0,0,0], I: [1,1,1,1,1,1,0,1,1],
+  L: [0,0,0,0,0,0,0,0,0], I: [1,1,0,0,1,1,0,1,1],
   D: [1,1,1,1,0,0,0,0,0], G: [1,1,1,1,0,0,0,0,0], E: [0,0,0,0,0,0,0,0,0],
 };
 const ICMP_FLAGS = ['icmp-type', 'icmp-code', 'icmp-id'] as const;
@@ -489,6 +489,9 @@ export interface CompatArgs {
   /** --orig-zone / --reply-zone (CTA_TUPLE_ZONE of one direction). */
   origZone?: number;
   replyZone?: number;
+  /** -I expect: --tuple-src/--tuple-dst and the tuple's ports; --mask-port-src/-dst. */
+  expTuple: Partial<Tuple>;
+  expMask: Partial<Tuple>;
   /** -i / --id (CTA_ID). */
   id?: number;
   /** -c / --secmark. */
@@ -775,6 +778,8 @@ export function parseCompatArgs(
     protoOptions,
     orig: {},
     reply: {},
+    expTuple: {},
+    expMask: {},
     output: new Set(),
     json: false,
   };
@@ -859,6 +864,16 @@ export function parseCompatArgs(
         if (command !== 'S' && command !== 'V' && command !== 'h') {
           const name = t.value ?? optionalArg();
           if (name !== undefined) table = checkTable(name);
+          if (command !== 'L' && (table === 'dying' || table === 'unconfirmed')) {
+            throw new CompatUsageError(
+              "Can't do that command with tables `dying' and `unconfirmed'",
+            );
+          }
+          if (table === 'expect' && (command === 'U' || command === 'A')) {
+            // cmd2type[] has no expectation form of them.
+            const long = command === 'U' ? 'update' : 'add';
+            throw new CompatUsageError(`Can't do --${long} on expectations`);
+          }
         }
         continue;
       }
@@ -889,6 +904,43 @@ export function parseCompatArgs(
           }
           break;
         }
+        case 'tuple-src':
+        case 'tuple-dst': {
+          // -I expect: the expected tuple; a prefix is the mask (opt2maskopt).
+          const a = parseAddr(v);
+          setFamily(a.family);
+          const src = t.key === 'tuple-src';
+          r.expTuple[src ? 'src' : 'dst'] = a.text;
+          if (a.prefix !== undefined) {
+            options.add(src ? 'mask-src' : 'mask-dst');
+            r[src ? 'srcMask' : 'dstMask'] = prefixMask(a.prefix, a.family);
+          }
+          break;
+        }
+        case 'tuple-port-src':
+          r.expTuple.srcPort = atoi(v) & 0xffff;
+          break;
+        case 'tuple-port-dst':
+          r.expTuple.dstPort = atoi(v) & 0xffff;
+          break;
+        case 'mask-port-src':
+          r.expMask.srcPort = atoi(v) & 0xffff;
+          break;
+        case 'mask-port-dst':
+          r.expMask.dstPort = atoi(v) & 0xffff;
+          break;
+        case 'tuple-key-src':
+          r.expTuple.srcPort = strtoul(v).value & 0xffff;
+          break;
+        case 'tuple-key-dst':
+          r.expTuple.dstPort = strtoul(v).value & 0xffff;
+          break;
+        case 'mask-key-src':
+          r.expMask.srcPort = strtoul(v).value & 0xffff;
+          break;
+        case 'mask-key-dst':
+          r.expMask.dstPort = strtoul(v).value & 0xffff;
+          break;
         case 'mask-src':
         case 'mask-dst': {
           const a = parseAddr(v, t.key);

@@ -196,6 +196,8 @@ const READ_ONLY: string[] = [
   '-I -p udp -s 10.0.0.1 -d 10.0.0.2 --reply-port-dst 1 -t 10',
   '-D -p gre --tuple-key-src 1',
   // Malformed NAT, mask, zone and id options.
+  '-D dying -p tcp',
+  '-F unconfirmed',
   '-L -n [2001::1',
   '-L -n []:5',
   '-L -n [2001::1]',
@@ -329,6 +331,31 @@ const MUTATING: string[] = [
   '-F',
 ];
 
+/** `-I expect`: the master is the FTP entry of EXPECT_LINES (4001 -> 21). */
+const EXPECT_MASTER = '-s 192.0.2.1 -d 192.0.2.2 -p tcp --sport 4001 --dport 21';
+const EXPECT_TUPLE =
+  '--tuple-src 192.0.2.1 --tuple-dst 192.0.2.2 --mask-src 255.255.255.255 --mask-dst 255.255.255.255';
+const EXPECT_CREATES: string[] = [
+  `-I expect ${EXPECT_MASTER} ${EXPECT_TUPLE} --tuple-port-src 0 --tuple-port-dst 50002 --mask-port-src 0 --mask-port-dst 65535 -t 100`,
+  `--create expect ${EXPECT_MASTER} --tuple-src 192.0.2.1 --tuple-dst 192.0.2.2 --mask-src 255.255.255.0 --mask-dst 255.255.255.255 --tuple-port-src 0 --tuple-port-dst 50003 --mask-port-src 0 --mask-port-dst 65535 -t 50`,
+  // Refused by the kernel or by the parser: compared in full.
+  `-I expect -s 192.0.2.1 -d 192.0.2.2 -p tcp --sport 4009 --dport 21 ${EXPECT_TUPLE} --tuple-port-src 0 --tuple-port-dst 50002 --mask-port-src 0 --mask-port-dst 65535 -t 100`,
+  `-I expect -s 192.0.2.1 -d 192.0.2.2 -p 50 ${EXPECT_TUPLE} -t 100`,
+  `-I expect ${EXPECT_MASTER} ${EXPECT_TUPLE} --tuple-port-src 0 --tuple-port-dst 50002 --mask-port-src 0 -t 100`,
+  `-I expect ${EXPECT_MASTER} ${EXPECT_TUPLE} --tuple-port-src 0 --tuple-port-dst 50002 --mask-port-src 0 --mask-port-dst 65535`,
+  `-I expect ${EXPECT_MASTER} --tuple-src 192.0.2.1 --tuple-dst 192.0.2.2 --mask-src 255.255.255.255 --tuple-port-src 0 --tuple-port-dst 50002 --mask-port-src 0 --mask-port-dst 65535 -t 100`,
+  `-I expect ${EXPECT_MASTER} ${EXPECT_TUPLE} --tuple-port-src 0 --tuple-port-dst 50002 --mask-port-src 0 --mask-port-dst 65535 --reply-port-src 1 -t 100`,
+  `-I expect ${EXPECT_MASTER} ${EXPECT_TUPLE} --tuple-port-src 0 --tuple-port-dst 50002 --mask-port-src 0 --mask-port-dst 65535 -t 100 -m 1`,
+  `-I expect ${EXPECT_MASTER} ${EXPECT_TUPLE} --tuple-port-src 0 --tuple-port-dst 50002 --mask-port-src 0 --mask-port-dst 65535 -t 100 -w 1`,
+  `-I expect ${EXPECT_MASTER} --tuple-src 2001:db8::1 --tuple-dst 192.0.2.2 --mask-src 255.255.255.255 --mask-dst 255.255.255.255 -t 100`,
+  `-I expect ${EXPECT_MASTER} --tuple-src 192.0.2.0/24 --tuple-dst 192.0.2.2 --mask-dst 255.255.255.255 --tuple-port-src 0 --tuple-port-dst 50002 --mask-port-src 0 --mask-port-dst 65535 -t 100`,
+  '-I expect -s 192.0.2.1 -d 192.0.2.2 -p icmp --tuple-src 192.0.2.1 --tuple-dst 192.0.2.2 --mask-src 255.255.255.255 --mask-dst 255.255.255.255 --icmp-type 8 -t 100',
+  '-I expect -s 192.0.2.1 -d 192.0.2.2 -p gre --srckey 1 --dstkey 2 --reply-key-src 2 --reply-key-dst 1 --tuple-src 192.0.2.1 --tuple-dst 192.0.2.2 --mask-src 255.255.255.255 --mask-dst 255.255.255.255 --tuple-key-src 0 --tuple-key-dst 5 --mask-key-src 0 --mask-key-dst 0xffff -t 100',
+  '-I expect -s 192.0.2.1 -d 192.0.2.2 -p gre --srckey 1 --dstkey 2 --tuple-src 192.0.2.1 --tuple-dst 192.0.2.2 --mask-src 255.255.255.255 --mask-dst 255.255.255.255 -t 100',
+  '-A expect -s 192.0.2.1 -d 192.0.2.2 -p tcp',
+  '-U expect -s 192.0.2.1 -d 192.0.2.2 -p tcp',
+];
+
 /**
  * `-G expect` and `-D expect`, on an FTP master with one PERMANENT
  * expectation (tuple 192.0.2.1 -> 192.0.2.2:50001). 1.4.7's TCP/UDP
@@ -396,40 +423,79 @@ describe.skipIf(skip)(
       compare(argv, theirs, mine);
     });
 
+    async function populateExpect(): Promise<void> {
+      const ct = Conntrack.open({ netns: ns.name });
+      try {
+        await ct.expectations.flush();
+        const master: Tuple = {
+          src: '192.0.2.1',
+          dst: '192.0.2.2',
+          proto: 6,
+          srcPort: 4001,
+          dstPort: 21,
+        };
+        await ct.create(
+          {
+            orig: master,
+            timeout: 600,
+            tcpState: 'ESTABLISHED',
+            status: ['SEEN_REPLY', 'ASSURED'],
+            helper: 'ftp',
+          },
+          { ifExists: 'update' },
+        );
+        await ct.expectations.create({
+          master,
+          tuple: { ...master, srcPort: 0, dstPort: 50001 },
+          mask: { srcPort: 0 },
+          timeout: 100,
+          flags: ['PERMANENT'],
+        });
+      } finally {
+        ct.close();
+      }
+    }
+
+    it.each(EXPECT_CREATES.map((l) => [l]))(
+      'conntrack %s (then the expect table)',
+      async (line) => {
+        const argv = split(line);
+        const timeless = (x: string) => x.replace(/^\d+ /gm, 'T ');
+        await populateExpect();
+        const theirs = tool(argv);
+        const theirTable = tool(['-L', 'expect']);
+        await populateExpect();
+        const mine = await ours(argv);
+        const myTable = tool(['-L', 'expect']);
+        expect(mine, line).toEqual(theirs);
+        if (theirs.status !== 0) {
+          expect({ ...myTable, stdout: timeless(myTable.stdout) }, line).toEqual({
+            ...theirTable,
+            stdout: timeless(theirTable.stdout),
+          });
+          return;
+        }
+        // 1.4.7 gives the expected tuple a protocol made of a port byte
+        // (proto=195 for port 50002): the tables differ there (docs); ours
+        // has the expectation asked for, with the -t timeout.
+        const port = / --tuple-port-dst (\d+)/.exec(line)![1]!;
+        const timeout = / -t (\d+)/.exec(line)![1]!;
+        const src = / --tuple-src ([\d.]+)/.exec(line)![1]!;
+        const mask = / --mask-src (\S+)/.exec(line)?.[1] ?? '255.255.255.0'; // or a /24 tuple
+        expect(myTable.stdout).toMatch(
+          new RegExp(
+            `^(?:${Number(timeout) - 1}|${timeout}) proto=6 src=${src.replace(/\./g, '\\.')} dst=192\\.0\\.2\\.2 sport=0 dport=${port} ` +
+              `mask-src=${mask.replace(/\./g, '\\.')} mask-dst=255\\.255\\.255\\.255 sport=0 dport=65535 ` +
+              'master-src=192\\.0\\.2\\.1 master-dst=192\\.0\\.2\\.2 sport=4001 dport=21',
+            'm',
+          ),
+        );
+        expect(theirTable.stdout).toMatch(/ proto=(?!6 )\d+ /);
+      },
+    );
+
     it.each(EXPECT_LINES.map((l) => [l]))('conntrack %s (then the expect table)', async (line) => {
       const argv = split(line);
-      async function populateExpect(): Promise<void> {
-        const ct = Conntrack.open({ netns: ns.name });
-        try {
-          await ct.expectations.flush();
-          const master: Tuple = {
-            src: '192.0.2.1',
-            dst: '192.0.2.2',
-            proto: 6,
-            srcPort: 4001,
-            dstPort: 21,
-          };
-          await ct.create(
-            {
-              orig: master,
-              timeout: 600,
-              tcpState: 'ESTABLISHED',
-              status: ['SEEN_REPLY', 'ASSURED'],
-              helper: 'ftp',
-            },
-            { ifExists: 'update' },
-          );
-          await ct.expectations.create({
-            master,
-            tuple: { ...master, srcPort: 0, dstPort: 50001 },
-            mask: { srcPort: 0 },
-            timeout: 100,
-            flags: ['PERMANENT'],
-          });
-        } finally {
-          ct.close();
-        }
-      }
       const timeless = (x: string) => x.replace(/^\d+ /gm, 'T ');
       await populateExpect();
       const theirs = tool(argv);
