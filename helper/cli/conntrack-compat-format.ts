@@ -3,7 +3,7 @@
  * default output and `-o extended` / `-o id`: byte for byte what
  * `conntrack -L` prints.
  */
-import { IPPROTO, STATUS_BITS } from '../conntrack/constants.js';
+import { IPPROTO, STATUS_BITS, TCP_STATES } from '../conntrack/constants.js';
 import type { Flow, Tuple } from '../conntrack/types.js';
 import type { CpuStats } from '../conntrack/stats.js';
 import type { Expectation } from '../conntrack/expect.js';
@@ -234,4 +234,78 @@ export function formatCompatSave(f: Flow, prefix = '-A'): string {
       break;
   }
   return o.join(' ');
+}
+
+/** The XML document's first lines, printed before the first entry (-L, -G, -E). */
+export const XML_HEADER = '<?xml version="1.0" encoding="utf-8"?>\n<conntrack>\n';
+
+function xmlTuple(f: Flow, dir: 'orig' | 'reply'): string {
+  const t = f[dir];
+  const l3 = f.family === 'ipv4' ? 2 : 10;
+  let out = `<meta direction="${dir === 'orig' ? 'original' : 'reply'}">`;
+  out += `<layer3 protonum="${l3}" protoname="${f.family}"><src>${t.src}</src><dst>${t.dst}</dst></layer3>`;
+  out += `<layer4 protonum="${t.proto}" protoname="${L4_NAMES[t.proto] ?? 'unknown'}">`;
+  if (PORT_PROTOS.has(t.proto)) {
+    out += `<sport>${t.srcPort ?? 0}</sport><dport>${t.dstPort ?? 0}</dport>`;
+  } else if (t.proto === IPPROTO.gre) {
+    out += `<srckey>0x${(t.srcPort ?? 0).toString(16)}</srckey>`;
+    out += `<dstkey>0x${(t.dstPort ?? 0).toString(16)}</dstkey>`;
+  }
+  // ICMP type, code and id are not part of libnetfilter_conntrack's XML.
+  out += '</layer4>';
+  if (t.zone !== undefined) out += `<zone>${t.zone}</zone>`;
+  const c = dir === 'orig' ? f.countersOrig : f.countersReply;
+  if (f.countersOrig && c) {
+    out += `<counters><packets>${c.packets}</packets><bytes>${c.bytes}</bytes></counters>`;
+  }
+  return out + '</meta>';
+}
+
+/**
+ * One entry as libnetfilter_conntrack's XML (`-o xml`), without the
+ * newline: `<flow [type="new|update|destroy"]>`, the two directions, then
+ * the independent part. Its quirks are kept: SCTP and DCCP states are named
+ * from the TCP state table by number, ICMP fields are left out.
+ * `ktimestamp`: the `<timestamp>` block (`-o xml,ktimestamp`).
+ */
+export function formatCompatXml(
+  f: Flow,
+  type?: 'new' | 'update' | 'destroy',
+  ktimestamp = false,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): string {
+  let out = type ? `<flow type="${type}">` : '<flow>';
+  out += xmlTuple(f, 'orig') + xmlTuple(f, 'reply');
+  const stateNumber = f.tcp?.stateNumber ?? f.sctp?.stateNumber ?? f.dccp?.stateNumber;
+  let meta = '';
+  if (f.tcp) meta += `<state>${f.tcp.state}</state>`;
+  else if (stateNumber !== undefined) {
+    meta += `<state>${(TCP_STATES as readonly string[])[stateNumber] ?? 'NONE'}</state>`;
+  }
+  if (f.timeout !== undefined) meta += `<timeout>${f.timeout}</timeout>`;
+  if (f.mark !== undefined) meta += `<mark>${f.mark}</mark>`;
+  if (f.secmark !== undefined) meta += `<secmark>${f.secmark}</secmark>`;
+  if (f.secctx !== undefined) meta += `<secctx>${f.secctx}</secctx>`;
+  if (f.zone !== undefined) meta += `<zone>${f.zone}</zone>`;
+  if (f.use !== undefined) meta += `<use>${f.use}</use>`;
+  if (f.id !== undefined) meta += `<id>${f.id}</id>`;
+  if (f.status & STATUS_BITS.ASSURED) meta += '<assured/>';
+  if (!(f.status & STATUS_BITS.SEEN_REPLY)) meta += '<unreplied/>';
+  const start = f.timestampStart;
+  const stop = f.timestampStop;
+  if (ktimestamp && (start !== undefined || stop !== undefined)) {
+    meta += '<timestamp>';
+    if (start !== undefined) meta += `<start>${start}</start>`;
+    if (stop !== undefined) meta += `<stop>${stop}</stop>`;
+    meta += '</timestamp>';
+  }
+  if (start !== undefined && stop !== undefined) {
+    meta += `<deltatime>${(stop - start) / 1_000_000_000n}</deltatime>`;
+  } else if (start !== undefined) {
+    meta += `<deltatime>${BigInt(nowSeconds) - start / 1_000_000_000n}</deltatime>`;
+  }
+  // The independent part is there whenever the kernel sent status (always).
+  out += `<meta direction="independent">${meta}</meta>`;
+  if (f.helper !== undefined) out += `<helper>${f.helper.name}</helper>`;
+  return out + '</flow>';
 }

@@ -22,8 +22,10 @@ import {
   type OptionName,
 } from './conntrack-compat-args.js';
 import {
+  XML_HEADER,
   formatCompatFlow,
   formatCompatSave,
+  formatCompatXml,
   formatCompatStats,
   type FormatOptions,
 } from './conntrack-compat-format.js';
@@ -391,7 +393,9 @@ function checkSupported(a: CompatArgs): void {
       o !== 'id' &&
       o !== 'labels' &&
       o !== 'userspace' && // a no-op in 1.4.7 (its flag value is 0)
-      !(o === 'timestamp' && a.command === 'E') &&
+      !(o === 'timestamp' && a.command === 'E' && !a.output.has('xml')) &&
+      !(o === 'xml' && a.table !== 'expect') &&
+      !(o === 'ktimestamp' && a.output.has('xml')) &&
       // -L expect prints its one form whatever -o says; -I and -A cannot take -o.
       o !== 'save'
     ) {
@@ -438,18 +442,32 @@ function labelMapLoader(io: CliIo): () => LabelMap | undefined {
 
 class Output {
   private chunk = '';
+  /** -o xml: whether the XML header went out (-L and -G print it before the first entry). */
+  xmlStarted = false;
   constructor(
     private readonly io: CliIo,
     private readonly a: CompatArgs,
+    private readonly xmlHeader = false,
   ) {}
   /** `savePrefix`: the command a `-o save` line starts with (-A, or -D for what -D deleted). */
   flow(f: Flow, savePrefix = '-A'): void {
+    const xml = this.a.output.has('xml') && !this.a.json;
+    if (xml && this.xmlHeader && !this.xmlStarted) {
+      this.chunk += XML_HEADER;
+      this.xmlStarted = true;
+    }
     this.chunk += this.a.json
       ? flowJsonLine(f)
       : (this.a.output.has('save')
           ? formatCompatSave(f, savePrefix)
-          : formatCompatFlow(f, formatOptions(this.a))) + '\n';
+          : xml
+            ? formatCompatXml(f, undefined, this.a.output.has('ktimestamp'))
+            : formatCompatFlow(f, formatOptions(this.a))) + '\n';
     if (this.chunk.length >= 65536) this.flush();
+  }
+  /** -L: the closing tag, when the header went out. */
+  endXml(): void {
+    if (this.xmlStarted) this.chunk += '</conntrack>\n';
   }
   flush(): void {
     if (this.chunk) this.io.stdout(this.chunk);
@@ -554,7 +572,7 @@ async function execute(a: CompatArgs, io: CliIo, batch = false): Promise<number>
     if (!batch) io.stderr(`${COMPAT_PREFIX}${text}\n`);
   };
   const ct = Conntrack.open(a.netns !== undefined ? { netns: a.netns } : {});
-  const out = new Output(io, a);
+  const out = new Output(io, a, a.command === 'L' || a.command === 'G');
   try {
     if (a.table === 'expect') return await executeExpect(a, io, ct);
     switch (a.command) {
@@ -564,6 +582,7 @@ async function execute(a: CompatArgs, io: CliIo, batch = false): Promise<number>
         if (a.table === 'dying' || a.table === 'unconfirmed') filter.table = a.table;
         if (a.options.has('zero')) filter.zeroCounters = true;
         const n = await ct.forEach((f) => out.flow(f), filter);
+        out.endXml();
         out.flush();
         summary(`${n} flow entries have been shown.`);
         return 0;
@@ -797,6 +816,13 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
   const matches = flowMatcher(listFilter(a));
   const format = formatOptions(a);
   let shown = 0;
+  let xmlStarted = false;
+  /** The XML header before the first event (-o xml). */
+  const xmlStart = (): string => {
+    if (xmlStarted) return '';
+    xmlStarted = true;
+    return XML_HEADER;
+  };
   const onMessage = (msg: NetlinkMessage): void => {
     let line: string;
     if (expect) {
@@ -819,7 +845,9 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
           )
         : a.output.has('save')
           ? formatCompatSave(flow, SAVE_EVENT_PREFIX[type])
-          : EVENT_TAGS[type] + formatCompatFlow(flow, format);
+          : a.output.has('xml')
+            ? xmlStart() + formatCompatXml(flow, type, a.output.has('ktimestamp'))
+            : EVENT_TAGS[type] + formatCompatFlow(flow, format);
     }
     if (!a.json) {
       // ct_save_snprintf() lines go without the clock, as in 1.4.7 (-o save,timestamp is refused anyway).
@@ -847,6 +875,7 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       events.close();
+      if (xmlStarted) io.stdout('</conntrack>\n');
       io.stderr(
         `${COMPAT_PREFIX}${shown} ${expect ? 'expectation' : 'flow'} events have been shown.\n`,
       );
