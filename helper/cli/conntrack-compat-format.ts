@@ -34,7 +34,26 @@ export interface FormatOptions {
   id: boolean;
   /** With a label map loaded: ` labels=a,b` at the end (bits without a name are left out). */
   labelNames?: ReadonlyMap<number, string>;
+  /** -o ktimestamp: `[start=...] [stop=...]` (ctime() form, local time). */
+  ktimestamp?: boolean;
+  /** The clock for `delta-time=` of live entries (seconds); now by default. */
+  nowSeconds?: number;
 }
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** ctime() without its newline: `Wed Jun 30 21:49:08 1993`, local time. */
+export function ctime(seconds: number): string {
+  const d = new Date(seconds * 1000);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return (
+    `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ` +
+    `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${d.getFullYear()}`
+  );
+}
+
+const NS_PER_S = 1_000_000_000n;
 
 function tuple(t: Tuple, zoneName: string): string {
   let out = `src=${t.src} dst=${t.dst} `;
@@ -75,6 +94,20 @@ export function formatCompatFlow(f: Flow, o: FormatOptions): string {
   if (f.secmark !== undefined && f.secmark !== 0) out += `secmark=${f.secmark} `;
   if (f.secctx !== undefined) out += `secctx=${f.secctx} `;
   if (f.zone !== undefined) out += `zone=${f.zone} `;
+  const start = f.timestampStart;
+  const stop = f.timestampStop;
+  if (start !== undefined) {
+    // __snprintf_timestamp_delta(): up to the stop, or up to now.
+    const end =
+      stop !== undefined && stop !== 0n
+        ? stop / NS_PER_S
+        : BigInt(o.nowSeconds ?? Math.floor(Date.now() / 1000));
+    out += `delta-time=${end - start / NS_PER_S} `;
+  }
+  if (o.ktimestamp) {
+    if (start !== undefined) out += `[start=${ctime(Number(start / NS_PER_S))}] `;
+    if (stop !== undefined) out += `[stop=${ctime(Number(stop / NS_PER_S))}] `;
+  }
   if (f.helper !== undefined) out += `helper=${f.helper.name} `;
   if (f.use !== undefined) out += `use=${f.use} `;
   if (o.id && f.id !== undefined) out += `id=${f.id} `;

@@ -395,7 +395,7 @@ function checkSupported(a: CompatArgs): void {
       o !== 'userspace' && // a no-op in 1.4.7 (its flag value is 0)
       !(o === 'timestamp' && a.command === 'E' && !a.output.has('xml')) &&
       !(o === 'xml' && a.table !== 'expect') &&
-      !(o === 'ktimestamp' && a.output.has('xml')) &&
+      !(o === 'ktimestamp' && a.table !== 'expect') &&
       // -L expect prints its one form whatever -o says; -I and -A cannot take -o.
       o !== 'save'
     ) {
@@ -412,6 +412,7 @@ function formatOptions(a: CompatArgs): FormatOptions {
   return {
     extended: a.output.has('extended'),
     id: a.output.has('id'),
+    ktimestamp: a.output.has('ktimestamp'),
     ...(a.labelMap && a.command !== 'D' ? { labelNames: a.labelMap.names } : {}),
   };
 }

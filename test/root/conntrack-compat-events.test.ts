@@ -57,6 +57,7 @@ const CORPUS: string[] = [
   '-E -o save,userspace',
   '-E -o save,extended',
   '-E -o xml',
+  '-E -o ktimestamp,extended',
   '-E -o xml -p tcp -e DESTROY',
   '-E -o xml,extended,id',
   '-E -o xml -p 99',

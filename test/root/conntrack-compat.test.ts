@@ -613,3 +613,64 @@ describe.skipIf(skip)(
     });
   },
 );
+
+/**
+ * Kernel timestamps (nf_conntrack_timestamp=1 in a namespace of their own):
+ * `delta-time=` in every listing, `-o ktimestamp` with `[start=...]` and
+ * `[stop=...]`, and their XML forms. delta-time counts seconds up to now, so
+ * it is compared within 2 s; everything else as above.
+ */
+describe.skipIf(skip)('conntrack -o ktimestamp against conntrack 1.4.7', () => {
+  let ns: TestNetns;
+  const tool = (argv: string[]): Result => conntrackIn(ns, argv);
+  const ours = (argv: string[]): Promise<Result> => portcullisIn(ns, argv);
+  /** Deltas out, compared separately. */
+  const deltas = (r: Result): { r: Result; d: number[] } => {
+    const d: number[] = [];
+    const stdout = r.stdout.replace(
+      /(delta-time=|<deltatime>)(\d+)/g,
+      (_m, tag: string, n: string) => (d.push(Number(n)), `${tag}D`),
+    );
+    return { r: { ...r, stdout }, d };
+  };
+
+  beforeAll(() => {
+    ns = new TestNetns('pcl-ctcompat-ts');
+    ns.exec('sysctl', ['-q', '-w', 'net.netfilter.nf_conntrack_timestamp=1']);
+    for (const line of [
+      '-p tcp -s 10.3.0.1 -d 10.3.0.2 --sport 1 --dport 2 --state ESTABLISHED -t 300 -w 4',
+      '-p udp -s 10.3.0.1 -d 10.3.0.3 --sport 1 --dport 53 -t 300 -m 7',
+      '-p udp -s 2001:db8:3::1 -d 2001:db8:3::2 --sport 1 --dport 53 -t 300',
+    ]) {
+      const r = tool(['-I', ...split(line)]);
+      expect(r.status, `${line}: ${r.stderr}`).toBe(0);
+    }
+  });
+
+  afterAll(() => {
+    ns?.delete();
+  });
+
+  it.each(
+    [
+      '-L',
+      '-L -o ktimestamp',
+      '-L -o ktimestamp,extended,id',
+      '-L -o KT -p udp',
+      '-L -o xml',
+      '-L -o xml,ktimestamp',
+      '-G -p udp -s 10.3.0.1 -d 10.3.0.3 --sport 1 --dport 53 -o ktimestamp',
+      '-L -o ktimestamp,save',
+    ].map((l) => [l]),
+  )('conntrack %s', async (line) => {
+    const argv = split(line);
+    const a = deltas(tool(argv));
+    const b = deltas(await ours(argv));
+    compare(argv, a.r, b.r);
+    expect(b.d.length).toBe(a.d.length);
+    a.d.forEach((t, i) => expect(Math.abs(t - b.d[i]!), line).toBeLessThanOrEqual(2));
+    if (line.includes('ktimestamp') && !line.includes('save')) {
+      expect(b.r.stdout).toMatch(/\[start=\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\]|<start>\d+</);
+    }
+  });
+});

@@ -9,8 +9,10 @@ import {
   strtoul,
 } from '../../../helper/cli/conntrack-compat-args.js';
 import {
+  ctime,
   formatCompatExpectation,
   formatCompatFlow,
+  formatCompatXml,
 } from '../../../helper/cli/conntrack-compat-format.js';
 import type { Flow } from '../../../helper/conntrack/types.js';
 
@@ -226,6 +228,46 @@ describe('conntrack-tools text format', () => {
     id: 42,
     tcp: { state: 'ESTABLISHED', stateNumber: 3 },
   };
+  it('prints delta-time and, with -o ktimestamp, the start and stop', () => {
+    const start = 1_000_000_000_500_000_000n;
+    const t: Flow = { ...flow, timestampStart: start };
+    expect(
+      formatCompatFlow(t, { extended: false, id: false, nowSeconds: 1_000_000_100 }),
+    ).toContain(' zone=3 delta-time=100 use=1');
+    const stopped: Flow = { ...t, timestampStop: start + 7_000_000_000n };
+    expect(formatCompatFlow(stopped, { extended: false, id: false, ktimestamp: true })).toContain(
+      ` zone=3 delta-time=7 [start=${ctime(1_000_000_000)}] [stop=${ctime(1_000_000_007)}] use=1`,
+    );
+    expect(ctime(0)).toMatch(/^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d 19(69|70)$/);
+  });
+
+  it('prints libnetfilter_conntrack XML, SCTP states by TCP names, no ICMP fields', () => {
+    expect(formatCompatXml(flow, 'new')).toBe(
+      '<flow type="new"><meta direction="original"><layer3 protonum="2" protoname="ipv4">' +
+        '<src>10.0.0.1</src><dst>10.0.0.2</dst></layer3><layer4 protonum="6" protoname="tcp">' +
+        '<sport>1</sport><dport>2</dport></layer4></meta><meta direction="reply">' +
+        '<layer3 protonum="2" protoname="ipv4"><src>10.0.0.2</src><dst>10.0.0.1</dst></layer3>' +
+        '<layer4 protonum="6" protoname="tcp"><sport>2</sport><dport>1</dport></layer4></meta>' +
+        '<meta direction="independent"><state>ESTABLISHED</state><timeout>99</timeout>' +
+        '<mark>0</mark><zone>3</zone><use>1</use><id>42</id><assured/><unreplied/></meta></flow>',
+    );
+    const sctp: Flow = {
+      ...flow,
+      orig: { ...flow.orig, proto: 132 },
+      reply: { ...flow.reply, proto: 132 },
+      sctp: { state: 'ESTABLISHED', stateNumber: 4 },
+    };
+    delete sctp.tcp;
+    expect(formatCompatXml(sctp)).toContain('<state>FIN_WAIT</state>');
+    const icmp: Flow = {
+      ...flow,
+      orig: { src: '10.0.0.1', dst: '10.0.0.2', proto: 1, icmpType: 8, icmpCode: 0, icmpId: 5 },
+      reply: { src: '10.0.0.2', dst: '10.0.0.1', proto: 1, icmpType: 0, icmpCode: 0, icmpId: 5 },
+    };
+    delete icmp.tcp;
+    expect(formatCompatXml(icmp)).toContain('<layer4 protonum="1" protoname="icmp"></layer4>');
+  });
+
   it('prints the default, extended and id forms', () => {
     expect(formatCompatFlow(flow, { extended: false, id: false })).toBe(
       'tcp      6 99 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 [UNREPLIED] ' +
