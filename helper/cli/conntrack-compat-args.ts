@@ -76,6 +76,8 @@ export function parseLabelMap(text: string): LabelMap {
 export interface CompatParseOptions {
   /** conntrack-tools' labelmap_init(): the map, or undefined when it cannot be read. */
   loadLabelMap?: () => LabelMap | undefined;
+  /** Where a warning goes at once (`-a`: 1.4.7 warns and ignores it). */
+  warn?: (text: string) => void;
 }
 
 export type CompatCommand = 'L' | 'I' | 'U' | 'D' | 'G' | 'F' | 'E' | 'A' | 'C' | 'S' | 'V' | 'h';
@@ -883,6 +885,11 @@ export function parseCompatArgs(
       }
       if (t.key === 'netns') {
         r.netns = v;
+        continue;
+      }
+      if (t.key === 'nat-range') {
+        // Deprecated: a warning, and not an option the command is checked against.
+        parseOptions.warn?.('WARNING: ignoring -a, deprecated option.\n');
         continue;
       }
       if ((OPTION_NAMES as readonly string[]).includes(t.key)) {
