@@ -269,6 +269,17 @@ export function formatCompatSave(f: Flow, prefix = '-A'): string {
   return o.join(' ');
 }
 
+/** __snprintf_localtime_xml(): `<when>` with the local time (-o xml,timestamp). */
+export function xmlWhen(date = new Date()): string {
+  const two = (n: number) => String(n).padStart(2, '0');
+  return (
+    `<when><hour>${date.getHours()}</hour><min>${two(date.getMinutes())}</min>` +
+    `<sec>${two(date.getSeconds())}</sec><wday>${date.getDay() + 1}</wday>` +
+    `<day>${date.getDate()}</day><month>${date.getMonth() + 1}</month>` +
+    `<year>${date.getFullYear()}</year></when>`
+  );
+}
+
 /** The XML document's first lines, printed before the first entry (-L, -G, -E). */
 export const XML_HEADER = '<?xml version="1.0" encoding="utf-8"?>\n<conntrack>\n';
 
@@ -306,6 +317,7 @@ export function formatCompatXml(
   type?: 'new' | 'update' | 'destroy',
   ktimestamp = false,
   nowSeconds = Math.floor(Date.now() / 1000),
+  when = false,
 ): string {
   let out = type ? `<flow type="${type}">` : '<flow>';
   out += xmlTuple(f, 'orig') + xmlTuple(f, 'reply');
@@ -339,6 +351,55 @@ export function formatCompatXml(
   }
   // The independent part is there whenever the kernel sent status (always).
   out += `<meta direction="independent">${meta}</meta>`;
+  if (when) out += xmlWhen();
   if (f.helper !== undefined) out += `<helper>${f.helper.name}</helper>`;
   return out + '</flow>';
+}
+
+/** The expectation XML document's first lines (-L/-G/-E expect -o xml). */
+export const XML_EXPECT_HEADER = '<?xml version="1.0" encoding="utf-8"?>\n<expect>\n';
+
+function xmlPorts(t: Partial<Tuple>, proto: number): string {
+  if (PORT_PROTOS.has(proto))
+    return `<sport>${t.srcPort ?? 0}</sport><dport>${t.dstPort ?? 0}</dport>`;
+  if (proto === IPPROTO.gre) {
+    return (
+      `<srckey>0x${(t.srcPort ?? 0).toString(16)}</srckey>` +
+      `<dstkey>0x${(t.dstPort ?? 0).toString(16)}</dstkey>`
+    );
+  }
+  return '';
+}
+
+/**
+ * One expectation as libnetfilter_conntrack's XML: `<flow>` (`type=` for
+ * events), `<layer3>` and `<layer4>` each with `<expected>`, `<mask>` and
+ * `<master>`, then `<meta>` (helper-name, timeout, class, zone, flags).
+ */
+export function formatCompatExpectationXml(
+  e: Expectation,
+  type?: 'new' | 'update' | 'destroy',
+  when = false,
+): string {
+  const t = e.tuple;
+  const m: Partial<Tuple> = { ...t, ...e.mask };
+  let out = type ? `<flow type="${type}">` : '<flow>';
+  out += `<layer3 protonum="${e.family === 'ipv4' ? 2 : 10}" protoname="${e.family}">`;
+  out += `<expected><src>${t.src}</src><dst>${t.dst}</dst></expected>`;
+  out += `<mask><src>${m.src}</src><dst>${m.dst}</dst></mask>`;
+  out += `<master><src>${e.master.src}</src><dst>${e.master.dst}</dst></master></layer3>`;
+  out += `<layer4 protonum="${t.proto}" protoname="${L4_NAMES[t.proto] ?? 'unknown'}">`;
+  out += `<expected>${xmlPorts(t, t.proto)}</expected>`;
+  out += `<mask>${xmlPorts(m, m.proto ?? t.proto)}</mask>`;
+  out += `<master>${xmlPorts(e.master, e.master.proto)}</master></layer4>`;
+  out += '<meta>';
+  if (e.helper !== undefined) out += `<helper-name>${e.helper}</helper-name>`;
+  if (e.timeout !== undefined) out += `<timeout>${e.timeout}</timeout>`;
+  if (e.class !== undefined) out += `<class>${e.class}</class>`;
+  if (e.zone !== undefined) out += `<zone>${e.zone}</zone>`;
+  if (when) out += xmlWhen();
+  if (e.flagNames.includes('PERMANENT')) out += '<permanent/>';
+  if (e.flagNames.includes('INACTIVE')) out += '<inactive/>';
+  if (e.flagNames.includes('USERSPACE')) out += '<userspace/>';
+  return out + '</meta></flow>';
 }

@@ -22,7 +22,9 @@ import {
   type OptionName,
 } from './conntrack-compat-args.js';
 import {
+  XML_EXPECT_HEADER,
   XML_HEADER,
+  formatCompatExpectationXml,
   formatCompatFlow,
   formatCompatSave,
   formatCompatXml,
@@ -388,14 +390,8 @@ function checkSupported(a: CompatArgs): void {
     if (a.options.has(o)) throw new NotSupported(`--${o} is not supported yet`);
   }
   // Every -o is carried out, or (as in 1.4.7) has no effect where a command
-  // ignores it (-o timestamp outside -E and -L expect, -o ktimestamp with
-  // the expect table); only these two are missing.
-  if (a.output.has('xml') && a.table === 'expect') {
-    throw new NotSupported('-o xml of the expect table is not supported yet');
-  }
-  if (a.output.has('xml') && a.output.has('timestamp') && a.command === 'E') {
-    throw new NotSupported('-E -o xml,timestamp is not supported yet');
-  }
+  // ignores it (-o timestamp outside -E and the expect table, -o ktimestamp
+  // with the expect table); -o xml,timestamp there adds <when>.
   if (a.table !== 'conntrack' && a.table !== 'expect' && a.command !== 'L') {
     throw new NotSupported(`the ${a.table} table is supported with -L only`);
   }
@@ -472,19 +468,29 @@ class Output {
 
 /** `-L|-F|-C|-G|-D expect`. */
 async function executeExpect(a: CompatArgs, io: CliIo, ct: Conntrack): Promise<number> {
+  /** -o xml,timestamp: libnetfilter_conntrack's <when> block. */
+  const when = a.output.has('timestamp');
   switch (a.command) {
     case 'L': {
       // conntrack-tools dumps one family: IPv4 unless -f says otherwise.
       const list = await ct.expectations.listAll({ family: a.family ?? 'ipv4' });
+      const xml = a.output.has('xml') && !a.json;
+      if (xml && list.length) io.stdout(XML_EXPECT_HEADER);
       // dump_exp_cb(): -o timestamp puts the wall clock before each line.
       const stamp = () => (a.output.has('timestamp') ? expectClockPrefix() : '');
       io.stdout(
         list
           .map((e) =>
-            a.json ? expectationJsonLine(e) : stamp() + formatCompatExpectation(e) + '\n',
+            a.json
+              ? expectationJsonLine(e)
+              : xml
+                ? formatCompatExpectationXml(e, undefined, when) + '\n'
+                : stamp() + formatCompatExpectation(e) + '\n',
           )
           .join(''),
       );
+      // dump_exp_cb() prints the header before the first one; -L closes it.
+      if (xml && list.length) io.stdout('</expect>\n');
       io.stderr(`${COMPAT_PREFIX}${list.length} expectations have been shown.\n`);
       return 0;
     }
@@ -525,7 +531,13 @@ async function executeExpect(a: CompatArgs, io: CliIo, ct: Conntrack): Promise<n
       const key = { tuple, ...(a.family ? { family: a.family } : {}) };
       if (a.command === 'G') {
         const e = await ct.expectations.get(key);
-        io.stdout(a.json ? expectationJsonLine(e) : formatCompatExpectation(e) + '\n');
+        io.stdout(
+          a.json
+            ? expectationJsonLine(e)
+            : a.output.has('xml')
+              ? XML_EXPECT_HEADER + formatCompatExpectationXml(e, undefined, when) + '\n'
+              : formatCompatExpectation(e) + '\n',
+        );
         return 0;
       }
       await ct.expectations.delete(key);
@@ -826,11 +838,13 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
   const format = formatOptions(a);
   let shown = 0;
   let xmlStarted = false;
+  /** -o xml,timestamp: the <when> block instead of the clock prefix. */
+  const when = a.output.has('timestamp');
   /** The XML header before the first event (-o xml). */
   const xmlStart = (): string => {
     if (xmlStarted) return '';
     xmlStarted = true;
-    return XML_HEADER;
+    return expect ? XML_EXPECT_HEADER : XML_HEADER;
   };
   const onMessage = (msg: NetlinkMessage): void => {
     let line: string;
@@ -840,7 +854,9 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
       if (a.family !== undefined && ev.expectation.family !== a.family) return;
       line = a.json
         ? expectationJsonLine(ev.expectation, ev.type).trimEnd()
-        : EVENT_TAGS[ev.type] + formatCompatExpectation(ev.expectation);
+        : a.output.has('xml')
+          ? xmlStart() + formatCompatExpectationXml(ev.expectation, ev.type, when)
+          : EVENT_TAGS[ev.type] + formatCompatExpectation(ev.expectation);
     } else {
       const type = eventTypeOf(msg);
       if (type === undefined) return;
@@ -855,12 +871,12 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
         : a.output.has('save')
           ? formatCompatSave(flow, SAVE_EVENT_PREFIX[type])
           : a.output.has('xml')
-            ? xmlStart() + formatCompatXml(flow, type, a.output.has('ktimestamp'))
+            ? xmlStart() + formatCompatXml(flow, type, a.output.has('ktimestamp'), undefined, when)
             : EVENT_TAGS[type] + formatCompatFlow(flow, format);
     }
     if (!a.json) {
       // ct_save_snprintf() lines go without the clock, as in 1.4.7 (-o save,timestamp is refused anyway).
-      if (a.output.has('timestamp') && !a.output.has('save')) {
+      if (a.output.has('timestamp') && !a.output.has('save') && !a.output.has('xml')) {
         line = (expect ? expectClockPrefix() : wallClockPrefix()) + line;
       }
       // conntrack-tools does this for conntrack events only.
@@ -886,7 +902,7 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       events.close();
-      if (xmlStarted) io.stdout('</conntrack>\n');
+      if (xmlStarted) io.stdout(expect ? '</expect>\n' : '</conntrack>\n');
       io.stderr(
         `${COMPAT_PREFIX}${shown} ${expect ? 'expectation' : 'flow'} events have been shown.\n`,
       );
