@@ -6,7 +6,27 @@
  * kernel access. Errors are CompatUsageError (printed as conntrack-tools
  * prints PARAMETER_PROBLEM, exit status 2).
  */
-import { IPPROTO, STATUS_BITS, TCP_STATES, type TcpState } from '../conntrack/constants.js';
+import {
+  DCCP_STATES,
+  IPPROTO,
+  STATUS_BITS,
+  TCP_STATES,
+  type DccpState,
+  type SctpState,
+  type TcpState,
+} from '../conntrack/constants.js';
+
+/** sctp_states[] of libct_proto_sctp.c (without the kernel's HEARTBEAT states). */
+const SCTP_STATE_NAMES = [
+  'NONE',
+  'CLOSED',
+  'COOKIE_WAIT',
+  'COOKIE_ECHOED',
+  'ESTABLISHED',
+  'SHUTDOWN_SENT',
+  'SHUTDOWN_RECD',
+  'SHUTDOWN_ACK_SENT',
+] as const;
 import { canonicalIP, parseIPv6 } from '../conntrack/ip.js';
 import type { Family, Tuple } from '../conntrack/types.js';
 
@@ -56,6 +76,8 @@ export function parseLabelMap(text: string): LabelMap {
 export interface CompatParseOptions {
   /** conntrack-tools' labelmap_init(): the map, or undefined when it cannot be read. */
   loadLabelMap?: () => LabelMap | undefined;
+  /** Where a warning goes at once (`-a`: 1.4.7 warns and ignores it). */
+  warn?: (text: string) => void;
 }
 
 export type CompatCommand = 'L' | 'I' | 'U' | 'D' | 'G' | 'F' | 'E' | 'A' | 'C' | 'S' | 'V' | 'h';
@@ -231,7 +253,22 @@ interface ProtoExt {
   matrix: Partial<Record<CompatCommand, readonly number[]>>;
   /** The same for the expect table (EXP_* rows); a missing row: every option illegal. */
   expMatrix: Partial<Record<CompatCommand, readonly number[]>>;
+  /**
+   * The coupled options (original, then reply) of rows with a 3, and the
+   * message for each partial match (final_check(); typos included).
+   */
+  couples?: readonly [readonly [string, string], readonly [string, string]];
+  coupleMessages?: readonly [string, string];
 }
+
+const PORT_COUPLES = [
+  ['sport', 'dport'],
+  ['reply-port-src', 'reply-port-dst'],
+] as const;
+const PORT_COUPLE_MESSAGES = [
+  "you have to specify `--sport' and `--dport'",
+  "you have to specify `--reply-src-port' and `--reply-dst-port'",
+] as const;
 
 const PORT_OPTIONS: LongOption[] = [
   { name: 'orig-port-src', arg: 'required', key: 'sport' },
@@ -273,7 +310,7 @@ const UDP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
 // the original tuple only: the reply ports are demanded and then unused.
 // prettier-ignore
 const PORT_EXP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
-  L: [0,0,0,0,0,0,0,0,0], I: [1,1,1,1,1,1,0,1,1],
+  L: [0,0,0,0,0,0,0,0,0], I: [1,1,0,0,1,1,0,1,1],
   D: [1,1,1,1,0,0,0,0,0], G: [1,1,1,1,0,0,0,0,0], E: [0,0,0,0,0,0,0,0,0],
 };
 const ICMP_FLAGS = ['icmp-type', 'icmp-code', 'icmp-id'] as const;
@@ -298,33 +335,121 @@ function icmpExt(name: string, prefix: string): ProtoExt {
 }
 
 const STATE_OPTION: LongOption = { name: 'state', arg: 'required', key: 'state' };
+const portExt = (name: string, options: LongOption[], matrix: ProtoExt['matrix']): ProtoExt => ({
+  name,
+  options,
+  flags: PORT_FLAGS,
+  keys: PORT_FLAGS,
+  matrix,
+  expMatrix: PORT_EXP_MATRIX,
+  couples: PORT_COUPLES,
+  coupleMessages: PORT_COUPLE_MESSAGES,
+});
+
+// libct_proto_sctp.c: the port options, --state, and the verification tags
+// (compulsory at -I/-A with --state).
+const SCTP_FLAGS = [...PORT_FLAGS, 'orig-vtag', 'reply-vtag'] as const;
+// prettier-ignore
+const SCTP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  L: [2,2,2,2,0,0,2,0,0,0,0], I: [3,3,3,3,0,0,1,0,0,1,1], A: [3,3,3,3,0,0,1,0,0,1,1],
+  U: [2,2,2,2,0,0,2,0,0,2,2], D: [2,2,2,2,0,0,2,0,0,0,0], G: [3,3,3,3,0,0,2,0,0,2,2],
+  E: [2,2,2,2,0,0,2,0,0,0,0],
+};
+// prettier-ignore
+const SCTP_EXP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  I: [1,1,0,0,1,1,0,1,1,1,1], D: [1,1,1,1,0,0,0,0,0,0,0], G: [1,1,1,1,0,0,0,0,0,0,0],
+};
+// libct_proto_dccp.c: the port options, --state and --role (compulsory at -I/-A).
+const DCCP_FLAGS = [...PORT_FLAGS, 'role'] as const;
+// prettier-ignore
+const DCCP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  L: [2,2,2,2,0,0,2,0,0,0], I: [3,3,3,3,0,0,1,0,0,1], A: [3,3,3,3,0,0,1,0,0,1],
+  U: [2,2,2,2,0,0,2,0,0,0], D: [2,2,2,2,0,0,2,0,0,0], G: [3,3,3,3,0,0,2,0,0,0],
+  E: [2,2,2,2,0,0,2,0,0,0],
+};
+// prettier-ignore
+const DCCP_EXP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  I: [1,1,0,0,1,1,0,1,1,1], D: [1,1,1,1,0,0,0,0,0,0], G: [1,1,1,1,0,0,0,0,0,0],
+};
+// libct_proto_gre.c: keys, read with strtoul() (base 0), 16 bits.
+const GRE_FLAGS = [
+  'srckey',
+  'dstkey',
+  'reply-key-src',
+  'reply-key-dst',
+  'mask-key-src',
+  'mask-key-dst',
+  'tuple-key-src',
+  'tuple-key-dst',
+] as const;
+// prettier-ignore
+const GRE_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  L: [2,2,2,2,0,0,0,0], I: [3,3,3,3,0,0,0,0], A: [3,3,3,3,0,0,0,0], U: [2,2,2,2,0,0,0,0],
+  D: [2,2,2,2,0,0,0,0], G: [3,3,3,3,0,0,0,0], E: [2,2,2,2,0,0,0,0],
+};
+// prettier-ignore
+const GRE_EXP_MATRIX: Partial<Record<CompatCommand, readonly number[]>> = {
+  I: [1,1,1,1,1,1,1,1], D: [1,1,1,1,0,0,0,0], G: [1,1,1,1,0,0,0,0],
+};
+const required = (name: string, key = name): LongOption => ({ name, arg: 'required', key });
+
 const EXTENSIONS: Record<number, ProtoExt> = {
-  [IPPROTO.tcp]: {
-    name: 'tcp',
-    options: [...PORT_OPTIONS, STATE_OPTION],
-    flags: PORT_FLAGS,
-    keys: PORT_FLAGS,
-    matrix: TCP_MATRIX,
-    expMatrix: PORT_EXP_MATRIX,
-  },
-  [IPPROTO.udp]: {
-    name: 'udp',
-    options: PORT_OPTIONS,
-    flags: PORT_FLAGS,
-    keys: PORT_FLAGS,
-    matrix: UDP_MATRIX,
-    expMatrix: PORT_EXP_MATRIX,
-  },
-  [IPPROTO.udplite]: {
-    name: 'udplite',
-    options: PORT_OPTIONS,
-    flags: PORT_FLAGS,
-    keys: PORT_FLAGS,
-    matrix: UDP_MATRIX,
-    expMatrix: PORT_EXP_MATRIX,
-  },
+  [IPPROTO.tcp]: portExt('tcp', [...PORT_OPTIONS, STATE_OPTION], TCP_MATRIX),
+  [IPPROTO.udp]: portExt('udp', PORT_OPTIONS, UDP_MATRIX),
+  [IPPROTO.udplite]: portExt('udplite', PORT_OPTIONS, UDP_MATRIX),
   [IPPROTO.icmp]: icmpExt('icmp', 'icmp'),
   [IPPROTO.icmpv6]: icmpExt('icmpv6', 'icmpv6'),
+  [IPPROTO.sctp]: {
+    name: 'sctp',
+    options: [
+      ...PORT_OPTIONS.slice(0, 8),
+      STATE_OPTION,
+      required('orig-vtag'),
+      required('reply-vtag'),
+      ...PORT_OPTIONS.slice(8),
+    ],
+    flags: SCTP_FLAGS,
+    keys: SCTP_FLAGS,
+    matrix: SCTP_MATRIX,
+    expMatrix: SCTP_EXP_MATRIX,
+    couples: PORT_COUPLES,
+    coupleMessages: PORT_COUPLE_MESSAGES,
+  },
+  [IPPROTO.dccp]: {
+    name: 'dccp',
+    options: [...PORT_OPTIONS, STATE_OPTION, required('role')],
+    flags: DCCP_FLAGS,
+    keys: DCCP_FLAGS,
+    matrix: DCCP_MATRIX,
+    expMatrix: DCCP_EXP_MATRIX,
+    couples: PORT_COUPLES,
+    coupleMessages: [
+      "you have to specify `--sport' and `--dport'",
+      "you have to specify `--reply-port-src' and `--report-port-dst'",
+    ],
+  },
+  [IPPROTO.gre]: {
+    name: 'gre',
+    options: [
+      required('orig-key-src', 'srckey'),
+      required('srckey'),
+      required('orig-key-dst', 'dstkey'),
+      required('dstkey'),
+      ...GRE_FLAGS.slice(2).map((f) => required(f)),
+    ],
+    flags: GRE_FLAGS,
+    keys: GRE_FLAGS,
+    matrix: GRE_MATRIX,
+    expMatrix: GRE_EXP_MATRIX,
+    couples: [
+      ['srckey', 'dstkey'],
+      ['reply-key-src', 'reply-key-dst'],
+    ],
+    coupleMessages: [
+      "you have to specify `--srckey' and `--dstkey'",
+      "you have to specify `--reply-src-key' and `--reply-dst-key'",
+    ],
+  },
 };
 
 const PROTO_BY_NAME: Record<string, number> = {
@@ -360,14 +485,30 @@ export interface CompatArgs {
   proto?: number;
   orig: Partial<Tuple>;
   reply: Partial<Tuple>;
-  /** CIDR prefix lengths of -s / -d, when shorter than the address. */
-  srcPrefix?: number;
-  dstPrefix?: number;
+  /** --mask-src / --mask-dst, or the netmask of a -s / -d prefix (the last one given wins). */
+  srcMask?: string;
+  dstMask?: string;
+  /** --orig-zone / --reply-zone (CTA_TUPLE_ZONE of one direction). */
+  origZone?: number;
+  replyZone?: number;
+  /** -I expect: --tuple-src/--tuple-dst and the tuple's ports; --mask-port-src/-dst. */
+  expTuple: Partial<Tuple>;
+  expMask: Partial<Tuple>;
+  /** -i / --id (CTA_ID). */
+  id?: number;
+  /** -c / --secmark. */
+  secmark?: number;
   timeout?: number;
   status?: number;
   mark?: { value: number; mask: number };
   zone?: number;
   state?: TcpState;
+  /** --state of -p sctp / -p dccp, and their own options. */
+  sctpState?: SctpState;
+  dccpState?: DccpState;
+  vtagOrig?: number;
+  vtagReply?: number;
+  dccpRole?: 'client' | 'server';
   output: Set<OutputFlag>;
   /** -e: the event types to follow (-E); all three when absent. */
   eventMask?: Set<EventKind>;
@@ -469,22 +610,25 @@ function v6Text(bytes: Uint8Array): string {
   return groups.join(':');
 }
 
-/** parse_addr(): an address with an optional /prefix (where allowed). */
+/**
+ * parse_addr() + nfct_parse_addr_from_opt(): an address with an optional
+ * /prefix. `noCidr`: the long option name when this option takes no prefix
+ * (`CIDR notation unavailable for --NAME`).
+ */
 function parseAddr(
   text: string,
-  withMask: boolean,
+  noCidr?: string,
 ): { family: Family; text: string; prefix?: number } {
   let addr = text.slice(0, 45); // INET6_ADDRSTRLEN - 1
   let prefix: number | undefined;
-  if (withMask) {
-    const slash = addr.indexOf('/');
-    if (slash >= 0) {
-      const m = /^[+-]?\d+/.exec(addr.slice(slash + 1));
-      const rest = addr.slice(slash + 1);
-      prefix = m && m[0].length === rest.length ? Number(m[0]) : -2;
-      if (prefix < 0) prefix = -2;
-      addr = addr.slice(0, slash);
-    }
+  const slash = addr.indexOf('/');
+  if (slash >= 0) {
+    // strtol(): blanks, a sign, digits, and nothing after them ("" reads as 0).
+    const rest = addr.slice(slash + 1);
+    const m = /^\s*[+-]?\d+$/.exec(rest);
+    prefix = rest === '' ? 0 : m ? Number(rest.trim()) : -2;
+    if (prefix < 0) prefix = -2;
+    addr = addr.slice(0, slash);
   }
   const v4 = inetAton(addr);
   const v6 = v4 ? undefined : parseIPv6(addr);
@@ -492,12 +636,53 @@ function parseAddr(
   const family: Family = v4 ? 'ipv4' : 'ipv6';
   const full = v4 ? 32 : 128;
   if (prefix !== undefined && prefix > full) prefix = -2;
+  if (prefix !== undefined && noCidr !== undefined) {
+    throw new CompatUsageError(`CIDR notation unavailable for \`--${noCidr}'`);
+  }
   if (prefix === -2) throw new CompatUsageError('Invalid netmask');
   return {
     family,
     text: addressText((v4 ?? v6)!),
     ...(prefix !== undefined && prefix < full ? { prefix } : {}),
   };
+}
+
+/** The netmask of a prefix length, as an address. */
+function prefixMask(prefix: number, family: Family): string {
+  const bytes = new Uint8Array(family === 'ipv4' ? 4 : 16);
+  for (let bit = 0; bit < prefix; bit++) bytes[bit >> 3]! |= 0x80 >> (bit % 8);
+  return addressText(bytes);
+}
+
+/** valid_port(): digits only, at most 65535. */
+function validPort(text: string): boolean {
+  return /^\d+$/.test(text) && Number(text) <= 0xffff;
+}
+
+/** split_address_and_port(): `[v6]:port`, `v4:port` (one colon), or an address. */
+function splitAddressAndPort(arg: string): { addr: string; port?: string } {
+  let address: string | undefined;
+  let cursor = -1;
+  const open = arg.indexOf('[');
+  if (open >= 0) {
+    const start = open + 1;
+    const close = arg.indexOf(']', start);
+    if (close === start) throw new CompatUsageError('No IPv6 address specified');
+    if (close < 0) throw new CompatUsageError("No closing ']' around IPv6 address");
+    cursor = arg.indexOf(':', close);
+    if (cursor >= 0) address = arg.slice(start, close);
+  } else {
+    const colon = arg.indexOf(':');
+    if (colon >= 0 && arg.indexOf(':', colon + 1) < 0) {
+      address = arg.slice(0, colon);
+      cursor = colon;
+    }
+  }
+  if (cursor < 0) return { addr: arg };
+  const port = arg.slice(cursor + 1);
+  if (port === '') throw new CompatUsageError("No port specified after `:'");
+  if (!validPort(port)) throw new CompatUsageError(`Invalid port \`${port}'`);
+  return { addr: address!, port };
 }
 
 const STATUS_NAMES: [string, number][] = [
@@ -595,6 +780,8 @@ export function parseCompatArgs(
     protoOptions,
     orig: {},
     reply: {},
+    expTuple: {},
+    expMask: {},
     output: new Set(),
     json: false,
   };
@@ -679,6 +866,16 @@ export function parseCompatArgs(
         if (command !== 'S' && command !== 'V' && command !== 'h') {
           const name = t.value ?? optionalArg();
           if (name !== undefined) table = checkTable(name);
+          if (command !== 'L' && (table === 'dying' || table === 'unconfirmed')) {
+            throw new CompatUsageError(
+              "Can't do that command with tables `dying' and `unconfirmed'",
+            );
+          }
+          if (table === 'expect' && (command === 'U' || command === 'A')) {
+            // cmd2type[] has no expectation form of them.
+            const long = command === 'U' ? 'update' : 'add';
+            throw new CompatUsageError(`Can't do --${long} on expectations`);
+          }
         }
         continue;
       }
@@ -690,6 +887,11 @@ export function parseCompatArgs(
         r.netns = v;
         continue;
       }
+      if (t.key === 'nat-range') {
+        // Deprecated: a warning, and not an option the command is checked against.
+        parseOptions.warn?.('WARNING: ignoring -a, deprecated option.\n');
+        continue;
+      }
       if ((OPTION_NAMES as readonly string[]).includes(t.key)) {
         options.add(t.key as OptionName);
       } else {
@@ -698,23 +900,81 @@ export function parseCompatArgs(
       switch (t.key) {
         case 'src':
         case 'dst': {
-          const a = parseAddr(v, true);
+          const a = parseAddr(v);
           setFamily(a.family);
           r.orig[t.key] = a.text;
-          if (t.key === 'src') {
-            if (a.prefix !== undefined) r.srcPrefix = a.prefix;
-            else delete r.srcPrefix;
-          } else if (a.prefix !== undefined) r.dstPrefix = a.prefix;
-          else delete r.dstPrefix;
+          // A prefix is --mask-src / --mask-dst (CT_OPT_MASK_*), as 1.4.7 sets it.
+          if (a.prefix !== undefined) {
+            const mask = t.key === 'src' ? 'mask-src' : 'mask-dst';
+            options.add(mask);
+            r[t.key === 'src' ? 'srcMask' : 'dstMask'] = prefixMask(a.prefix, a.family);
+          }
+          break;
+        }
+        case 'tuple-src':
+        case 'tuple-dst': {
+          // -I expect: the expected tuple; a prefix is the mask (opt2maskopt).
+          const a = parseAddr(v);
+          setFamily(a.family);
+          const src = t.key === 'tuple-src';
+          r.expTuple[src ? 'src' : 'dst'] = a.text;
+          if (a.prefix !== undefined) {
+            options.add(src ? 'mask-src' : 'mask-dst');
+            r[src ? 'srcMask' : 'dstMask'] = prefixMask(a.prefix, a.family);
+          }
+          break;
+        }
+        case 'tuple-port-src':
+          r.expTuple.srcPort = atoi(v) & 0xffff;
+          break;
+        case 'tuple-port-dst':
+          r.expTuple.dstPort = atoi(v) & 0xffff;
+          break;
+        case 'mask-port-src':
+          r.expMask.srcPort = atoi(v) & 0xffff;
+          break;
+        case 'mask-port-dst':
+          r.expMask.dstPort = atoi(v) & 0xffff;
+          break;
+        case 'tuple-key-src':
+          r.expTuple.srcPort = strtoul(v).value & 0xffff;
+          break;
+        case 'tuple-key-dst':
+          r.expTuple.dstPort = strtoul(v).value & 0xffff;
+          break;
+        case 'mask-key-src':
+          r.expMask.srcPort = strtoul(v).value & 0xffff;
+          break;
+        case 'mask-key-dst':
+          r.expMask.dstPort = strtoul(v).value & 0xffff;
+          break;
+        case 'mask-src':
+        case 'mask-dst': {
+          const a = parseAddr(v, t.key);
+          setFamily(a.family);
+          r[t.key === 'mask-src' ? 'srcMask' : 'dstMask'] = a.text;
           break;
         }
         case 'reply-src':
         case 'reply-dst': {
-          const a = parseAddr(v, false);
+          const a = parseAddr(v, t.key);
           setFamily(a.family);
           r.reply[t.key === 'reply-src' ? 'src' : 'dst'] = a.text;
           break;
         }
+        case 'orig-zone':
+          r.origZone = strtoul(v).value & 0xffff;
+          break;
+        case 'reply-zone':
+          r.replyZone = strtoul(v).value & 0xffff;
+          break;
+        case 'id':
+          // --id takes an optional argument in 1.4.7's table; without one, 0 here.
+          r.id = strtoul(v).value >>> 0;
+          break;
+        case 'secmark':
+          r.secmark = strtoul(v).value >>> 0;
+          break;
         case 'protonum': {
           const p = findProto(v);
           if (p === undefined) throw new CompatUsageError(`\`${v}' unsupported protocol`);
@@ -786,18 +1046,8 @@ export function parseCompatArgs(
         case 'any-nat': {
           const text = t.value ?? optionalArg();
           if (text === undefined) break;
-          // split_address_and_port(): [v6]:port, v4:port (one colon), or an address.
-          let addr = text;
-          let port: string | undefined;
-          const v6 = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
-          if (v6) {
-            addr = v6[1]!;
-            port = v6[2];
-          } else if (text.indexOf(':') >= 0 && text.indexOf(':') === text.lastIndexOf(':')) {
-            addr = text.slice(0, text.indexOf(':'));
-            port = text.slice(text.indexOf(':') + 1);
-          }
-          const a = parseAddr(addr, false);
+          const { addr, port } = splitAddressAndPort(text);
+          const a = parseAddr(addr, t.key);
           setFamily(a.family);
           const nat = { ip: a.text, ...(port !== undefined ? { port: atoi(port) & 0xffff } : {}) };
           if (t.key !== 'dst-nat') r.natSrc = nat;
@@ -817,13 +1067,49 @@ export function parseCompatArgs(
           r.reply.dstPort = atoi(v) & 0xffff;
           break;
         case 'state': {
-          const name = v === 'LISTEN' ? 'SYN_SENT2' : v;
-          if (!(TCP_STATES as readonly string[]).includes(name)) {
-            throw new CompatUsageError(`unknown TCP state \`${v}'`);
+          if (ext?.name === 'sctp') {
+            if (!(SCTP_STATE_NAMES as readonly string[]).includes(v)) {
+              throw new CompatUsageError(`unknown SCTP state \`${v}'`);
+            }
+            r.sctpState = v as SctpState;
+          } else if (ext?.name === 'dccp') {
+            if (!(DCCP_STATES as readonly string[]).includes(v)) {
+              throw new CompatUsageError(`Unknown DCCP state \`${v}'`);
+            }
+            r.dccpState = v as DccpState;
+          } else {
+            const name = v === 'LISTEN' ? 'SYN_SENT2' : v;
+            if (!(TCP_STATES as readonly string[]).includes(name)) {
+              throw new CompatUsageError(`unknown TCP state \`${v}'`);
+            }
+            r.state = name as TcpState;
           }
-          r.state = name as TcpState;
           break;
         }
+        case 'orig-vtag':
+          r.vtagOrig = atoi(v) >>> 0;
+          break;
+        case 'reply-vtag':
+          r.vtagReply = atoi(v) >>> 0;
+          break;
+        case 'role':
+          // strncasecmp(arg, "client", strlen(arg)): a prefix, "" included.
+          if ('client'.startsWith(v.toLowerCase())) r.dccpRole = 'client';
+          else if ('server'.startsWith(v.toLowerCase())) r.dccpRole = 'server';
+          else throw new CompatUsageError(`Unknown DCCP role \`${v}'`);
+          break;
+        case 'srckey':
+          r.orig.srcPort = strtoul(v).value & 0xffff;
+          break;
+        case 'dstkey':
+          r.orig.dstPort = strtoul(v).value & 0xffff;
+          break;
+        case 'reply-key-src':
+          r.reply.srcPort = strtoul(v).value & 0xffff;
+          break;
+        case 'reply-key-dst':
+          r.reply.dstPort = strtoul(v).value & 0xffff;
+          break;
         case 'icmp-type':
           r.orig.icmpType = atoi(v) & 0xff;
           break;
@@ -841,6 +1127,9 @@ export function parseCompatArgs(
     }
   }
 
+  if (options.has('any-nat') && (options.has('src-nat') || options.has('dst-nat'))) {
+    throw new CompatUsageError("cannot specify `--src-nat' or `--dst-nat' with `--any-nat'");
+  }
   if (command === undefined) {
     // conntrack-tools checks the options against an empty row: the first is illegal.
     const first = OPTION_NAMES.find((o) => options.has(o));
@@ -904,11 +1193,12 @@ export function parseCompatArgs(
       const keys = ext.keys;
       const given = new Set(ext.flags.filter((_f, n) => protoOptions.has(keys[n]!)));
       checkRow(extRow, ext.flags, given);
-      if (extRow.slice(0, 4).includes(3)) {
-        const origPorts = protoOptions.has('sport') && protoOptions.has('dport');
-        const replyPorts = protoOptions.has('reply-port-src') && protoOptions.has('reply-port-dst');
-        if (!origPorts && !replyPorts) {
-          throw new CompatUsageError("you have to specify `--sport' and `--dport'");
+      if (extRow.includes(3) && ext.couples && ext.coupleMessages) {
+        // generic_opt_check(): an exact couple, else the first partial one.
+        const couples = ext.couples;
+        if (!couples.some(([x, y]) => protoOptions.has(x) && protoOptions.has(y))) {
+          const partial = couples.findIndex(([x, y]) => protoOptions.has(x) || protoOptions.has(y));
+          throw new CompatUsageError(ext.coupleMessages[partial === 1 ? 1 : 0]);
         }
       }
     }

@@ -22,8 +22,12 @@ import {
   type OptionName,
 } from './conntrack-compat-args.js';
 import {
+  XML_EXPECT_HEADER,
+  XML_HEADER,
+  formatCompatExpectationXml,
   formatCompatFlow,
   formatCompatSave,
+  formatCompatXml,
   formatCompatStats,
   type FormatOptions,
 } from './conntrack-compat-format.js';
@@ -91,20 +95,11 @@ Common parameters and options:
 `;
 
 /** Options the syntax accepts but this version does not carry out yet. */
-const NOT_YET: readonly OptionName[] = [
-  'tuple-src',
-  'tuple-dst',
-  'mask-src',
-  'mask-dst',
-  'nat-range',
-  'id',
-  'src-nat',
-  'dst-nat',
-  'any-nat',
-  'secmark',
-  'orig-zone',
-  'reply-zone',
-];
+const NOT_YET: readonly OptionName[] = [];
+
+function bswap32(v: number): number {
+  return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
+}
 
 /** A refusal printed as "Operation failed: ..." (exit status 1). */
 class OperationFailed extends Error {}
@@ -115,6 +110,11 @@ class NotSupported extends Error {}
 /** err2str() of conntrack-tools, for the errors a command can meet. */
 function describe(error: NetlinkError, command: CompatArgs['command'], expect = false): string {
   const create = command === 'I' || command === 'A';
+  if (expect && command === 'I') {
+    // err2str() with EXP_CREATE; strerror() otherwise.
+    if (error.code === 'ENOENT') return 'master conntrack not found';
+    if (error.code === 'EEXIST') return 'File exists';
+  }
   if (expect && error.code === 'ENOENT') return 'No such file or directory';
   switch (error.code) {
     case 'EEXIST':
@@ -147,37 +147,127 @@ function describe(error: NetlinkError, command: CompatArgs['command'], expect = 
   }
 }
 
-function inPrefix(address: string, network: string, prefix: number): boolean {
+/** (address & mask) == (network & mask), for addresses of one family. */
+function inNetwork(address: string, network: string, mask: string): boolean {
   const a = parseIP(address);
   const n = parseIP(network);
-  if (!a || !n || a.length !== n.length) return false;
-  for (let bit = 0; bit < prefix; bit++) {
-    const mask = 0x80 >> (bit % 8);
-    if ((a[bit >> 3]! & mask) !== (n[bit >> 3]! & mask)) return false;
-  }
-  return true;
+  const m = parseIP(mask);
+  if (!a || !n || !m || a.length !== n.length || m.length !== a.length) return false;
+  return a.every((byte, i) => (byte & m[i]!) === (n[i]! & m[i]!));
 }
 
-/** The filter of -L and -D: every option conntrack-tools compares (CT_COMPARISON). */
+/**
+ * nfct_filter_init(): --mask-src / --mask-dst need the address they mask
+ * (-L, -U, -D, -E check it when they start, as 1.4.7).
+ */
+function filterInit(a: CompatArgs): void {
+  if (a.options.has('mask-src') && a.orig.src === undefined) {
+    throw new CompatUsageError("Can't use --mask-src without --src");
+  }
+  if (a.options.has('mask-dst') && a.orig.dst === undefined) {
+    throw new CompatUsageError("Can't use --mask-dst without --dst");
+  }
+}
+
+/**
+ * filter_nat(): --src-nat / --dst-nat / --any-nat [ADDR[:PORT]]. An entry is
+ * SNATed when SRC_NAT_DONE is set and its reply destination differs from the
+ * original source (the port likewise); with an address, the reply address
+ * must be that address (IPv4 only, as 1.4.7 reads ATTR_SNAT_IPV4 alone),
+ * with a port, the reply port. -n and -g together: both; -j: either.
+ */
+function natMatcher(a: CompatArgs): ((flow: Flow) => boolean) | undefined {
+  const any = a.options.has('any-nat');
+  const checkSrc = any || a.options.has('src-nat');
+  const checkDst = any || a.options.has('dst-nat');
+  if (!checkSrc && !checkDst) return undefined;
+  const has = (
+    flow: Flow,
+    nat: CompatArgs['natSrc'],
+    doneBit: number,
+    natIp: string,
+    origIp: string,
+    natPort: number,
+    origPort: number,
+  ): boolean => {
+    const done = (flow.status & doneBit) !== 0;
+    const isNat = done && natIp !== origIp;
+    const isPat = done && natPort !== origPort;
+    let result = false;
+    const checkAddress = nat !== undefined && !nat.ip.includes(':');
+    if (checkAddress) result = isNat && nat.ip === natIp;
+    if (nat?.port !== undefined) {
+      const ret = isPat && nat.port === natPort;
+      if (checkAddress && result && !ret) result = false;
+      if (!checkAddress && ret) result = true;
+    } else if (!checkAddress) result = isNat || isPat;
+    return result;
+  };
+  return (flow) => {
+    const src =
+      checkSrc &&
+      has(
+        flow,
+        a.natSrc,
+        STATUS_BITS.SRC_NAT_DONE,
+        flow.reply.dst,
+        flow.orig.src,
+        flow.reply.dstPort ?? 0,
+        flow.orig.srcPort ?? 0,
+      );
+    const dst =
+      checkDst &&
+      has(
+        flow,
+        a.natDst,
+        STATUS_BITS.DST_NAT_DONE,
+        flow.reply.src,
+        flow.orig.dst,
+        flow.reply.srcPort ?? 0,
+        flow.orig.dstPort ?? 0,
+      );
+    if (any) return src || dst;
+    if (checkSrc && checkDst) return src && dst;
+    return checkSrc ? src : dst;
+  };
+}
+
+/**
+ * The filter of -L, -D, -U and -E: every option conntrack-tools compares
+ * (CT_COMPARISON, filter_nat, filter_label, filter_network). `tupleOnly`
+ * (-U): mark, status, zone and state are what -U sets, not filters.
+ */
 function listFilter(a: CompatArgs, tupleOnly = false): ListOptions {
   const f: ListOptions = {};
   if (a.family) f.family = a.family;
   const orig: Partial<Tuple> = { ...a.orig };
   const checks: ((flow: Flow) => boolean)[] = [];
-  if (a.srcPrefix !== undefined) {
-    const net = orig.src!;
-    const prefix = a.srcPrefix;
-    delete orig.src;
-    checks.push((flow) => inPrefix(flow.orig.src, net, prefix));
-  }
-  if (a.dstPrefix !== undefined) {
-    const net = orig.dst!;
-    const prefix = a.dstPrefix;
-    delete orig.dst;
-    checks.push((flow) => inPrefix(flow.orig.dst, net, prefix));
+  for (const [key, mask] of [
+    ['src', a.options.has('mask-src') ? a.srcMask : undefined],
+    ['dst', a.options.has('mask-dst') ? a.dstMask : undefined],
+  ] as const) {
+    const net = orig[key];
+    if (mask === undefined || net === undefined) continue;
+    // filter_network(): the family of the mask, then the masked address.
+    const family = a.family;
+    delete orig[key];
+    checks.push((flow) => flow.family === family && inNetwork(flow.orig[key], net, mask));
   }
   if (Object.keys(orig).length) f.orig = orig;
   if (Object.keys(a.reply).length) f.reply = { ...a.reply };
+  // nfct_cmp(): a port (or ICMP field) asked for must be in the entry; the
+  // kernel's tuple filter lets entries of protocols without ports through
+  // (DCCP when the kernel has no DCCP tracker).
+  for (const dir of ['orig', 'reply'] as const) {
+    const t = f[dir];
+    if (!t) continue;
+    const fields = (['srcPort', 'dstPort', 'icmpType', 'icmpCode', 'icmpId'] as const).filter(
+      (k) => t[k] !== undefined,
+    );
+    if (fields.length) checks.push((flow) => fields.every((k) => flow[dir][k] === t[k]));
+  }
+  const nat = natMatcher(a);
+  if (nat) checks.push(nat);
   if (a.labels !== undefined) {
     // filter_label(): every bit asked for must be set; no labels, no match.
     const wanted = a.labels;
@@ -186,6 +276,10 @@ function listFilter(a: CompatArgs, tupleOnly = false): ListOptions {
       const have = new Set(labelBits(flow.labels));
       return wanted.every((b) => have.has(b));
     });
+  }
+  if (a.id !== undefined) {
+    const id = a.id;
+    checks.push((flow) => flow.id === id);
   }
   if (!tupleOnly) {
     if (a.mark) {
@@ -200,6 +294,29 @@ function listFilter(a: CompatArgs, tupleOnly = false): ListOptions {
     if (a.state !== undefined) {
       const state = a.state;
       checks.push((flow) => flow.tcp?.state === state);
+    }
+    if (a.sctpState !== undefined) {
+      const state = a.sctpState;
+      checks.push((flow) => flow.sctp?.state === state);
+    }
+    if (a.dccpState !== undefined) {
+      const state = a.dccpState;
+      checks.push((flow) => flow.dccp?.state === state);
+    }
+    // nfct_cmp(): an entry without a secmark matches any -c (the kernel does
+    // not dump CTA_SECMARK); a direction without a zone is zone 0.
+    if (a.secmark !== undefined) {
+      const secmark = a.secmark;
+      checks.push((flow) => flow.secmark === undefined || flow.secmark === secmark);
+    }
+    // In user space: the kernel's tuple filter compares a zone whatever its direction.
+    if (a.origZone !== undefined) {
+      const zone = a.origZone;
+      checks.push((flow) => (flow.orig.zone ?? 0) === zone);
+    }
+    if (a.replyZone !== undefined) {
+      const zone = a.replyZone;
+      checks.push((flow) => (flow.reply.zone ?? 0) === zone);
     }
   }
   if (checks.length) f.where = (flow) => checks.every((c) => c(flow));
@@ -227,12 +344,29 @@ function createSpec(a: CompatArgs): CreateSpec {
     reply = completeTuple(r, 'reply-src');
     orig = invertTuple(reply);
   }
+  // --orig-zone / --reply-zone: CTA_TUPLE_ZONE of that direction only (the
+  // library always sends both tuples; the reply is completed from the original).
+  if (a.origZone !== undefined || a.replyZone !== undefined) {
+    const base = reply ?? invertTuple(orig);
+    delete base.zone;
+    reply = { ...base, ...(a.replyZone !== undefined ? { zone: a.replyZone } : {}) };
+    if (a.origZone !== undefined) orig = { ...orig, zone: a.origZone };
+  }
   const spec: CreateSpec = { orig, timeout: a.timeout ?? 0 };
   if (reply) spec.reply = reply;
   if (a.status !== undefined) spec.status = a.status;
   if (a.mark) spec.mark = a.mark.value;
   if (a.zone !== undefined) spec.zone = a.zone;
   if (a.state !== undefined) spec.tcpState = a.state;
+  if (a.sctpState !== undefined) {
+    spec.sctpState = a.sctpState;
+    // 1.4.7 sets htonl(atoi()) and the library htonl()s again: the kernel
+    // gets the tag's bytes in host (little-endian) order.
+    spec.sctpVtagOrig = bswap32(a.vtagOrig ?? 0);
+    spec.sctpVtagReply = bswap32(a.vtagReply ?? 0);
+  }
+  if (a.dccpState !== undefined) spec.dccpState = a.dccpState;
+  if (a.dccpRole !== undefined) spec.dccpRole = a.dccpRole === 'client' ? 0 : 1;
   if (a.labelModify !== undefined) spec.labels = a.labelModify;
   for (const [key, nat] of [
     ['natSrc', a.natSrc],
@@ -249,30 +383,15 @@ function createSpec(a: CompatArgs): CreateSpec {
 }
 
 function checkSupported(a: CompatArgs): void {
-  if (a.table === 'expect' && !['E', 'L', 'F', 'C', 'G', 'D'].includes(a.command)) {
+  if (a.table === 'expect' && !['E', 'L', 'F', 'C', 'G', 'D', 'I'].includes(a.command)) {
     throw new NotSupported(`-${a.command} of the expect table is not supported yet`);
   }
   for (const o of NOT_YET) {
-    // NAT at create (-I/-A --src-nat/--dst-nat ADDR[:PORT]) is done; as a filter it is not.
-    const natAtCreate =
-      (o === 'src-nat' || o === 'dst-nat') && (a.command === 'I' || a.command === 'A');
-    if (a.options.has(o) && !natAtCreate) throw new NotSupported(`--${o} is not supported yet`);
+    if (a.options.has(o)) throw new NotSupported(`--${o} is not supported yet`);
   }
-  for (const o of ['mask-port-src', 'mask-port-dst', 'tuple-port-src', 'tuple-port-dst']) {
-    if (a.protoOptions.has(o)) throw new NotSupported(`--${o} is not supported yet`);
-  }
-  for (const o of a.output) {
-    if (
-      o !== 'extended' &&
-      o !== 'id' &&
-      o !== 'labels' &&
-      o !== 'userspace' && // a no-op in 1.4.7 (its flag value is 0)
-      !(o === 'timestamp' && a.command === 'E') &&
-      !(o === 'save' && a.command === 'L' && a.table !== 'expect')
-    ) {
-      throw new NotSupported(`-o ${o} is not supported yet`);
-    }
-  }
+  // Every -o is carried out, or (as in 1.4.7) has no effect where a command
+  // ignores it (-o timestamp outside -E and the expect table, -o ktimestamp
+  // with the expect table); -o xml,timestamp there adds <when>.
   if (a.table !== 'conntrack' && a.table !== 'expect' && a.command !== 'L') {
     throw new NotSupported(`the ${a.table} table is supported with -L only`);
   }
@@ -283,6 +402,7 @@ function formatOptions(a: CompatArgs): FormatOptions {
   return {
     extended: a.output.has('extended'),
     id: a.output.has('id'),
+    ktimestamp: a.output.has('ktimestamp'),
     ...(a.labelMap && a.command !== 'D' ? { labelNames: a.labelMap.names } : {}),
   };
 }
@@ -313,17 +433,32 @@ function labelMapLoader(io: CliIo): () => LabelMap | undefined {
 
 class Output {
   private chunk = '';
+  /** -o xml: whether the XML header went out (-L and -G print it before the first entry). */
+  xmlStarted = false;
   constructor(
     private readonly io: CliIo,
     private readonly a: CompatArgs,
+    private readonly xmlHeader = false,
   ) {}
-  flow(f: Flow): void {
+  /** `savePrefix`: the command a `-o save` line starts with (-A, or -D for what -D deleted). */
+  flow(f: Flow, savePrefix = '-A'): void {
+    const xml = this.a.output.has('xml') && !this.a.json;
+    if (xml && this.xmlHeader && !this.xmlStarted) {
+      this.chunk += XML_HEADER;
+      this.xmlStarted = true;
+    }
     this.chunk += this.a.json
       ? flowJsonLine(f)
       : (this.a.output.has('save')
-          ? formatCompatSave(f)
-          : formatCompatFlow(f, formatOptions(this.a))) + '\n';
+          ? formatCompatSave(f, savePrefix)
+          : xml
+            ? formatCompatXml(f, undefined, this.a.output.has('ktimestamp'))
+            : formatCompatFlow(f, formatOptions(this.a))) + '\n';
     if (this.chunk.length >= 65536) this.flush();
+  }
+  /** -L: the closing tag, when the header went out. */
+  endXml(): void {
+    if (this.xmlStarted) this.chunk += '</conntrack>\n';
   }
   flush(): void {
     if (this.chunk) this.io.stdout(this.chunk);
@@ -333,15 +468,29 @@ class Output {
 
 /** `-L|-F|-C|-G|-D expect`. */
 async function executeExpect(a: CompatArgs, io: CliIo, ct: Conntrack): Promise<number> {
+  /** -o xml,timestamp: libnetfilter_conntrack's <when> block. */
+  const when = a.output.has('timestamp');
   switch (a.command) {
     case 'L': {
       // conntrack-tools dumps one family: IPv4 unless -f says otherwise.
       const list = await ct.expectations.listAll({ family: a.family ?? 'ipv4' });
+      const xml = a.output.has('xml') && !a.json;
+      if (xml && list.length) io.stdout(XML_EXPECT_HEADER);
+      // dump_exp_cb(): -o timestamp puts the wall clock before each line.
+      const stamp = () => (a.output.has('timestamp') ? expectClockPrefix() : '');
       io.stdout(
         list
-          .map((e) => (a.json ? expectationJsonLine(e) : formatCompatExpectation(e) + '\n'))
+          .map((e) =>
+            a.json
+              ? expectationJsonLine(e)
+              : xml
+                ? formatCompatExpectationXml(e, undefined, when) + '\n'
+                : stamp() + formatCompatExpectation(e) + '\n',
+          )
           .join(''),
       );
+      // dump_exp_cb() prints the header before the first one; -L closes it.
+      if (xml && list.length) io.stdout('</expect>\n');
       io.stderr(`${COMPAT_PREFIX}${list.length} expectations have been shown.\n`);
       return 0;
     }
@@ -356,6 +505,20 @@ async function executeExpect(a: CompatArgs, io: CliIo, ct: Conntrack): Promise<n
       );
       return 0;
     }
+    case 'I': {
+      // EXP_CREATE: the master from -s/-d/-p and its ports, the expected tuple
+      // from --tuple-*, the mask from --mask-* (no summary, exit 0). 1.4.7
+      // sets the expected tuple's protocol from the port's byte (a bug):
+      // here it is the -p protocol (docs/conntrack-cli.md).
+      const proto = a.proto!;
+      const master = completeTuple(a.orig, 'src');
+      const tuple = { ...a.expTuple, proto } as Tuple;
+      const mask: Partial<Tuple> = { ...a.expMask };
+      if (a.srcMask !== undefined) mask.src = a.srcMask;
+      if (a.dstMask !== undefined) mask.dst = a.dstMask;
+      await ct.expectations.create({ master, tuple, mask, timeout: a.timeout ?? 0 });
+      return 0;
+    }
     case 'G':
     case 'D': {
       const tuple = completeTuple(a.orig, 'src');
@@ -368,7 +531,13 @@ async function executeExpect(a: CompatArgs, io: CliIo, ct: Conntrack): Promise<n
       const key = { tuple, ...(a.family ? { family: a.family } : {}) };
       if (a.command === 'G') {
         const e = await ct.expectations.get(key);
-        io.stdout(a.json ? expectationJsonLine(e) : formatCompatExpectation(e) + '\n');
+        io.stdout(
+          a.json
+            ? expectationJsonLine(e)
+            : a.output.has('xml')
+              ? XML_EXPECT_HEADER + formatCompatExpectationXml(e, undefined, when) + '\n'
+              : formatCompatExpectation(e) + '\n',
+        );
         return 0;
       }
       await ct.expectations.delete(key);
@@ -414,15 +583,17 @@ async function execute(a: CompatArgs, io: CliIo, batch = false): Promise<number>
     if (!batch) io.stderr(`${COMPAT_PREFIX}${text}\n`);
   };
   const ct = Conntrack.open(a.netns !== undefined ? { netns: a.netns } : {});
-  const out = new Output(io, a);
+  const out = new Output(io, a, a.command === 'L' || a.command === 'G');
   try {
     if (a.table === 'expect') return await executeExpect(a, io, ct);
     switch (a.command) {
       case 'L': {
+        if (a.table === 'conntrack') filterInit(a);
         const filter = listFilter(a);
         if (a.table === 'dying' || a.table === 'unconfirmed') filter.table = a.table;
         if (a.options.has('zero')) filter.zeroCounters = true;
         const n = await ct.forEach((f) => out.flow(f), filter);
+        out.endXml();
         out.flush();
         summary(`${n} flow entries have been shown.`);
         return 0;
@@ -432,7 +603,17 @@ async function execute(a: CompatArgs, io: CliIo, batch = false): Promise<number>
           a.orig.src !== undefined && a.orig.dst !== undefined
             ? { orig: completeTuple(a.orig, 'src') }
             : { reply: completeTuple({ ...a.reply, proto: a.proto! }, 'reply-src') };
-        const flow = await ct.get({ ...key, ...(a.family ? { family: a.family } : {}) });
+        const flow = await ct.get({
+          ...key,
+          ...(a.family ? { family: a.family } : {}),
+          ...(a.id !== undefined ? { id: a.id } : {}),
+        });
+        // mnl_nfct_dump_cb() compares what the kernel sent with every option
+        // given (-i, -l, the tuples): no match, nothing shown, exit 1.
+        if (!flowMatcher(listFilter(a))(flow)) {
+          summary('0 flow entries have been shown.');
+          return batch ? 0 : 1;
+        }
         out.flow(flow);
         out.flush();
         summary('1 flow entries have been shown.');
@@ -457,6 +638,7 @@ async function execute(a: CompatArgs, io: CliIo, batch = false): Promise<number>
         return 0;
       }
       case 'U': {
+        filterInit(a);
         const victims = await ct.listAll(listFilter(a, true));
         let n = 0;
         for (const flow of victims) {
@@ -500,6 +682,7 @@ async function execute(a: CompatArgs, io: CliIo, batch = false): Promise<number>
         return n === 0 && !batch ? 1 : 0;
       }
       case 'D': {
+        filterInit(a);
         const victims = await ct.listAll(listFilter(a));
         let n = 0;
         for (const flow of victims) {
@@ -510,7 +693,7 @@ async function execute(a: CompatArgs, io: CliIo, batch = false): Promise<number>
               ...(flow.zone !== undefined ? { zone: flow.zone } : {}),
               ...(flow.id !== undefined ? { id: flow.id } : {}),
             });
-            out.flow(flow);
+            out.flow(flow, '-D');
             n++;
           } catch (error) {
             if (!(error instanceof NetlinkError && error.code === 'ENOENT')) throw error;
@@ -566,7 +749,10 @@ export async function runConntrackCompat(argv: readonly string[], io: CliIo): Pr
   try {
     const load = loadFileRequest(argv);
     if (load) return await runLoadFile(load.file, load.prefix, io);
-    const a = parseCompatArgs(argv, { loadLabelMap: labelMapLoader(io) });
+    const a = parseCompatArgs(argv, {
+      loadLabelMap: labelMapLoader(io),
+      warn: (text) => io.stderr(text),
+    });
     if (a.command === 'h') {
       io.stdout(COMPAT_USAGE);
       return 0;
@@ -602,6 +788,9 @@ export async function runConntrackCompat(argv: readonly string[], io: CliIo): Pr
   }
 }
 
+/** ct_save_snprintf() names the event by the command that would replay it. */
+const SAVE_EVENT_PREFIX = { new: '-A', update: '-U', destroy: '-D' } as const;
+
 const EVENT_TAGS = { new: '    [NEW] ', update: ' [UPDATE] ', destroy: '[DESTROY] ' } as const;
 
 /** `[%-.8ld.%-.6ld]\t`: the wall clock when the event was read (-o timestamp). */
@@ -609,6 +798,13 @@ function wallClockPrefix(): string {
   const ms = Date.now();
   const sec = String(Math.floor(ms / 1000)).padStart(8, '0');
   return `[${sec}.${String((ms % 1000) * 1000).padStart(6, '0')}]\t`;
+}
+
+/** `[%-8ld.%-6ld]\t`: the expectation callbacks' clock, padded with blanks on the right. */
+function expectClockPrefix(): string {
+  const ms = Date.now();
+  const sec = String(Math.floor(ms / 1000)).padEnd(8, ' ');
+  return `[${sec}.${String((ms % 1000) * 1000).padEnd(6, ' ')}]\t`;
 }
 
 /**
@@ -630,9 +826,26 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
     // The kernel doubles SO_RCVBUF(FORCE) and conntrack-tools reports what it reads back.
     io.stderr(`NOTICE: Netlink socket buffer size has been set to ${a.bufferSize * 2} bytes.\n`);
   }
+  if (!expect) {
+    try {
+      filterInit(a);
+    } catch (error) {
+      events.close();
+      throw error;
+    }
+  }
   const matches = flowMatcher(listFilter(a));
   const format = formatOptions(a);
   let shown = 0;
+  let xmlStarted = false;
+  /** -o xml,timestamp: the <when> block instead of the clock prefix. */
+  const when = a.output.has('timestamp');
+  /** The XML header before the first event (-o xml). */
+  const xmlStart = (): string => {
+    if (xmlStarted) return '';
+    xmlStarted = true;
+    return expect ? XML_EXPECT_HEADER : XML_HEADER;
+  };
   const onMessage = (msg: NetlinkMessage): void => {
     let line: string;
     if (expect) {
@@ -641,7 +854,9 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
       if (a.family !== undefined && ev.expectation.family !== a.family) return;
       line = a.json
         ? expectationJsonLine(ev.expectation, ev.type).trimEnd()
-        : EVENT_TAGS[ev.type] + formatCompatExpectation(ev.expectation);
+        : a.output.has('xml')
+          ? xmlStart() + formatCompatExpectationXml(ev.expectation, ev.type, when)
+          : EVENT_TAGS[ev.type] + formatCompatExpectation(ev.expectation);
     } else {
       const type = eventTypeOf(msg);
       if (type === undefined) return;
@@ -653,10 +868,17 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
         ? JSON.stringify({ event: type, ...flowToJson(flow) }, (_k, v: unknown) =>
             typeof v === 'bigint' ? v.toString() : v,
           )
-        : EVENT_TAGS[type] + formatCompatFlow(flow, format);
+        : a.output.has('save')
+          ? formatCompatSave(flow, SAVE_EVENT_PREFIX[type])
+          : a.output.has('xml')
+            ? xmlStart() + formatCompatXml(flow, type, a.output.has('ktimestamp'), undefined, when)
+            : EVENT_TAGS[type] + formatCompatFlow(flow, format);
     }
     if (!a.json) {
-      if (a.output.has('timestamp')) line = wallClockPrefix() + line;
+      // ct_save_snprintf() lines go without the clock, as in 1.4.7 (-o save,timestamp is refused anyway).
+      if (a.output.has('timestamp') && !a.output.has('save') && !a.output.has('xml')) {
+        line = (expect ? expectClockPrefix() : wallClockPrefix()) + line;
+      }
       // conntrack-tools does this for conntrack events only.
       if (msg.portId !== 0 && !expect) line += ` [USERSPACE] portid=${msg.portId}`;
     }
@@ -680,6 +902,7 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       events.close();
+      if (xmlStarted) io.stdout(expect ? '</expect>\n' : '</conntrack>\n');
       io.stderr(
         `${COMPAT_PREFIX}${shown} ${expect ? 'expectation' : 'flow'} events have been shown.\n`,
       );
@@ -816,7 +1039,9 @@ async function runLoadFile(file: string, prefix: string[], io: CliIo): Promise<n
   for (const line of fgetsLines(text)) {
     const words = loadFileWords(line);
     if (words === undefined) continue;
-    commands.push(parseCompatArgs([...prefix, ...words], { loadLabelMap }));
+    commands.push(
+      parseCompatArgs([...prefix, ...words], { loadLabelMap, warn: (text) => io.stderr(text) }),
+    );
   }
   for (const a of commands) {
     if (!['I', 'A', 'U', 'D', 'F'].includes(a.command) || a.noCommand || a.table !== 'conntrack') {

@@ -102,6 +102,9 @@ export interface CreateSpec {
   sctpState?: C.SctpState;
   sctpVtagOrig?: number;
   sctpVtagReply?: number;
+  /** DCCP state and role (0 client, 1 server), sent as CTA_PROTOINFO_DCCP. */
+  dccpState?: C.DccpState;
+  dccpRole?: number;
   /** NAT can only be set at create. */
   natSrc?: NatSpec;
   natDst?: NatSpec;
@@ -378,7 +381,10 @@ export class Conntrack {
       w.string(C.CTA_HELP_NAME, spec.helper);
       w.endNest(h);
     }
-    this.writeProtoinfo(w, spec.tcpState, spec.sctpState, spec.sctpVtagOrig, spec.sctpVtagReply);
+    this.writeProtoinfo(w, spec.tcpState, spec.sctpState, spec.sctpVtagOrig, spec.sctpVtagReply, {
+      ...(spec.dccpState !== undefined ? { state: spec.dccpState } : {}),
+      ...(spec.dccpRole !== undefined ? { role: spec.dccpRole } : {}),
+    });
     if (spec.natSrc) writeNat(w, C.CTA_NAT_SRC, spec.natSrc, family);
     if (spec.natDst) writeNat(w, C.CTA_NAT_DST, spec.natDst, family);
     return w.endMessage().finish();
@@ -419,8 +425,10 @@ export class Conntrack {
     sctp?: C.SctpState,
     vtagOrig = 0,
     vtagReply = 0,
+    dccp: { state?: C.DccpState; role?: number } = {},
   ): void {
-    if (tcp === undefined && sctp === undefined) return;
+    const hasDccp = dccp.state !== undefined || dccp.role !== undefined;
+    if (tcp === undefined && sctp === undefined && !hasDccp) return;
     const info = w.beginNest(C.CTA_PROTOINFO);
     if (tcp !== undefined) {
       const t = w.beginNest(C.CTA_PROTOINFO_TCP);
@@ -435,6 +443,16 @@ export class Conntrack {
       w.u32be(C.CTA_PROTOINFO_SCTP_VTAG_ORIGINAL, vtagOrig);
       w.u32be(C.CTA_PROTOINFO_SCTP_VTAG_REPLY, vtagReply);
       w.endNest(s);
+    }
+    if (hasDccp) {
+      const d = w.beginNest(C.CTA_PROTOINFO_DCCP);
+      if (dccp.state !== undefined) {
+        const n = C.DCCP_STATES.indexOf(dccp.state);
+        if (n < 0) throw new ConntrackArgumentError(`unknown DCCP state '${dccp.state}'`);
+        w.u8(C.CTA_PROTOINFO_DCCP_STATE, n);
+      }
+      if (dccp.role !== undefined) w.u8(C.CTA_PROTOINFO_DCCP_ROLE, dccp.role);
+      w.endNest(d);
     }
     w.endNest(info);
   }

@@ -8,7 +8,7 @@
  * timeouts within ±2 s and entry order normalised, as in
  * conntrack-compat.test.ts.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,6 +102,26 @@ const MUTATING: string[] = [
   '-D -p tcp --dport 443 -l l2',
 ];
 
+/**
+ * `-E` with label filters, each run at once through `conntrack -E` and our
+ * CLI (both in the overlay), while -I/-U/-D with labels make events; then
+ * SIGTERM. Exit status, stderr (the summary) and stdout compared (without
+ * the racy ` progname=` 1.4.7 adds after `[USERSPACE] portid=N`).
+ */
+const EVENT_LINES: string[] = [
+  '-E -l l1',
+  '-E -l l1,l64',
+  '-E -l l1 -l l5',
+  '-E -l l2 -o labels',
+  '-E -o labels',
+  '-E -l l1 -e UPDATES',
+  '-E -l l7 -e DESTROY',
+  '-E -l l1 -o save',
+  '-E -l l1 -p tcp --dport 80 -o extended,labels',
+  '-E -l nosuch',
+  '-E -l l1 --label-add l2',
+];
+
 describe.skipIf(skip)('portcullis conntrack labels, conntrack-tools syntax, against 1.4.7', () => {
   let ns: TestNetns;
   let etcDir: string;
@@ -180,6 +200,84 @@ describe.skipIf(skip)('portcullis conntrack labels, conntrack-tools syntax, agai
     } else compare(argv, theirs, mine);
     compare(table, theirTable, myTable);
   });
+
+  it('-E with -l / -o labels, against conntrack -E', async () => {
+    populate();
+    const mountArgs = (argv: string[]) => [
+      '-m',
+      '--',
+      'sh',
+      '-c',
+      'mount -t overlay overlay -o lowerdir="$0":/etc /etc && exec "$@"',
+      etcDir,
+      ...argv,
+    ];
+    interface Run {
+      child: ReturnType<typeof spawn>;
+      done: Promise<Result>;
+    }
+    // unshare and sh exec the command: the child's pid is the tool's.
+    const start = (argv: string[]): Run => {
+      const child = spawn('unshare', mountArgs(argv), { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const done = new Promise<Result>((resolve) =>
+        child.on('close', (status) => resolve({ status: status ?? -1, stdout, stderr })),
+      );
+      return { child, done };
+    };
+    const stop = async (r: Run): Promise<Result> => {
+      if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGTERM');
+      const timer = setTimeout(() => r.child.kill('SIGKILL'), 5000);
+      try {
+        return await r.done;
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const runs = EVENT_LINES.map((line) => ({
+      line,
+      theirs: start(['ip', 'netns', 'exec', ns.name, 'conntrack', ...split(line)]),
+      mine: start(['node', 'bin/portcullis.js', 'conntrack', '--netns', ns.name, ...split(line)]),
+    }));
+    const results: { line: string; theirs: Result; mine: Result }[] = [];
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 4000 + 250 * runs.length));
+      for (const line of [
+        '-I -p tcp -s 10.8.0.1 -d 10.8.0.2 --sport 1 --dport 80 --state ESTABLISHED -t 100 --label-add l1,l5',
+        '-I -p tcp -s 10.8.0.3 -d 10.8.0.2 --sport 1 --dport 22 --state SYN_SENT -t 100',
+        '-U -p tcp -s 10.1.0.4 --label-add l7',
+        '-U -p tcp -s 10.1.0.3 --label-add l2',
+        '-U -p tcp -s 10.8.0.1 -t 50',
+        '-D -p tcp -s 10.1.0.4',
+        '-D -l l1 -p tcp -s 10.1.0.1 --sport 1001',
+      ]) {
+        const r = tool(split(line));
+        expect(r.status, `${line}: ${r.stderr}`).toBe(0);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 700));
+    } finally {
+      for (const r of runs) {
+        results.push({ line: r.line, theirs: await stop(r.theirs), mine: await stop(r.mine) });
+      }
+    }
+    const noProgname = (x: Result): Result => ({
+      ...x,
+      stdout: x.stdout.replace(/ progname=\S+$/gm, ''),
+    });
+    for (const { line, theirs, mine } of results) {
+      expect(noProgname(mine), line).toEqual(noProgname(theirs));
+    }
+    const out = (line: string) => results.find((r) => r.line === line)!.theirs.stdout;
+    expect(out('-E -l l1'), 'saw events').toMatch(/\[NEW\].* labels=l1,l5/);
+    expect(out('-E -l l1'), 'saw events').toMatch(/\[UPDATE\].* labels=l1,l5/);
+    expect(out('-E -l l1'), 'filtered').not.toContain('10.8.0.3');
+    expect(out('-E -o labels'), 'saw events').toContain('10.8.0.3');
+    // Destroy events carry no labels: a label filter never matches them (both tools).
+    expect(out('-E -l l7 -e DESTROY')).toBe('');
+  }, 60_000);
 
   it.skipIf(existsSync('/etc/xtables/connlabel.conf'))(
     'says so when there is no connlabel.conf, as 1.4.7',

@@ -9,8 +9,10 @@ import {
   strtoul,
 } from '../../../helper/cli/conntrack-compat-args.js';
 import {
+  ctime,
   formatCompatExpectation,
   formatCompatFlow,
+  formatCompatXml,
 } from '../../../helper/cli/conntrack-compat-format.js';
 import type { Flow } from '../../../helper/conntrack/types.js';
 
@@ -27,13 +29,75 @@ function error(line: string): string {
 }
 
 describe('conntrack-tools command line', () => {
+  it('parses the SCTP, DCCP and GRE options as libct_proto_sctp/dccp/gre.c', () => {
+    const s = parse(
+      '-I -p sctp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state COOKIE_WAIT --orig-vtag 4000000000 --reply-vtag 0x10 -t 5',
+    );
+    expect(s).toMatchObject({ sctpState: 'COOKIE_WAIT', vtagOrig: 4000000000, vtagReply: 0 });
+    expect(s.orig).toMatchObject({ srcPort: 1, dstPort: 2, proto: 132 });
+    const d = parse(
+      '-I -p dccp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state OPEN --role SE -t 5',
+    );
+    expect(d).toMatchObject({ dccpState: 'OPEN', dccpRole: 'server' });
+    expect(
+      parse('-A -p dccp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --role= --state REQUEST -t 5')
+        .dccpRole,
+    ).toBe('client');
+    const g = parse('-L -p gre --srckey 0x10 --orig-key-dst 010 --reply-key-src 70000');
+    expect(g.orig).toMatchObject({ srcPort: 16, dstPort: 8 });
+    expect(g.reply).toMatchObject({ srcPort: 70000 & 0xffff });
+    const fail = (line: string) => () => parse(line);
+    expect(fail('-L -p sctp --state FOO')).toThrow("unknown SCTP state `FOO'");
+    expect(fail('-L -p dccp --state open')).toThrow("Unknown DCCP state `open'");
+    expect(fail('-I -p dccp --state OPEN --role x')).toThrow("Unknown DCCP role `x'");
+    expect(
+      fail('-I -p sctp -s 1.1.1.1 -d 1.1.1.2 --sport 1 --dport 2 --state CLOSED -t 5'),
+    ).toThrow("You need to supply the `--orig-vtag' option for this command");
+    expect(fail('-I -p gre -s 1.1.1.1 -d 1.1.1.2 --reply-key-src 1 -t 5')).toThrow(
+      "you have to specify `--reply-src-key' and `--reply-dst-key'",
+    );
+    expect(fail('-I -p dccp -s 1.1.1.1 -d 1.1.1.2 --state OPEN --role c -t 5')).toThrow(
+      "you have to specify `--sport' and `--dport'",
+    );
+    expect(fail('-L -p gre --sport 1')).toThrow("unknown option `--sport'");
+  });
+
+  it('parses NAT filters, masks, zones, -i and -c', () => {
+    const a = parse('-L -n 10.0.0.1:80 -g 10.0.0.2');
+    expect(a.natSrc).toEqual({ ip: '10.0.0.1', port: 80 });
+    expect(a.natDst).toEqual({ ip: '10.0.0.2' });
+    expect(parse('-L -g [2001:db8::1]:99').natDst).toEqual({ ip: '2001:db8::1', port: 99 });
+    expect(() => parse('-L -n 10.0.0.1 -g ::1')).toThrow('mismatched address family');
+    expect(parse('-L -j 10.0.0.1')).toMatchObject({
+      natSrc: { ip: '10.0.0.1' },
+      natDst: { ip: '10.0.0.1' },
+    });
+    expect(parse('-L -d 10.1.0.0/16 --mask-dst 255.0.0.0').dstMask).toBe('255.0.0.0');
+    expect(parse('-L --orig-zone 0x10 --reply-zone 70000')).toMatchObject({
+      origZone: 16,
+      replyZone: 70000 & 0xffff,
+    });
+    expect(parse('-D -i 4000000000').id).toBe(4000000000);
+    expect(parse('-L -c 7').secmark).toBe(7);
+    const fail = (line: string) => () => parse(line);
+    expect(fail('-L -n 10.0.0.1:')).toThrow("No port specified after `:'");
+    expect(fail('-L -n 10.0.0.1:65536')).toThrow("Invalid port `65536'");
+    expect(fail('-L -n [::1')).toThrow("No closing ']' around IPv6 address");
+    expect(fail('-L -n []')).toThrow('No IPv6 address specified');
+    expect(fail('-L -j -n')).toThrow("cannot specify `--src-nat' or `--dst-nat' with `--any-nat'");
+    expect(fail('-L -q 10.0.0.0/8')).toThrow("CIDR notation unavailable for `--reply-dst'");
+    expect(fail('-L --mask-src 255.0.0.0/8')).toThrow("CIDR notation unavailable for `--mask-src'");
+    expect(fail('-L -i 5')).toThrow("Illegal option `--id' with this command");
+  });
+
   it('parses commands, tables and filters', () => {
     const a = parse('-L -p tcp --dport 80 -s 10.0.0.0/24 -m 0x10/0xff -u ASS,SEEN -w 70000');
     expect(a.command).toBe('L');
     expect(a.table).toBe('conntrack');
     expect(a.proto).toBe(6);
     expect(a.orig).toEqual({ src: '10.0.0.0', proto: 6, dstPort: 80 });
-    expect(a.srcPrefix).toBe(24);
+    expect(a.srcMask).toBe('255.255.255.0');
+    expect(a.options.has('mask-src')).toBe(true);
     expect(a.family).toBe('ipv4');
     expect(a.mark).toEqual({ value: 16, mask: 255 });
     expect(a.status).toBe(4 | 2);
@@ -45,7 +109,9 @@ describe('conntrack-tools command line', () => {
     expect(parse('-L --proto=udp').proto).toBe(17);
     expect(parse('-L -p 0x32').proto).toBe(50);
     expect(parse('-L -p tcp --state LISTEN').state).toBe('SYN_SENT2');
-    expect(parse('-L -s 2001:db8::1/128').srcPrefix).toBeUndefined();
+    expect(parse('-L -s 2001:db8::1/128').srcMask).toBeUndefined();
+    expect(parse('-L -s 2001:db8::1/64').srcMask).toBe('ffff:ffff:ffff:ffff::');
+    expect(parse('-L -s 10.1.0.1 --mask-src 255.255.0.0').srcMask).toBe('255.255.0.0');
     expect(parse('-L --json --netns blue')).toMatchObject({ json: true, netns: 'blue' });
     const c = parse('-I -p icmp -s 10.0.0.1 -d 10.0.0.2 --icmp-type 8 --icmp-code 0 -t 5');
     expect(c.orig).toMatchObject({ icmpType: 8, icmpCode: 0 });
@@ -162,6 +228,46 @@ describe('conntrack-tools text format', () => {
     id: 42,
     tcp: { state: 'ESTABLISHED', stateNumber: 3 },
   };
+  it('prints delta-time and, with -o ktimestamp, the start and stop', () => {
+    const start = 1_000_000_000_500_000_000n;
+    const t: Flow = { ...flow, timestampStart: start };
+    expect(
+      formatCompatFlow(t, { extended: false, id: false, nowSeconds: 1_000_000_100 }),
+    ).toContain(' zone=3 delta-time=100 use=1');
+    const stopped: Flow = { ...t, timestampStop: start + 7_000_000_000n };
+    expect(formatCompatFlow(stopped, { extended: false, id: false, ktimestamp: true })).toContain(
+      ` zone=3 delta-time=7 [start=${ctime(1_000_000_000)}] [stop=${ctime(1_000_000_007)}] use=1`,
+    );
+    expect(ctime(0)).toMatch(/^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d 19(69|70)$/);
+  });
+
+  it('prints libnetfilter_conntrack XML, SCTP states by TCP names, no ICMP fields', () => {
+    expect(formatCompatXml(flow, 'new')).toBe(
+      '<flow type="new"><meta direction="original"><layer3 protonum="2" protoname="ipv4">' +
+        '<src>10.0.0.1</src><dst>10.0.0.2</dst></layer3><layer4 protonum="6" protoname="tcp">' +
+        '<sport>1</sport><dport>2</dport></layer4></meta><meta direction="reply">' +
+        '<layer3 protonum="2" protoname="ipv4"><src>10.0.0.2</src><dst>10.0.0.1</dst></layer3>' +
+        '<layer4 protonum="6" protoname="tcp"><sport>2</sport><dport>1</dport></layer4></meta>' +
+        '<meta direction="independent"><state>ESTABLISHED</state><timeout>99</timeout>' +
+        '<mark>0</mark><zone>3</zone><use>1</use><id>42</id><assured/><unreplied/></meta></flow>',
+    );
+    const sctp: Flow = {
+      ...flow,
+      orig: { ...flow.orig, proto: 132 },
+      reply: { ...flow.reply, proto: 132 },
+      sctp: { state: 'ESTABLISHED', stateNumber: 4 },
+    };
+    delete sctp.tcp;
+    expect(formatCompatXml(sctp)).toContain('<state>FIN_WAIT</state>');
+    const icmp: Flow = {
+      ...flow,
+      orig: { src: '10.0.0.1', dst: '10.0.0.2', proto: 1, icmpType: 8, icmpCode: 0, icmpId: 5 },
+      reply: { src: '10.0.0.2', dst: '10.0.0.1', proto: 1, icmpType: 0, icmpCode: 0, icmpId: 5 },
+    };
+    delete icmp.tcp;
+    expect(formatCompatXml(icmp)).toContain('<layer4 protonum="1" protoname="icmp"></layer4>');
+  });
+
   it('prints the default, extended and id forms', () => {
     expect(formatCompatFlow(flow, { extended: false, id: false })).toBe(
       'tcp      6 99 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 [UNREPLIED] ' +
