@@ -46,11 +46,17 @@ const layering = [
     // The sandboxed preload can require nothing but electron at run time.
     files: ['src-main/preload/**/*.ts'],
     rules: {
-      'no-restricted-imports': [
+      '@typescript-eslint/no-restricted-imports': [
         'error',
         {
           paths: nodeBuiltins,
-          patterns: [{ group: ['./*', '../*'], message: 'a sandboxed preload is one file' }],
+          patterns: [
+            {
+              group: ['./*', '../*'],
+              allowTypeImports: true,
+              message: 'a sandboxed preload is one file',
+            },
+          ],
         },
       ],
     },

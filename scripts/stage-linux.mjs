@@ -76,17 +76,27 @@ exit 1
   { mode: 0o755 },
 );
 
-// 3. electron-builder, offline.
-run(join(root, 'node_modules', '.bin', 'electron-builder'), [
-  '--linux',
-  'dir',
-  '--x64',
-  '--publish',
-  'never',
-  `-c.electronDist=${electronDist}`,
-  `-c.electronVersion=${config.electronVersion}`,
-  `-c.directories.output=${join(out, 'builder')}`,
-]);
+// 3. electron-builder, offline. Never with hard links: builder-util turns them on
+// when it sees VITEST (our tests run this script), and then rewriting the app's
+// package.json into app.asar would rewrite the repository's own package.json.
+const builderEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST')),
+);
+builderEnv.USE_HARD_LINKS = 'false';
+run(
+  join(root, 'node_modules', '.bin', 'electron-builder'),
+  [
+    '--linux',
+    'dir',
+    '--x64',
+    '--publish',
+    'never',
+    `-c.electronDist=${electronDist}`,
+    `-c.electronVersion=${config.electronVersion}`,
+    `-c.directories.output=${join(out, 'builder')}`,
+  ],
+  { env: builderEnv },
+);
 const unpacked = join(out, 'builder', 'linux-unpacked');
 
 // 4. The .deb tree.

@@ -57,7 +57,7 @@ COMMIT
     ns.exec(
       'nft',
       ['-f', '-'],
-      'table inet portcullis { chain output { type filter hook output priority 0; } }\ntable inet other { }\n',
+      'table inet portcullis { chain output { type filter hook output priority 0; }; }\ntable inet other { }\n',
     );
     ns.exec('sh', ['-c', `${cleanup}\nportcullis_cleanup_firewall`]);
     const tables = ns.exec('nft', ['list', 'tables']);

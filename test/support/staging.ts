@@ -25,11 +25,16 @@ export function packagingUnavailable(tools: string[]): string | undefined {
 
 export function stage(): Staging {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-stage-'));
+  const pkgBefore = readFileSync(join(repoRoot, 'package.json'), 'utf8');
   const r = spawnSync('node', [join(repoRoot, 'scripts', 'stage-linux.mjs'), dir], {
     cwd: repoRoot,
     encoding: 'utf8',
   });
   if (r.status !== 0) throw new Error(`stage-linux failed:\n${r.stdout}\n${r.stderr}`);
+  // electron-builder once rewrote it through a hard link: staging must leave the tree alone.
+  if (readFileSync(join(repoRoot, 'package.json'), 'utf8') !== pkgBefore) {
+    throw new Error('stage-linux changed the repository package.json');
+  }
   const version = (
     JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
       version: string;
