@@ -69,3 +69,54 @@ describe('preload', () => {
     expect(() => api['onStats']?.('not a function')).toThrow(TypeError);
   });
 });
+
+describe('compiled preload (dist/preload/preload.js)', () => {
+  it('is one CommonJS file that requires only electron and runs in the sandbox wrapper', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join, resolve } = await import('node:path');
+    const root = resolve(import.meta.dirname, '..', '..', '..');
+    const out = mkdtempSync(join(tmpdir(), 'portcullis-preload-'));
+    try {
+      const tsc = spawnSync(
+        process.execPath,
+        [
+          join(root, 'node_modules/typescript/bin/tsc'),
+          '-p',
+          'tsconfig.preload.json',
+          '--outDir',
+          out,
+        ],
+        { cwd: root, encoding: 'utf8' },
+      );
+      expect(tsc.stdout + tsc.stderr).toBe('');
+      const src = readFileSync(join(out, 'preload.js'), 'utf8');
+      expect([...src.matchAll(/require\((["'])(.*?)\1\)/g)].map((m) => m[2])).toEqual(['electron']);
+      // Electron runs a sandboxed preload as
+      // (function (require, process, exports, module, ...) { src }).
+      const required: string[] = [];
+      const fresh = makeElectronStub();
+      const wrapper = new Function('require', 'process', 'exports', 'module', src) as (
+        ...args: unknown[]
+      ) => void;
+      const exports = {};
+      wrapper(
+        (id: string) => {
+          required.push(id);
+          return fresh;
+        },
+        {},
+        exports,
+        { exports },
+      );
+      expect(required).toEqual(['electron']);
+      expect(fresh.contextBridge.exposeInMainWorld).toHaveBeenCalledWith(
+        'portcullis',
+        expect.objectContaining({ killFlow: expect.any(Function), onFlows: expect.any(Function) }),
+      );
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
