@@ -154,7 +154,7 @@ export class HelperLauncher {
       // Retrying cannot help: the user is not allowed to use the service.
       this.set({
         kind: 'failed',
-        reason: `cannot read the helper's token (${message(error)}); see docs/packaging.md`,
+        reason: `cannot read the helper's token (${message(error)}); only members of the portcullis group may use the system helper`,
       });
       return;
     }
@@ -182,6 +182,11 @@ export class HelperLauncher {
       void conn.close().catch(() => undefined);
       return;
     }
+    this.adopt(conn, via, gen);
+  }
+
+  /** Connected: reset the backoff, publish, and retry when the link drops. */
+  private adopt(conn: HelperConnection, via: HelperVia, gen: number): void {
     this.attempt = 0;
     this.deps.backoff.reset();
     this.set({ kind: 'connected', via });
@@ -247,18 +252,7 @@ export class HelperLauncher {
             void conn.close().catch(() => undefined);
             return;
           }
-          this.attempt = 0;
-          this.deps.backoff.reset();
-          this.set({ kind: 'connected', via: 'elevated' });
-          this.setConnection(conn);
-          conn.onClose((error) => {
-            if (gen !== this.generation || this.conn !== conn) return;
-            this.setConnection(null);
-            this.scheduleRetry(
-              'elevated',
-              error ? message(error) : 'the helper closed the connection',
-            );
-          });
+          this.adopt(conn, 'elevated', gen);
           return;
         } catch {
           // Not listening yet, or another helper's socket: poll on.
