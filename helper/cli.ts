@@ -39,6 +39,7 @@ function usage(): string {
     '',
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(12)}${c.summary}`),
+    `  ${'ui'.padEnd(12)}the UI in a browser: ui --web (src-main/node/web-cli.ts, via bin/portcullis.js)`,
     '',
     'Options:',
     '  -h, --help     show help (also `portcullis <command> --help`)',

@@ -1,16 +1,14 @@
 /**
- * The connection to the helper's socket, for HelperLauncher.
- *
- * MERGE: replace the body with the protocol branch's client, which already has
- * the shape HelperConnection needs (close(), onClose()):
- *
- *   import { IpcClient } from '../../helper/protocol/client.js';
- *   return IpcClient.connect({ path, token, build: `portcullis-app ${version}` });
- *
- * Until then main starts, shows the window and reports why it cannot connect.
+ * The connection to the helper's socket, for HelperLauncher and the web host:
+ * the protocol's IpcClient (it has the close()/onClose() HelperConnection
+ * needs, and the typed call()/on() the bridge uses).
  */
-import type { HelperConnection } from './launcher.js';
+import { IpcClient } from '../../helper/protocol/index.js';
 
-export async function connectHelper(path: string, _token: string): Promise<HelperConnection> {
-  throw new Error(`cannot connect to ${path}: the protocol client is not built into this app yet`);
+export function connectHelper(
+  path: string,
+  token: string,
+  build = 'portcullis-app',
+): Promise<IpcClient> {
+  return IpcClient.connect({ path, token, build });
 }

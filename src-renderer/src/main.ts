@@ -1,7 +1,8 @@
 /**
  * Entry point. The API comes from outside the bundle: the Electron preload
- * (window.portcullis) or, for the web host, a transport installed before this
- * script runs. The renderer never creates one from Node or the helper.
+ * (window.portcullis) or, in a normal browser served by the web host
+ * (`portcullis ui --web`), the WebSocket transport (transport/ws-api.ts).
+ * The renderer never creates one from Node or the helper.
  */
 import { createPinia } from 'pinia';
 import { createApp } from 'vue';
@@ -9,16 +10,23 @@ import App from './App.vue';
 import { apiKey } from './api.js';
 import { workerSorter } from './lib/sorter.js';
 import { useFlowsStore } from './stores/flows.js';
+import { installWsApi } from './transport/ws-api.js';
 import './styles/base.css';
 
 const root = document.getElementById('app');
+let reason = 'no window.portcullis';
+try {
+  await installWsApi();
+} catch (error) {
+  reason = error instanceof Error ? error.message : String(error);
+}
 const api = window.portcullis;
 
 if (!root) {
   throw new Error('index.html lacks #app');
 } else if (!api) {
   // textContent, not innerHTML: nothing here is ever parsed as markup.
-  root.textContent = 'Portcullis cannot reach its service (no window.portcullis).';
+  root.textContent = `Portcullis cannot reach its service (${reason}).`;
   root.setAttribute('role', 'alert');
 } else {
   const pinia = createPinia();

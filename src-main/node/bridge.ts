@@ -1,0 +1,348 @@
+/**
+ * The PortcullisApi (src-main/common/api.ts) on top of the helper's IpcClient:
+ * the one core that both Electron main (trusted IPC) and the web host
+ * (web-host.ts) hand to the renderer. Electron-free.
+ *
+ * - Each invoke channel is one wire method, or a loop of them where the
+ *   protocol pages (rules.list, rules.export, rules.import, history.query).
+ * - The bridge subscribes once per helper connection to every topic and keeps
+ *   the flow table and the pending prompts, so that any number of renderers
+ *   (windows, browser tabs) get a snapshot when they subscribe and then the
+ *   same deltas, without asking the helper for a second copy.
+ * - `helperStatus` combines the link state (given by the launcher or the web
+ *   host's reconnect loop through setLink) with the helper's `state` topic.
+ * - Errors leave as ApiError (code and message from the wire, or
+ *   `helper-unavailable` while there is no connection), which the transports
+ *   serialise as ApiErrorData.
+ */
+import {
+  IpcError,
+  MAX_PAGE,
+  exportAllRules,
+  importRules,
+  listAllRules,
+  queryHistory,
+  type FlowsEvent,
+  type IpcClient,
+  type PromptsEvent,
+} from '../../helper/protocol/index.js';
+import {
+  ApiError,
+  type Flow,
+  type FlowEvent,
+  type HelperState,
+  type HelperStatus,
+  type InvokeChannels,
+  type PortcullisApi,
+  type Prompt,
+  type PromptEvent,
+  type PushChannel,
+  type PushChannels,
+  type Stats,
+  type Unsubscribe,
+  type VerdictEvent,
+} from '../common/api.js';
+
+/** The part of IpcClient the bridge uses (a test seam, and a narrow contract). */
+export type BridgeClient = Pick<IpcClient, 'call' | 'on' | 'onClose'>;
+
+export interface LinkStatus {
+  connection: HelperStatus['connection'];
+  error: string | null;
+}
+
+type Listener<K extends PushChannel> = (payload: PushChannels[K]) => void;
+
+/** ApiErrorData's shape for anything thrown by the client or the bridge. */
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof IpcError) {
+    const code = error.code === 'closed' ? 'helper-unavailable' : error.code;
+    return new ApiError({ name: 'ApiError', message: error.message, code });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new ApiError({ name: 'ApiError', message, code: 'internal' });
+}
+
+export class HelperBridge {
+  private client: BridgeClient | null = null;
+  private offs: (() => void)[] = [];
+  private link: LinkStatus = { connection: 'disconnected', error: null };
+  private state: HelperState | null = null;
+  private readonly flows = new Map<number, Flow>();
+  /** Flows of a snapshot being received (null: none in progress). */
+  private pendingSnapshot: Flow[] | null = null;
+  private flowsReady = false;
+  private readonly prompts = new Map<string, Prompt>();
+  private promptsReady = false;
+  private lastStats: Stats | null = null;
+  private readonly listeners: { [K in PushChannel]: Set<Listener<K>> } = {
+    flows: new Set(),
+    prompts: new Set(),
+    verdicts: new Set(),
+    stats: new Set(),
+    helperStatus: new Set(),
+  };
+
+  /** The API the renderer sees. */
+  readonly api: PortcullisApi;
+
+  constructor() {
+    this.api = { ...this.invokeChannels(), ...this.subscribeChannels() };
+  }
+
+  /** The link state (connected, connecting with a reason...). */
+  setLink(link: LinkStatus): void {
+    this.link = { ...link };
+    this.emitStatus();
+  }
+
+  get status(): HelperStatus {
+    return { connection: this.link.connection, state: this.state, error: this.link.error };
+  }
+
+  /**
+   * Adopts a connected client: subscribes to every topic and loads the
+   * pending prompts and the helper's state. Resolves once the first
+   * snapshot of prompts and the state are known (flows follow as they come).
+   */
+  async attach(client: BridgeClient): Promise<void> {
+    this.detach();
+    this.client = client;
+    this.flowsReady = false;
+    this.pendingSnapshot = null;
+    this.promptsReady = false;
+    this.offs = [
+      client.on('flows', (e) => this.onFlowsEvent(e)),
+      client.on('prompts', (e) => this.onPromptsEvent(e)),
+      client.on('verdicts', (e) => this.emit('verdicts', e)),
+      client.on('stats', (s) => {
+        this.lastStats = s;
+        this.emit('stats', s);
+      }),
+      client.on('state', (s) => {
+        this.state = s;
+        this.emitStatus();
+      }),
+      client.on('dropped', (d) => {
+        // Cut off as a slow consumer: subscribe again for a fresh snapshot.
+        if (this.client === client) void this.subscribe(client, d.topics);
+      }),
+      client.onClose(() => {
+        if (this.client === client) this.detach();
+      }),
+    ];
+    await this.subscribe(client, ['flows', 'prompts', 'verdicts', 'stats', 'state']);
+  }
+
+  /** Forgets the client (it closed, or the link is being replaced). */
+  detach(): void {
+    for (const off of this.offs) off();
+    this.offs = [];
+    this.client = null;
+  }
+
+  private async subscribe(
+    client: BridgeClient,
+    topics: ('flows' | 'prompts' | 'verdicts' | 'stats' | 'state')[],
+  ): Promise<void> {
+    await client.call('subscribe', { topics });
+    if (topics.includes('prompts')) {
+      const list = await client.call('prompts.list');
+      if (this.client !== client) return;
+      this.prompts.clear();
+      for (const p of list) this.prompts.set(p.id, p);
+      this.promptsReady = true;
+      this.emit('prompts', { kind: 'snapshot', prompts: [...this.prompts.values()] });
+    }
+    if (topics.includes('state')) {
+      const state = await client.call('state.get');
+      if (this.client !== client) return;
+      this.state = state;
+      this.emitStatus();
+    }
+  }
+
+  private onFlowsEvent(e: FlowsEvent): void {
+    switch (e.kind) {
+      case 'snapshot-begin':
+        this.pendingSnapshot = [];
+        return;
+      case 'snapshot-chunk':
+        this.pendingSnapshot?.push(...e.flows);
+        return;
+      case 'snapshot-end': {
+        const flows = this.pendingSnapshot ?? [];
+        this.pendingSnapshot = null;
+        this.flows.clear();
+        for (const f of flows) this.flows.set(f.id, f);
+        this.flowsReady = true;
+        this.emit('flows', { kind: 'snapshot', flows });
+        return;
+      }
+      case 'delta': {
+        const upsert = [...e.added, ...e.updated];
+        for (const f of upsert) this.flows.set(f.id, f);
+        for (const id of e.removed) this.flows.delete(id);
+        if (this.flowsReady) this.emit('flows', { kind: 'delta', upsert, remove: e.removed });
+        return;
+      }
+    }
+  }
+
+  private onPromptsEvent(e: PromptsEvent): void {
+    let event: PromptEvent;
+    if (e.kind === 'resolved') {
+      if (!this.prompts.delete(e.id)) return;
+      event = { kind: 'delta', upsert: [], remove: [e.id] };
+    } else {
+      this.prompts.set(e.prompt.id, e.prompt);
+      event = { kind: 'delta', upsert: [e.prompt], remove: [] };
+    }
+    this.state = this.state ? { ...this.state, pendingPrompts: this.prompts.size } : null;
+    if (this.promptsReady) this.emit('prompts', event);
+  }
+
+  private emit<K extends PushChannel>(channel: K, payload: PushChannels[K]): void {
+    for (const l of [...this.listeners[channel]]) {
+      try {
+        l(payload);
+      } catch {
+        // One listener's bug must not starve the others.
+      }
+    }
+  }
+
+  private emitStatus(): void {
+    this.emit('helperStatus', this.status);
+  }
+
+  private listen<K extends PushChannel>(
+    channel: K,
+    listener: Listener<K>,
+    first?: () => PushChannels[K] | null,
+  ): Unsubscribe {
+    const set = this.listeners[channel];
+    set.add(listener);
+    const initial = first?.();
+    if (initial) listener(initial);
+    return () => void set.delete(listener);
+  }
+
+  private subscribeChannels(): Pick<
+    PortcullisApi,
+    'onFlows' | 'onPrompts' | 'onVerdicts' | 'onStats' | 'onHelperStatus'
+  > {
+    return {
+      onFlows: (l) =>
+        this.listen('flows', l, (): FlowEvent | null =>
+          this.flowsReady ? { kind: 'snapshot', flows: [...this.flows.values()] } : null,
+        ),
+      onPrompts: (l) =>
+        this.listen('prompts', l, (): PromptEvent | null =>
+          this.promptsReady ? { kind: 'snapshot', prompts: [...this.prompts.values()] } : null,
+        ),
+      onVerdicts: (l: (v: VerdictEvent) => void) => this.listen('verdicts', l),
+      onStats: (l) => this.listen('stats', l, () => this.lastStats),
+      onHelperStatus: (l) => this.listen('helperStatus', l, () => this.status),
+    };
+  }
+
+  private require(): BridgeClient {
+    if (!this.client) {
+      throw new ApiError({
+        name: 'ApiError',
+        message: this.link.error ?? 'not connected to the helper',
+        code: 'helper-unavailable',
+      });
+    }
+    return this.client;
+  }
+
+  /** Runs fn against the client; every failure leaves as ApiError. */
+  private async run<T>(fn: (c: BridgeClient) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.require());
+    } catch (error) {
+      throw toApiError(error);
+    }
+  }
+
+  private invokeChannels(): InvokeChannels {
+    return {
+      killFlow: (id) => this.run(async (c) => void (await c.call('flows.kill', { id }))),
+      setFlowMark: ({ id, mark }) =>
+        this.run(async (c) => void (await c.call('flows.setMark', { id, mark }))),
+      // The API carries the complete label set; the wire adds and removes bits.
+      setFlowLabels: ({ id, labels }) =>
+        this.run(async (c) => {
+          const want = new Set(labels);
+          const remove: number[] = [];
+          for (let bit = 0; bit < 128; bit++) if (!want.has(bit)) remove.push(bit);
+          await c.call('flows.setLabels', { id, add: [...want], remove });
+        }),
+      answerPrompt: (answer) =>
+        this.run(async (c) => void (await c.call('prompts.answer', answer))),
+      listRules: () => this.run((c) => listAllRules(c)),
+      addRule: (rule) => this.run((c) => c.call('rules.add', rule)),
+      updateRule: ({ id, rule }) => this.run((c) => c.call('rules.update', { id, patch: rule })),
+      removeRule: (id) => this.run(async (c) => void (await c.call('rules.remove', { id }))),
+      setRuleEnabled: ({ id, enabled }) =>
+        this.run((c) => c.call('rules.setEnabled', { id, enabled })),
+      importRules: ({ document, replace }) =>
+        this.run(async (c) => {
+          const r = await importRules(c, document.rules, replace ? 'replace' : 'merge');
+          return { imported: r.added, removed: r.removed };
+        }),
+      exportRules: () => this.run((c) => exportAllRules(c)),
+      dryRunRule: ({ match, action, since, limit }) =>
+        this.run(async (c) => {
+          const r = await c.call('rules.dryRun', {
+            match,
+            limit: Math.max(1, Math.min(limit, MAX_PAGE)),
+            ...(since !== null ? { since } : {}),
+          });
+          return {
+            matched: r.entries,
+            matchedTotal: r.total,
+            // The wire does not report how many entries it scanned: the
+            // matches are the part of the history the rule is about.
+            scanned: r.total,
+            wouldChange: r.entries.filter((e) => e.action !== action).length,
+          };
+        }),
+      queryHistory: (q) =>
+        this.run((c) => {
+          const base = {
+            limit: Math.max(1, q.limit),
+            ...(q.from !== null ? { since: q.from } : {}),
+            // The API's `to` is exclusive, the wire's `until` inclusive.
+            ...(q.to !== null ? { until: Math.max(0, q.to - 1) } : {}),
+            ...(q.text !== '' ? { text: q.text } : {}),
+            ...(q.action !== null ? { action: q.action } : {}),
+          };
+          return q.beforeSeq === null
+            ? queryHistory(c, base)
+            : c.call('history.query', {
+                ...base,
+                limit: Math.min(base.limit, MAX_PAGE),
+                beforeSeq: q.beforeSeq,
+              });
+        }),
+      historySeries: ({ from, to, bucketMs }) =>
+        this.run(async (c) => {
+          const r = await c.call('history.series', { since: from, until: to, bucketMs });
+          return {
+            time: r.buckets.map((b) => b.start),
+            newConnections: r.buckets.map((b) => b.allowed + b.denied),
+            allowed: r.buckets.map((b) => b.allowed),
+            denied: r.buckets.map((b) => b.denied),
+          };
+        }),
+      getStats: () => this.run((c) => c.call('stats.get')),
+      getSettings: () => this.run((c) => c.call('settings.get')),
+      setSettings: (patch) => this.run((c) => c.call('settings.set', patch)),
+      getHelperStatus: () => Promise.resolve(this.status),
+    };
+  }
+}
