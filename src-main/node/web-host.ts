@@ -244,11 +244,12 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
 
     const subscribe = (channel: PushChannel): void => {
       if (subs.has(channel)) return;
-      const method = subscribeMethod(channel);
-      const on = api[method] as (l: (p: PushChannels[typeof channel]) => void) => Unsubscribe;
+      const on = api[subscribeMethod(channel)] as (
+        l: (p: PushChannels[typeof channel]) => void,
+      ) => Unsubscribe;
       subs.set(
         channel,
-        on((p) => push(channel, p)),
+        on.call(api, (p) => push(channel, p)),
       );
     };
 
@@ -272,7 +273,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       inFlight++;
       try {
         const fn = api[channel] as (a: unknown) => Promise<unknown>;
-        const result = await fn(parsed.output);
+        const result = await fn.call(api, parsed.output);
         send({ type: 'result', id, ok: true, result: result ?? null });
       } catch (error) {
         const e = toApiError(error);

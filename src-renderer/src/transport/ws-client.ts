@@ -1,0 +1,261 @@
+/**
+ * The PortcullisApi over the web host's WebSocket (src-main/node/web-host.ts),
+ * for a normal browser: what the preload is in Electron. No DOM names here
+ * (the socket is injected), so the same code is unit-tested under Node with
+ * the ws package; ws-api.ts installs it in the page.
+ *
+ * A dropped socket is reopened with backoff; subscriptions are renewed (flows
+ * and prompts start again with a snapshot) and `helperStatus` says
+ * "connecting" meanwhile. A refused token is final.
+ */
+import {
+  ApiError,
+  INVOKE_CHANNELS,
+  PUSH_CHANNELS,
+  subscribeMethod,
+  type ApiErrorData,
+  type Flow,
+  type HelperStatus,
+  type InvokeChannels,
+  type PortcullisApi,
+  type PushChannel,
+  type PushChannels,
+  type SubscribeApi,
+} from '../../../src-main/common/api.js';
+import {
+  WS_CLOSE_BAD_TOKEN,
+  type WsClientMessage,
+  type WsServerMessage,
+} from '../../../src-main/common/web-protocol.js';
+
+/** The part of the browser's WebSocket the transport uses. */
+export interface PageSocket {
+  readonly readyState: number;
+  send(data: string): void;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number }) => void) | null;
+}
+
+/** WebSocket.OPEN */
+const OPEN = 1;
+
+export interface WsApiOptions {
+  /** ws://127.0.0.1:PORT/ws */
+  url: string;
+  token: string;
+  /** `(url) => new WebSocket(url)` in a page. */
+  socket: (url: string) => PageSocket;
+  /** Default 30 s. */
+  callTimeoutMs?: number;
+}
+
+type AnyListener = (payload: PushChannels[PushChannel]) => void;
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: ApiError): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+function unavailable(message: string): ApiError {
+  return new ApiError({ name: 'ApiError', message, code: 'helper-unavailable' });
+}
+
+function isErrorData(x: unknown): x is ApiErrorData {
+  if (typeof x !== 'object' || x === null) return false;
+  const e = x as Record<string, unknown>;
+  return typeof e['message'] === 'string' && typeof e['code'] === 'string';
+}
+
+/** Checks a message's envelope (the host validated the payloads it relays). */
+export function parseServerMessage(text: string): WsServerMessage | null {
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof m !== 'object' || m === null) return null;
+  const o = m as Record<string, unknown>;
+  switch (o['type']) {
+    case 'ready':
+      return { type: 'ready' };
+    case 'result':
+      if (typeof o['id'] !== 'number') return null;
+      if (o['ok'] === true) return { type: 'result', id: o['id'], ok: true, result: o['result'] };
+      if (o['ok'] === false && isErrorData(o['error']))
+        return { type: 'result', id: o['id'], ok: false, error: o['error'] };
+      return null;
+    case 'push': {
+      const channel = o['channel'];
+      if (typeof channel !== 'string' || !(PUSH_CHANNELS as readonly string[]).includes(channel))
+        return null;
+      if (typeof o['payload'] !== 'object' || o['payload'] === null) return null;
+      return m as WsServerMessage;
+    }
+    case 'flows-chunk':
+      if (!Array.isArray(o['flows']) || typeof o['last'] !== 'boolean') return null;
+      return m as WsServerMessage;
+    default:
+      return null;
+  }
+}
+
+/**
+ * Opens the connection; resolves once the host accepted the token, rejects if
+ * it refused it (or could not be reached at all).
+ */
+export function connectWsApi(options: WsApiOptions): Promise<PortcullisApi> {
+  const callTimeoutMs = options.callTimeoutMs ?? 30_000;
+  const listeners = new Map<PushChannel, Set<AnyListener>>();
+  const pending = new Map<number, Pending>();
+  let nextId = 1;
+  let ws: PageSocket | null = null;
+  let ready = false;
+  let refused = false;
+  let attempt = 0;
+  let snapshot: Flow[] | null = null;
+  let lastStatus: HelperStatus = { connection: 'connecting', state: null, error: null };
+
+  const emit = (channel: PushChannel, payload: PushChannels[PushChannel]): void => {
+    if (channel === 'helperStatus') lastStatus = payload as HelperStatus;
+    for (const l of [...(listeners.get(channel) ?? [])]) l(payload);
+  };
+
+  const sendRaw = (m: WsClientMessage): boolean => {
+    if (!ws || !ready || ws.readyState !== OPEN) return false;
+    ws.send(JSON.stringify(m));
+    return true;
+  };
+
+  const onMessage = (m: WsServerMessage): void => {
+    switch (m.type) {
+      case 'ready':
+        return;
+      case 'result': {
+        const p = pending.get(m.id);
+        if (!p) return;
+        pending.delete(m.id);
+        clearTimeout(p.timer);
+        if (m.ok) p.resolve(m.result === null ? undefined : m.result);
+        else p.reject(new ApiError(m.error));
+        return;
+      }
+      case 'flows-chunk':
+        snapshot = [...(snapshot ?? []), ...m.flows];
+        if (m.last) {
+          const flows = snapshot;
+          snapshot = null;
+          emit('flows', { kind: 'snapshot', flows });
+        }
+        return;
+      case 'push':
+        emit(m.channel, m.payload);
+        return;
+    }
+  };
+
+  const lost = (reason: string): void => {
+    ready = false;
+    snapshot = null;
+    for (const [id, p] of pending) {
+      clearTimeout(p.timer);
+      p.reject(unavailable(reason));
+      pending.delete(id);
+    }
+    emit('helperStatus', { connection: 'connecting', state: lastStatus.state, error: reason });
+  };
+
+  return new Promise<PortcullisApi>((resolve, reject) => {
+    let settled = false;
+    const open = (): void => {
+      const socket = options.socket(options.url);
+      ws = socket;
+      socket.onopen = () => {
+        socket.send(
+          JSON.stringify({ type: 'hello', token: options.token } satisfies WsClientMessage),
+        );
+      };
+      socket.onmessage = (event) => {
+        if (typeof event.data !== 'string') return;
+        const m = parseServerMessage(event.data);
+        if (!m) return;
+        if (m.type === 'ready' && !ready) {
+          ready = true;
+          attempt = 0;
+          for (const [channel, set] of listeners) {
+            if (set.size > 0) sendRaw({ type: 'subscribe', channel });
+          }
+          if (!settled) {
+            settled = true;
+            resolve(api);
+          }
+          return;
+        }
+        onMessage(m);
+      };
+      socket.onclose = (event) => {
+        if (ws !== socket) return;
+        if (event.code === WS_CLOSE_BAD_TOKEN) refused = true;
+        const reason = refused
+          ? 'the web host refused this page (open the URL it printed)'
+          : 'lost the connection to the web host';
+        lost(reason);
+        if (!settled) {
+          settled = true;
+          reject(unavailable(reason));
+          return;
+        }
+        if (refused) return;
+        const delay = Math.min(5000, 250 * 2 ** attempt++);
+        setTimeout(open, delay);
+      };
+    };
+
+    const invoke = (channel: keyof InvokeChannels, arg: unknown): Promise<unknown> =>
+      new Promise((res, rej) => {
+        const id = nextId++;
+        const m: WsClientMessage =
+          arg === undefined
+            ? { type: 'invoke', id, channel }
+            : { type: 'invoke', id, channel, arg };
+        if (!sendRaw(m)) {
+          rej(unavailable('not connected to the web host'));
+          return;
+        }
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          rej(
+            new ApiError({ name: 'ApiError', message: `${channel}: timed out`, code: 'timeout' }),
+          );
+        }, callTimeoutMs);
+        pending.set(id, { resolve: res, reject: rej, timer });
+      });
+
+    const invokeApi = Object.fromEntries(
+      INVOKE_CHANNELS.map((channel) => [channel, (arg?: unknown) => invoke(channel, arg)]),
+    ) as unknown as InvokeChannels;
+
+    const subscribeApi = Object.fromEntries(
+      PUSH_CHANNELS.map((channel) => [
+        subscribeMethod(channel),
+        (listener: AnyListener) => {
+          let set = listeners.get(channel);
+          if (!set) listeners.set(channel, (set = new Set()));
+          const first = set.size === 0;
+          set.add(listener);
+          if (first) sendRaw({ type: 'subscribe', channel });
+          else if (channel === 'helperStatus') listener(lastStatus);
+          return () => {
+            if (!set.delete(listener)) return;
+            if (set.size === 0) sendRaw({ type: 'unsubscribe', channel });
+          };
+        },
+      ]),
+    ) as unknown as SubscribeApi;
+
+    const api: PortcullisApi = { ...invokeApi, ...subscribeApi };
+    open();
+  });
+}
