@@ -456,6 +456,19 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
     await c.call('flows.kill', { id });
     const end = await p.next('end', 30_000);
     expect(end).toMatchObject({ ok: false });
+    // The flow's end reaches the history with conntrack's counters.
+    for (let i = 0; ; i++) {
+      const page = await c.call('history.query', { limit: 50, text: addr.b });
+      const e = page.entries.find(
+        (x) => x.request.dport === 8084 && x.request.sport === connected.sport,
+      );
+      if (e?.ended != null) {
+        expect(e.ended).toBeGreaterThanOrEqual(e.decidedAt);
+        break;
+      }
+      if (i > 500) throw new Error(`no end recorded: ${JSON.stringify(e)}`);
+      await sleep(20);
+    }
     await expect(c.call('flows.kill', { id: 0xfffffff0 })).rejects.toMatchObject({
       code: 'not-found',
     });
