@@ -98,9 +98,16 @@ export async function runHelper(
   try {
     let helper: Daemon;
     try {
-      const token = args.tokenStdin
-        ? await readTokenLine(run.stdin ?? process.stdin)
-        : generateToken();
+      let token: string;
+      if (args.tokenStdin) {
+        const stdin = run.stdin ?? process.stdin;
+        try {
+          token = await readTokenLine(stdin);
+        } finally {
+          // Nothing more is read: an open stdin pipe must not keep the process alive.
+          if (stdin === process.stdin) process.stdin.destroy();
+        }
+      } else token = generateToken();
       helper = await Daemon.start({
         ...(args.netns !== undefined ? { netns: args.netns } : {}),
         queue: args.queue,

@@ -44,10 +44,12 @@ class HelperProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly proc: ChildProcess;
 
-  constructor(args: string[]) {
+  constructor(args: string[], stdin?: string) {
     this.proc = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'helper', ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: [stdin === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'],
     });
+    // The launcher's way: the token on the first line, stdin left open.
+    if (stdin !== undefined) this.proc.stdin!.write(`${stdin}\n`);
     createInterface({ input: this.proc.stderr! }).on('line', (l) => this.lines.push(l));
     this.exited = new Promise((resolve) =>
       this.proc.on('exit', (code, signal) => resolve({ code, signal })),
@@ -169,23 +171,27 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
   let stateDir: string;
   let helper: HelperProcess;
 
-  function startHelper(): HelperProcess {
-    const h = new HelperProcess([
-      '--netns',
-      client.name,
-      '--queue',
-      String(QUEUE),
-      '--socket',
-      socket,
-      '--state-dir',
-      stateDir,
-      '--prompt-timeout',
-      String(PROMPT_TIMEOUT_S),
-      '--default-action',
-      'deny',
-      '--no-gui-policy',
-      'allow',
-    ]);
+  function startHelper(extra: string[] = [], stdin?: string): HelperProcess {
+    const h = new HelperProcess(
+      [
+        '--netns',
+        client.name,
+        '--queue',
+        String(QUEUE),
+        '--socket',
+        socket,
+        '--state-dir',
+        stateDir,
+        '--prompt-timeout',
+        String(PROMPT_TIMEOUT_S),
+        '--default-action',
+        'deny',
+        '--no-gui-policy',
+        'allow',
+        ...extra,
+      ],
+      stdin,
+    );
     helpers.push(h);
     return h;
   }
@@ -586,11 +592,35 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
     await c.close();
   }, 60_000);
 
+  it('kill -9: traffic keeps flowing (fail-open); the next start takes over the stale socket', async () => {
+    helper.signal('SIGKILL');
+    expect(await helper.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(existsSync(socket)).toBe(true); // left behind by the crash
+    const before = await queued();
+    // Nobody decides now: a new connection passes by queue-bypass.
+    const p = run(8082, { timeoutMs: 10_000 });
+    expect(await p.next('end', 30_000)).toMatchObject({ ok: true });
+    expect(await queued()).toBe(before);
+    // The launcher's way: the token on stdin, no token file without --allow-uid.
+    const token = 'e2e-stdin-token-0123456789abcdef';
+    rmSync(tokenFile, { force: true });
+    helper = startHelper(['--token-stdin'], token);
+    await helper.ready();
+    expect(existsSync(tokenFile)).toBe(false);
+    const c = await IpcClient.connect({ path: socket, token, build: 'e2e-test' });
+    ipcClients.push(c);
+    await expect(c.call('state.get', {})).resolves.toMatchObject({ queue: QUEUE });
+    const again = run(8083);
+    expect(await again.next('end', 30_000)).toMatchObject({ ok: true });
+    const { entries } = await c.call('history.query', { limit: 5, text: addr.b });
+    expect(entries[0]).toMatchObject({ reason: 'rule' });
+    await c.close();
+  }, 90_000);
+
   it('SIGTERM removes the rules, the socket and the token', async () => {
     helper.signal('SIGTERM');
     expect(await helper.exited).toEqual({ code: 0, signal: null });
     expect(existsSync(socket)).toBe(false);
-    expect(existsSync(tokenFile)).toBe(false);
     const rules = client.exec('iptables-nft', ['-S']).split('\n');
     expect(rules.filter((l) => l.includes('PORTCULLIS'))).toEqual([]);
   }, 60_000);
