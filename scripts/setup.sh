@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential python3 git ca-certificates
   iproute2 iptables nftables conntrack strace procps
+  chromium # the UI end-to-end tests (test/root/web-e2e.test.ts, playwright-core)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

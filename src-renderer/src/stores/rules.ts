@@ -153,9 +153,13 @@ export const useRulesStore = defineStore('rules', () => {
   function attach(next: PortcullisApi): Unsubscribe {
     api = next;
     void load().catch((e: unknown) => (error.value = String(e)));
-    // A prompt answered "forever" adds a rule: a verdict is the cue to refresh.
+    // A prompt answered with a lasting duration adds a rule in the helper: a
+    // verdict naming a rule this list lacks is the cue to refresh (the helper
+    // gives the held connection reason 'rule' or 'prompt' with its id).
     const stop = next.onVerdicts((v) => {
-      if (v.reason === 'prompt' && v.ruleId !== null) void load().catch(() => undefined);
+      if (v.ruleId !== null && !rules.value.some((r) => r.id === v.ruleId)) {
+        void load().catch(() => undefined);
+      }
     });
     return () => {
       stop();

@@ -1,0 +1,346 @@
+/**
+ * End to end through the UI: a real `portcullis helper --netns NS` child, the
+ * web host (`portcullis ui --web`'s startUi, in this process) bridged to its
+ * socket, and Debian's Chromium (playwright-core) on the web host's URL.
+ * Programs in the client namespace resolve a name with a test DNS server in
+ * the peer namespace and connect over a veth pair; the person's clicks in the
+ * page decide. Saves a screenshot of each view under docs/screenshots/.
+ *
+ * Only the namespaces, temp dirs and children this file creates are touched;
+ * children are stopped by PID, the browser by browser.close().
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IpcClient } from '../../helper/protocol/client.js';
+import { startUi, type RunningUi } from '../../src-main/node/web-cli.js';
+import { DnsServer } from '../support/dns-server.js';
+import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
+import { echoServer, Peer, vethPair } from '../support/tcp-peers.js';
+import { sleep } from '../support/udp-agent.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+function missing(): string | undefined {
+  const root = rootTestsUnavailable();
+  if (root) return root;
+  if (spawnSync('iptables-nft', ['-V']).error) return 'iptables-nft is not installed';
+  if (!existsSync(CHROMIUM)) return `${CHROMIUM} is not installed`;
+  return undefined;
+}
+const skip = missing();
+if (skip) console.warn(`skipping web end-to-end tests: ${skip}`);
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const SHOTS = join(ROOT, 'docs', 'screenshots');
+const QUEUE = 19;
+const PORTS = [8080, 8081, 8082, 8083];
+const HOST = 'app.web-e2e.test';
+const PROMPT_TIMEOUT_S = 60;
+
+/** Resolves HOST, connects, exchanges `count` messages, then ends or holds. */
+const PROGRAM = `
+const dns = require('dns');
+const net = require('net');
+const [server, name, port, count, hold, timeout] = process.argv.slice(1);
+const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+const r = new dns.promises.Resolver({ timeout: 2000, tries: 3 });
+r.setServers([server]);
+r.resolve4(name).then(([address]) => {
+  out({ ev: 'resolved', address, pid: process.pid });
+  const s = net.connect({ host: address, port: Number(port) });
+  s.setTimeout(Number(timeout));
+  s.on('timeout', () => { out({ ev: 'end', ok: false, error: 'ETIMEDOUT' }); process.exit(0); });
+  s.on('error', (e) => { out({ ev: 'end', ok: false, error: e.code }); process.exit(0); });
+  let n = 0;
+  s.on('connect', () => { s.setTimeout(0); out({ ev: 'connected', sport: s.localPort }); s.write('m'); });
+  s.on('data', () => {
+    n++;
+    if (n < Number(count)) setTimeout(() => s.write('m'), 20);
+    else if (hold !== '1') { out({ ev: 'end', ok: true, replies: n }); s.end(); }
+    else out({ ev: 'echoed', replies: n });
+  });
+  s.on('close', () => { out({ ev: 'end', ok: hold !== '1', closed: true, replies: n }); process.exit(0); });
+}, (e) => { out({ ev: 'end', ok: false, error: 'DNS ' + e.code }); process.exit(0); });
+`;
+
+const BROWSER_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+];
+
+describe.skipIf(skip)('the UI through the web host, against the real helper', () => {
+  let client: TestNetns;
+  let server: TestNetns;
+  let addr: { a: string; b: string };
+  const echoes: Peer[] = [];
+  const programs: Peer[] = [];
+  let dns: DnsServer | undefined;
+  let dir: string;
+  let socket: string;
+  let tokenFile: string;
+  let helper: ReturnType<typeof spawn> | undefined;
+  let helperExited: Promise<void> | undefined;
+  const helperLines: string[] = [];
+  let ui: RunningUi | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  let foreign: Server | undefined;
+
+  function run(port: number, options: { hold?: boolean; timeoutMs?: number } = {}): Peer {
+    const proc = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        client.name,
+        process.execPath,
+        '-e',
+        PROGRAM,
+        addr.b,
+        HOST,
+        String(port),
+        '3',
+        options.hold ? '1' : '0',
+        String(options.timeoutMs ?? 60_000),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const p = new Peer(proc);
+    programs.push(p);
+    return p;
+  }
+
+  async function view(name: string): Promise<void> {
+    await page.getByRole('navigation', { name: 'Views' }).getByRole('button', { name }).click();
+  }
+
+  async function shot(name: string): Promise<void> {
+    await sleep(300);
+    await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  }
+
+  /** The prompt card for a port. */
+  function card(port: number) {
+    return page.getByRole('listitem').filter({ hasText: `${port} / tcp` });
+  }
+
+  beforeAll(async () => {
+    for (const [cmd, args] of [
+      ['npm', ['run', 'build:ts']],
+      ['npm', ['run', 'build:renderer']],
+    ] as const) {
+      const b = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8' });
+      if (b.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${b.stdout}${b.stderr}`);
+    }
+    mkdirSync(SHOTS, { recursive: true });
+    client = new TestNetns('pcl-wec');
+    server = new TestNetns('pcl-wes');
+    addr = vethPair(client, server);
+    for (const port of PORTS) echoes.push(await echoServer(server, addr.b, port));
+    dns = new DnsServer(server, [addr.b], { [HOST]: { A: [[addr.b, 300]] } });
+    await dns.ready();
+    dir = mkdtempSync(join(tmpdir(), 'pcl-web-e2e-'));
+    socket = join(dir, 'run', 'helper.sock');
+    tokenFile = join(dir, 'run', 'token');
+    helper = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'bin/portcullis.js'),
+        'helper',
+        '--netns',
+        client.name,
+        '--queue',
+        String(QUEUE),
+        '--socket',
+        socket,
+        '--state-dir',
+        join(dir, 'state'),
+        '--prompt-timeout',
+        String(PROMPT_TIMEOUT_S),
+        '--default-action',
+        'deny',
+        '--no-gui-policy',
+        'allow',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const h = helper;
+    helperExited = new Promise((resolve) => h.on('exit', () => resolve()));
+    h.stderr!.setEncoding('utf8');
+    h.stderr!.on('data', (d: string) => helperLines.push(...d.split('\n')));
+    const end = Date.now() + 30_000;
+    while (!helperLines.some((l) => / info helper: serving /.test(l))) {
+      if (h.exitCode !== null || Date.now() > end) {
+        throw new Error(`helper did not start:\n${helperLines.join('\n')}`);
+      }
+      await sleep(20);
+    }
+    // DNS is decided too: a remembered rule lets the lookups through.
+    const c = await IpcClient.connect({
+      path: socket,
+      token: readFileSync(tokenFile, 'utf8').trim(),
+    });
+    await c.call('rules.add', {
+      action: 'allow',
+      match: { protocol: 'udp', port: { from: 53, to: 53 } },
+      duration: { kind: 'forever' },
+      note: 'DNS',
+    });
+    await c.close();
+
+    delete process.env['PORTCULLIS_TOKEN'];
+    ui = await startUi(
+      { web: true, port: 0, socket, tokenFile, open: false, help: false },
+      () => undefined,
+    );
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_FLAGS });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    page = await context.newPage();
+    await page.goto(ui.host.url);
+    await page
+      .locator('footer.statusbar[data-connection="connected"]')
+      .waitFor({ timeout: 20_000 });
+  }, 240_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await ui?.stop();
+    await new Promise<void>((resolve) => (foreign ? foreign.close(() => resolve()) : resolve()));
+    for (const p of programs) p.stop();
+    if (helper && helper.exitCode === null) {
+      helper.kill('SIGTERM');
+      const t = setTimeout(() => helper!.kill('SIGKILL'), 10_000);
+      await helperExited;
+      clearTimeout(t);
+    }
+    for (const e of echoes) e.stop();
+    dns?.stop();
+    if (client) {
+      const fw = await import('../../helper/firewall/index.js');
+      await (await fw.FirewallRules.open({ netns: client.name })).remove();
+    }
+    client?.delete();
+    server?.delete();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('the token left the address bar', () => {
+    expect(page.url()).not.toContain('token');
+  });
+
+  it('a queued connection appears as a prompt; Allow lets it connect; the flow is in Connections; kill ends it', async () => {
+    const p = run(8080, { hold: true });
+    await p.next('resolved', 30_000);
+    await view('Prompts');
+    await card(8080).waitFor({ timeout: 30_000 });
+    await expect(card(8080).textContent()).resolves.toContain(HOST);
+    await shot('prompts');
+    await card(8080).getByRole('button', { name: 'Allow' }).click();
+    await p.next('connected', 30_000);
+    await p.next('echoed', 30_000);
+
+    await view('Connections');
+    const row = page
+      .getByRole('grid', { name: 'Connections' })
+      .getByRole('row')
+      .filter({ hasText: '8080' });
+    await row.first().waitFor({ timeout: 30_000 });
+    await shot('connections');
+    await row.first().click();
+    await page.getByRole('button', { name: 'Kill connection' }).click();
+    const end = await p.next('end', 30_000);
+    expect(end).toMatchObject({ ok: false });
+    await expect.poll(() => row.count(), { timeout: 30_000 }).toBe(0);
+  }, 120_000);
+
+  it('Deny makes the connection fail', async () => {
+    const p = run(8081, { timeoutMs: 8000 });
+    await view('Prompts');
+    await card(8081).waitFor({ timeout: 30_000 });
+    await card(8081).getByRole('button', { name: 'Deny' }).click();
+    const end = await p.next('end', 30_000);
+    expect(end).toMatchObject({ ok: false });
+    expect(p.events.some((e) => e.ev === 'connected')).toBe(false);
+  }, 90_000);
+
+  it('a rule made from the prompt is listed in Rules and applies to the next connection', async () => {
+    const first = run(8082);
+    await view('Prompts');
+    await card(8082).waitFor({ timeout: 30_000 });
+    await card(8082).getByRole('combobox').selectOption('forever');
+    await card(8082).getByRole('button', { name: 'Allow' }).click();
+    expect(await first.next('end', 30_000)).toMatchObject({ ok: true });
+
+    await view('Rules');
+    const ruleRow = page.locator('tr[data-rule]').filter({ hasText: '8082' });
+    await ruleRow.first().waitFor({ timeout: 20_000 });
+    await shot('rules');
+
+    const next = run(8082);
+    const connected = await next.next('connected', 30_000);
+    expect(await next.next('end', 30_000)).toMatchObject({ ok: true });
+    // Decided by the rule, without a prompt.
+    const c = await IpcClient.connect({
+      path: socket,
+      token: readFileSync(tokenFile, 'utf8').trim(),
+    });
+    const { entries } = await c.call('history.query', { limit: 20 });
+    await c.close();
+    const ruleId = await ruleRow.first().getAttribute('data-rule');
+    expect(entries.find((e) => e.request.sport === connected.sport)).toMatchObject({
+      action: 'allow',
+      reason: 'rule',
+      ruleId,
+    });
+    await view('Prompts');
+    expect(await card(8082).count()).toBe(0);
+  }, 90_000);
+
+  it('the Activity and Settings views render against the helper', async () => {
+    await view('Activity');
+    await shot('activity');
+    await view('Settings');
+    await shot('settings');
+  }, 30_000);
+
+  it('the web host refuses a wrong token and a foreign Origin', async () => {
+    const other = await browser!.newPage();
+    await other.goto(`${ui!.host.origin}/#token=wrong`);
+    await other
+      .getByRole('alert')
+      .filter({ hasText: /refused/ })
+      .waitFor({ timeout: 20_000 });
+
+    // A page of another origin (another port) tries the WebSocket.
+    foreign = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end('<!doctype html><title>foreign</title>');
+    });
+    await new Promise<void>((resolve) => foreign!.listen(0, '127.0.0.1', resolve));
+    const port = (foreign.address() as AddressInfo).port;
+    await other.goto(`http://127.0.0.1:${port}/`);
+    const outcome = await other.evaluate(
+      (url) =>
+        new Promise<string>((resolve) => {
+          const ws = new WebSocket(url);
+          ws.onopen = () => resolve('open');
+          ws.onclose = (e) => resolve(`closed ${e.code}`);
+        }),
+      `ws://127.0.0.1:${ui!.host.port}/ws`,
+    );
+    expect(outcome).toBe('closed 1006');
+    await other.close();
+  }, 60_000);
+});
