@@ -1,0 +1,85 @@
+// `portcullis ui --web`: argument parsing, and startUi's link to a helper
+// (a real IpcServer with the scripted service) that goes away and comes back.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { HelperStatus } from '../../../src-main/common/api.js';
+import {
+  parseUiArgs,
+  startUi,
+  UiUsageError,
+  type RunningUi,
+} from '../../../src-main/node/web-cli.js';
+import { startHarness, TOKEN, until, type Harness } from '../../support/ipc-harness.js';
+
+describe('parseUiArgs', () => {
+  it('reads the options and insists on --web', () => {
+    expect(
+      parseUiArgs(['--web', '--port', '8123', '--socket', '/s', '--token-file', '/t', '--open']),
+    ).toEqual({ web: true, port: 8123, socket: '/s', tokenFile: '/t', open: true, help: false });
+    expect(parseUiArgs(['--web']).socket).toBe('/run/portcullis/helper.sock');
+    expect(parseUiArgs(['--help']).help).toBe(true);
+    expect(() => parseUiArgs([])).toThrow(UiUsageError);
+    expect(() => parseUiArgs(['--web', '--port', '70000'])).toThrow(/bad port/);
+    expect(() => parseUiArgs(['--web', '--port', '-1'])).toThrow(/bad port/);
+    expect(() => parseUiArgs(['--web', '--socket'])).toThrow(/needs a value/);
+    expect(() => parseUiArgs(['--web', '--frob'])).toThrow(/unknown option/);
+  });
+});
+
+describe('startUi', () => {
+  let h: Harness | undefined;
+  let ui: RunningUi | undefined;
+  afterEach(async () => {
+    await ui?.stop();
+    ui = undefined;
+    await h?.stop();
+    h = undefined;
+  });
+
+  it('connects with the token file, reports the link and reconnects after the helper restarts', async () => {
+    h = await startHarness();
+    const tokenFile = join(h.dir, 'token');
+    writeFileSync(tokenFile, `${TOKEN}\n`);
+    const saved = process.env['PORTCULLIS_TOKEN'];
+    delete process.env['PORTCULLIS_TOKEN'];
+    const lines: string[] = [];
+    try {
+      ui = await startUi(
+        { web: true, port: 0, socket: h.path, tokenFile, open: false, help: false },
+        (l) => lines.push(l),
+      );
+    } finally {
+      if (saved !== undefined) process.env['PORTCULLIS_TOKEN'] = saved;
+    }
+    expect(ui.host.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=/);
+    const seen: HelperStatus[] = [];
+    ui.bridge.api.onHelperStatus((s) => seen.push(s));
+    await until(() => seen.at(-1)?.connection === 'connected', 5000, 'connected');
+    expect(seen.at(-1)?.state?.version).toBe('0.1.0');
+    // No log line carries the web token.
+    expect(lines.join('\n')).not.toContain(ui.host.token);
+
+    // The helper goes away: connecting, with the reason; then it is back.
+    const path = h.path;
+    await h.server.close();
+    await until(() => seen.at(-1)?.connection === 'connecting', 5000, 'connecting');
+    expect(seen.at(-1)?.error).toBeTruthy();
+    const { IpcServer } = await import('../../../helper/server/server.js');
+    const again = await IpcServer.listen({
+      path,
+      service: h.service,
+      token: TOKEN,
+      allowedUids: [process.getuid!()],
+      socketGroup: process.getgid!(),
+      log: () => undefined,
+    });
+    try {
+      await until(() => seen.at(-1)?.connection === 'connected', 10_000, 'reconnected');
+    } finally {
+      await ui.stop();
+      ui = undefined;
+      await again.close();
+    }
+  });
+});
