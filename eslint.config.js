@@ -10,6 +10,58 @@ const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}
 // the helper never imports Electron or Vue, the renderer never imports Node.
 const layering = [
   {
+    // src-main layers, VS Code style: common is pure, node adds Node, only
+    // electron-main and preload see Electron.
+    files: ['src-main/common/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['electron', ...nodeBuiltins],
+          patterns: [
+            {
+              group: ['**/node/**', '**/electron-main/**', '**/preload/**'],
+              message: 'common is pure',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src-main/node/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['electron'],
+          patterns: [
+            { group: ['**/electron-main/**', '**/preload/**'], message: 'node is Electron-free' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The sandboxed preload can require nothing but electron at run time.
+    files: ['src-main/preload/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins,
+          patterns: [
+            {
+              group: ['./*', '../*'],
+              allowTypeImports: true,
+              message: 'a sandboxed preload is one file',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['helper/**/*.ts'],
     rules: {
       'no-restricted-imports': [
