@@ -12,6 +12,9 @@
 # Internal: `bench/peer-opensnitch.sh --exec-helper STATE_DIR` is the daemon command
 # the harness starts (in its namespace); with FW_RULES_DIR set, it first converts
 # those OpenSnitch rules into STATE_DIR/rules.json, then execs the helper (same PID).
+# `--exec-interceptor` runs bench/peer-interceptor.ts instead: the verdict loop alone,
+#   FW_DAEMON_CMD="$PWD/bench/peer-opensnitch.sh --exec-interceptor" FW_DAEMON_LABEL=loop \
+#     bash bench/peer-opensnitch.sh --quick --variants "nfq-c sut"
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -27,6 +30,11 @@ if [ "${1:-}" = "--exec-helper" ]; then
   # shellcheck disable=SC2086
   exec node ${PEER_NODE_ARGS:-} "$root/bin/portcullis.js" helper --queue "${FW_QUEUE:-0}" \
     --state-dir "$state" --default-action allow ${PEER_HELPER_ARGS:-}
+fi
+
+if [ "${1:-}" = "--exec-interceptor" ]; then
+  # shellcheck disable=SC2086
+  exec node ${PEER_NODE_ARGS:-} "$root/dist/bench/peer-interceptor.js"
 fi
 
 shared="${SHARED_BENCH:-$root/../../shared/bench}"
