@@ -436,6 +436,12 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
       reason: 'rule',
       ruleId: rule!.id,
     });
+    // Export and import (merge) over the wire: RuleInputs, new ids.
+    const exported = await c.call('rules.export', {});
+    expect(exported.rules).toContainEqual(expect.objectContaining({ match: rule!.match }));
+    const imported = await c.call('rules.import', { rules: exported.rules, mode: 'merge' });
+    expect(imported).toEqual({ added: exported.total, removed: 0 });
+    expect((await c.call('rules.list', {})).total).toBe(exported.total * 2);
     await c.close();
   }, 120_000);
 
