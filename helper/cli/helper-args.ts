@@ -9,7 +9,7 @@ import { parseUnsigned } from './conntrack-args.js';
 
 export interface HelperArgs {
   help: boolean;
-  /** Where the IPC server will listen (not served by this build: no server yet). */
+  /** Where the IPC server listens; the token file goes next to it. */
   socket: string;
   netns?: string;
   queue: number;
@@ -21,6 +21,14 @@ export interface HelperArgs {
   inbound: boolean;
   stateDir: string;
   logLevel: LogLevel;
+  /** Non-root uids allowed on the socket (--allow-uid, repeatable); the first owns the token file. */
+  allowUids: number[];
+  /** Read the token from stdin (the GUI launcher passes it) instead of generating one. */
+  tokenStdin: boolean;
+  /** Settings given explicitly (they win over the settings saved by the GUI). */
+  explicit: (
+    'defaultAction' | 'promptTimeoutSeconds' | 'noGuiPolicy' | 'failOpen' | 'interceptInbound'
+  )[];
 }
 
 export const HELPER_DEFAULTS = {
@@ -44,7 +52,17 @@ const OPTIONS: Record<string, OptionSpec> = {
   inbound: { type: 'boolean' },
   'state-dir': { type: 'string' },
   'log-level': { type: 'string' },
+  'allow-uid': { type: 'string' },
+  'token-stdin': { type: 'boolean' },
 };
+
+const EXPLICIT = {
+  'default-action': 'defaultAction',
+  'prompt-timeout': 'promptTimeoutSeconds',
+  'no-gui-policy': 'noGuiPolicy',
+  'fail-closed': 'failOpen',
+  inbound: 'interceptInbound',
+} as const;
 
 function action(name: string, v: string): Action {
   if (v === 'allow' || v === 'deny') return v;
@@ -58,7 +76,15 @@ function absolute(name: string, v: string): string {
 
 export function parseHelperArgs(argv: string[]): HelperArgs {
   const seen = new Map<string, string | undefined>();
+  const allowUids: number[] = [];
   for (const t of optionTokens(argv, OPTIONS)) {
+    if (t.name === 'allow-uid') {
+      if (t.value === undefined || t.value === '')
+        throw new CliUsageError('--allow-uid needs a value');
+      const uid = parseUnsigned(t.value, 0xfffffffe, 'allow-uid');
+      if (uid !== 0 && !allowUids.includes(uid)) allowUids.push(uid);
+      continue;
+    }
     if (seen.has(t.name)) throw new CliUsageError(`${t.rawName} given twice`);
     seen.set(t.name, t.value);
   }
@@ -103,5 +129,10 @@ export function parseHelperArgs(argv: string[]): HelperArgs {
     inbound: seen.has('inbound'),
     stateDir: absolute('state-dir', str('state-dir') ?? HELPER_DEFAULTS.stateDir),
     logLevel: level as LogLevel,
+    allowUids,
+    tokenStdin: seen.has('token-stdin'),
+    explicit: (Object.keys(EXPLICIT) as (keyof typeof EXPLICIT)[])
+      .filter((k) => seen.has(k))
+      .map((k) => EXPLICIT[k]),
   };
 }

@@ -1,29 +1,37 @@
 /** `portcullis helper`: the privileged daemon (docs/helper.md). */
-import { Helper } from '../daemon/helper.js';
+import { Daemon } from '../daemon/daemon.js';
 import { createLogger } from '../daemon/log.js';
+import { generateToken } from '../server/index.js';
 import type { CliCommand, CliIo } from './command.js';
 import { HELPER_DEFAULTS, parseHelperArgs } from './helper-args.js';
 
 export const HELP = `Usage: portcullis helper [options]
 
 Runs the Portcullis firewall daemon (as root): installs the interception rules,
-decides every new connection, keeps the flow table and statistics. Logs one
-line per event to stderr. SIGTERM or SIGINT: removes the rules and exits 0.
+decides every new connection by the rules or by asking the GUI, keeps the
+history, the flow table and statistics, and serves the GUI and the CLI on a
+Unix socket. Logs one line per event to stderr. SIGTERM or SIGINT: removes
+the rules, the socket and the token and exits 0.
 
 Options:
-  --socket PATH            the IPC socket (default ${HELPER_DEFAULTS.socket}); served
-                           once the IPC server lands, accepted but not served yet
+  --socket PATH            the IPC socket (default ${HELPER_DEFAULTS.socket}); the
+                           per-launch token is written next to it as 'token'
+  --allow-uid UID          a user allowed to connect (repeatable; root always is);
+                           the first owns the token file and the socket's group
+  --token-stdin            read the token from the first line of stdin (the GUI
+                           launcher passes it) instead of generating one; the
+                           token file is then written only with --allow-uid
   --netns NAME             work inside the network namespace NAME (ip netns)
   -q, --queue N            the NFQUEUE queue number (default ${HELPER_DEFAULTS.queue})
   --default-action A       allow|deny: the answer when a prompt times out or a
                            decision misses its deadline (default ${HELPER_DEFAULTS.defaultAction})
   --prompt-timeout S       seconds a prompt waits for an answer, 1..600 (default ${HELPER_DEFAULTS.promptTimeoutSeconds})
-  --no-gui-policy A        allow|deny: the answer when no GUI is connected
-                           (default: the --default-action)
+  --no-gui-policy A        allow|deny: the answer when no client listens for
+                           prompts (default: the --default-action)
   --fail-closed            drop new connections while the helper is not running or
                            its queue is full (default: fail-open, they pass)
   --inbound                also decide new inbound connections
-  --state-dir DIR          rules and history (default ${HELPER_DEFAULTS.stateDir})
+  --state-dir DIR          rules, history and saved settings (default ${HELPER_DEFAULTS.stateDir})
   --log-level L            debug|info|warn|error (default ${HELPER_DEFAULTS.logLevel})
   -h, --help               show this help
 
@@ -35,6 +43,34 @@ socket fails (rules removed either way), 2 on bad arguments.
 export interface HelperRunOptions {
   signal?: AbortSignal;
   version?: string;
+  /** Where --token-stdin reads (default process.stdin). */
+  stdin?: NodeJS.ReadableStream;
+}
+
+/** The first line of a stream (the launcher may keep it open). */
+export function readTokenLine(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const done = (error?: Error): void => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.pause();
+      const token = text.split('\n')[0]!.trim();
+      if (error) reject(error);
+      else if (token === '') reject(new Error('--token-stdin: no token on stdin'));
+      else resolve(token);
+    };
+    const onData = (chunk: Buffer | string): void => {
+      text += chunk.toString();
+      if (text.includes('\n') || text.length > 4096) done();
+    };
+    const onEnd = (): void => done();
+    const onError = (e: Error): void => done(e);
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+  });
 }
 
 export async function runHelper(
@@ -48,9 +84,6 @@ export async function runHelper(
     return 0;
   }
   const log = createLogger({ level: args.logLevel, write: (line) => io.stderr(line) });
-  log.warn('helper', 'IPC server not part of this build: the socket is not served yet', {
-    socket: args.socket,
-  });
   // Signals are caught before start so that a SIGTERM during start still cleans up.
   let stopRequested: (() => void) | undefined;
   const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
@@ -63,17 +96,35 @@ export async function runHelper(
   const onAbort = (): void => stopRequested?.();
   run.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    let helper: Helper;
+    let helper: Daemon;
     try {
-      helper = await Helper.start({
+      let token: string;
+      if (args.tokenStdin) {
+        const stdin = run.stdin ?? process.stdin;
+        try {
+          token = await readTokenLine(stdin);
+        } finally {
+          // Nothing more is read: an open stdin pipe must not keep the process alive.
+          if (stdin === process.stdin) process.stdin.destroy();
+        }
+      } else token = generateToken();
+      helper = await Daemon.start({
         ...(args.netns !== undefined ? { netns: args.netns } : {}),
         queue: args.queue,
-        defaultAction: args.defaultAction,
-        promptTimeoutSeconds: args.promptTimeoutSeconds,
-        noGuiPolicy: args.noGuiPolicy,
-        failClosed: args.failClosed,
-        inbound: args.inbound,
+        settings: {
+          defaultAction: args.defaultAction,
+          promptTimeoutSeconds: args.promptTimeoutSeconds,
+          noGuiPolicy: args.noGuiPolicy,
+          failOpen: !args.failClosed,
+          interceptOutbound: true,
+          interceptInbound: args.inbound,
+        },
+        explicit: new Set(args.explicit),
         stateDir: args.stateDir,
+        socket: args.socket,
+        token,
+        allowUids: args.allowUids,
+        writeToken: !args.tokenStdin || args.allowUids.length > 0,
         log,
         ...(run.version !== undefined ? { version: run.version } : {}),
       });
@@ -105,6 +156,6 @@ export async function runHelper(
 
 export const helperCommand: CliCommand = {
   name: 'helper',
-  summary: 'run the firewall daemon (root): rules, verdicts, flows, stats',
+  summary: 'run the firewall daemon (root): rules, prompts, verdicts, history, IPC',
   run: (argv, io) => runHelper(argv, io),
 };

@@ -10,9 +10,14 @@ import { NetlinkError } from '../netlink/errors.js';
 import type { Flow, ProcessInfo } from '../protocol/model.js';
 import { DaemonError } from './errors.js';
 import type { Logger } from './log.js';
-import type { ConnectionTuple, DecisionRecord, DecisionSink, EventPublisher } from './ports.js';
+import type {
+  ConnectionTuple,
+  DecisionRecord,
+  DecisionSink,
+  EventPublisher,
+  SocketDestroyer,
+} from './ports.js';
 import { protocolName, requestTuple, tupleKey } from './request.js';
-import type { SocketDestroyer } from './socket-destroy.js';
 
 /** What a decision knows about a flow that conntrack does not. */
 export interface FlowEnrichment {

@@ -1,14 +1,17 @@
 /**
- * `portcullis helper`: composes the interceptor (rules + verdict loop), the flow table
- * and the stats sampler, with the decision parts behind the ports of ports.ts. Until
- * the rule engine, history store and IPC server are wired in, decisions come from the
- * PolicyFallbackDecider and events go to the given publisher (none by default).
+ * The core of `portcullis helper`: composes the interceptor (rules + verdict loop), the
+ * flow table and the stats sampler, with the decision parts behind the ports of
+ * ports.ts. Daemon (daemon.ts) gives it the rule engine, attribution, DNS names, the
+ * history and the IPC server's publisher; without a decider it falls back to the
+ * PolicyFallbackDecider (the no-GUI policy), as the in-process tests use it.
  */
 import { mkdir } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { Conntrack } from '../conntrack/index.js';
-import type { BackendKind } from '../firewall/index.js';
-import type { Action, HelperState, Settings } from '../protocol/model.js';
+import { SockDiag } from '../attribution/index.js';
+import type { BackendKind, DnsLogConfig } from '../firewall/index.js';
+import type { Action, Flow, HelperState, Settings } from '../protocol/model.js';
+import { SockDiagDestroyer } from './adapters.js';
 import { DaemonError } from './errors.js';
 import { PolicyFallbackDecider } from './fallback-decider.js';
 import { FlowTable } from './flows.js';
@@ -21,8 +24,8 @@ import type {
   EventPublisher,
   HostNames,
   ProcessAttributor,
+  SocketDestroyer,
 } from './ports.js';
-import { SsSocketDestroyer, type SocketDestroyer } from './socket-destroy.js';
 import { StatsCollector } from './stats.js';
 
 export interface HelperOptions {
@@ -44,8 +47,14 @@ export interface HelperOptions {
   /** The history store. */
   history?: DecisionSink;
   publisher?: EventPublisher;
-  /** Kill's TCP socket destroyer; `ss -K` in the namespace by default, null for none. */
+  /** Kill's TCP socket destroyer; SOCK_DESTROY over sock_diag in the namespace by default, null for none. */
   socketDestroyer?: SocketDestroyer | null;
+  /** Each flow's last state as it leaves the conntrack table (history end counters). */
+  onFlowEnded?: (flow: Flow) => void;
+  /** Copy DNS responses to this NFLOG group (for the DnsSnooper). */
+  dnsLog?: DnsLogConfig;
+  /** HelperState's clients, pendingPrompts and rules, from the parts that know them. */
+  stateExtras?: () => Pick<HelperState, 'clients' | 'pendingPrompts' | 'rules'>;
   statsIntervalMs?: number;
   /** How long the decider has beyond the prompt timeout before the default verdict (ms). Default 1000. */
   decisionSlackMs?: number;
@@ -78,6 +87,7 @@ export class Helper {
     private readonly statsConntrack: Conntrack,
     /** Rejects when the verdict loop cannot go on (the queue socket failed): stop and exit non-zero. */
     readonly failure: Promise<never>,
+    private readonly ownDiag: SockDiag | undefined,
   ) {}
 
   static async start(options: HelperOptions): Promise<Helper> {
@@ -93,19 +103,29 @@ export class Helper {
     const ns = netns !== undefined ? { netns } : {};
     const decider = options.decider ?? new PolicyFallbackDecider(options.noGuiPolicy);
     if (!options.decider) {
-      log.info(COMPONENT, 'decisions: policy-only fallback (no rule engine wired in)', {
+      log.info(COMPONENT, 'decisions: policy-only fallback (no decider given)', {
         noGuiPolicy: options.noGuiPolicy,
       });
     }
     const publisher = options.publisher;
-    const flows = await FlowTable.start({
-      ...ns,
-      log,
-      ...(publisher ? { publisher } : {}),
-      ...(options.socketDestroyer !== null
-        ? { socketDestroyer: options.socketDestroyer ?? new SsSocketDestroyer(netns) }
-        : {}),
-    });
+    const ownDiag = options.socketDestroyer === undefined ? SockDiag.open({ ...ns }) : undefined;
+    const socketDestroyer =
+      options.socketDestroyer === undefined && ownDiag
+        ? new SockDiagDestroyer(ownDiag)
+        : options.socketDestroyer;
+    let flows: FlowTable;
+    try {
+      flows = await FlowTable.start({
+        ...ns,
+        log,
+        ...(publisher ? { publisher } : {}),
+        ...(socketDestroyer ? { socketDestroyer } : {}),
+        ...(options.onFlowEnded ? { onEnded: options.onFlowEnded } : {}),
+      });
+    } catch (error) {
+      ownDiag?.close();
+      throw error;
+    }
     const prompts = new PromptCounter();
     let fail: (error: Error) => void = () => undefined;
     const failure = new Promise<never>((_, reject) => (fail = reject));
@@ -124,6 +144,7 @@ export class Helper {
       ...(options.attributor ? { attributor: options.attributor } : {}),
       ...(options.hostNames ? { hostNames: options.hostNames } : {}),
       ...(publisher ? { publisher } : {}),
+      ...(options.dnsLog ? { dnsLog: options.dnsLog } : {}),
     });
     let statsConntrack: Conntrack | undefined;
     try {
@@ -144,13 +165,14 @@ export class Helper {
         { intervalMs: options.statsIntervalMs ?? 1000, log, ...(publisher ? { publisher } : {}) },
       );
       stats.start();
-      const helper = new Helper(options, interceptor, flows, stats, ct, failure);
+      const helper = new Helper({ ...options }, interceptor, flows, stats, ct, failure, ownDiag);
       log.info(COMPONENT, 'running', { pid: process.pid, ...helper.settingsFields() });
       publisher?.publish('state', helper.state());
       return helper;
     } catch (error) {
       statsConntrack?.close();
       flows.close();
+      ownDiag?.close();
       await interceptor.stop().catch((e: unknown) => {
         log.error(COMPONENT, `cleanup after a failed start: ${(e as Error).message}`);
       });
@@ -182,7 +204,33 @@ export class Helper {
       clients: 0,
       pendingPrompts: 0,
       rules: 0,
+      ...this.options.stateExtras?.(),
     };
+  }
+
+  /**
+   * Applies new settings (already validated): the decision timeout and default action
+   * at once; a changed fail policy or inbound interception reinstalls the rules.
+   * interceptOutbound cannot be turned off (the helper exists to decide outbound).
+   */
+  async applySettings(next: Settings): Promise<void> {
+    if (!next.interceptOutbound) {
+      throw new DaemonError('INVALID_OPTION', 'outbound interception cannot be turned off');
+    }
+    const o = this.options;
+    await this.interceptor.reconfigure({
+      failClosed: !next.failOpen,
+      inbound: next.interceptInbound,
+      defaultAction: next.defaultAction,
+      decisionTimeoutMs: next.promptTimeoutSeconds * 1000 + (o.decisionSlackMs ?? 1000),
+    });
+    o.defaultAction = next.defaultAction;
+    o.promptTimeoutSeconds = next.promptTimeoutSeconds;
+    o.noGuiPolicy = next.noGuiPolicy;
+    o.failClosed = !next.failOpen;
+    o.inbound = next.interceptInbound;
+    this.options.log.info(COMPONENT, 'settings changed', this.settingsFields());
+    this.options.publisher?.publish('state', this.state());
   }
 
   private settingsFields(): Record<string, string | number | boolean> {
@@ -208,6 +256,7 @@ export class Helper {
       } finally {
         this.flows.close();
         this.statsConntrack.close();
+        this.ownDiag?.close();
         this.options.log.info(COMPONENT, 'stopped');
       }
     })();

@@ -11,6 +11,7 @@ import {
   FirewallRules,
   type BackendKind,
   type ChangeReport,
+  type DnsLogConfig,
   type MarkLayout,
 } from '../firewall/index.js';
 import { NfQueueError } from '../nfqueue/errors.js';
@@ -54,6 +55,8 @@ export interface InterceptorOptions {
   publisher?: EventPublisher;
   log: Logger;
   marks?: MarkLayout;
+  /** Also copy DNS responses to this NFLOG group (the DnsSnooper's). */
+  dnsLog?: DnsLogConfig;
   /** The queue socket failed for good (no packet can be read any more): the owner should restart. */
   onFatal?: (error: Error) => void;
   /**
@@ -200,7 +203,7 @@ export class Interceptor {
   private readonly marks: MarkLayout;
   /** The decision in progress per flow (tuple key), so a flow is decided once. */
   private readonly pendingFlows = new Map<string, Promise<Action>>();
-  private readonly queueDeadlineMs: number;
+  private queueDeadlineMs: number;
   private readonly decisionDeadlines = new Deadlines();
   private readonly attributionDeadlines = new Deadlines();
   /** Per-decision log lines: the current one-second window and what it left out. */
@@ -210,7 +213,7 @@ export class Interceptor {
   private suppressed = { allowed: 0, denied: 0 };
   private suppressedTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly options: InterceptorOptions) {
+  constructor(private options: InterceptorOptions) {
     const { queue, decisionTimeoutMs } = options;
     if (!Number.isInteger(queue) || queue < 0 || queue > 0xffff) {
       throw new DaemonError('INVALID_OPTION', `queue must be 0..65535, got ${queue}`);
@@ -273,12 +276,7 @@ export class Interceptor {
       // From here the rules are ours: binding the queue proved no other helper runs here
       // (a second one gets EPERM above and must not remove the first one's rules).
       this.ownsRules = true;
-      const report = await this.fw.reconcile({
-        queue,
-        bypass: !failClosed,
-        inbound,
-        marks: this.marks,
-      });
+      const report = await this.installRules();
       log.info(COMPONENT, 'rules installed', {
         backend: report.backend,
         changed: report.changed,
@@ -299,6 +297,60 @@ export class Interceptor {
       this.state = 'stopped';
       throw error;
     }
+  }
+
+  private installRules(): Promise<ChangeReport> {
+    const { queue, failClosed, inbound, dnsLog } = this.options;
+    if (!this.fw) throw new DaemonError('BAD_STATE', 'no firewall backend');
+    return this.fw.reconcile({
+      queue,
+      bypass: !failClosed,
+      inbound,
+      marks: this.marks,
+      ...(dnsLog ? { dnsLog } : {}),
+    });
+  }
+
+  get failClosed(): boolean {
+    return this.options.failClosed;
+  }
+
+  get inbound(): boolean {
+    return this.options.inbound;
+  }
+
+  /**
+   * Run-time changes: the default action and decision timeout apply to packets that
+   * arrive from now on; a changed fail policy or inbound interception sets the queue's
+   * FAIL_OPEN flag and backstop verdict and reinstalls the rules (--queue-bypass, INPUT).
+   */
+  async reconfigure(change: {
+    failClosed?: boolean;
+    inbound?: boolean;
+    defaultAction?: Action;
+    decisionTimeoutMs?: number;
+  }): Promise<ChangeReport | null> {
+    if (this.state !== 'running')
+      throw new DaemonError('BAD_STATE', `interceptor is ${this.state}`);
+    const before = this.options;
+    this.options = { ...before, ...change };
+    const { failClosed, inbound, log, decisionTimeoutMs } = this.options;
+    if (decisionTimeoutMs !== before.decisionTimeoutMs) {
+      this.queueDeadlineMs = decisionTimeoutMs + 2000;
+      this.q?.setBackstop({ deadlineMs: this.queueDeadlineMs });
+    }
+    if (failClosed === before.failClosed && inbound === before.inbound) return null;
+    if (this.q) {
+      await this.q.updateFlags({ failOpen: !failClosed });
+      this.q.setBackstop({ verdict: failClosed ? 'drop' : 'accept' });
+    }
+    const report = await this.installRules();
+    log.info(COMPONENT, 'rules reinstalled', {
+      changed: report.changed,
+      failPolicy: failClosed ? 'closed' : 'open',
+      inbound,
+    });
+    return report;
   }
 
   /** Removes the rules (nothing new is queued), then closes the queue (waiting packets get the fail verdict). */
@@ -441,7 +493,10 @@ export class Interceptor {
       try {
         const owner = await byDeadline(
           this.attributionDeadlines,
-          attributor.attribute(requestTuple(request)),
+          attributor.attribute({
+            ...requestTuple(request),
+            ...(request.direction === 'inbound' ? { inbound: true } : {}),
+          }),
           limit,
           () => null,
         );
@@ -456,7 +511,7 @@ export class Interceptor {
         log.warn(COMPONENT, `attribution failed: ${(error as Error).message}`);
       }
     }
-    const host = hostNames?.lookup(remoteAddress(request)) ?? null;
+    const host = (await hostNames?.lookup(remoteAddress(request))) ?? null;
     return { ...request, uid, process, host };
   }
 

@@ -22,6 +22,8 @@ export interface ConnectionTuple {
   /** Null for protocols without ports. */
   sport: number | null;
   dport: number | null;
+  /** The packet came in (its dst is the local end); for attribution. */
+  inbound?: boolean;
 }
 
 /** Who owns the socket of a tuple: sock_diag + /proc (helper/attribution). */
@@ -30,9 +32,12 @@ export interface ProcessAttributor {
   attribute(tuple: ConnectionTuple): Promise<{ uid: number | null; process: ProcessInfo | null }>;
 }
 
-/** IP-to-name cache fed by DNS snooping (helper/dns). Synchronous: a lookup never waits. */
+/**
+ * IP-to-name cache fed by DNS snooping (helper/dns). A hit is synchronous; a miss may
+ * return a promise that settles within an event-loop turn (the snooper's last chance).
+ */
 export interface HostNames {
-  lookup(ip: string): string | null;
+  lookup(ip: string): string | null | Promise<string | null>;
 }
 
 export interface Decision {
@@ -64,4 +69,10 @@ export interface DecisionSink {
 /** Topic-based events for subscribed clients (helper/server IpcServer.publish). */
 export interface EventPublisher {
   publish(topic: string, data: unknown): void;
+}
+
+/** Ends a TCP connection's local socket (SOCK_DESTROY), so a killed flow aborts at once. */
+export interface SocketDestroyer {
+  /** Destroys the local sockets of a TCP tuple; resolves with how many were destroyed. */
+  destroy(tuple: ConnectionTuple): Promise<number>;
 }

@@ -367,8 +367,8 @@ export class NfQueue {
   private readonly conn: NetlinkConnection;
   private readonly table: OutstandingTable;
   private readonly buffer = new VerdictBuffer();
-  private readonly defaultVerdict: number;
-  private readonly deadlineMs: number;
+  private defaultVerdict: number;
+  private deadlineMs: number;
   private readonly netns: string | undefined;
   private readonly packetListeners: ((packet: NfQueuePacket) => void)[] = [];
   private readonly errorListeners: ((error: NfQueueError) => void)[] = [];
@@ -508,6 +508,28 @@ export class NfQueue {
     await this.configureFlags(options.flags ?? {}, options.strictFlags ?? false);
     if (this.conntrackGlue === undefined && (options.probeConntrackGlue ?? true)) {
       await this.probeGlue();
+    }
+  }
+
+  /** Changes queue flags at run time (e.g. failOpen when the fail policy changes). */
+  async updateFlags(flags: NfQueueFlags): Promise<void> {
+    await this.configureFlags(flags, false);
+  }
+
+  /**
+   * The backstop from now on: the verdict for packets past their deadline and at
+   * close, and the deadline of packets that arrive from now on.
+   */
+  setBackstop(options: { verdict?: 'accept' | 'drop'; deadlineMs?: number }): void {
+    if (options.deadlineMs !== undefined) {
+      if (!(options.deadlineMs > 0)) throw new RangeError('deadlineMs must be > 0');
+      const wasFinite = Number.isFinite(this.deadlineMs);
+      this.deadlineMs = options.deadlineMs;
+      if (!wasFinite && Number.isFinite(this.deadlineMs)) this.armTimer();
+    }
+    if (options.verdict !== undefined) {
+      this.defaultVerdict = verdictValue(options.verdict);
+      this.closeVerdict = this.defaultVerdict;
     }
   }
 

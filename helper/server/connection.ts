@@ -36,6 +36,8 @@ export interface ConnectionHost {
   /** The Hello succeeded. */
   authenticated(connection: Connection): void;
   closed(connection: Connection): void;
+  /** The connection's subscriptions changed (subscribe, unsubscribe, cut-off). */
+  subscriptionsChanged(connection: Connection): void;
 }
 
 type State = 'handshake' | 'ready' | 'closed';
@@ -330,6 +332,7 @@ export class Connection {
       const { topics } = params as { topics: SubscribableTopic[] };
       if (method === 'subscribe') this.subscribe(topics);
       else this.unsubscribe(topics);
+      this.host.subscriptionsChanged(this);
       return { topics: SUBSCRIBABLE_TOPICS.filter((t) => this.subscriptions.has(t)) };
     }
     // The params were validated against this method's schema just above.
@@ -429,6 +432,7 @@ export class Connection {
     const topics = SUBSCRIBABLE_TOPICS.filter((t) => this.subscriptions.has(t));
     this.subscriptions.clear();
     this.outbox.dropEvents();
+    this.host.subscriptionsChanged(this);
     this.host.log({
       level: 'warn',
       event: 'client-cut-off',

@@ -54,6 +54,9 @@ export interface IpcServerOptions {
   /** Called when the number of authenticated clients changes (the daemon's
    * no-GUI policy and HelperState.clients use it). */
   onClientsChanged?: (count: number) => void;
+  /** Called when any client's subscriptions change, or a subscribed client
+   * goes away (the daemon's GUI presence: subscriberCount('prompts')). */
+  onSubscriptionsChanged?: () => void;
 }
 
 export interface ResolvedOptions {

@@ -53,6 +53,7 @@ export class IpcServer implements ConnectionHost {
   private readonly peerCredentials: PeerCredentialsFn;
   private readonly logger: (entry: ServerLogEntry) => void;
   private readonly onClientsChanged: ((count: number) => void) | undefined;
+  private readonly onSubscriptionsChanged: (() => void) | undefined;
   private readonly connections = new Set<Connection>();
   private authenticatedCount = 0;
   private nextId = 1;
@@ -72,6 +73,7 @@ export class IpcServer implements ConnectionHost {
       options.peerCredentials ?? ((fd) => loadNativeBinding().peerCredentials(fd));
     this.logger = options.log ?? defaultLog;
     this.onClientsChanged = options.onClientsChanged;
+    this.onSubscriptionsChanged = options.onSubscriptionsChanged;
     server.on('connection', (socket) => this.accept(socket));
     server.on('error', (error) =>
       this.log({ level: 'error', event: 'server-error', message: error.message, error }),
@@ -223,6 +225,21 @@ export class IpcServer implements ConnectionHost {
     if (connection.wasAuthenticated) {
       this.authenticatedCount--;
       this.clientsChanged();
+      this.subscriptionsChanged(connection);
+    }
+  }
+
+  /** The daemon's callback; like clientsChanged, never thrown into a connection. */
+  subscriptionsChanged(_connection: Connection): void {
+    try {
+      this.onSubscriptionsChanged?.();
+    } catch (error) {
+      this.log({
+        level: 'error',
+        event: 'callback-error',
+        message: `onSubscriptionsChanged failed: ${(error as Error).message}`,
+        error: error as Error,
+      });
     }
   }
 

@@ -1,6 +1,6 @@
 /**
  * `portcullis helper --netns NS` as a child process (bin/portcullis.js, built with
- * `npm run build:ts` in beforeAll): verdicts with the policy-only fallback, SIGTERM and
+ * `npm run build:ts` in beforeAll): verdicts by the no-GUI policy (no client), SIGTERM and
  * SIGINT clean-up, `kill -9` fail-open and the next start's reconcile, --fail-closed.
  * Only the children this file starts are signalled, by PID.
  */
@@ -79,6 +79,8 @@ describe.skipIf(skip)('portcullis helper (child process, two namespaces)', () =>
       String(QUEUE),
       '--state-dir',
       stateDir,
+      '--socket',
+      join(stateDir, 'run', 'helper.sock'),
       ...extra,
     ]);
     children.push(h);
@@ -206,7 +208,14 @@ describe.skipIf(skip)('portcullis helper (child process, two namespaces)', () =>
   });
 
   it('a missing namespace: exit 1 with the reason; bad arguments: exit 2', async () => {
-    const h = new HelperProcess(['--netns', 'pcl-no-such-ns', '--state-dir', stateDir]);
+    const h = new HelperProcess([
+      '--netns',
+      'pcl-no-such-ns',
+      '--state-dir',
+      stateDir,
+      '--socket',
+      join(stateDir, 'run', 'helper.sock'),
+    ]);
     children.push(h);
     expect((await h.exited).code).toBe(1);
     expect(h.lines.some((l) => / error helper: cannot start: /.test(l))).toBe(true);

@@ -14,6 +14,9 @@ describe('portcullis helper arguments', () => {
       inbound: false,
       stateDir: '/var/lib/portcullis',
       logLevel: 'info',
+      allowUids: [],
+      tokenStdin: false,
+      explicit: [],
     });
     expect(parseHelperArgs(['--default-action', 'deny']).noGuiPolicy).toBe('deny');
   });
@@ -38,6 +41,12 @@ describe('portcullis helper arguments', () => {
         '/tmp/st',
         '--log-level',
         'debug',
+        '--allow-uid',
+        '1000',
+        '--allow-uid=0',
+        '--allow-uid',
+        '1001',
+        '--token-stdin',
       ]),
     ).toEqual({
       help: false,
@@ -51,6 +60,15 @@ describe('portcullis helper arguments', () => {
       inbound: true,
       stateDir: '/tmp/st',
       logLevel: 'debug',
+      allowUids: [1000, 1001],
+      tokenStdin: true,
+      explicit: [
+        'defaultAction',
+        'promptTimeoutSeconds',
+        'noGuiPolicy',
+        'failOpen',
+        'interceptInbound',
+      ],
     });
   });
 
@@ -66,6 +84,8 @@ describe('portcullis helper arguments', () => {
     [['--log-level', 'loud'], /log-level/],
     [['--inbound', '--inbound'], /twice/],
     [['--bogus'], /bogus/],
+    [['--allow-uid', 'me'], /not a number/],
+    [['--token-stdin', '--token-stdin'], /twice/],
     [['extra'], /.+/],
   ])('%j is refused', (argv, message) => {
     expect(() => parseHelperArgs(argv)).toThrow(

@@ -1,0 +1,239 @@
+/**
+ * The small adapters that plug the parts of issue 6 into the daemon's ports
+ * (ports.ts): attribution, DNS names, the history store, the IPC server's
+ * publish(), and the native sock_diag destroy for `kill`.
+ */
+import type { Attributor, SockDiag, ProcessInfo as ProcProcess } from '../attribution/index.js';
+import type { DnsCache } from '../dns/index.js';
+import type { HistoryStore } from '../history/index.js';
+import type { FlowsDelta, PublishMap } from '../protocol/messages.js';
+import type { Flow, HelperState, HistoryEntry, ProcessInfo, Stats } from '../protocol/model.js';
+import type { FlowDelta } from './flows.js';
+import type { Logger } from './log.js';
+import type {
+  ConnectionTuple,
+  DecisionRecord,
+  DecisionSink,
+  EventPublisher,
+  HostNames,
+  ProcessAttributor,
+  SocketDestroyer,
+} from './ports.js';
+import { tupleKey } from './request.js';
+
+const MAX_TEXT = 4096;
+const MAX_LIST = 256;
+
+function text(s: string): string {
+  return s.length > MAX_TEXT ? s.slice(0, MAX_TEXT) : s;
+}
+
+function nullableText(s: string | null): string | null {
+  return s === null ? null : text(s);
+}
+
+/** helper/attribution's process as the protocol model's (bounded lists and strings). */
+export function toModelProcess(p: ProcProcess): ProcessInfo {
+  return {
+    pid: p.pid,
+    ppid: p.ppid,
+    startTime: p.startTime,
+    comm: text(p.comm),
+    exe: nullableText(p.exe),
+    cmdline: p.cmdline.slice(0, MAX_LIST).map(text),
+    uid: p.uid,
+    gid: p.gid,
+    user: nullableText(p.user),
+    // The innermost unit names the application best (a user service inside user@UID).
+    unit: nullableText(p.systemdUserUnit ?? p.systemdUnit),
+    container: p.container?.id ?? null,
+    appId: p.app ? text(p.app.id) : null,
+  };
+}
+
+const SOCKET_PROTOCOLS = new Map<number, 'tcp' | 'udp' | 'udplite'>([
+  [6, 'tcp'],
+  [17, 'udp'],
+  [136, 'udplite'],
+]);
+
+/** Attributor (sock_diag + /proc) as the daemon's ProcessAttributor. */
+export class AttributorAdapter implements ProcessAttributor {
+  constructor(private readonly attributor: Attributor) {}
+
+  async attribute(
+    t: ConnectionTuple,
+  ): Promise<{ uid: number | null; process: ProcessInfo | null }> {
+    const protocol = SOCKET_PROTOCOLS.get(t.protocol);
+    if (protocol === undefined || t.sport === null || t.dport === null) {
+      return { uid: null, process: null }; // sock_diag knows no such sockets (ICMP, SCTP...)
+    }
+    const found = await this.attributor.attribute({
+      family: t.family,
+      protocol,
+      src: t.src,
+      sport: t.sport,
+      dst: t.dst,
+      dport: t.dport,
+      ...(t.inbound ? { inbound: true } : {}),
+    });
+    if (!found) return { uid: null, process: null };
+    return {
+      uid: found.socket.uid,
+      process: found.process ? toModelProcess(found.process) : null,
+    };
+  }
+}
+
+/** SOCK_DESTROY over the attribution module's sock_diag socket (no `ss` in the product path). */
+export class SockDiagDestroyer implements SocketDestroyer {
+  constructor(private readonly diag: SockDiag) {}
+
+  async destroy(t: ConnectionTuple): Promise<number> {
+    if (t.protocol !== 6 || t.sport === null || t.dport === null) return 0;
+    const destroyed = await this.diag.destroy({
+      family: t.family,
+      protocol: 'tcp',
+      src: t.src,
+      sport: t.sport,
+      dst: t.dst,
+      dport: t.dport,
+    });
+    return destroyed ? 1 : 0;
+  }
+}
+
+/**
+ * The DNS cache as HostNames. A miss waits one event-loop turn and looks again:
+ * the NFLOG copy of the answer is in the kernel before the program's first
+ * packet, but the two sockets are read separately (docs/dns.md, "The race").
+ */
+export class DnsHostNames implements HostNames {
+  constructor(private readonly cache: DnsCache) {}
+
+  lookup(ip: string): string | null | Promise<string | null> {
+    const hit = this.cache.lookup(ip);
+    if (hit) return hit.name;
+    return new Promise((resolve) => {
+      setImmediate(() => resolve(this.cache.lookup(ip)?.name ?? null));
+    });
+  }
+}
+
+function flowKey(f: Flow): string {
+  return tupleKey({
+    family: f.family,
+    protocol: f.protocolNumber,
+    src: f.src,
+    dst: f.dst,
+    sport: f.sport,
+    dport: f.dport,
+  });
+}
+
+/**
+ * The history store as a DecisionSink: each decision is appended (and published
+ * on `verdicts` with its sequence number); when its flow leaves the conntrack
+ * table, the end time and counters are added (`flowEnded`, the FlowTable's onEnded).
+ */
+export class HistorySink implements DecisionSink {
+  /** Tuple key -> seq of the allowed decision whose flow has not ended yet (bounded). */
+  private readonly open = new Map<string, number>();
+
+  constructor(
+    private readonly store: HistoryStore,
+    private readonly options: {
+      publish?: (entry: HistoryEntry) => void;
+      log: Logger;
+      maxOpen?: number;
+    },
+  ) {}
+
+  record(e: DecisionRecord): void {
+    const entry = this.store.append({
+      request: e.request,
+      action: e.action,
+      reason: e.reason,
+      ruleId: e.ruleId,
+      decidedAt: e.decidedAt,
+    });
+    if (e.action === 'allow') {
+      const r = e.request;
+      const key = tupleKey({
+        family: r.family,
+        protocol: r.protocolNumber,
+        src: r.src,
+        dst: r.dst,
+        sport: r.sport,
+        dport: r.dport,
+      });
+      this.open.delete(key);
+      this.open.set(key, entry.seq);
+      const max = this.options.maxOpen ?? 16_384;
+      while (this.open.size > max) {
+        const oldest = this.open.keys().next().value;
+        if (oldest === undefined) break;
+        this.open.delete(oldest);
+      }
+    }
+    this.options.publish?.(entry);
+  }
+
+  flowEnded(flow: Flow): void {
+    const key = flowKey(flow);
+    const seq = this.open.get(key);
+    if (seq === undefined) return;
+    this.open.delete(key);
+    this.store.markEnded(seq, {
+      ended: Date.now(),
+      bytesOut: flow.bytesOut,
+      bytesIn: flow.bytesIn,
+      packetsOut: flow.packetsOut,
+      packetsIn: flow.packetsIn,
+    });
+  }
+}
+
+/** Where the publisher sends its protocol events (IpcServer implements it). */
+export interface TopicServer {
+  publish<T extends keyof PublishMap>(topic: T, data: PublishMap[T]): void;
+}
+
+/**
+ * The daemon's events as protocol topics: the flow table's deltas become
+ * FlowsDelta (its start snapshot is served by flowsSnapshot() instead), stats
+ * and state pass through, and the interceptor's raw `verdict` records are left
+ * out (the HistorySink publishes `verdicts` with their sequence numbers).
+ */
+export class ServerPublisher implements EventPublisher {
+  private server: TopicServer | undefined;
+
+  /** Events before attach() (the flow table starts before the server listens) are dropped. */
+  attach(server: TopicServer | undefined): void {
+    this.server = server;
+  }
+
+  publish(topic: string, data: unknown): void {
+    const server = this.server;
+    if (!server) return;
+    switch (topic) {
+      case 'flows': {
+        const d = data as FlowDelta;
+        let delta: FlowsDelta | undefined;
+        if (d.kind === 'added') delta = { added: [d.flow], updated: [], removed: [] };
+        else if (d.kind === 'updated') delta = { added: [], updated: [d.flow], removed: [] };
+        else if (d.kind === 'removed') delta = { added: [], updated: [], removed: [d.id] };
+        if (delta) server.publish('flows', delta);
+        return;
+      }
+      case 'stats':
+        server.publish('stats', data as Stats);
+        return;
+      case 'state':
+        server.publish('state', data as HelperState);
+        return;
+      default:
+        return; // 'verdict': see HistorySink
+    }
+  }
+}

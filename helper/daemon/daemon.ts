@@ -1,0 +1,298 @@
+/**
+ * The whole helper (`portcullis helper`): the firewall rules with DNS logging, the
+ * NFLOG snooper, attribution, the rule store + prompt broker + decision engine, the
+ * history, the flow table and stats (Helper), and the IPC server with its token.
+ * docs/helper.md describes the flow, the files and the fail policy.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Attributor } from '../attribution/index.js';
+import { DecisionEngine, PromptBroker, RuleStore } from '../decisions/index.js';
+import { DnsSnooper } from '../dns/index.js';
+import { DEFAULT_DNS_LOG_GROUP } from '../firewall/index.js';
+import { HistoryStore } from '../history/index.js';
+import type { Settings } from '../protocol/model.js';
+import { IpcServer, writeTokenFile } from '../server/index.js';
+import {
+  AttributorAdapter,
+  DnsHostNames,
+  HistorySink,
+  ServerPublisher,
+  SockDiagDestroyer,
+} from './adapters.js';
+import { Helper } from './helper.js';
+import type { Logger } from './log.js';
+import { createHelperService } from './service.js';
+import { SettingsFile } from './settings.js';
+
+export interface DaemonOptions {
+  netns?: string;
+  queue: number;
+  /** From the command line; settings saved by `settings.set` replace those not given explicitly. */
+  settings: Settings;
+  /** Settings fields given explicitly on the command line (they win over the saved ones). */
+  explicit: ReadonlySet<keyof Settings>;
+  stateDir: string;
+  socket: string;
+  token: string;
+  /** Non-root uids allowed to connect (root always is). The first owns the token file. */
+  allowUids: readonly number[];
+  /** Write the token file (TOKEN next to the socket). */
+  writeToken: boolean;
+  log: Logger;
+  version?: string;
+  dnsLogGroup?: number;
+  /** How often expired and dead-process rules are pruned (ms). Default 30 s. */
+  pruneIntervalMs?: number;
+}
+
+const COMPONENT = 'helper';
+
+/** The primary gid of a uid from /etc/passwd (the socket's group); 0 when unknown. */
+function primaryGid(uid: number): number {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 4 && Number(f[2]) === uid) return Number(f[3]) || 0;
+    }
+  } catch {
+    // no passwd: the group stays root's
+  }
+  return 0;
+}
+
+export class Daemon {
+  private stopping: Promise<void> | undefined;
+  private readonly cleanups: { name: string; run: () => unknown }[];
+
+  private constructor(
+    readonly helper: Helper,
+    readonly server: IpcServer,
+    readonly rules: RuleStore,
+    readonly broker: PromptBroker,
+    readonly history: HistoryStore,
+    readonly tokenPath: string | null,
+    cleanups: { name: string; run: () => unknown }[],
+    private readonly log: Logger,
+  ) {
+    this.cleanups = cleanups;
+  }
+
+  get failure(): Promise<never> {
+    return this.helper.failure;
+  }
+
+  static async start(o: DaemonOptions): Promise<Daemon> {
+    const { log } = o;
+    const ns = o.netns !== undefined ? { netns: o.netns } : {};
+    // Undone in reverse order if a later step fails, and at stop.
+    const cleanups: { name: string; run: () => unknown }[] = [];
+    const undo = async (): Promise<void> => {
+      for (const c of cleanups.splice(0).reverse()) {
+        try {
+          await c.run();
+        } catch (error) {
+          log.error(COMPONENT, `stopping ${c.name}: ${(error as Error).message}`);
+        }
+      }
+    };
+    try {
+      await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
+      const settingsFile = new SettingsFile(o.stateDir);
+      let settings = o.settings;
+      try {
+        const saved = await settingsFile.load();
+        if (saved) {
+          settings = { ...saved };
+          for (const k of o.explicit) (settings as Record<string, unknown>)[k] = o.settings[k];
+        }
+      } catch (error) {
+        log.warn(COMPONENT, `saved settings ignored: ${(error as Error).message}`);
+      }
+
+      const rules = await RuleStore.open({ dir: o.stateDir });
+      cleanups.push({ name: 'rules', run: () => rules.close() });
+      if (rules.loadProblem) log.warn('rules', rules.loadProblem.message);
+      rules.onError((e) => log.error('rules', e.message));
+      const history = await HistoryStore.open({ dir: o.stateDir });
+      cleanups.push({ name: 'history', run: () => history.close() });
+      history.onError((e) => log.error('history', e.message));
+
+      const broker = new PromptBroker({
+        rules,
+        settings: {
+          defaultAction: settings.defaultAction,
+          promptTimeoutSeconds: settings.promptTimeoutSeconds,
+          noGuiPolicy: settings.noGuiPolicy,
+        },
+        guiConnected: false,
+      });
+      cleanups.push({ name: 'prompts', run: () => broker.close() });
+      const engine = new DecisionEngine({ rules, broker });
+      engine.onError((e) => log.error('decisions', e.message));
+      rules.onChange(() => broker.reevaluate());
+      const prune = setInterval(() => {
+        rules
+          .prune()
+          .then((gone) => {
+            if (gone.length > 0) log.info('rules', 'pruned', { count: gone.length });
+          })
+          .catch((e: unknown) => log.error('rules', `prune: ${(e as Error).message}`));
+      }, o.pruneIntervalMs ?? 30_000);
+      prune.unref();
+      cleanups.push({ name: 'prune timer', run: () => clearInterval(prune) });
+
+      // Set once the server listens; events before that have no subscriber anyway.
+      const ref: { server?: IpcServer } = {};
+      const publisher = new ServerPublisher();
+      broker.on('added', (prompt) => ref.server?.publish('prompts', { kind: 'added', prompt }));
+      broker.on('updated', (prompt) => ref.server?.publish('prompts', { kind: 'updated', prompt }));
+      broker.on('resolved', (r) => {
+        log.info('prompts', `resolved ${r.decision.action}`, {
+          prompt: r.prompt.id,
+          reason: r.decision.reason,
+          released: r.released,
+        });
+        ref.server?.publish('prompts', {
+          kind: 'resolved',
+          id: r.prompt.id,
+          action: r.decision.action,
+          reason: r.decision.reason,
+        });
+      });
+      broker.on('error', (e) => log.error('prompts', e.message));
+
+      const group = o.dnsLogGroup ?? DEFAULT_DNS_LOG_GROUP;
+      const snooper = await DnsSnooper.open({ group, ...ns });
+      cleanups.push({ name: 'dns snooper', run: () => snooper.close() });
+      snooper.onError((e) => log.warn('dns', e.message));
+      const attributor = Attributor.open({ ...ns });
+      cleanups.push({ name: 'attribution', run: () => attributor.close() });
+      const historySink = new HistorySink(history, {
+        log,
+        publish: (entry) => ref.server?.publish('verdicts', entry),
+      });
+
+      const helper = await Helper.start({
+        ...ns,
+        queue: o.queue,
+        defaultAction: settings.defaultAction,
+        promptTimeoutSeconds: settings.promptTimeoutSeconds,
+        noGuiPolicy: settings.noGuiPolicy,
+        failClosed: !settings.failOpen,
+        inbound: settings.interceptInbound,
+        stateDir: o.stateDir,
+        log,
+        ...(o.version !== undefined ? { version: o.version } : {}),
+        decider: engine,
+        attributor: new AttributorAdapter(attributor),
+        hostNames: new DnsHostNames(snooper.cache),
+        history: historySink,
+        publisher,
+        socketDestroyer: new SockDiagDestroyer(attributor.diag),
+        onFlowEnded: (flow) => historySink.flowEnded(flow),
+        dnsLog: { group },
+        stateExtras: () => ({
+          clients: ref.server?.clientCount ?? 0,
+          pendingPrompts: broker.pending().length,
+          rules: rules.size,
+        }),
+      });
+      cleanups.push({ name: 'interceptor', run: () => helper.stop() });
+
+      const gui = (): void => {
+        const connected = (ref.server?.subscriberCount('prompts') ?? 0) > 0;
+        if (connected !== broker.guiConnected) {
+          log.info(
+            COMPONENT,
+            connected ? 'a GUI is listening for prompts' : 'no GUI: no-GUI policy',
+            {
+              noGuiPolicy: broker.settings.noGuiPolicy,
+            },
+          );
+        }
+        broker.setGuiConnected(connected);
+      };
+      const service = createHelperService({
+        helper,
+        rules,
+        broker,
+        engine,
+        history,
+        settingsFile,
+      });
+      const owner = o.allowUids[0];
+      const server = await IpcServer.listen({
+        path: o.socket,
+        service,
+        token: o.token,
+        allowedUids: [0, ...o.allowUids],
+        socketGroup: owner !== undefined ? primaryGid(owner) : 0,
+        build: o.version ?? 'unknown',
+        log: (e) => log[e.level]('ipc', `${e.event}: ${e.message}`),
+        onClientsChanged: () => publisher.publish('state', helper.state()),
+        onSubscriptionsChanged: gui,
+      });
+      ref.server = server;
+      cleanups.push({ name: 'ipc server', run: () => server.close() });
+      publisher.attach(server);
+      let tokenPath: string | null = null;
+      if (o.writeToken) {
+        tokenPath = join(dirname(o.socket), 'token');
+        writeTokenFile(tokenPath, o.token, owner ?? 0);
+        const written = tokenPath;
+        cleanups.push({
+          name: 'token file',
+          run: () =>
+            unlink(written).catch((e: NodeJS.ErrnoException) => {
+              if (e.code !== 'ENOENT') throw e;
+            }),
+        });
+      }
+      log.info(COMPONENT, 'serving', {
+        socket: o.socket,
+        token: tokenPath ?? 'stdin',
+        allowUids: [0, ...o.allowUids].join(','),
+      });
+      return new Daemon(helper, server, rules, broker, history, tokenPath, cleanups, log);
+    } catch (error) {
+      await undo();
+      throw error;
+    }
+  }
+
+  /**
+   * Clean shutdown: clients told and the socket and token removed first, then held
+   * prompts released, the rules removed and the queue closed, then the stores flushed.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const order = [
+        'ipc server',
+        'token file',
+        'prune timer',
+        'prompts',
+        'interceptor',
+        'dns snooper',
+        'attribution',
+        'rules',
+        'history',
+      ];
+      const byName = new Map(this.cleanups.map((c) => [c.name, c]));
+      const errors: Error[] = [];
+      for (const name of order) {
+        const c = byName.get(name);
+        if (!c) continue;
+        try {
+          await c.run();
+        } catch (error) {
+          errors.push(error as Error);
+          this.log.error(COMPONENT, `stopping ${name}: ${(error as Error).message}`);
+        }
+      }
+      if (errors.length > 0) throw errors[0];
+    })();
+    return this.stopping;
+  }
+}

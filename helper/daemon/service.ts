@@ -1,0 +1,201 @@
+/**
+ * The IPC server's HelperService: every wire method mapped to the helper's parts
+ * (docs/protocol.md). Errors the client should see are ServiceErrors; anything else
+ * becomes `internal` (and is logged by the server).
+ */
+import { randomUUID } from 'node:crypto';
+import * as v from 'valibot';
+import {
+  DecisionsError,
+  RULES_VERSION,
+  type PromptBroker,
+  type RuleStore,
+} from '../decisions/index.js';
+import type { DecisionEngine } from '../decisions/index.js';
+import type { HistoryStore } from '../history/index.js';
+import { HistoryError } from '../history/index.js';
+import { ServiceError } from '../protocol/errors.js';
+import type { Params, Result } from '../protocol/messages.js';
+import { Settings, type Flow, type Rule, type RuleInput } from '../protocol/model.js';
+import type { HelperService } from '../server/service.js';
+import { DaemonError } from './errors.js';
+import type { Helper } from './helper.js';
+import type { SettingsFile } from './settings.js';
+
+export interface ServiceParts {
+  helper: Helper;
+  rules: RuleStore;
+  broker: PromptBroker;
+  engine: DecisionEngine;
+  history: HistoryStore;
+  settingsFile: SettingsFile;
+  /** Called after the settings changed (the no-GUI policy may now apply). */
+  onSettingsChanged?: () => void;
+}
+
+/** Maps the parts' typed errors to the codes a client sees. */
+function mapError(error: unknown): never {
+  if (error instanceof ServiceError) throw error;
+  if (error instanceof DecisionsError) {
+    switch (error.code) {
+      case 'NOT_FOUND':
+      case 'ALREADY_RESOLVED':
+        throw new ServiceError('not-found', error.message);
+      case 'INVALID_RULE':
+      case 'INVALID_IMPORT':
+        throw new ServiceError('invalid-params', error.message);
+      default:
+        throw error;
+    }
+  }
+  if (error instanceof HistoryError && error.code === 'INVALID_QUERY') {
+    throw new ServiceError('invalid-params', error.message);
+  }
+  if (error instanceof DaemonError) {
+    if (error.code === 'UNKNOWN_FLOW') throw new ServiceError('not-found', error.message);
+    if (error.code === 'INVALID_OPTION') throw new ServiceError('invalid-params', error.message);
+  }
+  throw error;
+}
+
+async function guarded<T>(work: () => T | Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    return mapError(error);
+  }
+}
+
+function toInput(rule: Rule): RuleInput {
+  return {
+    enabled: rule.enabled,
+    action: rule.action,
+    match: rule.match,
+    duration: rule.duration,
+    ...(rule.note !== undefined ? { note: rule.note } : {}),
+  };
+}
+
+/** A wire RuleInput as the store's import document wants it (the store renames taken ids). */
+function importedRule(input: RuleInput, now: number): Rule {
+  return {
+    id: randomUUID(),
+    enabled: input.enabled ?? true,
+    action: input.action,
+    match: input.match,
+    duration: input.duration,
+    created: now,
+    expires: input.duration.kind === 'minutes' ? now + input.duration.minutes * 60_000 : null,
+    ...(input.note !== undefined ? { note: input.note } : {}),
+    hits: 0,
+    lastHit: null,
+  };
+}
+
+export function createHelperService(parts: ServiceParts): HelperService {
+  const { helper, rules, broker, engine, history, settingsFile } = parts;
+  // Settings changes are serialized: each reinstall and save completes before the next.
+  let settingsChain: Promise<unknown> = Promise.resolve();
+
+  const setSettings = async (patch: Params<'settings.set'>): Promise<Result<'settings.set'>> => {
+    const next = v.safeParse(Settings, { ...helper.settings(), ...patch });
+    if (!next.success) {
+      throw new ServiceError('invalid-params', `settings: ${next.issues[0]?.message}`);
+    }
+    const s = next.output;
+    await helper.applySettings(s);
+    engine.setSettings({
+      defaultAction: s.defaultAction,
+      promptTimeoutSeconds: s.promptTimeoutSeconds,
+      noGuiPolicy: s.noGuiPolicy,
+    });
+    await settingsFile.save(helper.settings());
+    parts.onSettingsChanged?.();
+    return helper.settings();
+  };
+
+  return {
+    'state.get': () => Promise.resolve(helper.state()),
+    'settings.get': () => Promise.resolve(helper.settings()),
+    'settings.set': (patch) => {
+      const run = settingsChain.then(() => guarded(() => setSettings(patch)));
+      settingsChain = run.catch(() => undefined);
+      return run;
+    },
+    'flows.kill': ({ id }) =>
+      guarded(async () => {
+        await helper.flows.kill(id);
+        return null;
+      }),
+    'flows.setMark': ({ id, mark, mask }) =>
+      guarded(async () => {
+        await helper.flows.setMark(id, mark, mask ?? 0xffffffff);
+        return null;
+      }),
+    'flows.setLabels': ({ id, add, remove }) =>
+      guarded(async () => {
+        // Only the bits named change: `add` set, `remove` cleared.
+        const mask = [...new Set([...add, ...remove])];
+        await helper.flows.setLabels(
+          id,
+          add.filter((b) => !remove.includes(b)),
+          mask,
+        );
+        return null;
+      }),
+    'prompts.list': () => Promise.resolve(broker.pending()),
+    'prompts.answer': (answer) =>
+      guarded(() => {
+        const { rule, prompt } = broker.answer(answer);
+        return { decided: prompt.held, rule };
+      }),
+    'rules.list': ({ offset, limit }) =>
+      guarded(() => {
+        const all = rules.list();
+        return { rules: all.slice(offset, offset + limit), total: all.length };
+      }),
+    'rules.add': (input) => guarded(() => rules.add(input)),
+    'rules.update': ({ id, patch }) => guarded(() => rules.update(id, patch)),
+    'rules.remove': ({ id }) =>
+      guarded(async () => {
+        await rules.remove(id);
+        return null;
+      }),
+    'rules.setEnabled': ({ id, enabled }) => guarded(() => rules.setEnabled(id, enabled)),
+    'rules.import': ({ rules: list, mode }) =>
+      guarded(async () => {
+        const now = Date.now();
+        const doc = { version: RULES_VERSION, rules: list.map((r) => importedRule(r, now)) };
+        const r = await rules.import(doc, { mode });
+        return { added: r.added, removed: r.removed };
+      }),
+    'rules.export': ({ offset, limit }) =>
+      guarded(() => {
+        const all = rules.export().rules;
+        return { rules: all.slice(offset, offset + limit).map(toInput), total: all.length };
+      }),
+    'rules.dryRun': ({ match, since, until, limit }) =>
+      guarded(() =>
+        history.dryRun(match, {
+          limit,
+          ...(since !== undefined ? { since } : {}),
+          ...(until !== undefined ? { until } : {}),
+        }),
+      ),
+    'history.query': (q) =>
+      guarded(() => {
+        const page = history.query({
+          limit: q.limit,
+          ...(q.since !== undefined ? { since: q.since } : {}),
+          ...(q.until !== undefined ? { until: q.until } : {}),
+          ...(q.text !== undefined ? { text: q.text } : {}),
+          ...(q.action !== undefined ? { action: q.action } : {}),
+          ...(q.beforeSeq !== undefined ? { beforeSeq: q.beforeSeq } : {}),
+        });
+        return { entries: page.entries, more: page.nextBeforeSeq !== null };
+      }),
+    'history.series': (q) => guarded(() => ({ bucketMs: q.bucketMs, buckets: history.series(q) })),
+    'stats.get': () => guarded(async () => helper.stats.latest ?? (await helper.stats.collect())),
+    flowsSnapshot: (): Iterable<Flow> => helper.flows.snapshot(),
+  };
+}
