@@ -6,13 +6,13 @@ import { conntrackCommand } from './cli/conntrack.js';
 import { helperCommand } from './cli/helper.js';
 import { historyCommand } from './cli/history.js';
 import { nfqueueCommand } from './cli/nfqueue.js';
-import { rulesCommand } from './cli/rules.js';
+import { rulesWithConvertCommand } from './cli/rules-convert.js';
 
 const commands: CliCommand[] = [
   conntrackCommand,
   nfqueueCommand,
   helperCommand,
-  rulesCommand,
+  rulesWithConvertCommand,
   historyCommand,
 ];
 

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential python3 git ca-certificates
   iproute2 iptables nftables conntrack strace procps
+  # packaging tests (docs/packaging.md): dpkg-deb, lintian, strip, xmllint,
+  # systemd-analyze, a private dbus-daemon + polkitd, 7za for electron-builder
+  dpkg-dev lintian binutils libxml2-utils systemd dbus-daemon polkitd p7zip-full
   chromium # the UI end-to-end tests (test/root/web-e2e.test.ts, playwright-core)
 )
 

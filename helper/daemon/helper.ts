@@ -1,8 +1,9 @@
 /**
- * `portcullis helper`: composes the interceptor (rules + verdict loop), the flow table
- * and the stats sampler, with the decision parts behind the ports of ports.ts. Until
- * the rule engine, history store and IPC server are wired in, decisions come from the
- * PolicyFallbackDecider and events go to the given publisher (none by default).
+ * The core of `portcullis helper`: composes the interceptor (rules + verdict loop), the
+ * flow table and the stats sampler, with the decision parts behind the ports of
+ * ports.ts. Daemon (daemon.ts) gives it the rule engine, attribution, DNS names, the
+ * history and the IPC server's publisher; without a decider it falls back to the
+ * PolicyFallbackDecider (the no-GUI policy), as the in-process tests use it.
  */
 import { mkdir } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
@@ -102,7 +103,7 @@ export class Helper {
     const ns = netns !== undefined ? { netns } : {};
     const decider = options.decider ?? new PolicyFallbackDecider(options.noGuiPolicy);
     if (!options.decider) {
-      log.info(COMPONENT, 'decisions: policy-only fallback (no rule engine wired in)', {
+      log.info(COMPONENT, 'decisions: policy-only fallback (no decider given)', {
         noGuiPolicy: options.noGuiPolicy,
       });
     }

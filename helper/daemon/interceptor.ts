@@ -59,6 +59,12 @@ export interface InterceptorOptions {
   dnsLog?: DnsLogConfig;
   /** The queue socket failed for good (no packet can be read any more): the owner should restart. */
   onFatal?: (error: Error) => void;
+  /**
+   * At most this many decisions a second get their own `info` log line (default 50); the
+   * rest are counted and summed up in one line per second (the history keeps every one).
+   * 0: no per-decision lines, only the summaries.
+   */
+  decisionLogPerSecond?: number;
 }
 
 export interface InterceptorCounters {
@@ -78,6 +84,8 @@ export interface InterceptorCounters {
   inFlight: number;
   /** Packets that joined the decision of an earlier packet of the same flow. */
   coalesced: number;
+  /** Decisions not logged one by one (over decisionLogPerSecond), only summed up. */
+  logSuppressed: number;
 }
 
 const COMPONENT = 'interceptor';
@@ -93,20 +101,93 @@ function newCounters(): InterceptorCounters {
     attributionErrors: 0,
     inFlight: 0,
     coalesced: 0,
+    logSuppressed: 0,
   };
 }
 
+interface DeadlineEntry {
+  at: number;
+  fire: () => void;
+}
+
+/**
+ * Deadlines for work that nearly always finishes long before them (a decision is due
+ * 31 s after its packet and usually takes microseconds): one timer for all of them
+ * instead of a setTimeout and clearTimeout per packet. Entries are kept in insertion
+ * order, which is deadline order as long as deadlines do not decrease; one that is
+ * earlier than the previous one gets a timer of its own.
+ */
+export class Deadlines {
+  private readonly entries = new Set<DeadlineEntry>();
+  private lastAt = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Pending entries (for tests). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Calls `fire` at `at` (epoch ms) unless the returned function is called first. */
+  add(at: number, fire: () => void): () => void {
+    if (at < this.lastAt) {
+      const t = setTimeout(fire, Math.max(0, at - this.now()));
+      return () => clearTimeout(t);
+    }
+    this.lastAt = at;
+    const entry: DeadlineEntry = { at, fire };
+    this.entries.add(entry);
+    // The timer stays armed while the set empties and fills again (the usual case: one
+    // decision at a time), but keeps the process alive only while something waits.
+    if (this.timer === undefined) this.arm(at);
+    else if (this.entries.size === 1) this.timer.ref();
+    return () => {
+      if (this.entries.delete(entry) && this.entries.size === 0) this.timer?.unref();
+    };
+  }
+
+  /** Drops every pending entry without firing it. */
+  clear(): void {
+    this.entries.clear();
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(at: number): void {
+    this.timer = setTimeout(() => this.expire(), Math.max(0, at - this.now()));
+  }
+
+  private expire(): void {
+    this.timer = undefined;
+    const now = this.now();
+    for (const entry of this.entries) {
+      if (entry.at > now) {
+        this.arm(entry.at);
+        return;
+      }
+      this.entries.delete(entry);
+      entry.fire();
+    }
+  }
+}
+
 /** Resolves with `fallback()` when `work` has not settled by `deadline` (epoch ms). */
-function byDeadline<T>(work: Promise<T>, deadline: number, fallback: () => T): Promise<T> {
+function byDeadline<T>(
+  deadlines: Deadlines,
+  work: Promise<T>,
+  deadline: number,
+  fallback: () => T,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => resolve(fallback()), Math.max(0, deadline - Date.now()));
+    const cancel = deadlines.add(deadline, () => resolve(fallback()));
     work.then(
       (v) => {
-        clearTimeout(timer);
+        cancel();
         resolve(v);
       },
       (e: unknown) => {
-        clearTimeout(timer);
+        cancel();
         reject(e instanceof Error ? e : new Error(String(e)));
       },
     );
@@ -123,6 +204,14 @@ export class Interceptor {
   /** The decision in progress per flow (tuple key), so a flow is decided once. */
   private readonly pendingFlows = new Map<string, Promise<Action>>();
   private queueDeadlineMs: number;
+  private readonly decisionDeadlines = new Deadlines();
+  private readonly attributionDeadlines = new Deadlines();
+  /** Per-decision log lines: the current one-second window and what it left out. */
+  private readonly logLimit: number;
+  private logWindowStart = 0;
+  private logWindowCount = 0;
+  private suppressed = { allowed: 0, denied: 0 };
+  private suppressedTimer: NodeJS.Timeout | undefined;
 
   constructor(private options: InterceptorOptions) {
     const { queue, decisionTimeoutMs } = options;
@@ -133,6 +222,7 @@ export class Interceptor {
       throw new DaemonError('INVALID_OPTION', `decisionTimeoutMs must be > 0`);
     }
     this.marks = options.marks ?? { ...DEFAULT_MARKS };
+    this.logLimit = options.decisionLogPerSecond ?? 50;
     this.queueDeadlineMs = options.queueDeadlineMs ?? decisionTimeoutMs + 2000;
     if (this.queueDeadlineMs <= decisionTimeoutMs) {
       throw new DaemonError(
@@ -275,6 +365,7 @@ export class Interceptor {
   }
 
   private async teardown(): Promise<void> {
+    this.logSuppressed();
     const errors: unknown[] = [];
     if (this.fw && this.ownsRules) {
       try {
@@ -355,11 +446,16 @@ export class Interceptor {
     const request = await this.complete(p, base, deadline);
     let decision: Decision;
     try {
-      decision = await byDeadline(decider.decide(request, { deadline }), deadline, () => ({
-        action: defaultAction,
-        reason: 'deadline' as const,
-        ruleId: null,
-      }));
+      decision = await byDeadline(
+        this.decisionDeadlines,
+        decider.decide(request, { deadline }),
+        deadline,
+        () => ({
+          action: defaultAction,
+          reason: 'deadline' as const,
+          ruleId: null,
+        }),
+      );
     } catch (error) {
       log.error(COMPONENT, `decider failed: ${(error as Error).message}; default verdict`);
       decision = { action: defaultAction, reason: 'error', ruleId: null };
@@ -396,6 +492,7 @@ export class Interceptor {
       const limit = Math.min(deadline, Date.now() + (this.options.attributionTimeoutMs ?? 1000));
       try {
         const owner = await byDeadline(
+          this.attributionDeadlines,
           attributor.attribute({
             ...requestTuple(request),
             ...(request.direction === 'inbound' ? { inbound: true } : {}),
@@ -440,24 +537,60 @@ export class Interceptor {
     }
   }
 
+  /** Whether a decision at `now` may have its own log line (decisionLogPerSecond). */
+  private logAllowed(now: number): boolean {
+    if (now - this.logWindowStart >= 1000) {
+      this.logSuppressed();
+      this.logWindowStart = now;
+      this.logWindowCount = 0;
+    }
+    return this.logWindowCount++ < this.logLimit;
+  }
+
+  /** One line for the decisions of the last window that had none of their own. */
+  private logSuppressed(): void {
+    if (this.suppressedTimer !== undefined) clearTimeout(this.suppressedTimer);
+    this.suppressedTimer = undefined;
+    const { allowed, denied } = this.suppressed;
+    if (allowed + denied === 0) return;
+    this.suppressed = { allowed: 0, denied: 0 };
+    this.options.log.info(
+      COMPONENT,
+      `${allowed + denied} more decisions not logged one by one (over ${this.logLimit}/s)`,
+      { allowed, denied },
+    );
+  }
+
   private record(entry: DecisionRecord): void {
     const { sinks = [], publisher, log } = this.options;
     if (entry.action === 'allow') this.counters.allowed++;
     else this.counters.denied++;
     this.counters.reasons[entry.reason]++;
-    const r = entry.request;
-    log.info(COMPONENT, `${entry.action} ${r.direction} ${r.protocol}`, {
-      src: r.src,
-      sport: r.sport,
-      dst: r.dst,
-      dport: r.dport,
-      host: r.host,
-      uid: r.uid,
-      pid: r.process?.pid,
-      exe: r.process?.exe,
-      reason: entry.reason,
-      rule: entry.ruleId,
-    });
+    if (this.logAllowed(entry.decidedAt)) {
+      const r = entry.request;
+      log.info(COMPONENT, `${entry.action} ${r.direction} ${r.protocol}`, {
+        src: r.src,
+        sport: r.sport,
+        dst: r.dst,
+        dport: r.dport,
+        host: r.host,
+        uid: r.uid,
+        pid: r.process?.pid,
+        exe: r.process?.exe,
+        reason: entry.reason,
+        rule: entry.ruleId,
+      });
+    } else {
+      this.counters.logSuppressed++;
+      if (entry.action === 'allow') this.suppressed.allowed++;
+      else this.suppressed.denied++;
+      // The summary comes at the end of the window even when no decision follows.
+      this.suppressedTimer ??= setTimeout(
+        () => this.logSuppressed(),
+        Math.max(0, this.logWindowStart + 1000 - Date.now()),
+      );
+      this.suppressedTimer.unref();
+    }
     for (const sink of sinks) {
       try {
         sink.record(entry);

@@ -3,6 +3,7 @@
  * (docs/protocol.md). Errors the client should see are ServiceErrors; anything else
  * becomes `internal` (and is logged by the server).
  */
+import { randomUUID } from 'node:crypto';
 import * as v from 'valibot';
 import {
   DecisionsError,
@@ -72,6 +73,22 @@ function toInput(rule: Rule): RuleInput {
     match: rule.match,
     duration: rule.duration,
     ...(rule.note !== undefined ? { note: rule.note } : {}),
+  };
+}
+
+/** A wire RuleInput as the store's import document wants it (the store renames taken ids). */
+function importedRule(input: RuleInput, now: number): Rule {
+  return {
+    id: randomUUID(),
+    enabled: input.enabled ?? true,
+    action: input.action,
+    match: input.match,
+    duration: input.duration,
+    created: now,
+    expires: input.duration.kind === 'minutes' ? now + input.duration.minutes * 60_000 : null,
+    ...(input.note !== undefined ? { note: input.note } : {}),
+    hits: 0,
+    lastHit: null,
   };
 }
 
@@ -147,7 +164,9 @@ export function createHelperService(parts: ServiceParts): HelperService {
     'rules.setEnabled': ({ id, enabled }) => guarded(() => rules.setEnabled(id, enabled)),
     'rules.import': ({ rules: list, mode }) =>
       guarded(async () => {
-        const r = await rules.import({ version: RULES_VERSION, rules: list }, { mode });
+        const now = Date.now();
+        const doc = { version: RULES_VERSION, rules: list.map((r) => importedRule(r, now)) };
+        const r = await rules.import(doc, { mode });
         return { added: r.added, removed: r.removed };
       }),
     'rules.export': ({ offset, limit }) =>

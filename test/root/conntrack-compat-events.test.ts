@@ -18,6 +18,7 @@ import { Conntrack } from '../../helper/conntrack/client.js';
 import type { Tuple } from '../../helper/conntrack/types.js';
 import { TestNetns } from '../support/netns.js';
 import { oracleUnavailable } from '../support/conntrack-oracle.js';
+import { waitForListeners } from '../support/netlink-listeners.js';
 
 const skip = oracleUnavailable({ built: true });
 if (skip) console.warn(`skipping conntrack -E compat root tests: ${skip}`);
@@ -175,9 +176,13 @@ describe.skipIf(skip)('portcullis conntrack -E against conntrack 1.4.7 -E', () =
         '-E',
         '--json',
       ]);
-      // Node needs a moment to start and subscribe, longer with more of them
-      // starting at once on a shared machine; bounded.
-      await sleep(2500 + 120 * running.length);
+      const pids = [
+        ...running.flatMap(([, a, b]) => [a.child.pid!, b.child.pid!]),
+        plainRun.child.pid!,
+        jsonRun.child.pid!,
+      ];
+      const late = await waitForListeners(ns.name, pids);
+      expect(late, 'listeners that never subscribed').toEqual([]);
       const tool = (line: string) => ns.exec('conntrack', line.split(' '));
       tool('-I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state SYN_SENT -t 100 -m 5');
       tool(
@@ -219,7 +224,9 @@ describe.skipIf(skip)('portcullis conntrack -E against conntrack 1.4.7 -E', () =
         ct.close();
       }
       tool('-F');
-      await sleep(700);
+      // Every listener has read its queue; a short grace lets it print.
+      await waitForListeners(ns.name, pids, { drained: true });
+      await sleep(300);
     } finally {
       for (const [line, a, b] of running) {
         theirs.set(line, await stop(a));

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestNetns } from '../support/netns.js';
+import { waitForListeners } from '../support/netlink-listeners.js';
 import {
   expectSameOutput,
   oracleUnavailable,
@@ -244,7 +245,9 @@ describe.skipIf(skip)('portcullis conntrack labels, conntrack-tools syntax, agai
     }));
     const results: { line: string; theirs: Result; mine: Result }[] = [];
     try {
-      await new Promise((resolve) => setTimeout(resolve, 4000 + 250 * runs.length));
+      const pids = runs.flatMap((r) => [r.theirs.child.pid!, r.mine.child.pid!]);
+      const late = await waitForListeners(ns.name, pids);
+      expect(late, 'listeners that never subscribed').toEqual([]);
       for (const line of [
         '-I -p tcp -s 10.8.0.1 -d 10.8.0.2 --sport 1 --dport 80 --state ESTABLISHED -t 100 --label-add l1,l5',
         '-I -p tcp -s 10.8.0.3 -d 10.8.0.2 --sport 1 --dport 22 --state SYN_SENT -t 100',
@@ -257,7 +260,9 @@ describe.skipIf(skip)('portcullis conntrack labels, conntrack-tools syntax, agai
         const r = tool(split(line));
         expect(r.status, `${line}: ${r.stderr}`).toBe(0);
       }
-      await new Promise((resolve) => setTimeout(resolve, 700));
+      // Every listener has read its queue; a short grace lets it print.
+      await waitForListeners(ns.name, pids, { drained: true });
+      await new Promise((resolve) => setTimeout(resolve, 300));
     } finally {
       for (const r of runs) {
         results.push({ line: r.line, theirs: await stop(r.theirs), mine: await stop(r.mine) });

@@ -1,6 +1,6 @@
 /**
  * `portcullis helper --netns NS` as a child process (bin/portcullis.js, built with
- * `npm run build:ts` in beforeAll): verdicts with the policy-only fallback, SIGTERM and
+ * `npm run build:ts` in beforeAll): verdicts by the no-GUI policy (no client), SIGTERM and
  * SIGINT clean-up, `kill -9` fail-open and the next start's reconcile, --fail-closed.
  * Only the children this file starts are signalled, by PID.
  */

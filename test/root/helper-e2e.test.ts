@@ -436,6 +436,12 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
       reason: 'rule',
       ruleId: rule!.id,
     });
+    // Export and import (merge) over the wire: RuleInputs, new ids.
+    const exported = await c.call('rules.export', {});
+    expect(exported.rules).toContainEqual(expect.objectContaining({ match: rule!.match }));
+    const imported = await c.call('rules.import', { rules: exported.rules, mode: 'merge' });
+    expect(imported).toEqual({ added: exported.total, removed: 0 });
+    expect((await c.call('rules.list', {})).total).toBe(exported.total * 2);
     await c.close();
   }, 120_000);
 
@@ -487,6 +493,31 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
         (e) => e.request.dport === 8082 && e.action === 'deny' && e.reason === 'default',
       ),
     ).toBe(true);
+    const now = Date.now();
+    const series = await c.call('history.series', {
+      since: now - 600_000,
+      until: now + 60_000,
+      bucketMs: 60_000,
+    });
+    const sum = series.buckets.reduce((n, b) => n + b.allowed + b.denied, 0);
+    const all = await c.call('history.query', { limit: 1000 });
+    expect(sum).toBe(all.entries.length);
+    expect(series.buckets.reduce((n, b) => n + b.prompted, 0)).toBeGreaterThanOrEqual(4);
+    const stats = await c.call('stats.get', {});
+    // Decisions since this helper started (the restart above): 8083 by rule at least.
+    expect(stats.allowed).toBeGreaterThan(0);
+    expect(stats.conntrackMax).toBeGreaterThan(0);
+    await expect(c.call('rules.remove', { id: 'no-such-rule' })).rejects.toMatchObject({
+      code: 'not-found',
+    });
+    await expect(
+      c.call('prompts.answer', {
+        promptId: 'no-such-prompt',
+        action: 'allow',
+        duration: { kind: 'once' },
+        scope: 'any',
+      }),
+    ).rejects.toMatchObject({ code: 'not-found' });
     const dry = await c.call('rules.dryRun', { match: { port: { from: 8081, to: 8081 } } });
     expect(dry.total).toBeGreaterThan(0);
     expect(dry.entries.every((e) => e.request.dport === 8081)).toBe(true);

@@ -56,9 +56,17 @@ function firewallSnapshot(): string {
 }
 
 function helperProcesses(): string[] {
-  return sh('ps', ['-eo', 'pid,args'])
-    .stdout.split('\n')
-    .filter((l) => /portcullis-helper|portcullis\.js helper/.test(l));
+  return (
+    sh('ps', ['-eo', 'pid,args'])
+      .stdout.split('\n')
+      // The installed wrapper or app binary as a running program (not, say, lintian
+      // of a parallel test reading a staged copy of the wrapper).
+      .filter((l) =>
+        /^\s*\d+\s+(?:\S*sh\s+)?(?:\/usr\/lib\/portcullis\/portcullis-helper|\/opt\/Portcullis\/portcullis)\b/.test(
+          l,
+        ),
+      )
+  );
 }
 
 /** A system bus of our own (the host has none, and we must not use one if it had). */

@@ -45,7 +45,7 @@ export async function portcullisIn(ns: TestNetns, argv: string[]): Promise<ToolR
 /**
  * Listing lines with their timeout taken out (timeouts tick down between two
  * runs) and sorted (we dump per family, conntrack-tools in kernel order); the
- * timeouts by line, sorted. Handles `-o save` lines (`-A -t N ...`) and
+ * timeouts by line, sorted. Handles `-o save` lines (`-A -t N ...`, `-D -t N ...`) and
  * `-o xml` ones (`<timeout>N</timeout>`) too.
  */
 export function normaliseListing(stdout: string): {
@@ -59,7 +59,7 @@ export function normaliseListing(stdout: string): {
     .map((line) => {
       // "[ipv4     2 ]tcp      6 <timeout> ...": the timeout follows the protocol.
       const m =
-        /^(-A -t )(\d+)( .*)$/.exec(line) ??
+        /^(-[A-Z] -t )(\d+)( .*)$/.exec(line) ??
         /^(<flow>.*<timeout>)(\d+)(<\/timeout>.*)$/.exec(line) ??
         /^((?:ipv[46] +\d+ +)?\S+ +\d+ )(\d+)( .*)$/.exec(line);
       if (!m) return line;

@@ -110,3 +110,32 @@ describe('electron-builder.yml', () => {
     }
   });
 });
+
+describe('packaging/systemd/portcullis-helper.service', () => {
+  const unit = readFileSync(join(root, 'packaging/systemd/portcullis-helper.service'), 'utf8');
+  const values = (key: string): string[] =>
+    unit
+      .split('\n')
+      .filter((l) => l.startsWith(`${key}=`))
+      .map((l) => l.slice(key.length + 1));
+
+  it('runs the wrapper as root with only the capabilities docs/packaging.md explains', () => {
+    expect(values('ExecStart')[0]).toMatch(/^\/usr\/lib\/portcullis\/portcullis-helper /);
+    expect(values('User')).toEqual([]);
+    expect(values('CapabilityBoundingSet')).toEqual([
+      'CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_CHOWN',
+    ]);
+    expect(values('AmbientCapabilities')).toEqual(['']);
+  });
+
+  it('has the protections issue 8 names', () => {
+    expect(values('ProtectSystem')).toEqual(['strict']);
+    expect(values('ReadWritePaths')).toContain('/var/lib/portcullis');
+    expect(values('RuntimeDirectory')).toEqual(['portcullis']);
+    expect(values('StateDirectory')).toEqual(['portcullis']);
+    expect(values('Restart')).toEqual(['on-failure']);
+    expect(values('NoNewPrivileges')).toEqual(['true']);
+    expect(values('MemoryDenyWriteExecute')).toEqual([]); // V8's JIT
+    expect(values('ProtectProc')).toEqual([]); // attribution sees every process
+  });
+});

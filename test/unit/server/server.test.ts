@@ -194,6 +194,23 @@ describe('IpcServer authentication', () => {
       await new Promise((r) => setTimeout(r, 5));
     expect(counts).toEqual([1, 2, 1, 0]);
   });
+
+  it('tells the daemon when subscriptions change (the GUI presence for prompts)', async () => {
+    const seen: number[] = [];
+    h = await startHarness({
+      onSubscriptionsChanged: () => void seen.push(h!.server.subscriberCount('prompts')),
+    });
+    const a = await h.client();
+    await a.call('subscribe', { topics: ['prompts'] });
+    await a.call('subscribe', { topics: ['stats'] });
+    await a.call('unsubscribe', { topics: ['prompts'] });
+    await a.call('subscribe', { topics: ['prompts'] });
+    await a.close();
+    const deadline = Date.now() + 2000;
+    while (h.server.clientCount > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(seen).toEqual([1, 1, 0, 1, 0]);
+  });
 });
 
 describe('IpcServer abuse', () => {
