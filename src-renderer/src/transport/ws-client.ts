@@ -247,6 +247,12 @@ export function connectWsApi(options: WsApiOptions): Promise<PortcullisApi> {
           set.add(listener);
           if (first) sendRaw({ type: 'subscribe', channel });
           else if (channel === 'helperStatus') listener(lastStatus);
+          else if (channel === 'flows' || channel === 'prompts') {
+            // A snapshot for the newcomer: subscribe afresh (the others get
+            // one too, which replaces their table with the same content).
+            sendRaw({ type: 'unsubscribe', channel });
+            sendRaw({ type: 'subscribe', channel });
+          }
           return () => {
             if (!set.delete(listener)) return;
             if (set.size === 0) sendRaw({ type: 'unsubscribe', channel });

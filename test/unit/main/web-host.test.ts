@@ -215,6 +215,12 @@ describe('ws-api transport', () => {
     await until(() => events.length === 2);
     expect(events[1]).toEqual({ kind: 'delta', upsert: [], remove: [first] });
 
+    // A second listener gets its own snapshot.
+    const second: FlowEvent[] = [];
+    api.onFlows((ev) => second.push(ev));
+    await until(() => second.length === 1);
+    expect((second[0] as { flows: unknown[] }).flows).toHaveLength(2499);
+
     const status = await new Promise((resolve) => api.onHelperStatus(resolve));
     expect(status).toMatchObject({ connection: 'connected' });
   });
