@@ -19,7 +19,6 @@ export const WS_PATH = '/ws';
 export const WS_CLOSE_BAD_TOKEN = 4001;
 export const WS_CLOSE_HELLO_TIMEOUT = 4002;
 export const WS_CLOSE_BAD_MESSAGE = 4003;
-export const WS_CLOSE_SLOW_CONSUMER = 4004;
 /** Largest message the host accepts from a page. */
 export const WS_MAX_INBOUND_BYTES = 4 * 1024 * 1024;
 /** Flows per `flows-chunk` message. */

@@ -15,7 +15,7 @@
  *   constant time; a wrong one closes the socket;
  * - every message is validated (envelope and per-channel argument), bounded
  *   in size; each connection has a bounded number of calls in flight and a
- *   bounded send buffer: a page that does not read is closed (it reconnects
+ *   bounded send buffer: a page that does not read is cut off (it reconnects
  *   and gets a fresh snapshot), like the helper's slow-consumer cut-off.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -39,7 +39,6 @@ import {
   WS_CLOSE_BAD_MESSAGE,
   WS_CLOSE_BAD_TOKEN,
   WS_CLOSE_HELLO_TIMEOUT,
-  WS_CLOSE_SLOW_CONSUMER,
   WS_FLOWS_PER_CHUNK,
   WS_MAX_INBOUND_BYTES,
   WS_PATH,
@@ -87,8 +86,10 @@ export interface WebHostOptions {
   token?: string;
   /** No hello by then: closed. Default 5000 ms. */
   helloTimeoutMs?: number;
-  /** A connection's unsent bytes beyond this: closed. Default 32 MiB. */
+  /** A connection's unsent messages beyond this: cut off. Default 32 MiB. */
   maxBufferedBytes?: number;
+  /** The pump stops handing data to a socket holding this much. Default 1 MiB. */
+  highWaterBytes?: number;
   /** Invokes one connection may have in flight; more get `busy`. Default 32. */
   maxInFlight?: number;
   /** Connections at once. Default 8. */
@@ -161,6 +162,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   const token = options.token ?? randomBytes(32).toString('base64url');
   const helloTimeoutMs = options.helloTimeoutMs ?? 5000;
   const maxBuffered = options.maxBufferedBytes ?? 32 * 1024 * 1024;
+  const highWater = options.highWaterBytes ?? 1024 * 1024;
   const maxInFlight = options.maxInFlight ?? 32;
   const maxConnections = options.maxConnections ?? 8;
   const log = options.log ?? (() => undefined);
@@ -217,25 +219,74 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       helloTimeoutMs,
     );
 
-    const send = (m: WsServerMessage): void => {
-      if (ws.readyState !== ws.OPEN) return;
-      if (ws.bufferedAmount > maxBuffered) {
-        log('web host: a page is not reading its messages; closing it');
-        ws.close(WS_CLOSE_SLOW_CONSUMER, 'slow consumer');
-        return;
-      }
-      ws.send(JSON.stringify(m));
+    // The outbound queue: messages (counted against maxBuffered) and lazy
+    // flows snapshots (serialised a chunk at a time as the socket drains), in
+    // order, so a delta never overtakes the snapshot it follows.
+    type Item = { text: string } | { next: () => string | null };
+    const queue: Item[] = [];
+    let queuedBytes = 0;
+    let pumpTimer: NodeJS.Timeout | null = null;
+
+    const cutOff = (): void => {
+      // A close frame would wait behind the data it does not read: cut it.
+      // The page reconnects and gets a fresh snapshot.
+      log('web host: a page is not reading its messages; cutting it off');
+      queue.length = 0;
+      queuedBytes = 0;
+      ws.terminate();
     };
+
+    const pump = (): void => {
+      while (queue.length > 0 && ws.readyState === ws.OPEN && ws.bufferedAmount < highWater) {
+        const head = queue[0]!;
+        if ('text' in head) {
+          queue.shift();
+          queuedBytes -= head.text.length;
+          ws.send(head.text);
+        } else {
+          const text = head.next();
+          if (text === null) queue.shift();
+          else ws.send(text);
+        }
+      }
+      if (queue.length > 0 && ws.readyState === ws.OPEN && pumpTimer === null) {
+        pumpTimer = setTimeout(() => {
+          pumpTimer = null;
+          pump();
+        }, 5);
+      }
+    };
+
+    const enqueue = (item: Item): void => {
+      if (ws.readyState !== ws.OPEN) return;
+      if ('text' in item) {
+        queuedBytes += item.text.length;
+        if (queuedBytes > maxBuffered) return cutOff();
+      }
+      queue.push(item);
+      pump();
+    };
+
+    const send = (m: WsServerMessage): void => enqueue({ text: JSON.stringify(m) });
 
     const push = <K extends PushChannel>(channel: K, payload: PushChannels[K]): void => {
       if (channel === 'flows') {
         const e = payload as PushChannels['flows'];
         if (e.kind === 'snapshot') {
-          // A whole table in one message could be tens of MiB: chunk it.
-          for (let i = 0; i === 0 || i < e.flows.length; i += WS_FLOWS_PER_CHUNK) {
-            const flows = e.flows.slice(i, i + WS_FLOWS_PER_CHUNK);
-            send({ type: 'flows-chunk', flows, last: i + WS_FLOWS_PER_CHUNK >= e.flows.length });
-          }
+          // A whole table in one message could be tens of MiB: chunks, made
+          // as the page reads them.
+          const flows = e.flows;
+          let i = 0;
+          let done = false;
+          enqueue({
+            next: () => {
+              if (done) return null;
+              const chunk = flows.slice(i, i + WS_FLOWS_PER_CHUNK);
+              i += WS_FLOWS_PER_CHUNK;
+              done = i >= flows.length;
+              return JSON.stringify({ type: 'flows-chunk', flows: chunk, last: done });
+            },
+          });
           return;
         }
       }
@@ -333,6 +384,8 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     });
     ws.on('close', () => {
       clearTimeout(helloTimer);
+      if (pumpTimer) clearTimeout(pumpTimer);
+      queue.length = 0;
       for (const off of subs.values()) off();
       subs.clear();
     });

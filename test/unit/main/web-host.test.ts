@@ -181,6 +181,55 @@ function socket(url: string): PageSocket {
   return ws as unknown as PageSocket;
 }
 
+describe('web host backpressure', () => {
+  it('paces a big snapshot to a reading page', async () => {
+    const flows = syntheticFlows(20_000);
+    for (const f of flows) memory.flows.set(f.id, f);
+    // Far less than the snapshot's size: the snapshot is made as the page reads.
+    host = await startWebHost({ api: memory, rendererDir: dir, maxBufferedBytes: 256 * 1024 });
+    const h = host;
+    const ws = await open(h, h.origin);
+    const got = messages(ws);
+    ws.send(JSON.stringify({ type: 'hello', token: h.token }));
+    await until(() => got.length === 1);
+    ws.send(JSON.stringify({ type: 'subscribe', channel: 'flows' }));
+    // A delta while the snapshot is on its way comes after it.
+    await until(() => got.length > 1, 10_000, 'the first chunk');
+    memory.upsertFlows([], [flows[0]!.id]);
+    await until(() => got.some((m) => m['type'] === 'push'), 10_000, 'the delta');
+    const chunks = got.filter((m) => m['type'] === 'flows-chunk');
+    expect(chunks).toHaveLength(20);
+    expect(chunks.at(-1)!['last']).toBe(true);
+    expect(got.findIndex((m) => m['type'] === 'push')).toBe(got.length - 1);
+    expect(h.connections()).toBe(1);
+  });
+
+  it('cuts off a page that does not read, and keeps serving the others', async () => {
+    const flows = syntheticFlows(2000);
+    for (const f of flows) memory.flows.set(f.id, f);
+    host = await startWebHost({ api: memory, rendererDir: dir, maxBufferedBytes: 256 * 1024 });
+    const h = host;
+    const slow = await open(h, h.origin);
+    const got = messages(slow);
+    slow.send(JSON.stringify({ type: 'hello', token: h.token }));
+    await until(() => got.length === 1);
+    slow.send(JSON.stringify({ type: 'subscribe', channel: 'flows' }));
+    await until(() => got.length > 1);
+    // Stop reading; the deltas pile up in the host's queue past the bound.
+    (slow as unknown as { _socket: { pause(): void } })._socket.pause();
+    for (let round = 0; round < 200 && h.connections() > 0; round++) {
+      memory.upsertFlows(flows.slice(0, 200));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await until(() => h.connections() === 0, 10_000, 'the cut-off');
+    const ok = await open(h, h.origin);
+    const okGot = messages(ok);
+    ok.send(JSON.stringify({ type: 'hello', token: h.token }));
+    await until(() => okGot.length === 1);
+    expect(okGot[0]).toEqual({ type: 'ready' });
+  });
+});
+
 describe('ws-api transport', () => {
   let api: PortcullisApi;
   beforeEach(async () => {
