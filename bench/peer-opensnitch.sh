@@ -29,7 +29,7 @@ if [ "${1:-}" = "--exec-helper" ]; then
   fi
   # shellcheck disable=SC2086
   exec node ${PEER_NODE_ARGS:-} "$root/bin/portcullis.js" helper --queue "${FW_QUEUE:-0}" \
-    --state-dir "$state" --default-action allow ${PEER_HELPER_ARGS:-}
+    --state-dir "$state" --socket "$state/helper.sock" --default-action allow ${PEER_HELPER_ARGS:-}
 fi
 
 if [ "${1:-}" = "--exec-interceptor" ]; then

@@ -25,6 +25,9 @@ export interface SocketOwnerIndexOptions {
   yieldEvery?: number;
   /** Remembered recent owners, scanned first (default 32). */
   recentOwners?: number;
+  /** The most recent owners whose fds a miss reads at once, before any
+   * rate-limited scan (default 4; 0 turns the probe off). */
+  probeRecent?: number;
   /** Resolves a socket's cgroup id to the processes in it, scanned next. */
   cgroups?: CgroupIndex;
   now?: () => number;
@@ -41,6 +44,8 @@ export interface SocketOwnerIndexStats {
   scans: number;
   hits: number;
   misses: number;
+  /** Misses answered by reading the most recent owners' fds, without a scan. */
+  probeHits: number;
   /** Processes read by scans in total. */
   processesScanned: number;
   entries: number;
@@ -71,12 +76,14 @@ export class SocketOwnerIndex {
   private readonly minInterval: number;
   private readonly yieldEvery: number;
   private readonly recentMax: number;
+  private readonly probeMax: number;
   private readonly now: () => number;
   private readonly cgroups: CgroupIndex | undefined;
   readonly stats: SocketOwnerIndexStats = {
     scans: 0,
     hits: 0,
     misses: 0,
+    probeHits: 0,
     processesScanned: 0,
     entries: 0,
   };
@@ -89,6 +96,7 @@ export class SocketOwnerIndex {
     this.minInterval = options.minScanIntervalMs ?? 50;
     this.yieldEvery = Math.max(1, options.yieldEvery ?? 16);
     this.recentMax = options.recentOwners ?? 32;
+    this.probeMax = Math.max(0, options.probeRecent ?? 4);
     this.now = options.now ?? (() => performance.now());
     this.cgroups = options.cgroups;
   }
@@ -115,6 +123,16 @@ export class SocketOwnerIndex {
       return known;
     }
     this.stats.misses++;
+    // A new socket is most often opened by a process that opened the last
+    // ones (a browser, a client making one connection after another): read
+    // those few processes' fds at once instead of waiting for the next
+    // rate-limited full scan, which would add up to minScanIntervalMs to
+    // every sequential connection.
+    const probed = this.probeRecent(inode);
+    if (probed) {
+      this.stats.probeHits++;
+      return probed;
+    }
     return new Promise((resolve, reject) => {
       this.waiters.push({
         inode,
@@ -146,6 +164,20 @@ export class SocketOwnerIndex {
     if (this.scanTimer) clearTimeout(this.scanTimer);
     const error = new Error('SocketOwnerIndex closed');
     for (const w of this.waiters.splice(0)) w.reject(error);
+  }
+
+  private probeRecent(inode: number): SocketOwner | null {
+    for (const pid of this.recent.slice(0, this.probeMax)) {
+      const inodes = this.proc.socketInodes(pid);
+      const startTime = inodes && inodes.length > 0 ? this.proc.startTime(pid) : null;
+      if (!inodes || startTime === null) continue;
+      for (const i of inodes) this.remember(i, { pid, startTime });
+      if (inodes.includes(inode)) {
+        this.touch(pid);
+        return { pid, startTime };
+      }
+    }
+    return null;
   }
 
   private touch(pid: number): void {

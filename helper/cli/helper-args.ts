@@ -25,6 +25,10 @@ export interface HelperArgs {
   allowUids: number[];
   /** Read the token from stdin (the GUI launcher passes it) instead of generating one. */
   tokenStdin: boolean;
+  /** Read the token from the first line of this file (`/dev/stdin` from pkexec; sudo-prompt's private file). */
+  tokenFile?: string;
+  /** Service mode: a group whose members may connect and read the token. */
+  accessGroup?: string;
   /** Settings given explicitly (they win over the settings saved by the GUI). */
   explicit: (
     'defaultAction' | 'promptTimeoutSeconds' | 'noGuiPolicy' | 'failOpen' | 'interceptInbound'
@@ -54,6 +58,10 @@ const OPTIONS: Record<string, OptionSpec> = {
   'log-level': { type: 'string' },
   'allow-uid': { type: 'string' },
   'token-stdin': { type: 'boolean' },
+  'token-file': { type: 'string' },
+  // The launcher's name for --allow-uid: the desktop user who owns this helper.
+  'owner-uid': { type: 'string' },
+  'access-group': { type: 'string' },
 };
 
 const EXPLICIT = {
@@ -78,10 +86,10 @@ export function parseHelperArgs(argv: string[]): HelperArgs {
   const seen = new Map<string, string | undefined>();
   const allowUids: number[] = [];
   for (const t of optionTokens(argv, OPTIONS)) {
-    if (t.name === 'allow-uid') {
+    if (t.name === 'allow-uid' || t.name === 'owner-uid') {
       if (t.value === undefined || t.value === '')
-        throw new CliUsageError('--allow-uid needs a value');
-      const uid = parseUnsigned(t.value, 0xfffffffe, 'allow-uid');
+        throw new CliUsageError(`--${t.name} needs a value`);
+      const uid = parseUnsigned(t.value, 0xfffffffe, t.name);
       if (uid !== 0 && !allowUids.includes(uid)) allowUids.push(uid);
       continue;
     }
@@ -114,6 +122,14 @@ export function parseHelperArgs(argv: string[]): HelperArgs {
     da === undefined ? HELPER_DEFAULTS.defaultAction : action('default-action', da);
   const ng = str('no-gui-policy');
   const level = str('log-level') ?? HELPER_DEFAULTS.logLevel;
+  const tokenFile = str('token-file');
+  if (tokenFile !== undefined && seen.has('token-stdin')) {
+    throw new CliUsageError('--token-file and --token-stdin: give one of them');
+  }
+  const accessGroup = str('access-group');
+  if (accessGroup !== undefined && !/^[a-z_][a-z0-9_-]*\$?$/u.test(accessGroup)) {
+    throw new CliUsageError(`--access-group: '${accessGroup}' is not a group name`);
+  }
   if (!['debug', 'info', 'warn', 'error'].includes(level)) {
     throw new CliUsageError(`--log-level: '${level}' is not debug, info, warn or error`);
   }
@@ -131,6 +147,8 @@ export function parseHelperArgs(argv: string[]): HelperArgs {
     logLevel: level as LogLevel,
     allowUids,
     tokenStdin: seen.has('token-stdin'),
+    ...(tokenFile !== undefined ? { tokenFile: absolute('token-file', tokenFile) } : {}),
+    ...(accessGroup !== undefined ? { accessGroup } : {}),
     explicit: (Object.keys(EXPLICIT) as (keyof typeof EXPLICIT)[])
       .filter((k) => seen.has(k))
       .map((k) => EXPLICIT[k]),

@@ -1,7 +1,8 @@
 /** `portcullis helper`: the privileged daemon (docs/helper.md). */
 import { Daemon } from '../daemon/daemon.js';
 import { createLogger } from '../daemon/log.js';
-import { generateToken } from '../server/index.js';
+import { createReadStream } from 'node:fs';
+import { generateToken, resolveAccessGroup } from '../server/index.js';
 import type { CliCommand, CliIo } from './command.js';
 import { HELPER_DEFAULTS, parseHelperArgs } from './helper-args.js';
 
@@ -18,9 +19,15 @@ Options:
                            per-launch token is written next to it as 'token'
   --allow-uid UID          a user allowed to connect (repeatable; root always is);
                            the first owns the token file and the socket's group
+  --owner-uid UID          the same as --allow-uid (the launcher's word)
   --token-stdin            read the token from the first line of stdin (the GUI
                            launcher passes it) instead of generating one; the
                            token file is then written only with --allow-uid
+  --token-file PATH        read the token from the first line of PATH
+                           (/dev/stdin from pkexec, or sudo-prompt's private file)
+  --access-group NAME      service mode: the socket directory, the socket and the
+                           token (root:NAME 0440) belong to group NAME, and its
+                           members may connect (membership read at start)
   --netns NAME             work inside the network namespace NAME (ip netns)
   -q, --queue N            the NFQUEUE queue number (default ${HELPER_DEFAULTS.queue})
   --default-action A       allow|deny: the answer when a prompt times out or a
@@ -58,7 +65,7 @@ export function readTokenLine(stream: NodeJS.ReadableStream): Promise<string> {
       stream.pause();
       const token = text.split('\n')[0]!.trim();
       if (error) reject(error);
-      else if (token === '') reject(new Error('--token-stdin: no token on stdin'));
+      else if (token === '') reject(new Error('no token on the first line'));
       else resolve(token);
     };
     const onData = (chunk: Buffer | string): void => {
@@ -99,7 +106,16 @@ export async function runHelper(
     let helper: Daemon;
     try {
       let token: string;
-      if (args.tokenStdin) {
+      const accessGroup =
+        args.accessGroup !== undefined ? resolveAccessGroup(args.accessGroup) : undefined;
+      if (args.tokenFile !== undefined) {
+        const stream = createReadStream(args.tokenFile);
+        try {
+          token = await readTokenLine(stream);
+        } finally {
+          stream.destroy();
+        }
+      } else if (args.tokenStdin) {
         const stdin = run.stdin ?? process.stdin;
         try {
           token = await readTokenLine(stdin);
@@ -124,7 +140,11 @@ export async function runHelper(
         socket: args.socket,
         token,
         allowUids: args.allowUids,
-        writeToken: !args.tokenStdin || args.allowUids.length > 0,
+        writeToken:
+          (!args.tokenStdin && args.tokenFile === undefined) ||
+          args.allowUids.length > 0 ||
+          accessGroup !== undefined,
+        ...(accessGroup !== undefined ? { accessGroup } : {}),
         log,
         ...(run.version !== undefined ? { version: run.version } : {}),
       });

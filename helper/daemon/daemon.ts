@@ -13,7 +13,7 @@ import { DnsSnooper } from '../dns/index.js';
 import { DEFAULT_DNS_LOG_GROUP } from '../firewall/index.js';
 import { HistoryStore } from '../history/index.js';
 import type { Settings } from '../protocol/model.js';
-import { IpcServer, writeTokenFile } from '../server/index.js';
+import { IpcServer, writeTokenFile, type AccessGroup } from '../server/index.js';
 import {
   AttributorAdapter,
   DnsHostNames,
@@ -40,6 +40,11 @@ export interface DaemonOptions {
   allowUids: readonly number[];
   /** Write the token file (TOKEN next to the socket). */
   writeToken: boolean;
+  /**
+   * Service mode (--access-group): the socket directory, socket and token file
+   * belong to this group, and its members may connect.
+   */
+  accessGroup?: AccessGroup;
   log: Logger;
   version?: string;
   dnsLogGroup?: number;
@@ -227,8 +232,8 @@ export class Daemon {
         path: o.socket,
         service,
         token: o.token,
-        allowedUids: [0, ...o.allowUids],
-        socketGroup: owner !== undefined ? primaryGid(owner) : 0,
+        allowedUids: [0, ...o.allowUids, ...(o.accessGroup?.uids ?? [])],
+        socketGroup: o.accessGroup?.gid ?? (owner !== undefined ? primaryGid(owner) : 0),
         build: o.version ?? 'unknown',
         log: (e) => log[e.level]('ipc', `${e.event}: ${e.message}`),
         onClientsChanged: () => publisher.publish('state', helper.state()),
@@ -240,7 +245,12 @@ export class Daemon {
       let tokenPath: string | null = null;
       if (o.writeToken) {
         tokenPath = join(dirname(o.socket), 'token');
-        writeTokenFile(tokenPath, o.token, owner ?? 0);
+        writeTokenFile(
+          tokenPath,
+          o.token,
+          owner ?? 0,
+          o.accessGroup ? { group: o.accessGroup.gid } : {},
+        );
         const written = tokenPath;
         cleanups.push({
           name: 'token file',
@@ -254,6 +264,7 @@ export class Daemon {
         socket: o.socket,
         token: tokenPath ?? 'stdin',
         allowUids: [0, ...o.allowUids].join(','),
+        ...(o.accessGroup ? { group: `${o.accessGroup.name} (${o.accessGroup.gid})` } : {}),
       });
       return new Daemon(helper, server, rules, broker, history, tokenPath, cleanups, log);
     } catch (error) {

@@ -8,6 +8,8 @@ export {
   DIRECTORY_MODE,
   SOCKET_MODE,
   TOKEN_MODE,
+  GROUP_TOKEN_MODE,
   SocketPathError,
   writeTokenFile,
 } from './paths.js';
+export { resolveAccessGroup, AccessGroupError, type AccessGroup } from './groups.js';

@@ -14,6 +14,7 @@ import {
   chmodSync,
   chownSync,
   closeSync,
+  fchmodSync,
   fsyncSync,
   lstatSync,
   mkdirSync,
@@ -27,6 +28,8 @@ export { DEFAULT_SOCKET_PATH, DEFAULT_TOKEN_PATH } from '../protocol/defaults.js
 export const DIRECTORY_MODE = 0o750;
 export const SOCKET_MODE = 0o660;
 export const TOKEN_MODE = 0o400;
+/** The token file of a service with an access group: root:GROUP, group-readable. */
+export const GROUP_TOKEN_MODE = 0o440;
 
 export class SocketPathError extends Error {
   override readonly name = 'SocketPathError';
@@ -107,11 +110,20 @@ export function secureSocketFile(path: string, group: number): void {
  * directory (O_EXCL, mode 0400, chowned before any byte is written), synced,
  * then renamed over the old one, so a reader sees the old or the new token.
  */
-export function writeTokenFile(path: string, token: string, ownerUid: number): void {
+export function writeTokenFile(
+  path: string,
+  token: string,
+  ownerUid: number,
+  options: { group?: number } = {},
+): void {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}`);
   const fd = openSync(tmp, 'wx', TOKEN_MODE);
   try {
-    if (isRoot()) chownSync(tmp, ownerUid, 0);
+    // With an access group (the service), root owns the token and the group reads it.
+    if (options.group !== undefined) {
+      if (isRoot()) chownSync(tmp, 0, options.group);
+      fchmodSync(fd, GROUP_TOKEN_MODE);
+    } else if (isRoot()) chownSync(tmp, ownerUid, 0);
     writeSync(fd, `${token}\n`);
     fsyncSync(fd);
   } catch (error) {

@@ -127,6 +127,11 @@ describe.skipIf(skip !== undefined)('IPC server access control (root)', () => {
     // Rewriting replaces it atomically (no O_EXCL clash, same modes).
     writeTokenFile(tokenPath, 'second', NOBODY);
     expect(readFileSync(tokenPath, 'utf8')).toBe('second\n');
+    // Service mode (--access-group): root owns it, the group reads it.
+    writeTokenFile(tokenPath, 'third', NOBODY, { group: OTHER });
+    const g = statSync(tokenPath);
+    expect([g.uid, g.gid, g.mode & 0o7777]).toEqual([0, OTHER, 0o440]);
+    expect(readFileSync(tokenPath, 'utf8')).toBe('third\n');
   });
 
   it('refuses a uid that is not allowed, by SO_PEERCRED, even with the right token', async () => {

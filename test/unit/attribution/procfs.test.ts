@@ -159,6 +159,39 @@ describe('SocketOwnerIndex', () => {
     index.close();
   });
 
+  it('a new socket of a recent owner is found by reading that owner at once, without waiting for a scan', async () => {
+    fake.add({ pid: 100, startTime: 5, fds: { 3: 'socket:[501]' } });
+    fake.add({ pid: 200, startTime: 6, fds: { 3: 'socket:[601]' } });
+    // A long interval: any answer that needed a second scan would take a minute.
+    const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 60_000 });
+    await expect(index.ownerOf(501)).resolves.toEqual({ pid: 100, startTime: 5 });
+    expect(index.stats.scans).toBe(1);
+    for (let fd = 4; fd < 10; fd++) {
+      fake.addFd(100, fd, `socket:[${500 + fd * 10}]`);
+      await expect(index.ownerOf(500 + fd * 10)).resolves.toEqual({ pid: 100, startTime: 5 });
+    }
+    expect(index.stats.scans).toBe(1);
+    expect(index.stats.probeHits).toBe(6);
+    // Not a recent owner's socket: the probe misses and the lookup waits for a scan.
+    fake.addFd(200, 4, 'socket:[602]');
+    let settled = false;
+    const pending = index.ownerOf(602).finally(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(settled).toBe(false);
+    index.close();
+    await expect(pending).rejects.toThrow(/closed/);
+  });
+
+  it('the probe can be turned off', async () => {
+    fake.add({ pid: 100, startTime: 5, fds: { 3: 'socket:[501]' } });
+    const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 0, probeRecent: 0 });
+    await index.ownerOf(501);
+    fake.addFd(100, 4, 'socket:[502]');
+    await expect(index.ownerOf(502)).resolves.toEqual({ pid: 100, startTime: 5 });
+    expect([index.stats.scans, index.stats.probeHits]).toEqual([2, 0]);
+    index.close();
+  });
+
   it('drops owners whose pid went away or was reused, and sockets a complete scan no longer saw', async () => {
     fake.add({ pid: 100, startTime: 5, fds: { 3: 'socket:[501]', 4: 'socket:[502]' } });
     const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 0 });

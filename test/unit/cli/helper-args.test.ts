@@ -92,4 +92,22 @@ describe('portcullis helper arguments', () => {
       expect.objectContaining({ name: 'CliUsageError', message: expect.stringMatching(message) }),
     );
   });
+
+  it('the launcher and service words: --owner-uid, --token-file, --access-group', () => {
+    const a = parseHelperArgs([
+      '--token-file',
+      '/dev/stdin',
+      '--owner-uid',
+      '1000',
+      '--access-group',
+      'portcullis',
+    ]);
+    expect(a.tokenFile).toBe('/dev/stdin');
+    expect(a.allowUids).toEqual([1000]);
+    expect(a.accessGroup).toBe('portcullis');
+    expect(() => parseHelperArgs(['--token-file', 'rel/token'])).toThrow(/absolute path/);
+    expect(() => parseHelperArgs(['--token-file', '/t', '--token-stdin'])).toThrow(/one of them/);
+    expect(() => parseHelperArgs(['--access-group', 'Bad Name'])).toThrow(/not a group name/);
+    expect(() => parseHelperArgs(['--owner-uid'])).toThrow(/--owner-uid/);
+  });
 });
