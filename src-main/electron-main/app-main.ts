@@ -17,6 +17,7 @@ import {
 } from 'electron';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import type { HelperStatus, PushChannel } from '../common/api.js';
 import { Backoff } from '../common/backoff.js';
 import { describeLink, linkStatus, type HelperLinkState } from '../common/helper-link.js';
 import { PromptNotices, type Notice, type PromptSummary } from '../common/prompt-notices.js';
@@ -32,7 +33,13 @@ export const DEFAULT_SOCKET = '/run/portcullis/helper.sock';
 export const DEFAULT_SERVICE_TOKEN = '/run/portcullis/token';
 
 /** The push channels main serves (src-main/common/api.ts PushChannels). */
-export const PUSH_CHANNELS = ['flows', 'prompts', 'verdicts', 'stats', 'helperStatus'] as const;
+export const PUSH_CHANNELS = [
+  'flows',
+  'prompts',
+  'verdicts',
+  'stats',
+  'helperStatus',
+] as const satisfies readonly PushChannel[];
 export type PushName = (typeof PUSH_CHANNELS)[number];
 
 export interface AppOptions {
@@ -41,6 +48,10 @@ export interface AppOptions {
   /** MERGE: registers the api.ts invoke channels on `ipc` and forwards
    * helper topics with `push` (flows, prompts, verdicts, stats). */
   registerApi?(ctx: AppContext): void;
+  /** The helperStatus for a link state (default: the link, state null). */
+  statusOf?(s: HelperLinkState): HelperStatus;
+  /** A window subscribed to a push channel (to replay a snapshot). */
+  onSubscribe?(channel: PushName): void;
   socketPath?: string;
   serviceTokenPath?: string;
   notifyIntervalMs?: number;
@@ -138,7 +149,8 @@ export function runApp(o: AppOptions): AppHandle | null {
     if (win && subscribed.has(channel)) ipc.send(win.webContents, channel, payload);
   };
 
-  const helperStatus = (s: HelperLinkState) => ({ ...linkStatus(s), state: null });
+  const helperStatus = (s: HelperLinkState): HelperStatus =>
+    o.statusOf?.(s) ?? { ...linkStatus(s), state: null };
 
   // Every webContents, including any a bug might create, is hardened.
   app.on('web-contents-created', (_event, contents) => hardenWebContents(contents));
@@ -183,6 +195,7 @@ export function runApp(o: AppOptions): AppHandle | null {
     ipc.on('subscribe', oneOf(PUSH_CHANNELS), (name) => {
       subscribed.add(name);
       if (name === 'helperStatus') push('helperStatus', helperStatus(launcher.state));
+      o.onSubscribe?.(name);
     });
     ipc.on('unsubscribe', oneOf(PUSH_CHANNELS), (name) => subscribed.delete(name));
     ipc.handle('getHelperStatus', noArgument, () => helperStatus(launcher.state));

@@ -5,9 +5,10 @@
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectHelper } from '../node/helper-client.js';
+import { bridgeOptions } from './api-wiring.js';
 import { runApp } from './app-main.js';
 
 // dist/src-main/electron-main/main.js -> the package root (the checkout, or app.asar).
 const appRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-runApp({ appRoot, connect: connectHelper });
+// The bridge serves the renderer's api from the helper (api-wiring.ts).
+runApp({ appRoot, ...bridgeOptions() });

@@ -5,10 +5,11 @@
  * `electron`: this file imports nothing else at run time and is compiled on
  * its own to CommonJS (tsconfig.preload.json -> dist/preload/preload.js).
  *
- * MERGE: the channel lists below mirror src-main/common/api.ts (branch `ui`).
- * At merge, add `satisfies readonly InvokeChannel[]` / `PushChannel[]` with an
- * `import type` from api.ts and a test that they equal INVOKE_CHANNELS and
- * PUSH_CHANNELS, so the three sides cannot drift.
+ * The channel lists below are the channel map of src-main/common/api.ts plus
+ * `retryHelper`, which main serves itself. They cannot import it (this file
+ * compiles alone, rootDir src-main/preload): test/unit/main/channel-map.test.ts
+ * checks them against api.ts's types (both ways) and INVOKE_CHANNELS /
+ * PUSH_CHANNELS.
  */
 import { contextBridge, ipcRenderer } from 'electron';
 
