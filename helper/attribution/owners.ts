@@ -26,7 +26,8 @@ export interface SocketOwnerIndexOptions {
   /** Remembered recent owners, scanned first (default 32). */
   recentOwners?: number;
   /** The most recent owners whose fds a miss reads at once, before any
-   * rate-limited scan (default 4; 0 turns the probe off). */
+   * rate-limited scan, together with up to 4x as many processes started since
+   * the last scan (default 4; 0 turns the probe off). */
   probeRecent?: number;
   /** Resolves a socket's cgroup id to the processes in it, scanned next. */
   cgroups?: CgroupIndex;
@@ -77,6 +78,8 @@ export class SocketOwnerIndex {
   private readonly yieldEvery: number;
   private readonly recentMax: number;
   private readonly probeMax: number;
+  /** The processes the last full scan listed: any other pid is newer. */
+  private scannedPids = new Set<number>();
   private readonly now: () => number;
   private readonly cgroups: CgroupIndex | undefined;
   readonly stats: SocketOwnerIndexStats = {
@@ -167,7 +170,17 @@ export class SocketOwnerIndex {
   }
 
   private probeRecent(inode: number): SocketOwner | null {
-    for (const pid of this.recent.slice(0, this.probeMax)) {
+    // Before the first full scan every process is unknown: that scan is not
+    // rate-limited, so there is nothing to gain.
+    if (this.probeMax === 0 || this.scannedPids.size === 0) return null;
+    // The recent owners, then processes that started since the last full scan
+    // (a fresh process's first connection), newest first.
+    const fresh = this.proc
+      .pids()
+      .filter((pid) => !this.scannedPids.has(pid))
+      .sort((a, b) => b - a)
+      .slice(0, this.probeMax * 4);
+    for (const pid of [...this.recent.slice(0, this.probeMax), ...fresh]) {
       const inodes = this.proc.socketInodes(pid);
       const startTime = inodes && inodes.length > 0 ? this.proc.startTime(pid) : null;
       if (!inodes || startTime === null) continue;
@@ -254,6 +267,7 @@ export class SocketOwnerIndex {
     const generation = ++this.generation;
     try {
       const pids = this.order(this.proc.pids());
+      this.scannedPids = new Set(pids);
       let sinceYield = 0;
       for (const pid of pids) {
         if (this.closed) return;

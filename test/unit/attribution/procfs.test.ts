@@ -182,6 +182,16 @@ describe('SocketOwnerIndex', () => {
     await expect(pending).rejects.toThrow(/closed/);
   });
 
+  it('the first socket of a process started after the last scan is found without waiting for a scan', async () => {
+    fake.add({ pid: 100, startTime: 5, fds: { 3: 'socket:[501]' } });
+    const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 60_000 });
+    await index.ownerOf(501);
+    fake.add({ pid: 300, startTime: 9, fds: { 3: 'socket:[901]' } });
+    await expect(index.ownerOf(901)).resolves.toEqual({ pid: 300, startTime: 9 });
+    expect([index.stats.scans, index.stats.probeHits]).toEqual([1, 1]);
+    index.close();
+  });
+
   it('the probe can be turned off', async () => {
     fake.add({ pid: 100, startTime: 5, fds: { 3: 'socket:[501]' } });
     const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 0, probeRecent: 0 });
