@@ -1,6 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageVersion } from './cli/version.js';
 import { CliUsageError, type CliCommand, type CliIo } from './cli/command.js';
 import { conntrackCommand } from './cli/conntrack.js';
 import { helperCommand } from './cli/helper.js';
@@ -15,21 +13,6 @@ const commands: CliCommand[] = [
   rulesWithConvertCommand,
   historyCommand,
 ];
-
-/** The package version, from the nearest package.json above this file
- * (helper/ when run from source, dist/helper/ when compiled). */
-function version(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, 'package.json');
-    if (existsSync(candidate)) {
-      return (JSON.parse(readFileSync(candidate, 'utf8')) as { version: string }).version;
-    }
-    const parent = dirname(dir);
-    if (parent === dir) return 'unknown';
-    dir = parent;
-  }
-}
 
 function usage(): string {
   const lines = [
@@ -61,7 +44,7 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
     return first === undefined ? 2 : 0;
   }
   if (first === '-V' || first === '--version') {
-    io.stdout(`portcullis ${version()}\n`);
+    io.stdout(`portcullis ${packageVersion()}\n`);
     return 0;
   }
   const command = commands.find((c) => c.name === first);

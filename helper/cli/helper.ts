@@ -4,6 +4,7 @@ import { createLogger } from '../daemon/log.js';
 import { createReadStream } from 'node:fs';
 import { generateToken, resolveAccessGroup } from '../server/index.js';
 import type { CliCommand, CliIo } from './command.js';
+import { packageVersion } from './version.js';
 import { HELPER_DEFAULTS, parseHelperArgs } from './helper-args.js';
 
 export const HELP = `Usage: portcullis helper [options]
@@ -177,5 +178,5 @@ export async function runHelper(
 export const helperCommand: CliCommand = {
   name: 'helper',
   summary: 'run the firewall daemon (root): rules, prompts, verdicts, history, IPC',
-  run: (argv, io) => runHelper(argv, io),
+  run: (argv, io) => runHelper(argv, io, { version: packageVersion() }),
 };

@@ -6,7 +6,7 @@
  * creates are touched; children are stopped by PID.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -263,6 +263,9 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
     const c = await connectClient();
     const state = await c.call('state.get', {});
     expect(state).toMatchObject({ netns: client.name, queue: QUEUE, pendingPrompts: 0 });
+    // The version of the package the helper runs from, not "unknown".
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    expect(state.version).toBe(pkg.version);
     const p = run(8080);
     const end = await p.next('end', 30_000);
     expect(end).toMatchObject({ ok: true, replies: 3 });
