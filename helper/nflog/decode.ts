@@ -5,65 +5,17 @@ import { decodeNfGenMsg, nfAttributes, type NetlinkMessage } from '../netlink/me
 import { decodeFlowAttributes } from '../conntrack/decode.js';
 import type { Family } from '../conntrack/types.js';
 import * as L from './constants.js';
-import type { HardwareAddress, LoggedPacket, PacketTimestamp, VlanInfo } from './types.js';
+import { atLeast, decodeHwaddr, decodeTimestamp, decodeVlan } from '../nfqueue/packet-attrs.js';
+import type { LoggedPacket } from './types.js';
 
 export const NFULNL_PACKET_TYPE = nfnlMsgType(NFNL_SUBSYS_ULOG, L.NFULNL_MSG_PACKET);
 
 /** sizeof(struct nfulnl_msg_packet_hdr) */
 export const LOG_PACKET_HDR_LEN = 4;
-/** sizeof(struct nfulnl_msg_packet_hw) */
-export const LOG_PACKET_HW_LEN = 12;
-/** sizeof(struct nfulnl_msg_packet_timestamp) */
-export const LOG_PACKET_TIMESTAMP_LEN = 16;
 
 // NFPROTO_* values of the nfgenmsg family.
 const NFPROTO_IPV4 = 2;
 const NFPROTO_IPV6 = 10;
-
-/** The offset of a fixed struct that must be at least `size` bytes (the
- * kernel may pad; it never sends less). */
-function atLeast(ad: AttributeReader, size: number, what: string): number {
-  if (ad.valueLength < size) {
-    throw new NetlinkDecodeError(
-      `${what} needs ${size} bytes, has ${ad.valueLength}`,
-      ad.valueOffset - 4,
-    );
-  }
-  return ad.valueOffset;
-}
-
-function hex2(n: number): string {
-  return n.toString(16).padStart(2, '0');
-}
-
-function decodeHwaddr(ad: AttributeReader): HardwareAddress {
-  const at = atLeast(ad, LOG_PACKET_HW_LEN, 'NFULA_HWADDR');
-  const length = ad.view.getUint16(at, false);
-  if (length > 8) throw new NetlinkDecodeError(`NFULA_HWADDR hw_addrlen ${length} > 8`, at);
-  const bytes = new Uint8Array(ad.view.buffer, ad.view.byteOffset + at + 4, length).slice();
-  return { length, bytes, text: Array.from(bytes, hex2).join(':') };
-}
-
-function decodeTimestamp(ad: AttributeReader): PacketTimestamp {
-  const at = atLeast(ad, LOG_PACKET_TIMESTAMP_LEN, 'NFULA_TIMESTAMP');
-  const sec = ad.view.getBigUint64(at, false);
-  const usec = ad.view.getBigUint64(at + 8, false);
-  return { sec, usec, ms: Number(sec) * 1000 + Number(usec) / 1000 };
-}
-
-function decodeVlan(ad: AttributeReader): VlanInfo {
-  const vlan: VlanInfo = {};
-  while (ad.next()) {
-    if (ad.type === L.NFULA_VLAN_PROTO) vlan.proto = ad.u16be();
-    else if (ad.type === L.NFULA_VLAN_TCI) {
-      const tci = ad.u16be();
-      vlan.tci = tci;
-      vlan.id = tci & 0x0fff;
-      vlan.priority = tci >> 13;
-    }
-  }
-  return vlan;
-}
 
 /** The conntrack family of a logged packet: from the nfgenmsg family, or for
  * bridge/netdev logging from the EtherType. */
@@ -111,7 +63,7 @@ export function decodeLogAttributes(
         p.mark = ad.u32be();
         break;
       case L.NFULA_TIMESTAMP:
-        p.timestamp = decodeTimestamp(ad);
+        p.timestamp = decodeTimestamp(ad, 'NFULA_TIMESTAMP');
         break;
       case L.NFULA_IFINDEX_INDEV:
         p.indev = ad.u32be();
@@ -126,7 +78,7 @@ export function decodeLogAttributes(
         p.physoutdev = ad.u32be();
         break;
       case L.NFULA_HWADDR:
-        p.hwaddr = decodeHwaddr(ad);
+        p.hwaddr = decodeHwaddr(ad, 'NFULA_HWADDR');
         break;
       case L.NFULA_PAYLOAD:
         p.payload = copy ? ad.bytes().slice() : ad.bytes();

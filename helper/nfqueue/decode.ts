@@ -5,68 +5,13 @@ import { decodeNfGenMsg, nfAttributes, type NetlinkMessage } from '../netlink/me
 import { decodeFlowAttributes } from '../conntrack/decode.js';
 import type { Family } from '../conntrack/types.js';
 import * as Q from './constants.js';
-import type {
-  ConntrackInfoName,
-  HardwareAddress,
-  PacketTimestamp,
-  QueuedPacket,
-  SkbInfo,
-  VlanInfo,
-} from './types.js';
+import { atLeast, decodeHwaddr, decodeTimestamp, decodeVlan } from './packet-attrs.js';
+import type { ConntrackInfoName, QueuedPacket, SkbInfo } from './types.js';
 
 export const NFQNL_PACKET_TYPE = nfnlMsgType(NFNL_SUBSYS_QUEUE, Q.NFQNL_MSG_PACKET);
 
 /** sizeof(struct nfqnl_msg_packet_hdr): packed. */
 export const PACKET_HDR_LEN = 7;
-/** sizeof(struct nfqnl_msg_packet_hw) */
-export const PACKET_HW_LEN = 12;
-/** sizeof(struct nfqnl_msg_packet_timestamp) */
-export const PACKET_TIMESTAMP_LEN = 16;
-
-function atLeast(ad: AttributeReader, size: number, what: string): number {
-  if (ad.valueLength < size) {
-    throw new NetlinkDecodeError(
-      `${what} needs ${size} bytes, has ${ad.valueLength}`,
-      ad.valueOffset - 4,
-    );
-  }
-  return ad.valueOffset;
-}
-
-function hex2(n: number): string {
-  return n.toString(16).padStart(2, '0');
-}
-
-function decodeHwaddr(ad: AttributeReader): HardwareAddress {
-  const at = atLeast(ad, PACKET_HW_LEN, 'NFQA_HWADDR');
-  const length = ad.view.getUint16(at, false);
-  if (length > 8) {
-    throw new NetlinkDecodeError(`NFQA_HWADDR hw_addrlen ${length} > 8`, at);
-  }
-  const bytes = new Uint8Array(ad.view.buffer, ad.view.byteOffset + at + 4, length).slice();
-  return { length, bytes, text: Array.from(bytes, hex2).join(':') };
-}
-
-function decodeTimestamp(ad: AttributeReader): PacketTimestamp {
-  const at = atLeast(ad, PACKET_TIMESTAMP_LEN, 'NFQA_TIMESTAMP');
-  const sec = ad.view.getBigUint64(at, false);
-  const usec = ad.view.getBigUint64(at + 8, false);
-  return { sec, usec, ms: Number(sec) * 1000 + Number(usec) / 1000 };
-}
-
-function decodeVlan(ad: AttributeReader): VlanInfo {
-  const vlan: VlanInfo = {};
-  while (ad.next()) {
-    if (ad.type === Q.NFQA_VLAN_PROTO) vlan.proto = ad.u16be();
-    else if (ad.type === Q.NFQA_VLAN_TCI) {
-      const tci = ad.u16be();
-      vlan.tci = tci;
-      vlan.id = tci & 0x0fff;
-      vlan.priority = tci >> 13;
-    }
-  }
-  return vlan;
-}
 
 export function skbInfoOf(raw: number): SkbInfo {
   return {
@@ -166,7 +111,7 @@ export function decodePacketAttributes(
         p.mark = ad.u32be();
         break;
       case Q.NFQA_TIMESTAMP:
-        p.timestamp = decodeTimestamp(ad);
+        p.timestamp = decodeTimestamp(ad, 'NFQA_TIMESTAMP');
         break;
       case Q.NFQA_IFINDEX_INDEV:
         p.indev = ad.u32be();
@@ -181,7 +126,7 @@ export function decodePacketAttributes(
         p.physoutdev = ad.u32be();
         break;
       case Q.NFQA_HWADDR:
-        p.hwaddr = decodeHwaddr(ad);
+        p.hwaddr = decodeHwaddr(ad, 'NFQA_HWADDR');
         break;
       case Q.NFQA_PAYLOAD:
         p.payload = ad.bytes();

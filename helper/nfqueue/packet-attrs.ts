@@ -1,0 +1,65 @@
+/**
+ * Decoders of the per-packet attributes that nfnetlink_queue and
+ * nfnetlink_log send with the same layout (struct nf*_msg_packet_hw and
+ * _timestamp, the nested VLAN attribute): one copy for helper/nfqueue and
+ * helper/nflog. `what` names the attribute in errors (NFQA_HWADDR, NFULA_HWADDR).
+ */
+import type { AttributeReader } from '../netlink/attributes.js';
+import { NetlinkDecodeError } from '../netlink/errors.js';
+import type { HardwareAddress, PacketTimestamp, VlanInfo } from './types.js';
+
+/** sizeof(struct nfqnl_msg_packet_hw) == sizeof(struct nfulnl_msg_packet_hw) */
+export const PACKET_HW_LEN = 12;
+/** sizeof(struct nfqnl_msg_packet_timestamp) == sizeof(struct nfulnl_msg_packet_timestamp) */
+export const PACKET_TIMESTAMP_LEN = 16;
+/** NFQA_VLAN_PROTO == NFULA_VLAN_PROTO, NFQA_VLAN_TCI == NFULA_VLAN_TCI. */
+const VLAN_PROTO = 1;
+const VLAN_TCI = 2;
+
+/** The offset of a fixed struct that must be at least `size` bytes (the
+ * kernel may pad; it never sends less). */
+export function atLeast(ad: AttributeReader, size: number, what: string): number {
+  if (ad.valueLength < size) {
+    throw new NetlinkDecodeError(
+      `${what} needs ${size} bytes, has ${ad.valueLength}`,
+      ad.valueOffset - 4,
+    );
+  }
+  return ad.valueOffset;
+}
+
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, '0');
+}
+
+export function decodeHwaddr(ad: AttributeReader, what: string): HardwareAddress {
+  const at = atLeast(ad, PACKET_HW_LEN, what);
+  const length = ad.view.getUint16(at, false);
+  if (length > 8) {
+    throw new NetlinkDecodeError(`${what} hw_addrlen ${length} > 8`, at);
+  }
+  const bytes = new Uint8Array(ad.view.buffer, ad.view.byteOffset + at + 4, length).slice();
+  return { length, bytes, text: Array.from(bytes, hex2).join(':') };
+}
+
+export function decodeTimestamp(ad: AttributeReader, what: string): PacketTimestamp {
+  const at = atLeast(ad, PACKET_TIMESTAMP_LEN, what);
+  const sec = ad.view.getBigUint64(at, false);
+  const usec = ad.view.getBigUint64(at + 8, false);
+  return { sec, usec, ms: Number(sec) * 1000 + Number(usec) / 1000 };
+}
+
+/** The nested VLAN attribute; `ad` reads inside the nest. */
+export function decodeVlan(ad: AttributeReader): VlanInfo {
+  const vlan: VlanInfo = {};
+  while (ad.next()) {
+    if (ad.type === VLAN_PROTO) vlan.proto = ad.u16be();
+    else if (ad.type === VLAN_TCI) {
+      const tci = ad.u16be();
+      vlan.tci = tci;
+      vlan.id = tci & 0x0fff;
+      vlan.priority = tci >> 13;
+    }
+  }
+  return vlan;
+}
