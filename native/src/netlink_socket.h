@@ -53,6 +53,10 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   uint32_t portId_ = 0;
   bool closed_ = false;
   bool paused_ = false;
+  // Set after one EINVAL was skipped as the kernel's dump-end race (see
+  // IsDumpEndRace); cleared by the next datagram. Touched by one thread only:
+  // the uv_poll reader or the reader thread, never both.
+  bool einvalSkipped_ = false;
   bool reading_ = false;
   bool unref_ = false;
   uv_poll_t* poll_ = nullptr;
