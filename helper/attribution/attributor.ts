@@ -33,6 +33,9 @@ export interface AttributorOptions {
   tupleCacheSize?: number;
   /** Processes remembered (default 4096). */
   processCacheSize?: number;
+  /** How old a check that a process is alive may be when a cached answer is
+   * reused (ms, default 250; 0: read /proc/PID/stat every time). */
+  livenessTtlMs?: number;
   now?: () => number;
 }
 
@@ -72,6 +75,7 @@ export class Attributor {
   private readonly processMax: number;
   private readonly now: () => number;
   private readonly dumpFallback: boolean | undefined;
+  private readonly livenessTtl: number;
 
   constructor(options: AttributorOptions = {}) {
     this.ownsDiag = options.sockDiag === undefined;
@@ -89,7 +93,9 @@ export class Attributor {
       options.cgroupRoot === null
         ? undefined
         : new CgroupIndex(options.cgroupRoot !== undefined ? { root: options.cgroupRoot } : {});
+    this.livenessTtl = Math.max(0, options.livenessTtlMs ?? 250);
     this.owners = new SocketOwnerIndex(this.proc, {
+      livenessTtlMs: this.livenessTtl,
       ...options.owners,
       ...(cgroups?.root !== undefined ? { cgroups } : {}),
     });
@@ -133,7 +139,7 @@ export class Attributor {
 
   /** A process by pid (cached; re-read when its start time changed). */
   process(pid: number): ProcessInfo | null {
-    const startTime = this.proc.startTime(pid);
+    const startTime = this.proc.recentStartTime(pid, this.livenessTtl);
     const known = this.processes.get(pid);
     if (startTime === null) {
       if (known) this.forget(pid);
@@ -169,7 +175,10 @@ export class Attributor {
     if (!e) return null;
     const p = e.value.process;
     // Expired, or the owner exited (or its pid now names another process).
-    if (this.now() - e.at > this.ttl || (p && this.proc.startTime(p.pid) !== p.startTime)) {
+    if (
+      this.now() - e.at > this.ttl ||
+      (p && this.proc.recentStartTime(p.pid, this.livenessTtl) !== p.startTime)
+    ) {
       this.tuples.delete(key);
       if (p) this.forget(p.pid);
       return null;

@@ -31,6 +31,8 @@ export interface SocketOwnerIndexOptions {
   probeRecent?: number;
   /** Resolves a socket's cgroup id to the processes in it, scanned next. */
   cgroups?: CgroupIndex;
+  /** How old a check that an owner is alive may be (ms, default 250; 0: check every time). */
+  livenessTtlMs?: number;
   now?: () => number;
 }
 
@@ -49,6 +51,8 @@ export interface SocketOwnerIndexStats {
   probeHits: number;
   /** Processes read by scans in total. */
   processesScanned: number;
+  /** Processes whose fds a probe read. */
+  processesProbed: number;
   entries: number;
 }
 
@@ -78,6 +82,7 @@ export class SocketOwnerIndex {
   private readonly yieldEvery: number;
   private readonly recentMax: number;
   private readonly probeMax: number;
+  private readonly livenessTtl: number;
   /** The processes the last full scan listed: any other pid is newer. */
   private scannedPids = new Set<number>();
   private readonly now: () => number;
@@ -88,6 +93,7 @@ export class SocketOwnerIndex {
     misses: 0,
     probeHits: 0,
     processesScanned: 0,
+    processesProbed: 0,
     entries: 0,
   };
 
@@ -100,6 +106,7 @@ export class SocketOwnerIndex {
     this.yieldEvery = Math.max(1, options.yieldEvery ?? 16);
     this.recentMax = options.recentOwners ?? 32;
     this.probeMax = Math.max(0, options.probeRecent ?? 4);
+    this.livenessTtl = Math.max(0, options.livenessTtlMs ?? 250);
     this.now = options.now ?? (() => performance.now());
     this.cgroups = options.cgroups;
   }
@@ -108,7 +115,7 @@ export class SocketOwnerIndex {
   peek(inode: number): SocketOwner | null {
     const e = this.entries.get(inode);
     if (!e) return null;
-    if (this.proc.startTime(e.pid) !== e.startTime) {
+    if (this.proc.recentStartTime(e.pid, this.livenessTtl) !== e.startTime) {
       this.forgetPid(e.pid);
       return null;
     }
@@ -173,24 +180,37 @@ export class SocketOwnerIndex {
     // Before the first full scan every process is unknown: that scan is not
     // rate-limited, so there is nothing to gain.
     if (this.probeMax === 0 || this.scannedPids.size === 0) return null;
-    // The recent owners, then processes that started since the last full scan
-    // (a fresh process's first connection), newest first.
+    for (const pid of this.recent.slice(0, this.probeMax)) {
+      const owner = this.probe(pid, inode);
+      if (owner) return owner;
+    }
+    // Then processes that started since the last full scan (a fresh
+    // process's first connection), newest first. Listing /proc costs as much
+    // as reading a few processes, so only after the recent owners missed.
     const fresh = this.proc
       .pids()
       .filter((pid) => !this.scannedPids.has(pid))
       .sort((a, b) => b - a)
       .slice(0, this.probeMax * 4);
-    for (const pid of [...this.recent.slice(0, this.probeMax), ...fresh]) {
-      const inodes = this.proc.socketInodes(pid);
-      const startTime = inodes && inodes.length > 0 ? this.proc.startTime(pid) : null;
-      if (!inodes || startTime === null) continue;
-      for (const i of inodes) this.remember(i, { pid, startTime });
-      if (inodes.includes(inode)) {
-        this.touch(pid);
-        return { pid, startTime };
-      }
+    for (const pid of fresh) {
+      const owner = this.probe(pid, inode);
+      if (owner) return owner;
     }
     return null;
+  }
+
+  /** Reads one process's fds until `inode` shows up; remembers the sockets it read. */
+  private probe(pid: number, inode: number): SocketOwner | null {
+    const seen: number[] = [];
+    this.stats.processesProbed++;
+    const holds = this.proc.holdsSocket(pid, inode, (i) => seen.push(i));
+    if (seen.length === 0) return null;
+    const startTime = this.proc.recentStartTime(pid, this.livenessTtl);
+    if (startTime === null) return null;
+    for (const i of seen) this.remember(i, { pid, startTime });
+    if (!holds) return null;
+    this.touch(pid);
+    return { pid, startTime };
   }
 
   private touch(pid: number): void {

@@ -173,7 +173,21 @@ export class Daemon {
       cleanups.push({ name: 'dns snooper', run: () => snooper.close() });
       snooper.onError((e) => log.warn('dns', e.message));
       const attributor = Attributor.open({ ...ns });
-      cleanups.push({ name: 'attribution', run: () => attributor.close() });
+      cleanups.push({
+        name: 'attribution',
+        run: () => {
+          log.info('attribution', 'stopped', {
+            ...attributor.stats,
+            ownerHits: attributor.owners.stats.hits,
+            ownerMisses: attributor.owners.stats.misses,
+            probeHits: attributor.owners.stats.probeHits,
+            processesProbed: attributor.owners.stats.processesProbed,
+            scans: attributor.owners.stats.scans,
+            processesScanned: attributor.owners.stats.processesScanned,
+          });
+          attributor.close();
+        },
+      });
       const historySink = new HistorySink(history, {
         log,
         publish: (entry) => ref.server?.publish('verdicts', entry),
@@ -218,6 +232,7 @@ export class Daemon {
           );
         }
         broker.setGuiConnected(connected);
+        helper.flows.setWatched((ref.server?.subscriberCount('flows') ?? 0) > 0);
       };
       const service = createHelperService({
         helper,

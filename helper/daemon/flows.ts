@@ -2,9 +2,21 @@
  * The live Flow table the UI's Connections view shows: the conntrack mirror of the
  * helper's namespace, mapped to the protocol's Flow model and enriched with the process
  * and host of the decision that let each flow through (matched by original tuple).
- * Publishes a snapshot at start and a delta per change on topic 'flows'.
+ * Publishes a delta per change on topic 'flows'.
+ *
+ * The whole table is followed only while somebody watches it (a `flows` subscriber, or
+ * a kill/mark/labels call) and for a while after: every NEW and UPDATE event of every
+ * flow costs the kernel a message and the verdict loop's thread a decode, which was
+ * twice the cost of the verdict loop itself. Unwatched, only DESTROY events are read,
+ * for the history's end counters.
  */
-import { ConntrackMirror, flowKey, labelBits } from '../conntrack/index.js';
+import {
+  ConntrackEvents,
+  ConntrackMirror,
+  flowKey,
+  labelBits,
+  type ConntrackEvent,
+} from '../conntrack/index.js';
 import type { Flow as CtFlow, MirrorChange } from '../conntrack/index.js';
 import { NetlinkError } from '../netlink/errors.js';
 import type { Flow, ProcessInfo } from '../protocol/model.js';
@@ -84,18 +96,35 @@ export function toModelFlow(flow: CtFlow, extra: FlowEnrichment | undefined): Fl
   };
 }
 
+/** What the table reads flow ends from while nobody watches (ConntrackEvents, DESTROY only). */
+export interface FlowEndSource {
+  onEvent(listener: (event: ConntrackEvent) => void): () => void;
+  onError(listener: (error: Error) => void): () => void;
+  close(): void;
+}
+
 export interface FlowTableOptions {
   netns?: string;
   publisher?: EventPublisher;
   log: Logger;
-  /** Decisions remembered while their flow has not appeared yet (oldest dropped first). Default 4096. */
+  /**
+   * Decisions remembered by tuple until their flow shows up in the mirror, or, while
+   * only ends are followed, until it ends (oldest dropped first). Default 65,536.
+   */
   maxPending?: number;
+  /** Follow every flow always (true), or only while watched (false, the default). */
+  alwaysFollow?: boolean;
+  /** How long the whole table is still followed after the last watcher left (ms). Default 30 s. */
+  idleMs?: number;
   /** Used by kill() for TCP flows; without it kill only deletes the conntrack entry. */
   socketDestroyer?: SocketDestroyer;
   /** Called with a flow's last state (counters, process, host) when it leaves the table: for the history's byte counts. */
   onEnded?: (flow: Flow) => void;
-  /** Test seam: a mirror instead of opening one in `netns`. */
+  /** Test seam: a mirror instead of opening one in `netns` (followed always, never closed). */
   mirror?: ConntrackMirror;
+  /** Test seams: how the table opens its mirror and its end-only event source. */
+  openMirror?: () => Promise<ConntrackMirror>;
+  openEnds?: () => FlowEndSource;
 }
 
 /** What kill() did. */
@@ -107,44 +136,83 @@ export interface KillResult {
 }
 
 export class FlowTable implements DecisionSink {
-  /** Decisions whose flow has not appeared yet, by tuple key; insertion order = age. */
+  /**
+   * Decisions by tuple key whose flow is not in the mirror: not there yet, or, while
+   * only ends are followed, every allowed flow still open. Insertion order = age.
+   */
   private readonly pending = new Map<string, FlowEnrichment>();
   /** Enrichment of the flows in the mirror, by mirror key (bounded by the table). */
   private readonly enriched = new Map<string, FlowEnrichment>();
   /** Mirror key by tuple key, to find a live flow when its decision comes late. */
   private readonly byTuple = new Map<string, string>();
   private readonly maxPending: number;
-  private readonly unsubscribe: (() => void)[] = [];
+  private readonly idleMs: number;
+  /** The whole table, while followed. */
+  private mirror: ConntrackMirror | undefined;
+  private mirrorOff: (() => void)[] = [];
+  private starting: Promise<ConntrackMirror> | undefined;
+  /** DESTROY events only, while the whole table is not followed. */
+  private ends: FlowEndSource | undefined;
+  private readonly permanent: boolean;
+  private watched = false;
+  private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  private constructor(
-    private readonly mirror: ConntrackMirror,
-    private readonly options: FlowTableOptions,
-  ) {
-    this.maxPending = options.maxPending ?? 4096;
-    for (const [key, flow] of mirror.flows) this.index(key, flow);
-    this.unsubscribe.push(
-      mirror.onChange((c) => this.onChange(c)),
-      mirror.onError((e) => options.log.warn(COMPONENT, `conntrack mirror: ${e.message}`)),
-    );
+  private constructor(private readonly options: FlowTableOptions) {
+    this.maxPending = options.maxPending ?? 65_536;
+    this.idleMs = options.idleMs ?? 30_000;
+    this.permanent = options.mirror !== undefined || options.alwaysFollow === true;
   }
 
   static async start(options: FlowTableOptions): Promise<FlowTable> {
-    const mirror =
-      options.mirror ??
-      (await ConntrackMirror.start(options.netns !== undefined ? { netns: options.netns } : {}));
-    const table = new FlowTable(mirror, options);
-    options.publisher?.publish('flows', { kind: 'snapshot', flows: table.snapshot() });
+    const table = new FlowTable(options);
+    if (table.permanent) {
+      const mirror = options.mirror ?? (await table.openMirror());
+      table.attach(mirror);
+      options.publisher?.publish('flows', { kind: 'snapshot', flows: table.snapshot() });
+    } else {
+      table.followEnds();
+    }
     return table;
   }
 
-  get size(): number {
-    return this.mirror.size;
+  /** 'all' while the whole table is mirrored, else 'ends' (only flow ends are read). */
+  get following(): 'all' | 'ends' {
+    return this.mirror ? 'all' : 'ends';
   }
 
-  /** Every flow now (what a new subscriber gets before the deltas). */
+  /** Flows in the mirror (0 while only ends are followed). */
+  get size(): number {
+    return this.mirror?.size ?? 0;
+  }
+
+  /**
+   * Somebody watches the table (a `flows` subscriber) or stopped watching: the whole
+   * table is followed from now on, or only ends after idleMs.
+   */
+  setWatched(watched: boolean): void {
+    if (this.closed) return;
+    this.watched = watched;
+    if (watched) {
+      this.cancelIdle();
+      this.follow().catch((e: unknown) =>
+        this.options.log.warn(COMPONENT, `following the conntrack table: ${(e as Error).message}`),
+      );
+    } else {
+      this.scheduleIdle();
+    }
+  }
+
+  /** Follows the whole table (if not yet) and resolves once the mirror holds it. */
+  async follow(): Promise<void> {
+    await this.fullMirror();
+    if (!this.watched) this.scheduleIdle();
+  }
+
+  /** Every flow now (what a new subscriber gets before the deltas); empty while only ends are followed. */
   snapshot(): Flow[] {
     const out: Flow[] = [];
+    if (!this.mirror) return out;
     for (const [key, flow] of this.mirror.flows) {
       const f = toModelFlow(flow, this.enriched.get(key));
       if (f) out.push(f);
@@ -152,7 +220,7 @@ export class FlowTable implements DecisionSink {
     return out;
   }
 
-  /** One flow by conntrack id. */
+  /** One flow by conntrack id (while the whole table is followed). */
   get(id: number): Flow | undefined {
     const found = this.find(id);
     return found ? (toModelFlow(found[1], this.enriched.get(found[0])) ?? undefined) : undefined;
@@ -164,19 +232,13 @@ export class FlowTable implements DecisionSink {
     const extra: FlowEnrichment = { host: entry.request.host, process: entry.request.process };
     const tkey = tupleKey(requestTuple(entry.request));
     const live = this.byTuple.get(tkey);
-    const flow = live !== undefined ? this.mirror.get(live) : undefined;
+    const flow = live !== undefined ? this.mirror?.get(live) : undefined;
     if (live !== undefined && flow) {
       this.enriched.set(live, extra);
       this.emitFlow('updated', live, flow);
       return;
     }
-    this.pending.delete(tkey);
-    this.pending.set(tkey, extra);
-    while (this.pending.size > this.maxPending) {
-      const oldest = this.pending.keys().next().value;
-      if (oldest === undefined) break;
-      this.pending.delete(oldest);
-    }
+    this.remember(tkey, extra);
   }
 
   /**
@@ -184,6 +246,7 @@ export class FlowTable implements DecisionSink {
    * sees the connection abort), then deletes the conntrack entry.
    */
   async kill(id: number): Promise<KillResult> {
+    const mirror = await this.watchedMirror();
     const found = this.find(id);
     if (!found) throw new DaemonError('UNKNOWN_FLOW', `no flow with id ${id}`);
     const flow = found[1];
@@ -194,7 +257,7 @@ export class FlowTable implements DecisionSink {
     }
     let conntrackDeleted = true;
     try {
-      await this.mirror.conntrack.delete(this.keyOf(flow));
+      await mirror.conntrack.delete(this.keyOf(flow));
     } catch (error) {
       // Gone meanwhile (it may have ended by itself): the goal is reached.
       if (!(error instanceof NetlinkError && error.code === 'ENOENT')) throw error;
@@ -209,9 +272,10 @@ export class FlowTable implements DecisionSink {
 
   /** Sets the connmark bits of `mask` to `mark` (other bits kept). */
   async setMark(id: number, mark: number, mask = 0xffffffff): Promise<void> {
+    const mirror = await this.watchedMirror();
     const flow = this.require(id);
     // ctnetlink applies (old & ~mask) ^ mark: keep `mark` inside `mask` for a plain set.
-    await this.mirror.conntrack.update({
+    await mirror.conntrack.update({
       ...this.keyOf(flow),
       mark: (mark & mask) >>> 0,
       markMask: mask,
@@ -220,9 +284,10 @@ export class FlowTable implements DecisionSink {
 
   /** Sets the connlabel bits of `mask` (all 128 by default) to `labels`. */
   async setLabels(id: number, labels: readonly number[], mask?: readonly number[]): Promise<void> {
+    const mirror = await this.watchedMirror();
     const flow = this.require(id);
     const all = Array.from({ length: 128 }, (_, i) => i);
-    await this.mirror.conntrack.update({
+    await mirror.conntrack.update({
       ...this.keyOf(flow),
       labels,
       labelsMask: mask ?? all,
@@ -232,11 +297,124 @@ export class FlowTable implements DecisionSink {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const u of this.unsubscribe) u();
-    if (!this.options.mirror) this.mirror.close();
+    this.cancelIdle();
+    this.detach();
+    this.ends?.close();
+    this.ends = undefined;
     this.pending.clear();
+  }
+
+  private openMirror(): Promise<ConntrackMirror> {
+    const { netns, openMirror } = this.options;
+    if (openMirror) return openMirror();
+    return ConntrackMirror.start(netns !== undefined ? { netns } : {});
+  }
+
+  /** The mirror for an operation by id: followed now, and for idleMs after unless watched. */
+  private async watchedMirror(): Promise<ConntrackMirror> {
+    const mirror = await this.fullMirror();
+    if (!this.watched) this.scheduleIdle();
+    return mirror;
+  }
+
+  private fullMirror(): Promise<ConntrackMirror> {
+    if (this.closed) return Promise.reject(new DaemonError('BAD_STATE', 'flow table closed'));
+    if (this.mirror) return Promise.resolve(this.mirror);
+    this.starting ??= this.openMirror()
+      .then((mirror) => {
+        if (this.closed) {
+          mirror.close();
+          throw new DaemonError('BAD_STATE', 'flow table closed');
+        }
+        this.attach(mirror);
+        // The mirror's own events report every end from here; a flow that ended in
+        // between may be reported twice, which the history ignores.
+        this.ends?.close();
+        this.ends = undefined;
+        this.options.log.info(COMPONENT, 'following the whole conntrack table', {
+          flows: mirror.size,
+        });
+        return mirror;
+      })
+      .finally(() => {
+        this.starting = undefined;
+      });
+    return this.starting;
+  }
+
+  private attach(mirror: ConntrackMirror): void {
+    this.mirror = mirror;
+    for (const [key, flow] of mirror.flows) this.index(key, flow);
+    this.mirrorOff = [
+      mirror.onChange((c) => this.onChange(c)),
+      mirror.onError((e) => this.options.log.warn(COMPONENT, `conntrack mirror: ${e.message}`)),
+    ];
+  }
+
+  private detach(): void {
+    const mirror = this.mirror;
+    if (!mirror) return;
+    for (const off of this.mirrorOff) off();
+    this.mirrorOff = [];
+    this.mirror = undefined;
+    // The names of live flows go back to waiting by tuple, for their end or the next mirror.
+    for (const [key, extra] of this.enriched) {
+      const flow = mirror.get(key);
+      if (flow) this.remember(tupleKey(conntrackTuple(flow)), extra);
+    }
     this.enriched.clear();
     this.byTuple.clear();
+    if (!this.options.mirror) mirror.close();
+  }
+
+  /** Reads flow ends only (the mirror, if any, stays until it is detached). */
+  private followEnds(): void {
+    if (this.ends || this.closed) return;
+    const { netns, openEnds } = this.options;
+    const ends =
+      openEnds?.() ??
+      ConntrackEvents.open({ events: ['destroy'], ...(netns !== undefined ? { netns } : {}) });
+    ends.onEvent((e) => {
+      if (e.type === 'destroy' && !this.mirror) this.ended(e.flow);
+    });
+    ends.onError((e) => this.options.log.warn(COMPONENT, `conntrack ends: ${e.message}`));
+    this.ends = ends;
+  }
+
+  private scheduleIdle(): void {
+    if (this.permanent || this.closed || this.idleTimer !== undefined || !this.mirror) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.watched || this.closed) return;
+      this.followEnds();
+      this.detach();
+      this.options.log.info(COMPONENT, 'nobody watches flows: following only their ends');
+    }, this.idleMs);
+    this.idleTimer.unref();
+  }
+
+  private cancelIdle(): void {
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private remember(tkey: string, extra: FlowEnrichment): void {
+    this.pending.delete(tkey);
+    this.pending.set(tkey, extra);
+    while (this.pending.size > this.maxPending) {
+      const oldest = this.pending.keys().next().value;
+      if (oldest === undefined) break;
+      this.pending.delete(oldest);
+    }
+  }
+
+  /** A flow left the table while only ends are followed. */
+  private ended(flow: CtFlow): void {
+    const tkey = tupleKey(conntrackTuple(flow));
+    const extra = this.pending.get(tkey);
+    this.pending.delete(tkey);
+    const last = toModelFlow(flow, extra);
+    if (last) this.options.onEnded?.(last);
   }
 
   private require(id: number): CtFlow {
@@ -247,7 +425,7 @@ export class FlowTable implements DecisionSink {
 
   private find(id: number): [string, CtFlow] | undefined {
     const key = `id:${id}`;
-    const flow = this.mirror.get(key);
+    const flow = this.mirror?.get(key);
     return flow ? [key, flow] : undefined;
   }
 

@@ -56,6 +56,8 @@ export interface HelperOptions {
   /** HelperState's clients, pendingPrompts and rules, from the parts that know them. */
   stateExtras?: () => Pick<HelperState, 'clients' | 'pendingPrompts' | 'rules'>;
   statsIntervalMs?: number;
+  /** How long the whole conntrack table is still followed after the last watcher left (ms). Default 30 s. */
+  flowIdleMs?: number;
   /** How long the decider has beyond the prompt timeout before the default verdict (ms). Default 1000. */
   decisionSlackMs?: number;
 }
@@ -121,6 +123,7 @@ export class Helper {
         ...(publisher ? { publisher } : {}),
         ...(socketDestroyer ? { socketDestroyer } : {}),
         ...(options.onFlowEnded ? { onEnded: options.onFlowEnded } : {}),
+        ...(options.flowIdleMs !== undefined ? { idleMs: options.flowIdleMs } : {}),
       });
     } catch (error) {
       ownDiag?.close();

@@ -197,5 +197,6 @@ export function createHelperService(parts: ServiceParts): HelperService {
     'history.series': (q) => guarded(() => ({ bucketMs: q.bucketMs, buckets: history.series(q) })),
     'stats.get': () => guarded(async () => helper.stats.latest ?? (await helper.stats.collect())),
     flowsSnapshot: (): Iterable<Flow> => helper.flows.snapshot(),
+    prepareFlows: () => helper.flows.follow(),
   };
 }

@@ -330,7 +330,7 @@ export class Connection {
   private async dispatch(method: MethodName, params: unknown): Promise<unknown> {
     if (method === 'subscribe' || method === 'unsubscribe') {
       const { topics } = params as { topics: SubscribableTopic[] };
-      if (method === 'subscribe') this.subscribe(topics);
+      if (method === 'subscribe') await this.subscribe(topics);
       else this.unsubscribe(topics);
       this.host.subscriptionsChanged(this);
       return { topics: SUBSCRIBABLE_TOPICS.filter((t) => this.subscriptions.has(t)) };
@@ -343,8 +343,14 @@ export class Connection {
     return await handler.call(this.host.service, params, this.context);
   }
 
-  private subscribe(topics: readonly SubscribableTopic[]): void {
+  private async subscribe(topics: readonly SubscribableTopic[]): Promise<void> {
     this.cutOff = false;
+    if (topics.includes('flows') && !this.subscriptions.has('flows')) {
+      await this.host.service.prepareFlows?.();
+    }
+    // From here on synchronous: no delta can be published between the snapshot
+    // and the subscription.
+    if (this.state === 'closed') return;
     for (const topic of topics) {
       if (this.subscriptions.has(topic)) continue;
       if (topic === 'flows') {

@@ -39,4 +39,10 @@ export type HelperService = {
    * interleave with a publish().
    */
   flowsSnapshot(): Iterable<Flow>;
+  /**
+   * Called before a client's first `flows` subscription takes its snapshot: the
+   * helper starts following the whole table here (it follows only flow ends while
+   * nobody watches). The snapshot is taken synchronously after it resolves.
+   */
+  prepareFlows?(): Promise<void>;
 };

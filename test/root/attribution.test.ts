@@ -34,7 +34,9 @@ describe.skipIf(skip)('Attributor: tuple -> socket -> process (root, throw-away 
 
   beforeAll(() => {
     ns = new TestNetns('pcl-attr');
-    attributor = Attributor.open({ netns: ns.name });
+    // These tests look right after a process exits: check liveness on every reuse
+    // (the verdict loop's default reuses a check for 250 ms).
+    attributor = Attributor.open({ netns: ns.name, livenessTtlMs: 0 });
   });
   afterAll(async () => {
     for (const c of children) await c.stop();

@@ -12,6 +12,7 @@ import { Helper } from '../../helper/daemon/helper.js';
 import { Interceptor } from '../../helper/daemon/interceptor.js';
 import { silentLogger, createLogger } from '../../helper/daemon/log.js';
 import type { FlowDelta } from '../../helper/daemon/flows.js';
+import type { Flow } from '../../helper/protocol/model.js';
 import type { Decider, DecisionRecord } from '../../helper/daemon/ports.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
 import { echoServer, tcpExchange, tcpHold, vethPair, type Peer } from '../support/tcp-peers.js';
@@ -326,7 +327,11 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
       publisher: { publish: (topic, data) => topic === 'flows' && events.push(data as FlowDelta) },
     });
     running.push(helper);
-    expect(events[0]?.kind).toBe('snapshot');
+    // Nobody watches yet: only flow ends are read. A watcher makes it follow the table.
+    expect(helper.flows.following).toBe('ends');
+    helper.flows.setWatched(true);
+    await helper.flows.follow();
+    expect(helper.flows.following).toBe('all');
     const hold = tcpHold(client, addr.b, PORT, 2);
     try {
       const { sport } = await hold.next('connected');
@@ -408,6 +413,8 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
       publisher: { publish: (topic, data) => topic === 'flows' && events.push(data as FlowDelta) },
     });
     running.push(helper);
+    helper.flows.setWatched(true);
+    await helper.flows.follow();
     const send = spawnSync('ip', [
       'netns',
       'exec',
@@ -432,5 +439,79 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
     client.exec('conntrack', ['-D', '-p', 'udp', '--sport', '40404']);
     await until(() => events.some((e) => e.kind === 'removed' && e.id === id));
     expect(helper.flows.get(id)).toBeUndefined();
+  });
+  it('unwatched, the flow table reads only ends (with counters for the history); watching follows every flow, and stops after the idle time', async () => {
+    client.exec('sysctl', ['-qw', 'net.netfilter.nf_conntrack_acct=1']);
+    const ended: Flow[] = [];
+    const events: FlowDelta[] = [];
+    const helper = await Helper.start({
+      netns: client.name,
+      queue: QUEUE,
+      defaultAction: 'allow',
+      promptTimeoutSeconds: 5,
+      noGuiPolicy: 'allow',
+      failClosed: false,
+      inbound: false,
+      stateDir,
+      log: silentLogger,
+      socketDestroyer: null,
+      flowIdleMs: 200,
+      hostNames: { lookup: (ip) => (ip === addr.b ? 'server.test' : null) },
+      onFlowEnded: (f) => ended.push(f),
+      publisher: { publish: (topic, data) => topic === 'flows' && events.push(data as FlowDelta) },
+    });
+    running.push(helper);
+    try {
+      expect(helper.flows.following).toBe('ends');
+      // A flow that starts and ends unwatched: no deltas, but its end with counters and name.
+      const first = await tcpExchange(client, addr.b, PORT, { count: 3 });
+      expect(first.ok).toBe(true);
+      client.exec('conntrack', ['-D', '-p', 'tcp', '--sport', String(first.sport)]);
+      await until(() => ended.some((f) => f.sport === first.sport));
+      const end = ended.find((f) => f.sport === first.sport)!;
+      expect(end).toMatchObject({ dst: addr.b, dport: PORT, host: 'server.test' });
+      expect(end.bytesOut).toBeGreaterThan(0);
+      expect(end.packetsIn).toBeGreaterThan(0);
+      expect(events).toEqual([]);
+      expect(helper.flows.snapshot()).toEqual([]);
+
+      // A flow that opened unwatched is named once somebody watches.
+      const hold = tcpHold(client, addr.b, PORT, 2);
+      try {
+        const { sport } = await hold.next('connected');
+        await hold.next('echoed');
+        helper.flows.setWatched(true);
+        await helper.flows.follow();
+        expect(helper.flows.following).toBe('all');
+        const live = helper.flows.snapshot().find((f) => f.sport === sport);
+        expect(live).toMatchObject({ dst: addr.b, host: 'server.test' });
+        // Watched: the table does not go back, however long it waits.
+        await sleep(400);
+        expect(helper.flows.following).toBe('all');
+        helper.flows.setWatched(false);
+        await until(() => helper.flows.following === 'ends');
+        // Its end is still reported with its name after the mirror went away.
+        client.exec('conntrack', ['-D', '-p', 'tcp', '--sport', String(sport)]);
+        await until(() => ended.some((f) => f.sport === sport));
+        expect(ended.find((f) => f.sport === sport)?.host).toBe('server.test');
+      } finally {
+        hold.stop();
+      }
+      // kill by id with nobody watching follows the table for the call, then idles back.
+      const again = tcpHold(client, addr.b, PORT, 2);
+      try {
+        const { sport } = await again.next('connected');
+        await helper.flows.follow();
+        const id = helper.flows.snapshot().find((f) => f.sport === sport)?.id;
+        expect(id).toBeDefined();
+        await until(() => helper.flows.following === 'ends');
+        await expect(helper.flows.kill(id!)).resolves.toMatchObject({ conntrackDeleted: true });
+        await until(() => helper.flows.following === 'ends');
+      } finally {
+        again.stop();
+      }
+    } finally {
+      client.exec('sysctl', ['-qw', 'net.netfilter.nf_conntrack_acct=0']);
+    }
   });
 });

@@ -162,6 +162,9 @@ export class FakeHelperService implements HelperService {
     if (failure) throw failure;
   }
 
+  /** Replaceable by tests (the helper starts following conntrack here). */
+  prepareFlows?: () => Promise<void>;
+
   flowsSnapshot(): Iterable<Flow> {
     return this.flows.values();
   }

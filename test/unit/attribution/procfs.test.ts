@@ -192,6 +192,44 @@ describe('SocketOwnerIndex', () => {
     index.close();
   });
 
+  it('checks that an owner is alive at most once per liveness TTL, then notices a reused pid', async () => {
+    fake.add({ pid: 100, startTime: 5, fds: { 3: 'socket:[501]' } });
+    const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 0, livenessTtlMs: 60 });
+    await index.ownerOf(501);
+    fake.writeStat(100, { startTime: 9 });
+    // Within the TTL the earlier reading stands...
+    expect(index.peek(501)).toEqual({ pid: 100, startTime: 5 });
+    await new Promise((r) => setTimeout(r, 80));
+    // ...after it, /proc is read again and the reused pid is seen.
+    expect(index.peek(501)).toBeNull();
+    index.close();
+  });
+
+  it('a probe reads a recent owner fds from the highest down and stops at the socket', async () => {
+    fake.add({ pid: 100, startTime: 5, fds: { 3: 'socket:[501]' } });
+    const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 60_000 });
+    await index.ownerOf(501);
+    // fd 9 is the new socket; fds 4..8 are sockets the probe never needs to read.
+    for (let fd = 4; fd < 9; fd++) fake.addFd(100, fd, `socket:[${700 + fd}]`);
+    fake.addFd(100, 9, 'socket:[999]');
+    await expect(index.ownerOf(999)).resolves.toEqual({ pid: 100, startTime: 5 });
+    expect(index.stats.probeHits).toBe(1);
+    expect(index.peek(708)).toBeNull();
+    index.close();
+  });
+
+  it('holdsSocket reports every socket it read before the match, and null for a gone process', () => {
+    fake.add({
+      pid: 100,
+      fds: { 0: '/dev/null', 3: 'socket:[1]', 10: 'socket:[2]', 7: 'pipe:[3]' },
+    });
+    const seen: number[] = [];
+    expect(reader.holdsSocket(100, 1, (i) => seen.push(i))).toBe(true);
+    expect(seen).toEqual([2, 1]);
+    expect(reader.holdsSocket(100, 42)).toBe(false);
+    expect(reader.holdsSocket(555, 1)).toBeNull();
+  });
+
   it('the probe can be turned off', async () => {
     fake.add({ pid: 100, startTime: 5, fds: { 3: 'socket:[501]' } });
     const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 0, probeRecent: 0 });
@@ -204,7 +242,7 @@ describe('SocketOwnerIndex', () => {
 
   it('drops owners whose pid went away or was reused, and sockets a complete scan no longer saw', async () => {
     fake.add({ pid: 100, startTime: 5, fds: { 3: 'socket:[501]', 4: 'socket:[502]' } });
-    const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 0 });
+    const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 0, livenessTtlMs: 0 });
     await index.ownerOf(501);
     expect(index.peek(502)?.pid).toBe(100);
     // Same pid, another process.

@@ -247,6 +247,8 @@ describe('Attributor over a fake kernel and a fixture /proc', () => {
       procRoot: fake.root,
       passwdPath: fake.passwd,
       tupleTtlMs: ttl,
+      // These tests reuse pids at once: check liveness on every reuse.
+      livenessTtlMs: 0,
       owners: { minScanIntervalMs: 0 },
     });
 

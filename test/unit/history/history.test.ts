@@ -158,6 +158,29 @@ describe('loading damaged files', () => {
   });
 });
 
+describe('loading', () => {
+  it('entries of one process share one ProcessInfo after a reload; a changed process does not', async () => {
+    const a = await open();
+    for (let i = 0; i < 30; i++) a.append(input(i));
+    await a.close();
+    stores.splice(stores.indexOf(a), 1);
+    const b = await open();
+    const entries = b.query({ limit: 100 }).entries;
+    expect(entries).toHaveLength(30);
+    const byContent = new Map<string, unknown>();
+    for (const e of entries) {
+      const p = e.request.process!;
+      const key = JSON.stringify(p);
+      const first = byContent.get(key);
+      if (first) expect(p).toBe(first);
+      else byContent.set(key, p);
+    }
+    // firefox/curl x alice/bob: four different processes, each kept intact.
+    expect(byContent.size).toBe(4);
+    expect(new Set(entries.map((e) => e.request.process!.user))).toEqual(new Set(['alice', 'bob']));
+  });
+});
+
 describe('rotation', () => {
   it('rotates by size and deletes the oldest segments past maxBytes', async () => {
     const s = await open({ segmentBytes: 4096, maxBytes: 16_384 });

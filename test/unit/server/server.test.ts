@@ -129,6 +129,45 @@ describe('IpcServer robustness against its own callers', () => {
   });
 });
 
+describe('IpcServer flows subscription', () => {
+  it('awaits prepareFlows before the snapshot, and a failing one leaves no subscription', async () => {
+    h = await startHarness();
+    const order: string[] = [];
+    let release: () => void = () => undefined;
+    const snapshot = h.service.flowsSnapshot.bind(h.service);
+    h.service.flowsSnapshot = () => {
+      order.push('snapshot');
+      return snapshot();
+    };
+    h.service.prepareFlows = () => {
+      order.push('prepare');
+      return new Promise<void>((r) => (release = r));
+    };
+    const c = await h.client();
+    let answered = false;
+    const sub = c.call('subscribe', { topics: ['flows'] }).then((r) => {
+      answered = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    // Still preparing: no snapshot taken, not subscribed, not answered.
+    expect(order).toEqual(['prepare']);
+    expect(h.server.subscriberCount('flows')).toBe(0);
+    expect(answered).toBe(false);
+    release();
+    expect(await sub).toEqual({ topics: ['flows'] });
+    expect(order).toEqual(['prepare', 'snapshot']);
+    expect(h.server.subscriberCount('flows')).toBe(1);
+
+    const d = await h.client();
+    h.service.prepareFlows = () => Promise.reject(new Error('conntrack unavailable'));
+    const e = await rejection(d.call('subscribe', { topics: ['flows', 'stats'] }));
+    expect(e.code).toBe('internal');
+    expect(h.server.subscriberCount('flows')).toBe(1);
+    expect(h.server.subscriberCount('stats')).toBe(0);
+  });
+});
+
 describe('IpcServer authentication', () => {
   it('refuses a wrong token and stays up for the right one', async () => {
     h = await startHarness();
