@@ -3,10 +3,12 @@
  * lookup, dumps, and SOCK_DESTROY, in one network namespace.
  */
 import { NetlinkConnection, type ConnectionOptions } from '../netlink/connection.js';
-import { NETLINK_SOCK_DIAG } from '../netlink/constants.js';
+import { parseErrorMessage } from '../netlink/ack.js';
+import { NETLINK_SOCK_DIAG, NLM_F_REQUEST, NLMSG_ERROR } from '../netlink/constants.js';
 import { errnoNumber } from '../netlink/errno.js';
-import { NetlinkError } from '../netlink/errors.js';
-import type { NetlinkMessage } from '../netlink/message.js';
+import { NetlinkDecodeError, NetlinkError, NetlinkTimeoutError } from '../netlink/errors.js';
+import { messageAt, type NetlinkMessage } from '../netlink/message.js';
+import { patchSequence } from '../netlink/writer.js';
 import {
   NetlinkSocket,
   type NetlinkSocketOptions,
@@ -148,9 +150,16 @@ export function matchScore(socket: SocketInfo, tuple: SocketTuple): number {
 
 /** The sockets of one network namespace, over NETLINK_SOCK_DIAG. */
 export class SockDiag {
+  /** The socket of lookupSync(), opened on first use; null: none (a custom transport). */
+  private sync: NetlinkSocket | null | undefined;
+  private syncSeq = 0;
+  /** A lookup's answer: inet_diag_msg and a few attributes, or an error with the echoed request. */
+  private readonly syncReply = new Uint8Array(4096);
+
   private constructor(
     readonly connection: NetlinkConnection,
     readonly netns: string | undefined,
+    private readonly openSync: (() => NetlinkSocket) | null,
   ) {}
 
   static open(options: SockDiagOptions = {}): SockDiag {
@@ -166,7 +175,65 @@ export class SockDiag {
         ...options.socket,
         ...(options.netns !== undefined ? { netns: options.netns } : {}),
       });
-    return new SockDiag(new NetlinkConnection(transport, options), options.netns);
+    const openSync =
+      options.transport !== undefined
+        ? null
+        : () =>
+            NetlinkSocket.open(NETLINK_SOCK_DIAG, {
+              extAck: true,
+              capAck: true,
+              rcvbuf: 256 * 1024,
+              slotSize: 4096,
+              slots: 1,
+              ...(options.netns !== undefined ? { netns: options.netns } : {}),
+            });
+    return new SockDiag(new NetlinkConnection(transport, options), options.netns, openSync);
+  }
+
+  /**
+   * lookup() on the calling thread: the kernel answers an exact lookup inside
+   * sendmsg, so the answer is read at once from a socket of its own instead of
+   * after a turn of the event loop (70 µs at p50 in the helper, about 10 here).
+   * undefined when this client has no such socket (opened over a custom
+   * transport): use lookup().
+   */
+  lookupSync(
+    tuple: SocketTuple,
+    options: { cookie?: bigint; timeoutMs?: number } = {},
+  ): SocketInfo | null | undefined {
+    if (this.sync === undefined) this.sync = this.openSync?.() ?? null;
+    const sync = this.sync;
+    if (!sync) return undefined;
+    const req: DiagRequest = {
+      family: tuple.family,
+      protocol: tuple.protocol,
+      states: C.ALL_STATES,
+      id: exactSockId(tuple, 'lookup', options.cookie),
+    };
+    // No NLM_F_ACK: a found socket is answered by its message alone, anything else by an error.
+    const request = encodeDiagRequest(C.SOCK_DIAG_BY_FAMILY, req, NLM_F_REQUEST);
+    this.syncSeq = (this.syncSeq % 0x7fffffff) + 1;
+    patchSequence(request, this.syncSeq);
+    const operation = 'sock_diag lookup';
+    const length = sync.transact(request, this.syncReply, options.timeoutMs ?? 250);
+    if (length < 0) throw new NetlinkTimeoutError(operation, options.timeoutMs ?? 250);
+    if (length > this.syncReply.byteLength) {
+      throw new NetlinkDecodeError(
+        `answer of ${length} bytes cut at ${this.syncReply.byteLength}`,
+        0,
+      );
+    }
+    const view = new DataView(this.syncReply.buffer, this.syncReply.byteOffset, length);
+    const msg = messageAt(view, 0, length);
+    if (msg.type === NLMSG_ERROR) {
+      const status = parseErrorMessage(msg);
+      if (status.errno === ENOENT || status.errno === 0) return null;
+      throw new NetlinkError(status.errno, operation, status.extack);
+    }
+    if (msg.type !== C.SOCK_DIAG_BY_FAMILY) {
+      throw new NetlinkDecodeError(`unexpected message type ${msg.type}`, 0);
+    }
+    return decodeDiagMessage(msg, tuple.protocol);
   }
 
   /**
@@ -204,7 +271,11 @@ export class SockDiag {
    * This finds sockets the exact lookup misses, such as ones bound to a device.
    */
   async find(tuple: SocketTuple, options: FindOptions = {}): Promise<SocketInfo | null> {
-    const exact = await this.lookup(tuple, options);
+    const quick = this.lookupSync(tuple, {
+      ...(options.cookie !== undefined ? { cookie: options.cookie } : {}),
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    });
+    const exact = quick !== undefined ? quick : await this.lookup(tuple, options);
     if (exact) return exact;
     const fallback =
       options.dumpFallback ?? (tuple.protocol === 'udp' || tuple.protocol === 'udplite');
@@ -308,5 +379,7 @@ export class SockDiag {
 
   close(): void {
     this.connection.close();
+    this.sync?.close();
+    this.sync = null;
   }
 }

@@ -120,7 +120,8 @@ export class Daemon {
       cleanups.push({ name: 'rules', run: () => rules.close() });
       if (rules.loadProblem) log.warn('rules', rules.loadProblem.message);
       rules.onError((e) => log.error('rules', e.message));
-      const history = await HistoryStore.open({ dir: o.stateDir });
+      // Older entries are read when the GUI first asks for history, not at start.
+      const history = await HistoryStore.open({ dir: o.stateDir, lazyLoad: true });
       cleanups.push({ name: 'history', run: () => history.close() });
       history.onError((e) => log.error('history', e.message));
 

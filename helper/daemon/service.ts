@@ -175,15 +175,17 @@ export function createHelperService(parts: ServiceParts): HelperService {
         return { rules: all.slice(offset, offset + limit).map(toInput), total: all.length };
       }),
     'rules.dryRun': ({ match, since, until, limit }) =>
-      guarded(() =>
-        history.dryRun(match, {
+      guarded(async () => {
+        await history.loaded();
+        return history.dryRun(match, {
           limit,
           ...(since !== undefined ? { since } : {}),
           ...(until !== undefined ? { until } : {}),
-        }),
-      ),
+        });
+      }),
     'history.query': (q) =>
-      guarded(() => {
+      guarded(async () => {
+        await history.loaded();
         const page = history.query({
           limit: q.limit,
           ...(q.since !== undefined ? { since: q.since } : {}),
@@ -194,7 +196,11 @@ export function createHelperService(parts: ServiceParts): HelperService {
         });
         return { entries: page.entries, more: page.nextBeforeSeq !== null };
       }),
-    'history.series': (q) => guarded(() => ({ bucketMs: q.bucketMs, buckets: history.series(q) })),
+    'history.series': (q) =>
+      guarded(async () => {
+        await history.loaded();
+        return { bucketMs: q.bucketMs, buckets: history.series(q) };
+      }),
     'stats.get': () => guarded(async () => helper.stats.latest ?? (await helper.stats.collect())),
     flowsSnapshot: (): Iterable<Flow> => helper.flows.snapshot(),
     prepareFlows: () => helper.flows.follow(),

@@ -33,6 +33,10 @@ export interface NativeNetlinkSocket {
   receiveBufferSize(): number;
   send(buffer: Uint8Array): number;
   sendMany(buffers: readonly Uint8Array[]): number;
+  /** Sends `request` and reads the datagram answering its sequence number into
+   * `reply` on this thread: its real length, or -1 after timeoutMs. Only on a
+   * socket that is not reading. */
+  transact(request: Uint8Array, reply: Uint8Array, timeoutMs: number): number;
   /** Queues the datagrams for a sender thread (sent in order with sendmmsg)
    * and returns a job id; onDone(id, sent, errno) follows on the JS thread.
    * The first call's onDone serves every later job. */

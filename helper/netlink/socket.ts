@@ -119,6 +119,17 @@ export class NetlinkSocket implements NetlinkTransport {
   send(datagram: Uint8Array): void {
     this.native.send(datagram);
   }
+  /**
+   * Sends `request` and reads the datagram answering it (same sequence number)
+   * into `reply` on this thread, for requests the kernel answers inside sendmsg
+   * (an exact sock_diag lookup). Returns the datagram's real length (more than
+   * reply.length when cut) or -1 after timeoutMs. Only on a socket that is not
+   * reading: open one for it.
+   */
+  transact(request: Uint8Array, reply: Uint8Array, timeoutMs: number): number {
+    return this.native.transact(request, reply, timeoutMs);
+  }
+
   sendMany(datagrams: readonly Uint8Array[]): void {
     if (datagrams.length === 1) this.native.send(datagrams[0]!);
     else if (datagrams.length > 1) this.native.sendMany(datagrams);

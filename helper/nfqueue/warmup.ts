@@ -161,6 +161,9 @@ export class WarmUpBinding implements NativeBinding {
       sendQueued(): number {
         return 0;
       }
+      transact(): number {
+        throw new Error('WarmUpBinding: transact is not simulated');
+      }
       addMembership(): void {}
       dropMembership(): void {}
       startReading(

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
@@ -59,6 +60,7 @@ Napi::Function NetlinkSocket::Init(Napi::Env env) {
           InstanceMethod<&NetlinkSocket::GetReceiveBufferSize>("receiveBufferSize"),
           InstanceMethod<&NetlinkSocket::Send>("send"),
           InstanceMethod<&NetlinkSocket::SendMany>("sendMany"),
+          InstanceMethod<&NetlinkSocket::Transact>("transact"),
           InstanceMethod<&NetlinkSocket::SendQueued>("sendQueued"),
           InstanceMethod<&NetlinkSocket::AddMembership>("addMembership"),
           InstanceMethod<&NetlinkSocket::DropMembership>("dropMembership"),
@@ -238,6 +240,69 @@ Napi::Value NetlinkSocket::Send(const Napi::CallbackInfo& info) {
   } while (n < 0 && errno == EINTR);
   if (n < 0) throw ErrnoError(env, "sendto", errno);
   return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// transact(request, reply, timeoutMs): sends one request and reads, on this
+// thread, the first datagram whose first message carries the request's
+// sequence number into `reply`; returns its real length (more than
+// reply.length when cut), or -1 after timeoutMs. Others (late answers to an
+// earlier request that timed out) are dropped. For requests the kernel answers
+// inside sendmsg, such as an exact sock_diag lookup: a round trip through the
+// event loop cost 70 µs at p50 in the helper, this costs about ten. Only on a
+// socket that is not reading (startReading would race for the datagrams).
+Napi::Value NetlinkSocket::Transact(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  if (poll_ != nullptr || reader_.joinable()) {
+    throw Napi::Error::New(env, "transact: the socket is reading; use a socket of its own");
+  }
+  if (info.Length() < 3 || !info[2].IsNumber()) {
+    throw Napi::TypeError::New(env, "transact(request, reply, timeoutMs)");
+  }
+  void* req;
+  size_t reqLen;
+  BufferSpan(env, info[0], &req, &reqLen);
+  void* out;
+  size_t outLen;
+  BufferSpan(env, info[1], &out, &outLen);
+  if (reqLen < 16 || outLen < 16) throw Napi::RangeError::New(env, "transact: buffers must hold a nlmsghdr");
+  double timeout = info[2].As<Napi::Number>().DoubleValue();
+  if (!(timeout >= 0 && timeout <= 60000)) throw Napi::RangeError::New(env, "transact: timeoutMs 0..60000");
+  uint32_t seq;
+  memcpy(&seq, static_cast<uint8_t*>(req) + 8, sizeof(seq));
+  // Answers to earlier, timed-out requests may still wait: drop them first.
+  for (;;) {
+    ssize_t n = recv(fd_, out, outLen, MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+  }
+  sockaddr_nl kernel = KernelAddress();
+  ssize_t sent;
+  do {
+    sent = sendto(fd_, req, reqLen, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) throw ErrnoError(env, "sendto", errno);
+  timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    ssize_t n = recv(fd_, out, outLen, MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n >= 16) {
+      uint32_t got;
+      memcpy(&got, static_cast<uint8_t*>(out) + 8, sizeof(got));
+      if (got == seq) return Napi::Number::New(env, static_cast<double>(n));
+      continue;
+    }
+    if (n >= 0) continue;  // a runt datagram: not ours
+    if (errno != EAGAIN && errno != EWOULDBLOCK) throw ErrnoError(env, "recv", errno);
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double elapsed = (now.tv_sec - start.tv_sec) * 1e3 + (now.tv_nsec - start.tv_nsec) / 1e6;
+    if (elapsed >= timeout) return Napi::Number::New(env, -1);
+    pollfd pfd = {fd_, POLLIN, 0};
+    int r = poll(&pfd, 1, static_cast<int>(timeout - elapsed) + 1);
+    if (r < 0 && errno != EINTR) throw ErrnoError(env, "poll", errno);
+  }
 }
 
 // sendMany(buffers): one datagram per buffer with sendmmsg; returns how many

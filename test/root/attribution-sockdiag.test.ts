@@ -188,6 +188,51 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
     return port6;
   }
 
+  it('lookupSync answers as lookup does (TCP, UDP, IPv6, cookie, nothing there), on a socket of its own', async () => {
+    const server = child(['tcp-listen', '127.0.0.1', '0']);
+    const port = (await server.ready()).port!;
+    const client = child(['tcp-connect', '127.0.0.1', String(port)]);
+    const sport = (await client.ready()).port!;
+    const udp6 = child(['udp-send', '::1', '9', 'ipv6']);
+    const sport6 = (await udp6.ready()).port!;
+    const tcp: SocketTuple = {
+      family: 'ipv4',
+      protocol: 'tcp',
+      src: '127.0.0.1',
+      sport,
+      dst: '127.0.0.1',
+      dport: port,
+    };
+    const u6: SocketTuple = {
+      family: 'ipv6',
+      protocol: 'udp',
+      src: '::1',
+      sport: sport6,
+      dst: '::1',
+      dport: 9,
+    };
+    const own = SockDiag.open({ netns: ns.name });
+    try {
+      for (const t of [tcp, u6]) {
+        const viaLoop = await own.lookup(t);
+        const sync = own.lookupSync(t);
+        expect(viaLoop).not.toBeNull();
+        expect(sync).toEqual(viaLoop);
+      }
+      expect(socketInodes(client.pid)).toContain(own.lookupSync(tcp)!.inode);
+      const cookie = own.lookupSync(tcp)!.cookie;
+      expect(own.lookupSync(tcp, { cookie })?.inode).toBe(own.lookupSync(tcp)!.inode);
+      expect(own.lookupSync(tcp, { cookie: cookie + 1n })).toBeNull();
+      expect(own.lookupSync({ ...tcp, sport: sport === 1 ? 2 : 1 })).toBeNull();
+      // Many in a row keep their answers apart (sequence numbers), and find() uses it.
+      for (let i = 0; i < 200; i++)
+        expect(own.lookupSync(i % 2 ? tcp : u6)?.sport).toBe(i % 2 ? sport : sport6);
+      expect((await own.find(tcp))?.inode).toBe(own.lookupSync(tcp)!.inode);
+    } finally {
+      own.close();
+    }
+  });
+
   it('a dump by local port finds the socket the exact lookup finds', async () => {
     const udp = child(['udp-send', '127.0.0.1', '9', 'ipv4']);
     const sport = (await udp.ready()).port!;

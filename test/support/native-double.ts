@@ -28,6 +28,9 @@ export class StubNativeSocket implements NativeNetlinkSocket {
     setImmediate(() => onDone(1, b.length, 0));
     return 1;
   }
+  transact(): number {
+    return -1;
+  }
   addMembership(): void {}
   dropMembership(): void {}
   startReading(

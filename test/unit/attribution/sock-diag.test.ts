@@ -94,6 +94,8 @@ describe('SockDiag over a fake kernel', () => {
       },
     ]);
     const diag = SockDiag.open({ transport: kernel });
+    // Over a custom transport there is no socket for the synchronous path.
+    expect(diag.lookupSync(tcp)).toBeUndefined();
     const s = await diag.lookup(tcp);
     expect(s).toMatchObject({
       protocol: 'tcp',
