@@ -180,7 +180,13 @@ export class SocketOwnerIndex {
     // Before the first full scan every process is unknown: that scan is not
     // rate-limited, so there is nothing to gain.
     if (this.probeMax === 0 || this.scannedPids.size === 0) return null;
-    for (const pid of this.recent.slice(0, this.probeMax)) {
+    // The last owner first (one process opening connection after connection), then
+    // the others least recent first: of several processes taking turns, the one that
+    // waited longest is the likeliest to be next (in the peer benchmark's 4 clients,
+    // 3.7 processes read per miss in most-recent order).
+    const head = this.recent[0];
+    const others = this.recent.slice(1, this.probeMax).reverse();
+    for (const pid of head === undefined ? others : [head, ...others]) {
       const owner = this.probe(pid, inode);
       if (owner) return owner;
     }

@@ -230,6 +230,29 @@ describe('SocketOwnerIndex', () => {
     expect(reader.holdsSocket(555, 1)).toBeNull();
   });
 
+  it('processes taking turns are found in two probes, the last owner then the longest waiting', async () => {
+    for (const pid of [100, 101, 102, 103]) fake.add({ pid, fds: { 3: `socket:[${pid}0]` } });
+    const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 60_000 });
+    for (const pid of [100, 101, 102, 103]) await index.ownerOf(pid * 10);
+    const before = { ...index.stats };
+    let inode = 5000;
+    for (let round = 0; round < 10; round++) {
+      for (const pid of [100, 101, 102, 103]) {
+        // Each closes its socket and opens the next one on the same fd, as a client does.
+        rmSync(`${fake.root}/${pid}/fd/3`);
+        fake.addFd(pid, 3, `socket:[${++inode}]`);
+        await expect(index.ownerOf(inode)).resolves.toMatchObject({ pid });
+      }
+    }
+    const misses = index.stats.misses - before.misses;
+    const probed = index.stats.processesProbed - before.processesProbed;
+    expect(index.stats.scans).toBe(before.scans);
+    expect(misses).toBe(40);
+    // Most recent first would read 4 processes for each of them.
+    expect(probed / misses).toBeLessThanOrEqual(2);
+    index.close();
+  });
+
   it('the probe can be turned off', async () => {
     fake.add({ pid: 100, startTime: 5, fds: { 3: 'socket:[501]' } });
     const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 0, probeRecent: 0 });
