@@ -109,11 +109,20 @@ export class SockDiagDestroyer implements SocketDestroyer {
  * packet, but the two sockets are read separately (docs/dns.md, "The race").
  */
 export class DnsHostNames implements HostNames {
-  constructor(private readonly cache: DnsCache) {}
+  /**
+   * `pollNow` reads the DNS answers logged so far (DnsSnooper.pollNow): a program
+   * connects right after its answer arrived, and the log's copy may not have been
+   * read yet. Without it, a miss waits one turn of the event loop instead.
+   */
+  constructor(
+    private readonly cache: DnsCache,
+    private readonly pollNow?: () => boolean,
+  ) {}
 
   lookup(ip: string): string | null | Promise<string | null> {
     const hit = this.cache.lookup(ip);
     if (hit) return hit.name;
+    if (this.pollNow?.()) return this.cache.lookup(ip)?.name ?? null;
     return new Promise((resolve) => {
       setImmediate(() => resolve(this.cache.lookup(ip)?.name ?? null));
     });

@@ -207,7 +207,7 @@ export class Daemon {
         ...(o.version !== undefined ? { version: o.version } : {}),
         decider: engine,
         attributor: new AttributorAdapter(attributor),
-        hostNames: new DnsHostNames(snooper.cache),
+        hostNames: new DnsHostNames(snooper.cache, () => snooper.pollNow()),
         history: historySink,
         publisher,
         socketDestroyer: new SockDiagDestroyer(attributor.diag),

@@ -134,6 +134,11 @@ export class DnsSnooper {
     }
   }
 
+  /** Reads the DNS answers logged so far into the cache now (see NfLog.pollNow). */
+  pollNow(): boolean {
+    return this.log?.pollNow() ?? false;
+  }
+
   /** Binds the NFLOG group and snoops every packet logged to it. */
   static async open(options: DnsSnooperOpenOptions): Promise<DnsSnooper> {
     const snooper = new DnsSnooper(options);

@@ -37,6 +37,9 @@ export interface NativeNetlinkSocket {
    * `reply` on this thread: its real length, or -1 after timeoutMs. Only on a
    * socket that is not reading. */
   transact(request: Uint8Array, reply: Uint8Array, timeoutMs: number): number;
+  /** Reads what is queued now, delivering it to the data callback before returning;
+   * false when not reading with uv_poll, paused, or already draining. */
+  drainNow(): boolean;
   /** Queues the datagrams for a sender thread (sent in order with sendmmsg)
    * and returns a job id; onDone(id, sent, errno) follows on the JS thread.
    * The first call's onDone serves every later job. */

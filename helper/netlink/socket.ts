@@ -31,6 +31,8 @@ export interface NetlinkTransport {
    * inside the send overlaps with the caller's; resolves when sent. */
   sendManyQueued?(datagrams: readonly Uint8Array[]): Promise<void>;
   read(sink: DatagramSink): void;
+  /** Optional: delivers what is queued now to the sink before returning (false: nothing read). */
+  drainNow?(): boolean;
   pause(): void;
   resume(): void;
   close(): void;
@@ -130,6 +132,19 @@ export class NetlinkSocket implements NetlinkTransport {
     return this.native.transact(request, reply, timeoutMs);
   }
 
+  /** The sink is being handed datagrams that are views into the slab. */
+  private delivering = false;
+
+  /**
+   * Delivers the datagrams queued now to the sink before returning (uv_poll reading
+   * only). false while the sink is still being handed datagrams (reading now would
+   * overwrite the views it holds); from the microtasks that follow it is fine.
+   */
+  drainNow(): boolean {
+    if (this.delivering) return false;
+    return this.native.drainNow();
+  }
+
   sendMany(datagrams: readonly Uint8Array[]): void {
     if (datagrams.length === 1) this.native.send(datagrams[0]!);
     else if (datagrams.length > 1) this.native.sendMany(datagrams);
@@ -168,13 +183,18 @@ export class NetlinkSocket implements NetlinkTransport {
     // One info object, refilled per datagram: like the view, it is valid during the call.
     const info = { truncated: false, multicast: false, senderPort: 0 };
     const deliver = (first: number, count: number, errno: number) => {
-      for (let i = 0; i < count; i++) {
-        const r = (first + i) * 4;
-        const flags = records[r + 2]!;
-        info.truncated = (flags & truncated) !== 0;
-        info.multicast = (flags & multicast) !== 0;
-        info.senderPort = records[r + 3]!;
-        sink.onDatagram(view, records[r]!, records[r + 1]!, info);
+      this.delivering = true;
+      try {
+        for (let i = 0; i < count; i++) {
+          const r = (first + i) * 4;
+          const flags = records[r + 2]!;
+          info.truncated = (flags & truncated) !== 0;
+          info.multicast = (flags & multicast) !== 0;
+          info.senderPort = records[r + 3]!;
+          sink.onDatagram(view, records[r]!, records[r + 1]!, info);
+        }
+      } finally {
+        this.delivering = false;
       }
       if (errno === enobufs) sink.onLost();
       else if (errno !== 0) sink.onError(systemError(errno, 'recvmmsg'));

@@ -345,6 +345,15 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
     return subscribe(this.errorListeners, listener);
   }
 
+  /**
+   * Delivers the packets the kernel has queued for this socket now, to the
+   * listeners, before returning (a poll wakeup would deliver them a turn of the
+   * event loop later). Returns false when nothing could be read this way.
+   */
+  pollNow(): boolean {
+    return this.conn.transport.drainNow?.() ?? false;
+  }
+
   /** The kernel dropped packets for this socket (ENOBUFS): they were not logged.
    * Counted in `counters.lost`; reading goes on. */
   onLost(listener: () => void): () => void {

@@ -164,6 +164,9 @@ export class WarmUpBinding implements NativeBinding {
       transact(): number {
         throw new Error('WarmUpBinding: transact is not simulated');
       }
+      drainNow(): boolean {
+        return false;
+      }
       addMembership(): void {}
       dropMembership(): void {}
       startReading(

@@ -61,6 +61,7 @@ Napi::Function NetlinkSocket::Init(Napi::Env env) {
           InstanceMethod<&NetlinkSocket::Send>("send"),
           InstanceMethod<&NetlinkSocket::SendMany>("sendMany"),
           InstanceMethod<&NetlinkSocket::Transact>("transact"),
+          InstanceMethod<&NetlinkSocket::DrainNow>("drainNow"),
           InstanceMethod<&NetlinkSocket::SendQueued>("sendQueued"),
           InstanceMethod<&NetlinkSocket::AddMembership>("addMembership"),
           InstanceMethod<&NetlinkSocket::DropMembership>("dropMembership"),
@@ -474,6 +475,22 @@ Napi::Value NetlinkSocket::Unref(const Napi::CallbackInfo& info) {
 
 void NetlinkSocket::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
   static_cast<NetlinkSocket*>(handle->data)->Drain(status);
+}
+
+// drainNow(): reads what is queued now, on this thread, as a poll wakeup would
+// (the data callback runs before this returns). false when the socket is not
+// reading with uv_poll or is paused. It may run inside a Drain() that is in its
+// callback's microtasks: the JS wrapper refuses while its data callback still
+// reads the slab, and Drain() sets up each round afresh. The helper
+// calls it on the DNS log socket before naming a connection's destination: a
+// DNS answer logged just before the connection is then already in the cache,
+// without waiting a turn of the event loop.
+Napi::Value NetlinkSocket::DrainNow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  if (poll_ == nullptr || paused_) return Napi::Boolean::New(env, false);
+  Drain(0);
+  return Napi::Boolean::New(env, true);
 }
 
 void NetlinkSocket::Drain(int status) {

@@ -28,6 +28,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value SendMany(const Napi::CallbackInfo& info);
   Napi::Value Transact(const Napi::CallbackInfo& info);
+  Napi::Value DrainNow(const Napi::CallbackInfo& info);
   Napi::Value SendQueued(const Napi::CallbackInfo& info);
   Napi::Value AddMembership(const Napi::CallbackInfo& info);
   Napi::Value DropMembership(const Napi::CallbackInfo& info);

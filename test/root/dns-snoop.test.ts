@@ -37,6 +37,7 @@ const ZONE: Zone = {
   'v6transport.test': { A: [['198.18.100.3', 300]] },
   'tcp.test': { A: [['198.18.100.4', 250]], tcpOnly: true },
   'short.test': { A: [['198.18.100.5', 5]] },
+  'poll.test': { A: [['198.18.100.8', 300]] },
   'two.test': {
     A: [
       ['198.18.100.6', 90],
@@ -107,6 +108,20 @@ describe.skipIf(skip).each(backends())(
       server?.stop();
       cli?.delete();
       srv?.delete();
+    });
+
+    it('pollNow reads an answer logged a moment ago, before any turn of the event loop', () => {
+      // resolveIn blocks until the client got its answer: the log's copy is queued
+      // for the snooper, but no poll callback can have run since.
+      const got = resolveIn(cli, '198.18.53.1', [['A', 'poll.test']]);
+      expect(got.map((g) => g.res)).toEqual([[{ address: '198.18.100.8', ttl: 300 }]]);
+      expect(snooper.lookup('198.18.100.8')).toBeUndefined();
+      expect(snooper.pollNow()).toBe(true);
+      expect(snooper.lookup('198.18.100.8')?.name).toBe('poll.test');
+      // Nothing queued: it reads nothing and changes nothing.
+      const responses = snooper.counters.responses;
+      expect(snooper.pollNow()).toBe(true);
+      expect(snooper.counters.responses).toBe(responses);
     });
 
     it('A and AAAA answers map each address to the name with its TTL', async () => {

@@ -31,6 +31,9 @@ export class StubNativeSocket implements NativeNetlinkSocket {
   transact(): number {
     return -1;
   }
+  drainNow(): boolean {
+    return false;
+  }
   addMembership(): void {}
   dropMembership(): void {}
   startReading(

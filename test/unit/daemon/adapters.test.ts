@@ -127,6 +127,23 @@ describe('DnsHostNames', () => {
     await expect(pending).resolves.toBe('b.test');
     await expect(names.lookup('198.18.0.12')).resolves.toBeNull();
   });
+
+  it('with pollNow, a miss reads the logged answers at once and answers without waiting', () => {
+    const cache = new DnsCache();
+    let polls = 0;
+    const names = new DnsHostNames(cache, () => {
+      polls++;
+      cache.add({ ip: '198.18.0.21', name: 'polled.test', ttl: 300, queried: true });
+      return true;
+    });
+    expect(names.lookup('198.18.0.21')).toBe('polled.test');
+    expect(names.lookup('198.18.0.21')).toBe('polled.test');
+    expect(polls).toBe(1);
+    expect(names.lookup('198.18.0.22')).toBeNull();
+    // A log that cannot be read now: the one-turn wait again.
+    const unreadable = new DnsHostNames(cache, () => false);
+    expect(unreadable.lookup('198.18.0.23')).toBeInstanceOf(Promise);
+  });
 });
 
 describe('HistorySink', () => {

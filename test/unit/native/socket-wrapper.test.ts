@@ -65,6 +65,27 @@ describe('NetlinkSocket wrapper', () => {
     expect(state.opened).toEqual([12, { netns: 'x', rcvbuf: 1 << 20 }]);
   });
 
+  it('drainNow is refused while the sink still holds views into the slab, allowed after', () => {
+    const { binding, state } = fakeBinding();
+    let drains = 0;
+    binding.NetlinkSocket.prototype.drainNow = function (): boolean {
+      drains++;
+      return true;
+    };
+    const sock = NetlinkSocket.open(12, { binding, slotSize: 4096, slots: 4 });
+    const during: boolean[] = [];
+    sock.read({
+      onDatagram: () => during.push(sock.drainNow()),
+      onLost: () => undefined,
+      onError: () => undefined,
+    });
+    state.push!([Uint8Array.of(1), Uint8Array.of(2)]);
+    expect(during).toEqual([false, false]);
+    expect(drains).toBe(0);
+    expect(sock.drainNow()).toBe(true);
+    expect(drains).toBe(1);
+  });
+
   it('validates slab geometry', () => {
     const { binding } = fakeBinding();
     expect(() => NetlinkSocket.open(12, { binding, slotSize: 100 })).toThrow(RangeError);
