@@ -53,6 +53,8 @@ export interface SocketOwnerIndexStats {
   processesScanned: number;
   /** Processes whose fds a probe read. */
   processesProbed: number;
+  /** Misses answered by one readlink: the fd the owner's previous socket had. */
+  fdHits: number;
   entries: number;
 }
 
@@ -83,6 +85,8 @@ export class SocketOwnerIndex {
   private readonly recentMax: number;
   private readonly probeMax: number;
   private readonly livenessTtl: number;
+  /** The fd a recent owner's last socket was found at: its next one often takes it again. */
+  private readonly lastFd = new Map<number, number>();
   /** The processes the last full scan listed: any other pid is newer. */
   private scannedPids = new Set<number>();
   private readonly now: () => number;
@@ -94,6 +98,7 @@ export class SocketOwnerIndex {
     probeHits: 0,
     processesScanned: 0,
     processesProbed: 0,
+    fdHits: 0,
     entries: 0,
   };
 
@@ -161,6 +166,7 @@ export class SocketOwnerIndex {
     for (const [inode, e] of this.entries) if (e.pid === pid) this.entries.delete(inode);
     const i = this.recent.indexOf(pid);
     if (i >= 0) this.recent.splice(i, 1);
+    this.lastFd.delete(pid);
     this.stats.entries = this.entries.size;
   }
 
@@ -186,7 +192,20 @@ export class SocketOwnerIndex {
     // 3.7 processes read per miss in most-recent order).
     const head = this.recent[0];
     const others = this.recent.slice(1, this.probeMax).reverse();
-    for (const pid of head === undefined ? others : [head, ...others]) {
+    const candidates = head === undefined ? others : [head, ...others];
+    // A closed socket's fd is the lowest free one, which the next socket takes: one
+    // readlink per candidate before reading any candidate's whole fd table.
+    for (const pid of candidates) {
+      const fd = this.lastFd.get(pid);
+      if (fd === undefined || this.proc.socketAt(pid, fd) !== inode) continue;
+      const startTime = this.proc.recentStartTime(pid, this.livenessTtl);
+      if (startTime === null) continue;
+      this.stats.fdHits++;
+      this.remember(inode, { pid, startTime });
+      this.touch(pid);
+      return { pid, startTime };
+    }
+    for (const pid of candidates) {
       const owner = this.probe(pid, inode);
       if (owner) return owner;
     }
@@ -209,7 +228,10 @@ export class SocketOwnerIndex {
   private probe(pid: number, inode: number): SocketOwner | null {
     const seen: number[] = [];
     this.stats.processesProbed++;
-    const holds = this.proc.holdsSocket(pid, inode, (i) => seen.push(i));
+    const holds = this.proc.holdsSocket(pid, inode, (i, fd) => {
+      seen.push(i);
+      if (i === inode) this.setLastFd(pid, fd);
+    });
     if (seen.length === 0) return null;
     const startTime = this.proc.recentStartTime(pid, this.livenessTtl);
     if (startTime === null) return null;
@@ -217,6 +239,15 @@ export class SocketOwnerIndex {
     if (!holds) return null;
     this.touch(pid);
     return { pid, startTime };
+  }
+
+  private setLastFd(pid: number, fd: number): void {
+    this.lastFd.delete(pid);
+    this.lastFd.set(pid, fd);
+    if (this.lastFd.size > this.recentMax * 4) {
+      const oldest = this.lastFd.keys().next();
+      if (!oldest.done) this.lastFd.delete(oldest.value);
+    }
   }
 
   private touch(pid: number): void {

@@ -221,7 +221,11 @@ export class ProcReader {
    * `onSocket` sees every socket inode read, so the caller can remember them.
    * null when the process is gone or its fds cannot be read.
    */
-  holdsSocket(pid: number, inode: number, onSocket?: (inode: number) => void): boolean | null {
+  holdsSocket(
+    pid: number,
+    inode: number,
+    onSocket?: (inode: number, fd: number) => void,
+  ): boolean | null {
     const dir = join(this.root, String(pid), 'fd');
     let fds: string[];
     try {
@@ -241,10 +245,22 @@ export class ProcReader {
       }
       const found = socketInode(target);
       if (found === undefined) continue;
-      onSocket?.(found);
+      onSocket?.(found, fd);
       if (found === inode) return true;
     }
     return false;
+  }
+
+  /** The socket inode behind one fd of a process, or null (no such fd, not a socket, gone). */
+  socketAt(pid: number, fd: number): number | null {
+    let target: string;
+    try {
+      target = readlinkSync(join(this.root, String(pid), 'fd', String(fd)));
+    } catch (error) {
+      if (isGone(error) || isDenied(error)) return null;
+      throw error;
+    }
+    return socketInode(target) ?? null;
   }
 
   /** Everything about a process, or null when it is gone (or exits while it

@@ -253,6 +253,34 @@ describe('SocketOwnerIndex', () => {
     index.close();
   });
 
+  it('a new socket on the fd of the owner previous one is found with one readlink', async () => {
+    fake.add({ pid: 100, startTime: 5, fds: { 0: '/dev/null', 3: 'socket:[501]' } });
+    fake.add({ pid: 200, startTime: 6, fds: { 3: 'socket:[601]' } });
+    const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 60_000 });
+    await index.ownerOf(501);
+    // The first probe finds the fd (4) and remembers it.
+    fake.addFd(100, 4, 'socket:[502]');
+    await expect(index.ownerOf(502)).resolves.toMatchObject({ pid: 100 });
+    const probed = index.stats.processesProbed;
+    // Closed and reopened on the same fd: one readlink, no fd table read.
+    rmSync(`${fake.root}/100/fd/4`);
+    fake.addFd(100, 4, 'socket:[503]');
+    await expect(index.ownerOf(503)).resolves.toEqual({ pid: 100, startTime: 5 });
+    expect(index.stats.fdHits).toBe(1);
+    expect(index.stats.processesProbed).toBe(probed);
+    // On another fd: the fd check misses and the fd table is read as before.
+    fake.addFd(100, 7, 'socket:[504]');
+    await expect(index.ownerOf(504)).resolves.toMatchObject({ pid: 100 });
+    expect(index.stats.fdHits).toBe(1);
+    expect(index.stats.processesProbed).toBe(probed + 1);
+    // A reused pid is not trusted through its remembered fd.
+    fake.remove(100);
+    fake.add({ pid: 100, startTime: 9, fds: { 7: 'socket:[505]' } });
+    await new Promise((r) => setTimeout(r, 300));
+    await expect(index.ownerOf(505)).resolves.toEqual({ pid: 100, startTime: 9 });
+    index.close();
+  });
+
   it('the probe can be turned off', async () => {
     fake.add({ pid: 100, startTime: 5, fds: { 3: 'socket:[501]' } });
     const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 0, probeRecent: 0 });
