@@ -197,11 +197,16 @@ export class SocketOwnerIndex {
     // readlink per candidate before reading any candidate's whole fd table.
     for (const pid of candidates) {
       const fd = this.lastFd.get(pid);
-      if (fd === undefined || this.proc.socketAt(pid, fd) !== inode) continue;
+      if (fd === undefined) continue;
+      const at = this.proc.socketAt(pid, fd);
+      if (at === null) continue;
       const startTime = this.proc.recentStartTime(pid, this.livenessTtl);
       if (startTime === null) continue;
+      // Another socket there is that process's next one: remembered, its own lookup
+      // then needs no read at all (processes taking turns).
+      this.remember(at, { pid, startTime });
+      if (at !== inode) continue;
       this.stats.fdHits++;
-      this.remember(inode, { pid, startTime });
       this.touch(pid);
       return { pid, startTime };
     }

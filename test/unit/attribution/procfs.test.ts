@@ -253,6 +253,31 @@ describe('SocketOwnerIndex', () => {
     index.close();
   });
 
+  it('reading a recent owner fd that holds its next socket remembers it for its own lookup', async () => {
+    for (const pid of [100, 101, 102, 103]) fake.add({ pid, fds: { 3: `socket:[${pid}0]` } });
+    const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 60_000 });
+    for (const pid of [100, 101, 102, 103]) await index.ownerOf(pid * 10);
+    // A socket each on fd 4, found by probes, which note the fd...
+    for (const pid of [100, 101, 102, 103]) {
+      fake.addFd(pid, 4, `socket:[${pid}2]`);
+      await index.ownerOf(pid * 10 + 2);
+    }
+    // ...then all four close it and open their next one there before any lookup.
+    for (const pid of [100, 101, 102, 103]) {
+      rmSync(`${fake.root}/${pid}/fd/4`);
+      fake.addFd(pid, 4, `socket:[${pid}1]`);
+    }
+    // ...then the lookups come: the first one reads the most recent owner's fd on the
+    // way (103's next socket), so 103's own lookup is a hit.
+    const hits = index.stats.hits;
+    for (const pid of [100, 101, 102, 103]) {
+      await expect(index.ownerOf(pid * 10 + 1)).resolves.toMatchObject({ pid });
+    }
+    expect(index.stats.hits - hits).toBe(1);
+    expect(index.peek(1031)).toMatchObject({ pid: 103 });
+    index.close();
+  });
+
   it('a new socket on the fd of the owner previous one is found with one readlink', async () => {
     fake.add({ pid: 100, startTime: 5, fds: { 0: '/dev/null', 3: 'socket:[501]' } });
     fake.add({ pid: 200, startTime: 6, fds: { 3: 'socket:[601]' } });
