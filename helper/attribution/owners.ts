@@ -161,6 +161,16 @@ export class SocketOwnerIndex {
     });
   }
 
+  /**
+   * Reads every process's sockets now, unless a scan has run already: a helper that
+   * does this at start answers its first connections from the index (and probes
+   * after), instead of holding the first one for a whole scan.
+   */
+  async prime(): Promise<void> {
+    if (this.closed || this.stats.scans > 0 || this.scanning) return;
+    await this.scan();
+  }
+
   /** Drops every socket of a process (it exited). */
   forgetPid(pid: number): void {
     for (const [inode, e] of this.entries) if (e.pid === pid) this.entries.delete(inode);

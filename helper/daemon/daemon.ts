@@ -180,6 +180,7 @@ export class Daemon {
       cleanups.push({ name: 'dns snooper', run: () => snooper.close() });
       snooper.onError((e) => log.warn('dns', e.message));
       const attributor = Attributor.open({ ...ns });
+      await attributor.owners.prime();
       cleanups.push({
         name: 'attribution',
         run: () => {

@@ -306,6 +306,20 @@ describe('SocketOwnerIndex', () => {
     index.close();
   });
 
+  it('prime() scans once at start, so the first lookups need no scan', async () => {
+    fake.add({ pid: 100, startTime: 5, fds: { 3: 'socket:[501]' } });
+    const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 60_000 });
+    await index.prime();
+    await index.prime();
+    expect(index.stats.scans).toBe(1);
+    expect(index.peek(501)).toEqual({ pid: 100, startTime: 5 });
+    // A process started after it is found by a probe, not by waiting a minute for a scan.
+    fake.add({ pid: 300, startTime: 9, fds: { 3: 'socket:[901]' } });
+    await expect(index.ownerOf(901)).resolves.toEqual({ pid: 300, startTime: 9 });
+    expect(index.stats.scans).toBe(1);
+    index.close();
+  });
+
   it('the probe can be turned off', async () => {
     fake.add({ pid: 100, startTime: 5, fds: { 3: 'socket:[501]' } });
     const index = new SocketOwnerIndex(reader, { minScanIntervalMs: 0, probeRecent: 0 });
