@@ -206,6 +206,13 @@ export interface InvokeChannels {
   /** Changes the given settings; returns the complete settings after the change. */
   setSettings(patch: Partial<Settings>): Promise<Settings>;
   getHelperStatus(): Promise<HelperStatus>;
+  /**
+   * Try to reach the helper again now: after the link gave up (a dismissed
+   * password dialog, a helper that exited) or instead of waiting out a backoff.
+   * Served by whoever owns the link (Electron main's launcher, the web host's
+   * reconnect loop); does nothing while connected or already connecting.
+   */
+  retryHelper(): Promise<void>;
 }
 
 /** Main -> renderer events, by channel. */
@@ -260,6 +267,7 @@ const invokeChannelSet = {
   getSettings: true,
   setSettings: true,
   getHelperStatus: true,
+  retryHelper: true,
 } as const satisfies Record<InvokeChannel, true>;
 
 export const INVOKE_CHANNELS = Object.keys(invokeChannelSet) as readonly InvokeChannel[];

@@ -107,6 +107,8 @@ export class MemoryPortcullis implements PortcullisApi {
   status: HelperStatus;
   /** Every answer given, oldest first (tests assert on it). */
   readonly answers: PromptAnswer[] = [];
+  /** How many times the UI asked to retry the helper link (tests assert on it). */
+  retries = 0;
 
   private readonly now: () => number;
   private nextRule = 1;
@@ -469,5 +471,9 @@ export class MemoryPortcullis implements PortcullisApi {
 
   async getHelperStatus(): Promise<HelperStatus> {
     return this.status;
+  }
+
+  async retryHelper(): Promise<void> {
+    this.retries++;
   }
 }

@@ -76,6 +76,8 @@ export class HelperBridge {
   private readonly prompts = new Map<string, Prompt>();
   private promptsReady = false;
   private lastStats: Stats | null = null;
+  /** Whoever owns the link (the web host's reconnect loop) retries it on request. */
+  private retryLink: (() => void) | null = null;
   private readonly listeners: { [K in PushChannel]: Set<Listener<K>> } = {
     flows: new Set(),
     prompts: new Set(),
@@ -95,6 +97,11 @@ export class HelperBridge {
   setLink(link: LinkStatus): void {
     this.link = { ...link };
     this.emitStatus();
+  }
+
+  /** What `retryHelper` does: the owner of the link's "try again now" (null: nothing). */
+  setRetry(retry: (() => void) | null): void {
+    this.retryLink = retry;
   }
 
   get status(): HelperStatus {
@@ -343,6 +350,7 @@ export class HelperBridge {
       getSettings: () => this.run((c) => c.call('settings.get')),
       setSettings: (patch) => this.run((c) => c.call('settings.set', patch)),
       getHelperStatus: () => Promise.resolve(this.status),
+      retryHelper: async () => this.retryLink?.(),
     };
   }
 }

@@ -70,6 +70,7 @@ export const invokeArgs = {
   getSettings: None,
   setSettings: v.partial(Settings),
   getHelperStatus: None,
+  retryHelper: None,
 } as const satisfies Record<InvokeChannel, v.GenericSchema>;
 
 /** Each schema's output is what the channel takes (a compile-time check). */
@@ -95,6 +96,7 @@ const _argsAgree: { [K in InvokeChannel]: SchemaOut<K> extends ArgOf<K> ? true :
   getSettings: true,
   setSettings: true,
   getHelperStatus: true,
+  retryHelper: true,
 };
 void _argsAgree;
 
