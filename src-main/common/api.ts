@@ -32,6 +32,7 @@ export type {
   Action,
   AnswerScope,
   ConnectionRequest,
+  ConntrackAccounting,
   Duration,
   Flow,
   HelperState,

@@ -139,6 +139,7 @@ export class MemoryPortcullis implements PortcullisApi {
         clients: 1,
         pendingPrompts: 0,
         rules: 0,
+        conntrack: { accounting: true, timestamps: true, enabledByHelper: true, optOut: false },
       },
     };
   }

@@ -290,6 +290,9 @@ describe('Rules and Settings views', () => {
       failOpen: true,
     });
     expect(w.text()).toContain('memory'); // helper version
+    expect(w.get('[data-testid=conntrack-accounting]').text()).toContain(
+      'byte and packet counters on, flow start times on (turned on by the helper',
+    );
   });
 });
 
