@@ -106,6 +106,23 @@ export interface SetRuleEnabledParams {
   enabled: boolean;
 }
 
+/** Which program's icon (`processIcon`): a ProcessInfo's `exe` and `appId`. */
+export interface ProcessIconQuery {
+  /** Absolute path of the executable. */
+  exe: string;
+  /** The flatpak or snap app id, when the process has one. */
+  appId: string | null;
+}
+
+/**
+ * A program's icon as an image `data:` URL (base64), for `<img src>` only: an SVG
+ * shown through `<img>` cannot run script or load anything (docs/ui.md).
+ */
+export interface ProcessIcon {
+  mime: 'image/png' | 'image/svg+xml';
+  dataUrl: string;
+}
+
 /** The file format of rules export/import. */
 export interface RulesDocument {
   format: 'portcullis-rules';
@@ -214,6 +231,12 @@ export interface InvokeChannels {
    * reconnect loop); does nothing while connected or already connecting.
    */
   retryHelper(): Promise<void>;
+
+  /**
+   * The icon a desktop shows for a program (its .desktop entry's Icon= in the icon
+   * themes), or null. Resolved by main as the user, cached per executable.
+   */
+  processIcon(query: ProcessIconQuery): Promise<ProcessIcon | null>;
 }
 
 /** Main -> renderer events, by channel. */
@@ -269,6 +292,7 @@ const invokeChannelSet = {
   setSettings: true,
   getHelperStatus: true,
   retryHelper: true,
+  processIcon: true,
 } as const satisfies Record<InvokeChannel, true>;
 
 export const INVOKE_CHANNELS = Object.keys(invokeChannelSet) as readonly InvokeChannel[];

@@ -25,6 +25,8 @@ import {
   type ImportRulesParams,
   type ImportRulesResult,
   type PortcullisApi,
+  type ProcessIcon,
+  type ProcessIconQuery,
   type Prompt,
   type PromptAnswer,
   type PromptEvent,
@@ -109,6 +111,10 @@ export class MemoryPortcullis implements PortcullisApi {
   readonly answers: PromptAnswer[] = [];
   /** How many times the UI asked to retry the helper link (tests assert on it). */
   retries = 0;
+  /** Icons by executable path, served by processIcon (null when absent). */
+  readonly icons = new Map<string, ProcessIcon>();
+  /** Every processIcon query, oldest first (tests assert on deduplication). */
+  readonly iconQueries: ProcessIconQuery[] = [];
 
   private readonly now: () => number;
   private nextRule = 1;
@@ -476,5 +482,10 @@ export class MemoryPortcullis implements PortcullisApi {
 
   async retryHelper(): Promise<void> {
     this.retries++;
+  }
+
+  async processIcon(query: ProcessIconQuery): Promise<ProcessIcon | null> {
+    this.iconQueries.push(query);
+    return this.icons.get(query.exe) ?? null;
   }
 }

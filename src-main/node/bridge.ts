@@ -34,6 +34,7 @@ import {
   type HelperStatus,
   type InvokeChannels,
   type PortcullisApi,
+  type ProcessIcon,
   type Prompt,
   type PromptEvent,
   type PushChannel,
@@ -42,6 +43,17 @@ import {
   type Unsubscribe,
   type VerdictEvent,
 } from '../common/api.js';
+import { IconResolver } from './process-icons.js';
+
+/** Where processIcon's answers come from (process-icons.ts; a test seam). */
+export interface IconSource {
+  resolve(exe: string, appId: string | null): Promise<ProcessIcon | null>;
+}
+
+export interface HelperBridgeOptions {
+  /** Default: an IconResolver over the user's XDG directories, made on first use. */
+  icons?: IconSource;
+}
 
 /** The part of IpcClient the bridge uses (a test seam, and a narrow contract). */
 export type BridgeClient = Pick<IpcClient, 'call' | 'on' | 'onClose'>;
@@ -89,8 +101,17 @@ export class HelperBridge {
   /** The API the renderer sees. */
   readonly api: PortcullisApi;
 
-  constructor() {
+  private icons: IconSource | null;
+
+  constructor(options: HelperBridgeOptions = {}) {
+    this.icons = options.icons ?? null;
     this.api = { ...this.invokeChannels(), ...this.subscribeChannels() };
+  }
+
+  /** Icons need no helper: main reads the user's own desktop files. */
+  private iconSource(): IconSource {
+    this.icons ??= new IconResolver();
+    return this.icons;
   }
 
   /** The link state (connected, connecting with a reason...). */
@@ -351,6 +372,7 @@ export class HelperBridge {
       setSettings: (patch) => this.run((c) => c.call('settings.set', patch)),
       getHelperStatus: () => Promise.resolve(this.status),
       retryHelper: async () => this.retryLink?.(),
+      processIcon: ({ exe, appId }) => this.iconSource().resolve(exe, appId),
     };
   }
 }

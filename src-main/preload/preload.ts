@@ -34,6 +34,7 @@ export const INVOKE_NAMES = [
   'setSettings',
   'getHelperStatus',
   'retryHelper',
+  'processIcon',
 ] as const;
 
 export const PUSH_NAMES = ['flows', 'prompts', 'verdicts', 'stats', 'helperStatus'] as const;
