@@ -29,6 +29,8 @@ export interface HelperArgs {
   tokenFile?: string;
   /** Service mode: a group whose members may connect and read the token. */
   accessGroup?: string;
+  /** Leave nf_conntrack_acct and nf_conntrack_timestamp as they are (--no-conntrack-accounting). */
+  noConntrackAccounting: boolean;
   /** Settings given explicitly (they win over the settings saved by the GUI). */
   explicit: (
     'defaultAction' | 'promptTimeoutSeconds' | 'noGuiPolicy' | 'failOpen' | 'interceptInbound'
@@ -62,6 +64,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   // The launcher's name for --allow-uid: the desktop user who owns this helper.
   'owner-uid': { type: 'string' },
   'access-group': { type: 'string' },
+  'no-conntrack-accounting': { type: 'boolean' },
 };
 
 const EXPLICIT = {
@@ -147,6 +150,7 @@ export function parseHelperArgs(argv: string[]): HelperArgs {
     logLevel: level as LogLevel,
     allowUids,
     tokenStdin: seen.has('token-stdin'),
+    noConntrackAccounting: seen.has('no-conntrack-accounting'),
     ...(tokenFile !== undefined ? { tokenFile: absolute('token-file', tokenFile) } : {}),
     ...(accessGroup !== undefined ? { accessGroup } : {}),
     explicit: (Object.keys(EXPLICIT) as (keyof typeof EXPLICIT)[])

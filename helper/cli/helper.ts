@@ -39,6 +39,11 @@ Options:
   --fail-closed            drop new connections while the helper is not running or
                            its queue is full (default: fail-open, they pass)
   --inbound                also decide new inbound connections
+  --no-conntrack-accounting
+                           leave net.netfilter.nf_conntrack_acct and
+                           nf_conntrack_timestamp alone (by default the helper
+                           turns them on in its namespace, for the flows' bytes,
+                           packets and age, and restores them when it stops)
   --state-dir DIR          rules, history and saved settings (default ${HELPER_DEFAULTS.stateDir})
   --log-level L            debug|info|warn|error (default ${HELPER_DEFAULTS.logLevel})
   -h, --help               show this help
@@ -146,6 +151,7 @@ export async function runHelper(
           args.allowUids.length > 0 ||
           accessGroup !== undefined,
         ...(accessGroup !== undefined ? { accessGroup } : {}),
+        conntrackAccounting: !args.noConntrackAccounting,
         log,
         ...(run.version !== undefined ? { version: run.version } : {}),
       });

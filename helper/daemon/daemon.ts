@@ -50,6 +50,8 @@ export interface DaemonOptions {
   dnsLogGroup?: number;
   /** How often expired and dead-process rules are pruned (ms). Default 30 s. */
   pruneIntervalMs?: number;
+  /** Turn on conntrack accounting and timestamps in the namespace (HelperOptions). */
+  conntrackAccounting?: boolean;
 }
 
 const COMPONENT = 'helper';
@@ -220,6 +222,7 @@ export class Daemon {
         socketDestroyer: new SockDiagDestroyer(attributor.diag),
         onFlowEnded: (flow) => historySink.flowEnded(flow),
         dnsLog: { group },
+        conntrackAccounting: o.conntrackAccounting ?? false,
         stateExtras: () => ({
           clients: ref.server?.clientCount ?? 0,
           pendingPrompts: broker.pending().length,

@@ -209,6 +209,21 @@ export class FlowTable implements DecisionSink {
     if (!this.watched) this.scheduleIdle();
   }
 
+  /**
+   * Dumps the table again while it is followed: ctnetlink sends byte/packet counters and
+   * start times only in dumps (counter-refresh.ts). Nothing while only ends are followed.
+   */
+  async resync(): Promise<void> {
+    const mirror = this.mirror;
+    if (!mirror || mirror.closed) return;
+    try {
+      await mirror.resync();
+    } catch (error) {
+      // Let go meanwhile (idle, or closed): not an error.
+      if (mirror === this.mirror && !mirror.closed) throw error;
+    }
+  }
+
   /** Every flow now (what a new subscriber gets before the deltas); empty while only ends are followed. */
   snapshot(): Flow[] {
     const out: Flow[] = [];

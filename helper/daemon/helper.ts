@@ -12,6 +12,13 @@ import { SockDiag } from '../attribution/index.js';
 import type { BackendKind, DnsLogConfig } from '../firewall/index.js';
 import type { Action, Flow, HelperState, Settings } from '../protocol/model.js';
 import { SockDiagDestroyer } from './adapters.js';
+import {
+  ConntrackAccounting,
+  loadConntrack,
+  sysctlAccessFor,
+  type SysctlAccess,
+} from './conntrack-accounting.js';
+import { CounterRefresh } from './counter-refresh.js';
 import { DaemonError } from './errors.js';
 import { PolicyFallbackDecider } from './fallback-decider.js';
 import { FlowTable } from './flows.js';
@@ -60,6 +67,14 @@ export interface HelperOptions {
   flowIdleMs?: number;
   /** How long the decider has beyond the prompt timeout before the default verdict (ms). Default 1000. */
   decisionSlackMs?: number;
+  /**
+   * Turn on nf_conntrack_acct and nf_conntrack_timestamp in the namespace (restored at
+   * stop; conntrack-accounting.ts). `portcullis helper` does unless
+   * --no-conntrack-accounting; the library default leaves the sysctls alone.
+   */
+  conntrackAccounting?: boolean;
+  /** Test seam: where those sysctls are read and written. */
+  sysctls?: SysctlAccess;
 }
 
 const COMPONENT = 'helper';
@@ -90,6 +105,8 @@ export class Helper {
     /** Rejects when the verdict loop cannot go on (the queue socket failed): stop and exit non-zero. */
     readonly failure: Promise<never>,
     private readonly ownDiag: SockDiag | undefined,
+    readonly accounting: ConntrackAccounting,
+    private readonly refresh: CounterRefresh | undefined,
   ) {}
 
   static async start(options: HelperOptions): Promise<Helper> {
@@ -116,7 +133,16 @@ export class Helper {
         ? new SockDiagDestroyer(ownDiag)
         : options.socketDestroyer;
     let flows: FlowTable;
+    let accounting: ConntrackAccounting | undefined;
     try {
+      // Before the flow table and the rules: counters and start times are attached to
+      // conntrack entries created from now on.
+      accounting = await ConntrackAccounting.start({
+        access: options.sysctls ?? sysctlAccessFor(netns),
+        enable: options.conntrackAccounting ?? false,
+        prepare: () => loadConntrack(netns),
+        log,
+      });
       flows = await FlowTable.start({
         ...ns,
         log,
@@ -126,9 +152,11 @@ export class Helper {
         ...(options.flowIdleMs !== undefined ? { idleMs: options.flowIdleMs } : {}),
       });
     } catch (error) {
+      await accounting?.restore();
       ownDiag?.close();
       throw error;
     }
+    const acct = accounting;
     const prompts = new PromptCounter();
     let fail: (error: Error) => void = () => undefined;
     const failure = new Promise<never>((_, reject) => (fail = reject));
@@ -168,7 +196,20 @@ export class Helper {
         { intervalMs: options.statsIntervalMs ?? 1000, log, ...(publisher ? { publisher } : {}) },
       );
       stats.start();
-      const helper = new Helper({ ...options }, interceptor, flows, stats, ct, failure, ownDiag);
+      // Counters and start times reach the flow table only by dumps (counter-refresh.ts).
+      const refresh = acct.active ? new CounterRefresh(flows, { log }) : undefined;
+      refresh?.start();
+      const helper = new Helper(
+        { ...options },
+        interceptor,
+        flows,
+        stats,
+        ct,
+        failure,
+        ownDiag,
+        acct,
+        refresh,
+      );
       log.info(COMPONENT, 'running', { pid: process.pid, ...helper.settingsFields() });
       publisher?.publish('state', helper.state());
       return helper;
@@ -179,6 +220,7 @@ export class Helper {
       await interceptor.stop().catch((e: unknown) => {
         log.error(COMPONENT, `cleanup after a failed start: ${(e as Error).message}`);
       });
+      await acct.restore();
       throw error;
     }
   }
@@ -207,6 +249,7 @@ export class Helper {
       clients: 0,
       pendingPrompts: 0,
       rules: 0,
+      conntrack: this.accounting.state,
       ...this.options.stateExtras?.(),
     };
   }
@@ -254,12 +297,15 @@ export class Helper {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.stats.stop();
+      this.refresh?.stop();
       try {
         await this.interceptor.stop();
       } finally {
         this.flows.close();
         this.statsConntrack.close();
         this.ownDiag?.close();
+        // Last: the sysctls go back to what they were only once nothing needs them.
+        await this.accounting.restore();
         this.options.log.info(COMPONENT, 'stopped');
       }
     })();

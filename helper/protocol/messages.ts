@@ -34,7 +34,8 @@ import {
 } from './model.js';
 
 /** This build's protocol version: a major mismatch is refused at Hello. */
-export const PROTOCOL_VERSION = { major: 1, minor: 0 } as const;
+/** 1.1: HelperState.conntrack (optional). */
+export const PROTOCOL_VERSION = { major: 1, minor: 1 } as const;
 
 /** Largest JSON payload of one frame (the 4-byte length prefix excluded).
  * Bigger data is paged (list methods) or chunked (the flow snapshot). */

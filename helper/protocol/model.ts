@@ -291,6 +291,23 @@ export const Settings = v.object({
 });
 export type Settings = v.InferOutput<typeof Settings>;
 
+/**
+ * Conntrack's byte/packet accounting (net.netfilter.nf_conntrack_acct) and flow
+ * timestamps (nf_conntrack_timestamp) in the helper's network namespace: both
+ * off by default, and without them a flow has no counters and no start time.
+ */
+export const ConntrackAccounting = v.object({
+  /** nf_conntrack_acct is 1; null when it could not be read. */
+  accounting: v.nullable(v.boolean()),
+  /** nf_conntrack_timestamp is 1; null when it could not be read. */
+  timestamps: v.nullable(v.boolean()),
+  /** The helper turned at least one of them on at start, and sets it back at a clean stop. */
+  enabledByHelper: v.boolean(),
+  /** The helper was told to leave them alone (--no-conntrack-accounting). */
+  optOut: v.boolean(),
+});
+export type ConntrackAccounting = v.InferOutput<typeof ConntrackAccounting>;
+
 export const HelperState = v.object({
   version: Text,
   pid: Count,
@@ -303,6 +320,8 @@ export const HelperState = v.object({
   clients: Count,
   pendingPrompts: Count,
   rules: Count,
+  /** Optional: added in protocol 1.1 (a 1.0 helper does not send it). */
+  conntrack: v.optional(ConntrackAccounting),
 });
 export type HelperState = v.InferOutput<typeof HelperState>;
 

@@ -32,6 +32,7 @@ export type {
   Action,
   AnswerScope,
   ConnectionRequest,
+  ConntrackAccounting,
   Duration,
   Flow,
   HelperState,
@@ -103,6 +104,23 @@ export interface UpdateRuleParams {
 export interface SetRuleEnabledParams {
   id: RuleId;
   enabled: boolean;
+}
+
+/** Which program's icon (`processIcon`): a ProcessInfo's `exe` and `appId`. */
+export interface ProcessIconQuery {
+  /** Absolute path of the executable. */
+  exe: string;
+  /** The flatpak or snap app id, when the process has one. */
+  appId: string | null;
+}
+
+/**
+ * A program's icon as an image `data:` URL (base64), for `<img src>` only: an SVG
+ * shown through `<img>` cannot run script or load anything (docs/ui.md).
+ */
+export interface ProcessIcon {
+  mime: 'image/png' | 'image/svg+xml';
+  dataUrl: string;
 }
 
 /** The file format of rules export/import. */
@@ -206,6 +224,19 @@ export interface InvokeChannels {
   /** Changes the given settings; returns the complete settings after the change. */
   setSettings(patch: Partial<Settings>): Promise<Settings>;
   getHelperStatus(): Promise<HelperStatus>;
+  /**
+   * Try to reach the helper again now: after the link gave up (a dismissed
+   * password dialog, a helper that exited) or instead of waiting out a backoff.
+   * Served by whoever owns the link (Electron main's launcher, the web host's
+   * reconnect loop); does nothing while connected or already connecting.
+   */
+  retryHelper(): Promise<void>;
+
+  /**
+   * The icon a desktop shows for a program (its .desktop entry's Icon= in the icon
+   * themes), or null. Resolved by main as the user, cached per executable.
+   */
+  processIcon(query: ProcessIconQuery): Promise<ProcessIcon | null>;
 }
 
 /** Main -> renderer events, by channel. */
@@ -260,6 +291,8 @@ const invokeChannelSet = {
   getSettings: true,
   setSettings: true,
   getHelperStatus: true,
+  retryHelper: true,
+  processIcon: true,
 } as const satisfies Record<InvokeChannel, true>;
 
 export const INVOKE_CHANNELS = Object.keys(invokeChannelSet) as readonly InvokeChannel[];

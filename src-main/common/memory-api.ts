@@ -25,6 +25,8 @@ import {
   type ImportRulesParams,
   type ImportRulesResult,
   type PortcullisApi,
+  type ProcessIcon,
+  type ProcessIconQuery,
   type Prompt,
   type PromptAnswer,
   type PromptEvent,
@@ -107,6 +109,12 @@ export class MemoryPortcullis implements PortcullisApi {
   status: HelperStatus;
   /** Every answer given, oldest first (tests assert on it). */
   readonly answers: PromptAnswer[] = [];
+  /** How many times the UI asked to retry the helper link (tests assert on it). */
+  retries = 0;
+  /** Icons by executable path, served by processIcon (null when absent). */
+  readonly icons = new Map<string, ProcessIcon>();
+  /** Every processIcon query, oldest first (tests assert on deduplication). */
+  readonly iconQueries: ProcessIconQuery[] = [];
 
   private readonly now: () => number;
   private nextRule = 1;
@@ -137,6 +145,7 @@ export class MemoryPortcullis implements PortcullisApi {
         clients: 1,
         pendingPrompts: 0,
         rules: 0,
+        conntrack: { accounting: true, timestamps: true, enabledByHelper: true, optOut: false },
       },
     };
   }
@@ -469,5 +478,14 @@ export class MemoryPortcullis implements PortcullisApi {
 
   async getHelperStatus(): Promise<HelperStatus> {
     return this.status;
+  }
+
+  async retryHelper(): Promise<void> {
+    this.retries++;
+  }
+
+  async processIcon(query: ProcessIconQuery): Promise<ProcessIcon | null> {
+    this.iconQueries.push(query);
+    return this.icons.get(query.exe) ?? null;
   }
 }

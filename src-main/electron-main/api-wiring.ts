@@ -41,7 +41,9 @@ export function bridgeOptions(
       if (channel !== 'helperStatus') forwarder?.subscribed(channel);
     },
     registerApi: (ctx: AppContext) => {
-      registerInvokeChannels(ctx.ipc, bridge.api, ['getHelperStatus']);
+      // Main serves these two itself (app-main.ts): they are about its link
+      // to the helper, which the launcher owns, not the bridge.
+      registerInvokeChannels(ctx.ipc, bridge.api, ['getHelperStatus', 'retryHelper']);
       forwarder = forwardPushChannels(bridge.api, (channel, payload) => ctx.push(channel, payload));
       trackPrompts(bridge.api, (pending, answered) => ctx.promptsChanged(pending, answered));
       ctx.launcher.onState((s) => bridge.setLink(linkStatus(s)));

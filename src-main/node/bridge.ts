@@ -34,6 +34,7 @@ import {
   type HelperStatus,
   type InvokeChannels,
   type PortcullisApi,
+  type ProcessIcon,
   type Prompt,
   type PromptEvent,
   type PushChannel,
@@ -42,6 +43,17 @@ import {
   type Unsubscribe,
   type VerdictEvent,
 } from '../common/api.js';
+import { IconResolver } from './process-icons.js';
+
+/** Where processIcon's answers come from (process-icons.ts; a test seam). */
+export interface IconSource {
+  resolve(exe: string, appId: string | null): Promise<ProcessIcon | null>;
+}
+
+export interface HelperBridgeOptions {
+  /** Default: an IconResolver over the user's XDG directories, made on first use. */
+  icons?: IconSource;
+}
 
 /** The part of IpcClient the bridge uses (a test seam, and a narrow contract). */
 export type BridgeClient = Pick<IpcClient, 'call' | 'on' | 'onClose'>;
@@ -76,6 +88,8 @@ export class HelperBridge {
   private readonly prompts = new Map<string, Prompt>();
   private promptsReady = false;
   private lastStats: Stats | null = null;
+  /** Whoever owns the link (the web host's reconnect loop) retries it on request. */
+  private retryLink: (() => void) | null = null;
   private readonly listeners: { [K in PushChannel]: Set<Listener<K>> } = {
     flows: new Set(),
     prompts: new Set(),
@@ -87,14 +101,28 @@ export class HelperBridge {
   /** The API the renderer sees. */
   readonly api: PortcullisApi;
 
-  constructor() {
+  private icons: IconSource | null;
+
+  constructor(options: HelperBridgeOptions = {}) {
+    this.icons = options.icons ?? null;
     this.api = { ...this.invokeChannels(), ...this.subscribeChannels() };
+  }
+
+  /** Icons need no helper: main reads the user's own desktop files. */
+  private iconSource(): IconSource {
+    this.icons ??= new IconResolver();
+    return this.icons;
   }
 
   /** The link state (connected, connecting with a reason...). */
   setLink(link: LinkStatus): void {
     this.link = { ...link };
     this.emitStatus();
+  }
+
+  /** What `retryHelper` does: the owner of the link's "try again now" (null: nothing). */
+  setRetry(retry: (() => void) | null): void {
+    this.retryLink = retry;
   }
 
   get status(): HelperStatus {
@@ -343,6 +371,8 @@ export class HelperBridge {
       getSettings: () => this.run((c) => c.call('settings.get')),
       setSettings: (patch) => this.run((c) => c.call('settings.set', patch)),
       getHelperStatus: () => Promise.resolve(this.status),
+      retryHelper: async () => this.retryLink?.(),
+      processIcon: ({ exe, appId }) => this.iconSource().resolve(exe, appId),
     };
   }
 }

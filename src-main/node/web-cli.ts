@@ -141,6 +141,15 @@ export async function startUi(
     timer = setTimeout(() => void attempt(), delay);
   };
 
+  // The page's Retry button: skip the rest of the backoff wait. While
+  // connected or mid-attempt (no timer) there is nothing to hurry.
+  bridge.setRetry(() => {
+    if (stopped || timer === null) return;
+    clearTimeout(timer);
+    timer = null;
+    backoff.reset();
+    void attempt();
+  });
   const host = await startWebHost({ api: bridge.api, port: args.port, log });
   void attempt();
   return {

@@ -70,6 +70,18 @@ export const invokeArgs = {
   getSettings: None,
   setSettings: v.partial(Settings),
   getHelperStatus: None,
+  retryHelper: None,
+  processIcon: v.object({
+    exe: v.pipe(
+      v.string(),
+      v.maxLength(4096),
+      v.startsWith('/'),
+      v.check((s) => !s.includes('\0'), 'NUL in path'),
+    ),
+    appId: v.nullable(
+      v.pipe(v.string(), v.maxLength(255), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/u)),
+    ),
+  }),
 } as const satisfies Record<InvokeChannel, v.GenericSchema>;
 
 /** Each schema's output is what the channel takes (a compile-time check). */
@@ -95,6 +107,8 @@ const _argsAgree: { [K in InvokeChannel]: SchemaOut<K> extends ArgOf<K> ? true :
   getSettings: true,
   setSettings: true,
   getHelperStatus: true,
+  retryHelper: true,
+  processIcon: true,
 };
 void _argsAgree;
 

@@ -5,11 +5,10 @@
  * `electron`: this file imports nothing else at run time and is compiled on
  * its own to CommonJS (tsconfig.preload.json -> dist/preload/preload.js).
  *
- * The channel lists below are the channel map of src-main/common/api.ts plus
- * `retryHelper`, which main serves itself. They cannot import it (this file
- * compiles alone, rootDir src-main/preload): test/unit/main/channel-map.test.ts
- * checks them against api.ts's types (both ways) and INVOKE_CHANNELS /
- * PUSH_CHANNELS.
+ * The channel lists below are the channel map of src-main/common/api.ts. They
+ * cannot import it (this file compiles alone, rootDir src-main/preload):
+ * test/unit/main/channel-map.test.ts checks them against api.ts's types (both
+ * ways) and INVOKE_CHANNELS / PUSH_CHANNELS.
  */
 import { contextBridge, ipcRenderer } from 'electron';
 
@@ -35,6 +34,7 @@ export const INVOKE_NAMES = [
   'setSettings',
   'getHelperStatus',
   'retryHelper',
+  'processIcon',
 ] as const;
 
 export const PUSH_NAMES = ['flows', 'prompts', 'verdicts', 'stats', 'helperStatus'] as const;

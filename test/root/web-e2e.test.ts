@@ -10,7 +10,15 @@
  * children are stopped by PID, the browser by browser.close().
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -43,6 +51,11 @@ const QUEUE = 19;
 const PORTS = [8080, 8081, 8082, 8083];
 const HOST = 'app.web-e2e.test';
 const PROMPT_TIMEOUT_S = 60;
+/** The programs' icon: a test .desktop entry for this node names it (see beforeAll). */
+const ICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">' +
+  '<path d="M16 2 29 9.5v13L16 30 3 22.5v-13z" fill="#3c873a"/>' +
+  '<text x="16" y="21" font-size="12" text-anchor="middle" fill="#fff">js</text></svg>\n';
 
 /** Resolves HOST, connects, exchanges `count` messages, then ends or holds. */
 const PROGRAM = `
@@ -97,6 +110,7 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
   let browser: Browser | undefined;
   let page: Page;
   let foreign: Server | undefined;
+  const savedEnv: Record<string, string | undefined> = {};
 
   function run(port: number, options: { hold?: boolean; timeoutMs?: number } = {}): Peer {
     const proc = spawn(
@@ -201,6 +215,24 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     await c.close();
 
     delete process.env['PORTCULLIS_TOKEN'];
+    // The web host resolves program icons from the user's XDG directories: point them at
+    // a tree with one entry for the node binary the test programs run (nothing else).
+    const xdg = join(dir, 'xdg');
+    mkdirSync(join(xdg, 'applications'), { recursive: true });
+    mkdirSync(join(xdg, 'icons', 'hicolor', 'scalable', 'apps'), { recursive: true });
+    writeFileSync(
+      join(xdg, 'applications', 'portcullis-e2e-node.desktop'),
+      `[Desktop Entry]\nType=Application\nName=Node\nExec=${realpathSync(process.execPath)} %F\nIcon=portcullis-e2e-node\n`,
+    );
+    writeFileSync(
+      join(xdg, 'icons', 'hicolor', 'scalable', 'apps', 'portcullis-e2e-node.svg'),
+      ICON_SVG,
+    );
+    for (const k of ['XDG_DATA_HOME', 'XDG_DATA_DIRS', 'XDG_CONFIG_HOME'])
+      savedEnv[k] = process.env[k];
+    process.env['XDG_DATA_HOME'] = xdg;
+    process.env['XDG_DATA_DIRS'] = xdg;
+    process.env['XDG_CONFIG_HOME'] = join(dir, 'config');
     ui = await startUi(
       { web: true, port: 0, socket, tokenFile, open: false, help: false },
       () => undefined,
@@ -215,6 +247,10 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
   }, 240_000);
 
   afterAll(async () => {
+    for (const [k, v] of Object.entries(savedEnv)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
     await browser?.close();
     await ui?.stop();
     await new Promise<void>((resolve) => (foreign ? foreign.close(() => resolve()) : resolve()));
@@ -246,6 +282,16 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     await view('Prompts');
     await card(8080).waitFor({ timeout: 30_000 });
     await expect(card(8080).textContent()).resolves.toContain(HOST);
+    // The program's icon, from its .desktop entry: an SVG data: URL in an <img> that the
+    // browser decoded under the page's CSP.
+    const icon = card(8080).locator('img[alt="node icon"]');
+    await icon.waitFor({ timeout: 10_000 });
+    expect(await icon.getAttribute('src')).toMatch(/^data:image\/svg\+xml;base64,/);
+    await expect
+      .poll(() => icon.evaluate((e) => (e as unknown as { naturalWidth: number }).naturalWidth), {
+        timeout: 5000,
+      })
+      .toBeGreaterThan(0);
     await shot('prompts');
     await card(8080).getByRole('button', { name: 'Allow' }).click();
     await p.next('connected', 30_000);
@@ -257,6 +303,7 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
       .getByRole('row')
       .filter({ hasText: '8080' });
     await row.first().waitFor({ timeout: 30_000 });
+    await row.first().locator('img[alt="node icon"]').waitFor({ timeout: 10_000 });
     await shot('connections');
     await row.first().click();
     await page.getByRole('button', { name: 'Kill connection' }).click();
@@ -319,6 +366,12 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     await view('Activity');
     await shot('activity');
     await view('Settings');
+    // The helper turned conntrack accounting on in its namespace, and says so.
+    await expect(
+      page.locator('[data-testid=conntrack-accounting]').textContent(),
+    ).resolves.toContain(
+      'byte and packet counters on, flow start times on (turned on by the helper',
+    );
     await shot('settings');
   }, 30_000);
 

@@ -1,4 +1,5 @@
 /** Display formatting shared by the renderer's views. Pure functions: no DOM, no Node. */
+import type { ConntrackAccounting } from '../../../src-main/common/api.js';
 
 const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
@@ -87,4 +88,18 @@ export function formatTime(epochMs: number): string {
     `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
   );
+}
+
+/**
+ * HelperState.conntrack for Settings: whether flows get byte/packet counters and start
+ * times, and why not when they do not (docs/helper.md, conntrack accounting).
+ */
+export function describeAccounting(c: ConntrackAccounting): string {
+  const state = (v: boolean | null): string => (v === null ? 'unknown' : v ? 'on' : 'off');
+  const parts = `byte and packet counters ${state(c.accounting)}, flow start times ${state(c.timestamps)}`;
+  if (c.accounting === true && c.timestamps === true) {
+    return c.enabledByHelper ? `${parts} (turned on by the helper; set back when it stops)` : parts;
+  }
+  if (c.optOut) return `${parts} (the helper runs with --no-conntrack-accounting)`;
+  return `${parts} (the helper could not turn them on; see its log)`;
 }

@@ -1,6 +1,6 @@
 /** The helper's status and settings: what the status bar and Settings view show. */
 import { defineStore } from 'pinia';
-import { ref, shallowRef } from 'vue';
+import { computed, ref, shallowRef } from 'vue';
 import type {
   HelperStatus,
   PortcullisApi,
@@ -13,7 +13,33 @@ export const useHelperStore = defineStore('helper', () => {
   const settings = shallowRef<Settings | null>(null);
   const error = ref<string | null>(null);
   const saving = ref(false);
+  const retrying = ref(false);
   let api: PortcullisApi | null = null;
+
+  /**
+   * Offer "Retry" when the link gave up (disconnected) or is waiting out a
+   * backoff after an error; a first attempt in progress needs no button.
+   */
+  const canRetry = computed(() => {
+    const s = status.value;
+    return (
+      s !== null &&
+      s.connection !== 'connected' &&
+      (s.connection === 'disconnected' || s.error !== null)
+    );
+  });
+
+  async function retry(): Promise<void> {
+    if (!api || retrying.value) return;
+    retrying.value = true;
+    try {
+      await api.retryHelper();
+    } catch (e) {
+      error.value = e instanceof Error ? e.message : String(e);
+    } finally {
+      retrying.value = false;
+    }
+  }
 
   async function loadSettings(): Promise<void> {
     if (!api) return;
@@ -53,5 +79,16 @@ export const useHelperStore = defineStore('helper', () => {
     };
   }
 
-  return { status, settings, error, saving, loadSettings, saveSettings, attach };
+  return {
+    status,
+    settings,
+    error,
+    saving,
+    retrying,
+    canRetry,
+    loadSettings,
+    saveSettings,
+    retry,
+    attach,
+  };
 });

@@ -3,6 +3,7 @@ import type { PortcullisApi, Unsubscribe } from '../../../src-main/common/api.js
 import { useActivityStore } from './activity.js';
 import { useFlowsStore } from './flows.js';
 import { useHelperStore } from './helper.js';
+import { useIconsStore } from './icons.js';
 import { usePromptsStore } from './prompts.js';
 import { useRulesStore } from './rules.js';
 
@@ -13,6 +14,7 @@ export function attachStores(api: PortcullisApi): Unsubscribe {
     usePromptsStore().attach(api),
     useRulesStore().attach(api),
     useActivityStore().attach(api),
+    useIconsStore().attach(api),
   ];
   return () => {
     for (const stop of stops) stop();

@@ -16,6 +16,7 @@ describe('portcullis helper arguments', () => {
       logLevel: 'info',
       allowUids: [],
       tokenStdin: false,
+      noConntrackAccounting: false,
       explicit: [],
     });
     expect(parseHelperArgs(['--default-action', 'deny']).noGuiPolicy).toBe('deny');
@@ -47,6 +48,7 @@ describe('portcullis helper arguments', () => {
         '--allow-uid',
         '1001',
         '--token-stdin',
+        '--no-conntrack-accounting',
       ]),
     ).toEqual({
       help: false,
@@ -62,6 +64,7 @@ describe('portcullis helper arguments', () => {
       logLevel: 'debug',
       allowUids: [1000, 1001],
       tokenStdin: true,
+      noConntrackAccounting: true,
       explicit: [
         'defaultAction',
         'promptTimeoutSeconds',

@@ -21,7 +21,7 @@ describe('PortcullisApi contract', () => {
   it('lists every channel once, with a prefixed name and a subscribe method', () => {
     expect(new Set(INVOKE_CHANNELS).size).toBe(INVOKE_CHANNELS.length);
     expect(INVOKE_CHANNELS).toContain('answerPrompt');
-    expect(INVOKE_CHANNELS).toHaveLength(18);
+    expect(INVOKE_CHANNELS).toHaveLength(20);
     expect(channelName('killFlow')).toBe('portcullis:killFlow');
     expect(PUSH_CHANNELS.map(subscribeMethod)).toEqual([
       'onFlows',

@@ -59,6 +59,20 @@ describe('api-host', () => {
     await expect(call(ipc.handlers, 'killFlow', 'nope')).rejects.toThrow(/killFlow/);
     expect(() => validatorFor('listRules')({ extra: 1 })).toThrow(/listRules/);
     expect(() => validatorFor('setFlowLabels')({ id: 1, labels: [128] })).toThrow();
+    // processIcon: an absolute path without NUL, an app id without slashes.
+    expect(validatorFor('processIcon')({ exe: '/usr/bin/x', appId: 'org.x.App' })).toEqual({
+      exe: '/usr/bin/x',
+      appId: 'org.x.App',
+    });
+    for (const bad of [
+      { exe: 'usr/bin/x', appId: null },
+      { exe: '/usr/bin/x\0', appId: null },
+      { exe: '/usr/bin/x', appId: '../x' },
+      { exe: '/usr/bin/x' },
+      { exe: `/${'a'.repeat(5000)}`, appId: null },
+    ]) {
+      expect(() => validatorFor('processIcon')(bad), JSON.stringify(bad)).toThrow(/processIcon/);
+    }
   });
 
   it('forwards pushes and replays snapshots to a late subscriber', () => {

@@ -179,6 +179,15 @@ describe('IPC senders', () => {
     expect(log.mock.calls.map((c) => c[0]).filter((l) => l.startsWith('refused'))).toHaveLength(4);
   });
 
+  it('retryHelper (api.ts) is served by main: the launcher tries again', async () => {
+    const { stub, win, ctx } = await ready();
+    const retry = vi.spyOn(ctx.launcher, 'retry');
+    await expect(
+      stub.ipcMain.invoke('portcullis:retryHelper', ipcEvent(win.webContents)),
+    ).resolves.toEqual({ ok: true });
+    expect(retry).toHaveBeenCalledOnce();
+  });
+
   it('validates payloads: a bad one gets an error envelope, not a call', async () => {
     const { stub, win } = await ready();
     await expect(

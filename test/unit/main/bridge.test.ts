@@ -233,3 +233,32 @@ describe('HelperBridge', () => {
 function isAttached(bridge: HelperBridge): boolean {
   return (bridge as unknown as { client: unknown }).client !== null;
 }
+
+describe('HelperBridge without a helper', () => {
+  it('processIcon asks its icon source (no helper needed); retryHelper calls the link owner', async () => {
+    const asked: [string, string | null][] = [];
+    const icon = { mime: 'image/png' as const, dataUrl: 'data:image/png;base64,AAAA' };
+    const bridge = new HelperBridge({
+      icons: {
+        resolve: async (exe, appId) => {
+          asked.push([exe, appId]);
+          return exe === '/usr/bin/app' ? icon : null;
+        },
+      },
+    });
+    expect(await bridge.api.processIcon({ exe: '/usr/bin/app', appId: 'org.x.App' })).toEqual(icon);
+    expect(await bridge.api.processIcon({ exe: '/usr/bin/other', appId: null })).toBeNull();
+    expect(asked).toEqual([
+      ['/usr/bin/app', 'org.x.App'],
+      ['/usr/bin/other', null],
+    ]);
+    // Another call while disconnected still needs the helper.
+    await expect(bridge.api.getStats()).rejects.toMatchObject({ code: 'helper-unavailable' });
+
+    let retries = 0;
+    await bridge.api.retryHelper(); // nobody owns the link yet: nothing happens
+    bridge.setRetry(() => void retries++);
+    await bridge.api.retryHelper();
+    expect(retries).toBe(1);
+  });
+});

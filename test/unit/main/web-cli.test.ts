@@ -82,4 +82,52 @@ describe('startUi', () => {
       await again.close();
     }
   });
+
+  it('retryHelper skips the rest of a backoff wait', async () => {
+    h = await startHarness();
+    const path = h.path;
+    const tokenFile = join(h.dir, 'token');
+    writeFileSync(tokenFile, `${TOKEN}\n`);
+    await h.server.close(); // no helper yet: the loop backs off
+    const saved = process.env['PORTCULLIS_TOKEN'];
+    delete process.env['PORTCULLIS_TOKEN'];
+    const waits: { ms: number; at: number }[] = [];
+    try {
+      ui = await startUi(
+        { web: true, port: 0, socket: path, tokenFile, open: false, help: false },
+        (l) => {
+          const m = /retrying in (\d+) ms/u.exec(l);
+          if (m) waits.push({ ms: Number(m[1]), at: Date.now() });
+        },
+      );
+    } finally {
+      if (saved !== undefined) process.env['PORTCULLIS_TOKEN'] = saved;
+    }
+    // Wait for a long wait (full jitter: the delays are random up to 5 s).
+    await until(() => (waits.at(-1)?.ms ?? 0) >= 2000, 30_000, 'a wait of 2 s or more');
+    const wait = waits.at(-1)!;
+    const { IpcServer } = await import('../../../helper/server/server.js');
+    const again = await IpcServer.listen({
+      path,
+      service: h.service,
+      token: TOKEN,
+      allowedUids: [process.getuid!()],
+      socketGroup: process.getgid!(),
+      log: () => undefined,
+    });
+    try {
+      await ui.bridge.api.retryHelper();
+      await until(() => ui!.bridge.status.connection === 'connected', 5000, 'connected');
+      // Connected before the backoff timer would have fired.
+      expect(Date.now() - wait.at).toBeLessThan(wait.ms);
+      expect(waits.at(-1)).toBe(wait);
+      // Connected: nothing to retry, nothing happens.
+      await ui.bridge.api.retryHelper();
+      expect(ui.bridge.status.connection).toBe('connected');
+    } finally {
+      await ui.stop();
+      ui = undefined;
+      await again.close();
+    }
+  }, 40_000);
 });

@@ -290,6 +290,9 @@ describe('Rules and Settings views', () => {
       failOpen: true,
     });
     expect(w.text()).toContain('memory'); // helper version
+    expect(w.get('[data-testid=conntrack-accounting]').text()).toContain(
+      'byte and packet counters on, flow start times on (turned on by the helper',
+    );
   });
 });
 
@@ -306,5 +309,42 @@ describe('App shell', () => {
     expect(tab.attributes('aria-current')).toBe('page');
     expect(w.find('[role=list]').exists()).toBe(true);
     expect(w.get('[role=status]').text()).toContain('connected');
+  });
+
+  it('offers Retry only when the helper link failed or waits after an error', async () => {
+    detach();
+    detach = () => undefined;
+    const w = mountWith(App);
+    await nextTick();
+    const retry = () => w.findAll('footer button').find((b) => b.text() === 'Retry');
+    expect(retry()).toBeUndefined(); // connected
+    api.setHelperStatus({ connection: 'connecting', state: null, error: null });
+    await nextTick();
+    expect(retry()).toBeUndefined(); // a first attempt: nothing to hurry
+    api.setHelperStatus({ connection: 'disconnected', state: null, error: 'dismissed' });
+    await nextTick();
+    expect(w.get('[role=status]').text()).toContain('Helper disconnected: dismissed');
+    await retry()!.trigger('click');
+    await flushPromises();
+    expect(api.retries).toBe(1);
+    api.setHelperStatus({ connection: 'connecting', state: null, error: 'refused' });
+    await nextTick();
+    await retry()!.trigger('click');
+    await flushPromises();
+    expect(api.retries).toBe(2);
+  });
+
+  it('the Settings view has a Retry button while the helper is disconnected', async () => {
+    api.setHelperStatus({ connection: 'disconnected', state: null, error: 'helper exited' });
+    const w = mountWith(SettingsView);
+    await flushPromises();
+    const button = w.findAll('button').find((b) => b.text().startsWith('Retry'));
+    expect(button).toBeDefined();
+    await button!.trigger('click');
+    await flushPromises();
+    expect(api.retries).toBe(1);
+    api.setHelperStatus({ ...api.status, connection: 'connected', error: null });
+    await nextTick();
+    expect(w.findAll('button').some((b) => b.text().startsWith('Retry'))).toBe(false);
   });
 });

@@ -45,6 +45,21 @@ describe('cell formatting', () => {
     expect(f.secondsLeft(10_000, 20_000)).toBe(0);
   });
 
+  it('describes conntrack accounting, and why it is off', async () => {
+    const f = await import('../../../src-renderer/src/lib/format.js');
+    const base = { accounting: true, timestamps: true, enabledByHelper: false, optOut: false };
+    expect(f.describeAccounting(base)).toBe('byte and packet counters on, flow start times on');
+    expect(f.describeAccounting({ ...base, enabledByHelper: true })).toMatch(
+      /turned on by the helper; set back when it stops/,
+    );
+    expect(f.describeAccounting({ ...base, accounting: false, optOut: true })).toBe(
+      'byte and packet counters off, flow start times on (the helper runs with --no-conntrack-accounting)',
+    );
+    expect(f.describeAccounting({ ...base, accounting: null, timestamps: false })).toMatch(
+      /^byte and packet counters unknown, flow start times off \(the helper could not/,
+    );
+  });
+
   it('parses marks and labels as people type them', async () => {
     const f = await import('../../../src-renderer/src/lib/format.js');
     expect(f.parseMark('0x1F')).toBe(31);
