@@ -256,7 +256,14 @@ describe.skipIf(skip)('conntrack events and mirror (root, in a throw-away netns)
         mirror.size === byId.size &&
         [...mirror.flows.values()].every((f) => byId.has(f.id!)),
       20_000,
-    );
+    ).catch((e: Error) => {
+      // What it was stuck at (it failed once in a full parallel run, never alone).
+      throw new Error(
+        `${e.message}: stale=${mirror.stale} size=${mirror.size}/${byId.size} ` +
+          `counters=${JSON.stringify(mirror.counters)} resyncs=${resyncs.length} ` +
+          `errors=${errors.map((x) => x.message).join('; ')}`,
+      );
+    });
     expect(resyncs.length).toBeGreaterThan(0);
     for (const f of mirror.flows.values()) {
       const k = byId.get(f.id!)!;
