@@ -239,6 +239,16 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
     return () => this.errorListeners.delete(listener);
   }
 
+  /**
+   * Delivers the events the kernel has queued for this socket now, before returning,
+   * instead of at the next poll wakeup. false when that is not possible (a custom
+   * transport, a paused socket, or from inside this socket's own delivery).
+   */
+  pollNow(): boolean {
+    const t = this.transport as NetlinkTransport & { drainNow?: () => boolean };
+    return typeof t.drainNow === 'function' ? t.drainNow() : false;
+  }
+
   /** Lets the process exit while the socket is open (a CLI that only listens). */
   unref(): void {
     const t = this.transport as NetlinkTransport & { unref?: () => void };

@@ -364,6 +364,16 @@ export class FakeKernel implements NetlinkTransport {
 
   // --- Test controls
 
+  /** As NetlinkSocket.drainNow(): delivers everything queued now, before returning. */
+  drainNow(): boolean {
+    if (this.paused || this.closed || !this.sink) return false;
+    for (let next = this.inbox.shift(); next; next = this.inbox.shift()) {
+      this.deliver(this.sink, next);
+      if (this.paused || this.closed) break;
+    }
+    return true;
+  }
+
   /** Queues replies for delivery (by hand, in any order). */
   reply(...replies: ReplyLike[]): void {
     if (this.closed) throw new Error('FakeKernel: reply on a closed transport');

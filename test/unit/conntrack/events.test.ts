@@ -451,6 +451,27 @@ function ids(m: ConntrackMirror): number[] {
 }
 
 describe('ConntrackMirror (fake kernel)', () => {
+  it('a resync lets go of the events queued before its dump (a NEW whose DESTROY was lost stays out)', async () => {
+    const f = mirrorSetup();
+    const started = ConntrackMirror.start({ events: f.events, conntrack: f.conntrack });
+    await f.dumpKernel.waitForSent(1);
+    f.answer([{ id: 1, sport: 1 }]);
+    const mirror = await started;
+    opened.push(mirror);
+    expect(ids(mirror)).toEqual([1]);
+    // The kernel dropped events (the DESTROY of 2 among them); the NEW of 2, sent before,
+    // is still queued when the loss report starts the resync.
+    f.eventsKernel.reply(lost(), event('new', { id: 2, sport: 2 }));
+    await f.dumpKernel.waitForSent(2);
+    // 2 is gone by the time of the dump; 3 is created during it.
+    f.eventsKernel.reply(event('new', { id: 3, sport: 3 }));
+    await f.eventsKernel.idle();
+    f.answer([{ id: 1, sport: 1 }]);
+    await f.dumpKernel.idle();
+    expect(mirror.stale).toBe(false);
+    expect(ids(mirror)).toEqual([1, 3]);
+  });
+
   it('subscribes before dumping and applies the events that arrived during the dump', async () => {
     const f = mirrorSetup();
     const started = ConntrackMirror.start({ events: f.events, conntrack: f.conntrack });
