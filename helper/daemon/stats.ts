@@ -63,6 +63,17 @@ export function buildStats(
     conntrackInsertFailed: sums.insertFailed,
     conntrackDrop: sums.drop,
     conntrackEarlyDrop: sums.earlyDrop,
+    conntrackCpus: cpus.slice(0, 1024).map((c) => ({
+      cpu: c.cpu,
+      found: c.found ?? 0,
+      insert: c.insert ?? 0,
+      insertFailed: c.insertFailed ?? 0,
+      drop: c.drop ?? 0,
+      earlyDrop: c.earlyDrop ?? 0,
+      invalid: c.invalid ?? 0,
+      error: c.error ?? 0,
+      searchRestart: c.searchRestart ?? 0,
+    })),
   };
 }
 

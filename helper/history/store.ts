@@ -82,6 +82,9 @@ export interface SeriesBucket {
   denied: number;
   /** Decisions that went through a prompt (answered or timed out). */
   prompted: number;
+  /** Bytes of the bucket's connections that have ended (counters come at the end). */
+  bytesOut: number;
+  bytesIn: number;
 }
 
 export interface LoadReport {
@@ -358,6 +361,8 @@ export class HistoryStore {
       allowed: 0,
       denied: 0,
       prompted: 0,
+      bytesOut: 0,
+      bytesIn: 0,
     }));
     for (const e of this.#entries) {
       if (e.decidedAt < q.since || e.decidedAt >= q.until) continue;
@@ -365,6 +370,8 @@ export class HistoryStore {
       if (e.action === 'allow') b.allowed++;
       else b.denied++;
       if (e.reason === 'prompt' || e.reason === 'default') b.prompted++;
+      b.bytesOut += e.bytesOut ?? 0;
+      b.bytesIn += e.bytesIn ?? 0;
     }
     return buckets;
   }

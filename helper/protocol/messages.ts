@@ -35,7 +35,7 @@ import {
 
 /** This build's protocol version: a major mismatch is refused at Hello. */
 /** 1.1: HelperState.conntrack (optional). */
-export const PROTOCOL_VERSION = { major: 1, minor: 1 } as const;
+export const PROTOCOL_VERSION = { major: 1, minor: 2 } as const;
 
 /** Largest JSON payload of one frame (the 4-byte length prefix excluded).
  * Bigger data is paged (list methods) or chunked (the flow snapshot). */
@@ -202,6 +202,9 @@ export const SeriesBucket = v.object({
   allowed: Count,
   denied: Count,
   prompted: Count,
+  /** 1.2: bytes of the bucket's connections that have ended. */
+  bytesOut: v.optional(Count),
+  bytesIn: v.optional(Count),
 });
 export type SeriesBucket = v.InferOutput<typeof SeriesBucket>;
 

@@ -325,6 +325,20 @@ export const HelperState = v.object({
 });
 export type HelperState = v.InferOutput<typeof HelperState>;
 
+/** One CPU's conntrack counters (ctnetlink's per-CPU statistics, since boot). */
+export const CpuConntrackStats = v.object({
+  cpu: Count,
+  found: Count,
+  insert: Count,
+  insertFailed: Count,
+  drop: Count,
+  earlyDrop: Count,
+  invalid: Count,
+  error: Count,
+  searchRestart: Count,
+});
+export type CpuConntrackStats = v.InferOutput<typeof CpuConntrackStats>;
+
 export const Stats = v.object({
   time: EpochMs,
   /** Connections decided, by outcome, since the helper started. */
@@ -342,5 +356,7 @@ export const Stats = v.object({
   conntrackInsertFailed: Count,
   conntrackDrop: Count,
   conntrackEarlyDrop: Count,
+  /** 1.2: the same counters per CPU (at most 1,024 CPUs). */
+  conntrackCpus: v.optional(v.pipe(v.array(CpuConntrackStats), v.maxLength(1024))),
 });
 export type Stats = v.InferOutput<typeof Stats>;

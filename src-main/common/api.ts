@@ -194,6 +194,9 @@ export interface HistorySeries {
   newConnections: number[];
   allowed: number[];
   denied: number[];
+  /** Bytes of each bucket's connections that have ended (0 from a helper before 1.2). */
+  bytesOut: number[];
+  bytesIn: number[];
 }
 
 /**

@@ -445,6 +445,8 @@ export class MemoryPortcullis implements PortcullisApi {
       newConnections: new Array<number>(n).fill(0),
       allowed: new Array<number>(n).fill(0),
       denied: new Array<number>(n).fill(0),
+      bytesOut: new Array<number>(n).fill(0),
+      bytesIn: new Array<number>(n).fill(0),
     };
     for (const e of this.history) {
       if (e.decidedAt < from || e.decidedAt >= to) continue;
@@ -453,6 +455,8 @@ export class MemoryPortcullis implements PortcullisApi {
       series.newConnections[b]! += 1;
       if (e.action === 'allow') series.allowed[b]! += 1;
       else series.denied[b]! += 1;
+      series.bytesOut[b]! += e.bytesOut ?? 0;
+      series.bytesIn[b]! += e.bytesIn ?? 0;
     }
     return series;
   }

@@ -365,6 +365,8 @@ export class HelperBridge {
             newConnections: r.buckets.map((b) => b.allowed + b.denied),
             allowed: r.buckets.map((b) => b.allowed),
             denied: r.buckets.map((b) => b.denied),
+            bytesOut: r.buckets.map((b) => b.bytesOut ?? 0),
+            bytesIn: r.buckets.map((b) => b.bytesIn ?? 0),
           };
         }),
       getStats: () => this.run((c) => c.call('stats.get')),

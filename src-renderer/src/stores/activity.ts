@@ -22,6 +22,29 @@ export interface StatsSamples {
   conntrackCount: number[];
   /** Packets the kernel dropped from the queue since the previous sample. */
   queueDrops: number[];
+  /** Conntrack entries inserted per second on each CPU: one array per entry of `cpus`. */
+  cpuInserts: number[][];
+  /** The CPU numbers of `cpuInserts`' arrays (empty before a helper that reports them). */
+  cpus: number[];
+}
+
+export function emptySamples(): StatsSamples {
+  return { time: [], conntrackCount: [], queueDrops: [], cpuInserts: [], cpus: [] };
+}
+
+/** Inserts per second on each CPU between two samples (0 at the first, or after a reset). */
+function insertRates(previous: Stats | null, stats: Stats): { cpus: number[]; rates: number[] } {
+  const now = stats.conntrackCpus ?? [];
+  const before = new Map((previous?.conntrackCpus ?? []).map((c) => [c.cpu, c.insert]));
+  const seconds = previous === null ? 0 : (stats.time - previous.time) / 1000;
+  return {
+    cpus: now.map((c) => c.cpu),
+    rates: now.map((c) => {
+      const was = before.get(c.cpu);
+      if (was === undefined || !(seconds > 0)) return 0;
+      return Math.round((Math.max(0, c.insert - was) / seconds) * 10) / 10;
+    }),
+  };
 }
 
 /** Appends a sample, dropping the oldest past capacity; returns a new object for reactivity. */
@@ -35,10 +58,20 @@ export function appendSample(
   // A helper restart resets its counters: never chart a negative drop count.
   const drops = previous === null ? 0 : Math.max(0, dropped(stats) - dropped(previous));
   const cut = Math.max(0, samples.time.length + 1 - capacity);
+  const { cpus, rates } = insertRates(previous, stats);
+  const kept = samples.time.length - cut;
+  // Another set of CPUs (a helper on another machine, a CPU brought online): the older
+  // samples have no value for them.
+  const same = cpus.length === samples.cpus.length && cpus.every((c, i) => c === samples.cpus[i]);
+  const older = same
+    ? samples.cpuInserts.map((a) => a.slice(cut))
+    : cpus.map(() => new Array<number>(kept).fill(0));
   return {
     time: [...samples.time.slice(cut), stats.time / 1000],
     conntrackCount: [...samples.conntrackCount.slice(cut), stats.conntrackCount],
     queueDrops: [...samples.queueDrops.slice(cut), drops],
+    cpuInserts: older.map((a, i) => [...a, rates[i]!]),
+    cpus,
   };
 }
 
@@ -62,7 +95,7 @@ const PAGE = 200;
 
 export const useActivityStore = defineStore('activity', () => {
   const stats = shallowRef<Stats | null>(null);
-  const samples = shallowRef<StatsSamples>({ time: [], conntrackCount: [], queueDrops: [] });
+  const samples = shallowRef<StatsSamples>(emptySamples());
   const range = ref<RangeId>('1h');
   const series = shallowRef<HistorySeries | null>(null);
   const history = shallowRef<HistoryEntry[]>([]);

@@ -26,7 +26,10 @@ describe('stats', () => {
       { allowed: 4, denied: 1, prompted: 0 },
       queue,
       { entries: 12, maxEntries: 262144 },
-      [{ cpu: 0, insertFailed: 1, drop: 0, earlyDrop: 2 }],
+      [
+        { cpu: 0, insertFailed: 1, drop: 0, earlyDrop: 2 },
+        { cpu: 1, insert: 40, found: 3, searchRestart: 5, error: 1, invalid: 2 },
+      ],
     );
     expect(s).toEqual({
       time: 1000,
@@ -41,6 +44,30 @@ describe('stats', () => {
       conntrackInsertFailed: 1,
       conntrackDrop: 0,
       conntrackEarlyDrop: 2,
+      conntrackCpus: [
+        {
+          cpu: 0,
+          found: 0,
+          insert: 0,
+          insertFailed: 1,
+          drop: 0,
+          earlyDrop: 2,
+          invalid: 0,
+          error: 0,
+          searchRestart: 0,
+        },
+        {
+          cpu: 1,
+          found: 3,
+          insert: 40,
+          insertFailed: 0,
+          drop: 0,
+          earlyDrop: 0,
+          invalid: 2,
+          error: 1,
+          searchRestart: 5,
+        },
+      ],
     });
     expect(v.safeParse(Stats, s).success).toBe(true);
   });

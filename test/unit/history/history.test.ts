@@ -318,20 +318,23 @@ describe('rotation', () => {
 });
 
 describe('charts and dry runs', () => {
-  it('series counts allowed, denied and prompted per bucket', async () => {
+  it('series counts allowed, denied, prompted and the bytes of ended flows per bucket', async () => {
     const s = await open();
     const t0 = clock.now();
     const mk = (dt: number, action: Action, reason: VerdictReason) =>
       s.append(input(1, { decidedAt: t0 + dt, action, reason }));
-    mk(0, 'allow', 'rule');
+    const first = mk(0, 'allow', 'rule');
     mk(500, 'deny', 'prompt');
-    mk(1000, 'allow', 'default');
+    const third = mk(1000, 'allow', 'default');
     mk(2999, 'deny', 'no-gui');
     mk(3000, 'allow', 'rule'); // outside [since, until)
+    // Ended flows bring their bytes; an open one counts none yet.
+    s.markEnded(first.seq, { ended: t0 + 5000, bytesOut: 100, bytesIn: 2000 });
+    s.markEnded(third.seq, { ended: t0 + 5000, bytesOut: 7, bytesIn: null });
     expect(s.series({ since: t0, until: t0 + 3000, bucketMs: 1000 })).toEqual([
-      { start: t0, allowed: 1, denied: 1, prompted: 1 },
-      { start: t0 + 1000, allowed: 1, denied: 0, prompted: 1 },
-      { start: t0 + 2000, allowed: 0, denied: 1, prompted: 0 },
+      { start: t0, allowed: 1, denied: 1, prompted: 1, bytesOut: 100, bytesIn: 2000 },
+      { start: t0 + 1000, allowed: 1, denied: 0, prompted: 1, bytesOut: 7, bytesIn: 0 },
+      { start: t0 + 2000, allowed: 0, denied: 1, prompted: 0, bytesOut: 0, bytesIn: 0 },
     ]);
     expect(() => s.series({ since: 0, until: 1e9, bucketMs: 1 })).toThrow(/buckets/u);
   });

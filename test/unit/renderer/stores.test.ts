@@ -4,7 +4,11 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { nextTick } from 'vue';
 import { MemoryPortcullis } from '../../../src-main/common/memory-api.js';
 import { syntheticFlows } from '../../../src-main/common/synthetic.js';
-import { appendSample, useActivityStore } from '../../../src-renderer/src/stores/activity.js';
+import {
+  appendSample,
+  emptySamples,
+  useActivityStore,
+} from '../../../src-renderer/src/stores/activity.js';
 import { useFlowsStore } from '../../../src-renderer/src/stores/flows.js';
 import { useHelperStore } from '../../../src-renderer/src/stores/helper.js';
 import {
@@ -320,9 +324,7 @@ describe('rules, activity and helper stores', () => {
     api.pushStats({ ...s0, time: 3_000, conntrackCount: 12, queueDropped: 8 });
     expect(store.samples.conntrackCount).toEqual([0, 10, 12]);
     expect(store.samples.queueDrops).toEqual([0, 5, 3]);
-    let samples = { time: [], conntrackCount: [], queueDrops: [] } as Parameters<
-      typeof appendSample
-    >[0];
+    let samples = emptySamples();
     let prev = null;
     for (let i = 0; i < 10; i++) {
       const s = { ...s0, time: i * 1000, conntrackCount: i, queueDropped: 10 - i };
@@ -331,6 +333,50 @@ describe('rules, activity and helper stores', () => {
     }
     expect(samples.conntrackCount).toEqual([6, 7, 8, 9]);
     expect(samples.queueDrops).toEqual([0, 0, 0, 0]); // counters reset: never negative
+  });
+
+  it('charts conntrack inserts per second per CPU, and restarts the lines when the CPUs change', () => {
+    const api = new MemoryPortcullis();
+    const base = api.stats;
+    const cpu = (n: number, insert: number) => ({
+      cpu: n,
+      found: 0,
+      insert,
+      insertFailed: 0,
+      drop: 0,
+      earlyDrop: 0,
+      invalid: 0,
+      error: 0,
+      searchRestart: 0,
+    });
+    let samples = emptySamples();
+    let prev: typeof base | null = null;
+    const push = (time: number, cpus: ReturnType<typeof cpu>[]) => {
+      const s = { ...base, time, conntrackCpus: cpus };
+      samples = appendSample(samples, prev, s, 5);
+      prev = s;
+    };
+    push(1_000, [cpu(0, 100), cpu(1, 50)]);
+    push(2_000, [cpu(0, 130), cpu(1, 50)]);
+    push(4_000, [cpu(0, 150), cpu(1, 90)]); // 2 s later: per second
+    expect(samples.cpus).toEqual([0, 1]);
+    expect(samples.cpuInserts).toEqual([
+      [0, 30, 10],
+      [0, 0, 20],
+    ]);
+    push(5_000, [cpu(0, 10), cpu(1, 95)]); // CPU 0's counter went back (a reboot): 0, not negative
+    expect(samples.cpuInserts.map((a) => a[a.length - 1])).toEqual([0, 5]);
+    // A third CPU: the earlier samples have nothing for the new set of lines.
+    push(6_000, [cpu(0, 20), cpu(1, 95), cpu(2, 7)]);
+    expect(samples.cpus).toEqual([0, 1, 2]);
+    expect(samples.cpuInserts).toEqual([
+      [0, 0, 0, 0, 10],
+      [0, 0, 0, 0, 0],
+      [0, 0, 0, 0, 0],
+    ]);
+    // A helper before protocol 1.2 sends none: no lines.
+    push(7_000, []);
+    expect(samples).toMatchObject({ cpus: [], cpuInserts: [] });
   });
 
   it('loads settings on connect and saves a patch', async () => {
