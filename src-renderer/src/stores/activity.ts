@@ -22,27 +22,38 @@ export interface StatsSamples {
   conntrackCount: number[];
   /** Packets the kernel dropped from the queue since the previous sample. */
   queueDrops: number[];
-  /** Conntrack entries inserted per second on each CPU: one array per entry of `cpus`. */
-  cpuInserts: number[][];
-  /** The CPU numbers of `cpuInserts`' arrays (empty before a helper that reports them). */
+  /**
+   * Conntrack trouble per second on each CPU (packets found invalid, entries dropped or
+   * early-dropped, failed inserts, errors, search restarts): one array per entry of
+   * `cpus`. The kernel no longer counts inserts or lookups per CPU (always 0 since 5.x).
+   */
+  cpuTrouble: number[][];
+  /** The CPU numbers of `cpuTrouble`'s arrays (empty before a helper that reports them). */
   cpus: number[];
 }
 
 export function emptySamples(): StatsSamples {
-  return { time: [], conntrackCount: [], queueDrops: [], cpuInserts: [], cpus: [] };
+  return { time: [], conntrackCount: [], queueDrops: [], cpuTrouble: [], cpus: [] };
 }
 
-/** Inserts per second on each CPU between two samples (0 at the first, or after a reset). */
-function insertRates(previous: Stats | null, stats: Stats): { cpus: number[]; rates: number[] } {
+type CpuStats = NonNullable<Stats['conntrackCpus']>[number];
+
+/** The counters that mean trouble, summed. */
+function trouble(c: CpuStats): number {
+  return c.invalid + c.drop + c.earlyDrop + c.insertFailed + c.error + c.searchRestart;
+}
+
+/** Trouble per second on each CPU between two samples (0 at the first, or after a reset). */
+function troubleRates(previous: Stats | null, stats: Stats): { cpus: number[]; rates: number[] } {
   const now = stats.conntrackCpus ?? [];
-  const before = new Map((previous?.conntrackCpus ?? []).map((c) => [c.cpu, c.insert]));
+  const before = new Map((previous?.conntrackCpus ?? []).map((c) => [c.cpu, trouble(c)]));
   const seconds = previous === null ? 0 : (stats.time - previous.time) / 1000;
   return {
     cpus: now.map((c) => c.cpu),
     rates: now.map((c) => {
       const was = before.get(c.cpu);
       if (was === undefined || !(seconds > 0)) return 0;
-      return Math.round((Math.max(0, c.insert - was) / seconds) * 10) / 10;
+      return Math.round((Math.max(0, trouble(c) - was) / seconds) * 10) / 10;
     }),
   };
 }
@@ -58,19 +69,19 @@ export function appendSample(
   // A helper restart resets its counters: never chart a negative drop count.
   const drops = previous === null ? 0 : Math.max(0, dropped(stats) - dropped(previous));
   const cut = Math.max(0, samples.time.length + 1 - capacity);
-  const { cpus, rates } = insertRates(previous, stats);
+  const { cpus, rates } = troubleRates(previous, stats);
   const kept = samples.time.length - cut;
   // Another set of CPUs (a helper on another machine, a CPU brought online): the older
   // samples have no value for them.
   const same = cpus.length === samples.cpus.length && cpus.every((c, i) => c === samples.cpus[i]);
   const older = same
-    ? samples.cpuInserts.map((a) => a.slice(cut))
+    ? samples.cpuTrouble.map((a) => a.slice(cut))
     : cpus.map(() => new Array<number>(kept).fill(0));
   return {
     time: [...samples.time.slice(cut), stats.time / 1000],
     conntrackCount: [...samples.conntrackCount.slice(cut), stats.conntrackCount],
     queueDrops: [...samples.queueDrops.slice(cut), drops],
-    cpuInserts: older.map((a, i) => [...a, rates[i]!]),
+    cpuTrouble: older.map((a, i) => [...a, rates[i]!]),
     cpus,
   };
 }

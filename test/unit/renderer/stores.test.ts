@@ -335,19 +335,20 @@ describe('rules, activity and helper stores', () => {
     expect(samples.queueDrops).toEqual([0, 0, 0, 0]); // counters reset: never negative
   });
 
-  it('charts conntrack inserts per second per CPU, and restarts the lines when the CPUs change', () => {
+  it('charts conntrack trouble per second per CPU (invalid, drops, failures), and restarts the lines when the CPUs change', () => {
     const api = new MemoryPortcullis();
     const base = api.stats;
-    const cpu = (n: number, insert: number) => ({
+    // The trouble is spread over the counters; inserts are not counted (0 on new kernels).
+    const cpu = (n: number, count: number) => ({
       cpu: n,
       found: 0,
-      insert,
-      insertFailed: 0,
-      drop: 0,
+      insert: 999,
+      insertFailed: Math.floor(count / 4),
+      drop: Math.floor(count / 4),
       earlyDrop: 0,
-      invalid: 0,
+      invalid: count - 3 * Math.floor(count / 4),
       error: 0,
-      searchRestart: 0,
+      searchRestart: Math.floor(count / 4),
     });
     let samples = emptySamples();
     let prev: typeof base | null = null;
@@ -360,23 +361,23 @@ describe('rules, activity and helper stores', () => {
     push(2_000, [cpu(0, 130), cpu(1, 50)]);
     push(4_000, [cpu(0, 150), cpu(1, 90)]); // 2 s later: per second
     expect(samples.cpus).toEqual([0, 1]);
-    expect(samples.cpuInserts).toEqual([
+    expect(samples.cpuTrouble).toEqual([
       [0, 30, 10],
       [0, 0, 20],
     ]);
     push(5_000, [cpu(0, 10), cpu(1, 95)]); // CPU 0's counter went back (a reboot): 0, not negative
-    expect(samples.cpuInserts.map((a) => a[a.length - 1])).toEqual([0, 5]);
+    expect(samples.cpuTrouble.map((a) => a[a.length - 1])).toEqual([0, 5]);
     // A third CPU: the earlier samples have nothing for the new set of lines.
     push(6_000, [cpu(0, 20), cpu(1, 95), cpu(2, 7)]);
     expect(samples.cpus).toEqual([0, 1, 2]);
-    expect(samples.cpuInserts).toEqual([
+    expect(samples.cpuTrouble).toEqual([
       [0, 0, 0, 0, 10],
       [0, 0, 0, 0, 0],
       [0, 0, 0, 0, 0],
     ]);
     // A helper before protocol 1.2 sends none: no lines.
     push(7_000, []);
-    expect(samples).toMatchObject({ cpus: [], cpuInserts: [] });
+    expect(samples).toMatchObject({ cpus: [], cpuTrouble: [] });
   });
 
   it('loads settings on connect and saves a patch', async () => {
