@@ -1,7 +1,9 @@
 /**
  * The in-memory rule index. A lookup must stay cheap with 10,000 rules, so
  * rules are bucketed by the most selective field they name (exe, app id,
- * exact host, wildcard host suffix; the rest in one catch-all list) and each
+ * exact host, wildcard host suffix, one whole address, one port; the rest in
+ * one catch-all list: with the peer benchmark's 8,334 converted rules, 5,001
+ * address- or port-only rules scanned there cost 37 µs a lookup) and each
  * bucket is kept sorted by precedence. A lookup scans only the buckets the
  * request can hit, and stops in each at the first eligible match, or as soon
  * as the bucket's remaining rules cannot beat the best found so far.
@@ -57,6 +59,10 @@ export class RuleSet {
   readonly #byAppId = new Map<string, Entry[]>();
   readonly #byHost = new Map<string, Entry[]>();
   readonly #byHostSuffix = new Map<string, Entry[]>();
+  /** Rules for one whole address (/32, /128), by its bytes. */
+  readonly #byAddress = new Map<string, Entry[]>();
+  /** Rules for one port (not a range). */
+  readonly #byPort = new Map<number, Entry[]>();
   readonly #rest: Entry[] = [];
 
   constructor(options: RuleSetOptions = {}) {
@@ -106,6 +112,8 @@ export class RuleSet {
     this.#byAppId.clear();
     this.#byHost.clear();
     this.#byHostSuffix.clear();
+    this.#byAddress.clear();
+    this.#byPort.clear();
     this.#rest.length = 0;
   }
 
@@ -136,6 +144,8 @@ export class RuleSet {
         scan(this.#byHostSuffix.get(host.slice(dot + 1)));
       }
     }
+    if (view.address !== null) scan(this.#byAddress.get(addressKey(view.address)));
+    if (view.port !== null) scan(this.#byPort.get(view.port));
     scan(this.#rest);
     return best?.rule;
   }
@@ -164,6 +174,16 @@ export class RuleSet {
     if (c.appId !== undefined) return get(this.#byAppId, c.appId);
     if (c.hostExact !== undefined) return get(this.#byHost, c.hostExact);
     if (c.hostSuffix !== undefined) return get(this.#byHostSuffix, c.hostSuffix);
+    if (isWholeAddress(c)) {
+      let list = this.#byAddress.get(addressKey(c.network!));
+      if (!list) this.#byAddress.set(addressKey(c.network!), (list = []));
+      return list;
+    }
+    if (isOnePort(c)) {
+      let list = this.#byPort.get(c.portFrom);
+      if (!list) this.#byPort.set(c.portFrom, (list = []));
+      return list;
+    }
     return this.#rest;
   }
 
@@ -173,7 +193,24 @@ export class RuleSet {
     else if (c.appId !== undefined) this.#byAppId.delete(c.appId);
     else if (c.hostExact !== undefined) this.#byHost.delete(c.hostExact);
     else if (c.hostSuffix !== undefined) this.#byHostSuffix.delete(c.hostSuffix);
+    else if (isWholeAddress(c)) this.#byAddress.delete(addressKey(c.network!));
+    else if (isOnePort(c)) this.#byPort.delete(c.portFrom);
   }
+}
+
+/** A match on one whole address (not a network): indexed by the address. */
+function isWholeAddress(c: CompiledMatch): boolean {
+  return c.network !== undefined && c.prefix === c.network.length * 8;
+}
+
+/** A match on one port (not a range): indexed by the port. */
+function isOnePort(c: CompiledMatch): boolean {
+  return c.hasPort && c.portFrom === c.portTo;
+}
+
+/** The same key for a rule's address and a request's (both already IPv4 when mapped). */
+function addressKey(bytes: Uint8Array): string {
+  return bytes.join('.');
 }
 
 /**
