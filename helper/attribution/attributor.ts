@@ -5,6 +5,7 @@
  * before the first verdict.
  */
 import { CgroupIndex } from './cgroups.js';
+import { setNewest } from '../common/bounded-map.js';
 import { ProcReader, PasswdCache } from './procfs.js';
 import { SockDiag, type SockDiagOptions } from './sock-diag.js';
 import { SocketOwnerIndex, type SocketOwnerIndexOptions } from './owners.js';
@@ -151,12 +152,7 @@ export class Attributor {
       this.forget(pid);
       return null;
     }
-    this.processes.delete(pid);
-    this.processes.set(pid, info);
-    if (this.processes.size > this.processMax) {
-      const oldest = this.processes.keys().next();
-      if (!oldest.done) this.processes.delete(oldest.value);
-    }
+    setNewest(this.processes, pid, info, this.processMax);
     return info;
   }
 
@@ -209,13 +205,7 @@ export class Attributor {
     if (!process) this.stats.noOwner++;
     const value: Attribution = { socket, process };
     if (this.ttl > 0) {
-      const key = tupleKey(tuple);
-      this.tuples.delete(key);
-      this.tuples.set(key, { at: this.now(), value });
-      if (this.tuples.size > this.tupleMax) {
-        const oldest = this.tuples.keys().next();
-        if (!oldest.done) this.tuples.delete(oldest.value);
-      }
+      setNewest(this.tuples, tupleKey(tuple), { at: this.now(), value }, this.tupleMax);
     }
     return value;
   }

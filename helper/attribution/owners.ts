@@ -7,6 +7,7 @@
  * drops the sockets it no longer saw.
  */
 import type { CgroupIndex } from './cgroups.js';
+import { setNewest } from '../common/bounded-map.js';
 import type { ProcReader } from './procfs.js';
 
 export interface SocketOwner {
@@ -245,7 +246,7 @@ export class SocketOwnerIndex {
     this.stats.processesProbed++;
     const holds = this.proc.holdsSocket(pid, inode, (i, fd) => {
       seen.push(i);
-      if (i === inode) this.setLastFd(pid, fd);
+      if (i === inode) setNewest(this.lastFd, pid, fd, this.recentMax * 4);
     });
     if (seen.length === 0) return null;
     const startTime = this.proc.recentStartTime(pid, this.livenessTtl);
@@ -254,15 +255,6 @@ export class SocketOwnerIndex {
     if (!holds) return null;
     this.touch(pid);
     return { pid, startTime };
-  }
-
-  private setLastFd(pid: number, fd: number): void {
-    this.lastFd.delete(pid);
-    this.lastFd.set(pid, fd);
-    if (this.lastFd.size > this.recentMax * 4) {
-      const oldest = this.lastFd.keys().next();
-      if (!oldest.done) this.lastFd.delete(oldest.value);
-    }
   }
 
   private touch(pid: number): void {
@@ -289,12 +281,7 @@ export class SocketOwnerIndex {
     // one this scan met (the one waiting lookups were answered with) stays.
     const known = this.entries.get(inode);
     if (known && known.generation === this.generation && known.pid !== owner.pid) return;
-    this.entries.delete(inode); // re-inserted last: the Map's order is age
-    this.entries.set(inode, { ...owner, generation: this.generation });
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
+    setNewest(this.entries, inode, { ...owner, generation: this.generation }, this.maxEntries);
   }
 
   /** Scan order: recent owners, the processes in a waiting socket's cgroup,

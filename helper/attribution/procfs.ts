@@ -14,6 +14,7 @@ import {
   statSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { setNewest } from '../common/bounded-map.js';
 import {
   parseCgroup,
   parseCmdline,
@@ -169,12 +170,7 @@ export class ProcReader {
       value = stat.startTime;
     }
     // Every reading refreshes what recentStartTime() reuses.
-    this.startTimes.delete(pid);
-    this.startTimes.set(pid, { value, at: performance.now() });
-    if (this.startTimes.size > START_TIME_CACHE) {
-      const oldest = this.startTimes.keys().next();
-      if (!oldest.done) this.startTimes.delete(oldest.value);
-    }
+    setNewest(this.startTimes, pid, { value, at: performance.now() }, START_TIME_CACHE);
     return value;
   }
 

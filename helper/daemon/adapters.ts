@@ -4,6 +4,7 @@
  * publish(), and the native sock_diag destroy for `kill`.
  */
 import type { Attributor, SockDiag, ProcessInfo as ProcProcess } from '../attribution/index.js';
+import { setNewest } from '../common/bounded-map.js';
 import type { DnsCache } from '../dns/index.js';
 import type { HistoryStore } from '../history/index.js';
 import type { FlowsDelta, PublishMap } from '../protocol/messages.js';
@@ -176,14 +177,7 @@ export class HistorySink implements DecisionSink {
         sport: r.sport,
         dport: r.dport,
       });
-      this.open.delete(key);
-      this.open.set(key, entry.seq);
-      const max = this.options.maxOpen ?? 16_384;
-      while (this.open.size > max) {
-        const oldest = this.open.keys().next().value;
-        if (oldest === undefined) break;
-        this.open.delete(oldest);
-      }
+      setNewest(this.open, key, entry.seq, this.options.maxOpen ?? 16_384);
     }
     this.options.publish?.(entry);
   }

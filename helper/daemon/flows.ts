@@ -19,6 +19,7 @@ import {
 } from '../conntrack/index.js';
 import type { Flow as CtFlow, MirrorChange } from '../conntrack/index.js';
 import { NetlinkError } from '../netlink/errors.js';
+import { setNewest } from '../common/bounded-map.js';
 import type { Flow, ProcessInfo } from '../protocol/model.js';
 import { DaemonError } from './errors.js';
 import type { Logger } from './log.js';
@@ -414,13 +415,7 @@ export class FlowTable implements DecisionSink {
   }
 
   private remember(tkey: string, extra: FlowEnrichment): void {
-    this.pending.delete(tkey);
-    this.pending.set(tkey, extra);
-    while (this.pending.size > this.maxPending) {
-      const oldest = this.pending.keys().next().value;
-      if (oldest === undefined) break;
-      this.pending.delete(oldest);
-    }
+    setNewest(this.pending, tkey, extra, this.maxPending);
   }
 
   /** A flow left the table while only ends are followed. */

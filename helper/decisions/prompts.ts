@@ -22,6 +22,7 @@ import {
   type AnswerScope,
   type VerdictReason,
 } from '../protocol/model.js';
+import { setNewest } from '../common/bounded-map.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { DecisionsError } from './errors.js';
 import { normalizeHost } from './matcher.js';
@@ -372,11 +373,7 @@ export class PromptBroker {
     this.#byId.delete(p.prompt.id);
     this.#byKey.delete(p.key);
     this.#clock.clearTimeout(p.timer);
-    this.#resolvedIds.set(p.prompt.id, true);
-    if (this.#resolvedIds.size > this.#remember) {
-      const oldest = this.#resolvedIds.keys().next();
-      if (!oldest.done) this.#resolvedIds.delete(oldest.value);
-    }
+    setNewest(this.#resolvedIds, p.prompt.id, true, this.#remember);
     const released = p.waiters.size;
     for (const w of p.waiters) w.resolve({ ...decision });
     p.waiters.clear();

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Action, HistoryEntry, RuleMatch } from '../protocol/model.js';
 import { systemClock, type Clock, type TimerHandle } from '../decisions/clock.js';
 import { compileMatch, matchesView, requestView } from '../decisions/matcher.js';
+import { setNewest } from '../common/bounded-map.js';
 import { HistoryError } from './errors.js';
 import { parseLine, parseSegmentName, segmentName, type EndRecord } from './segments.js';
 
@@ -321,11 +322,7 @@ export class HistoryStore {
     const e = this.#find(seq);
     if (e) applyEnd(e, end);
     else if (!this.#loaded && seq < this.#runFirstSeq) {
-      this.#lateEnds.set(seq, end);
-      if (this.#lateEnds.size > 65_536) {
-        const oldest = this.#lateEnds.keys().next();
-        if (!oldest.done) this.#lateEnds.delete(oldest.value);
-      }
+      setNewest(this.#lateEnds, seq, end, 65_536);
       return true;
     }
     return e !== undefined;
