@@ -187,25 +187,12 @@ export class ProcReader {
   /** The socket inodes among the process's open files; null when the process
    * is gone or its fds cannot be read (another user's, without privileges). */
   socketInodes(pid: number): number[] | null {
-    const dir = join(this.root, String(pid), 'fd');
-    let fds: string[];
-    try {
-      fds = readdirSync(dir);
-    } catch (error) {
-      if (isGone(error) || isDenied(error)) return null;
-      throw error;
-    }
+    const fds = this.fdNumbers(pid);
+    if (!fds) return null;
     const out: number[] = [];
     for (const fd of fds) {
-      let target: string;
-      try {
-        target = readlinkSync(join(dir, fd));
-      } catch (error) {
-        if (isGone(error) || isDenied(error)) continue; // closed meanwhile
-        throw error;
-      }
-      const inode = socketInode(target);
-      if (inode !== undefined) out.push(inode);
+      const inode = this.socketAt(pid, fd);
+      if (inode !== null) out.push(inode);
     }
     return out;
   }
@@ -222,25 +209,11 @@ export class ProcReader {
     inode: number,
     onSocket?: (inode: number, fd: number) => void,
   ): boolean | null {
-    const dir = join(this.root, String(pid), 'fd');
-    let fds: string[];
-    try {
-      fds = readdirSync(dir);
-    } catch (error) {
-      if (isGone(error) || isDenied(error)) return null;
-      throw error;
-    }
-    const numbers = fds.map(Number).sort((a, b) => b - a);
-    for (const fd of numbers) {
-      let target: string;
-      try {
-        target = readlinkSync(join(dir, String(fd)));
-      } catch (error) {
-        if (isGone(error) || isDenied(error)) continue; // closed meanwhile
-        throw error;
-      }
-      const found = socketInode(target);
-      if (found === undefined) continue;
+    const fds = this.fdNumbers(pid);
+    if (!fds) return null;
+    for (const fd of fds.sort((a, b) => b - a)) {
+      const found = this.socketAt(pid, fd);
+      if (found === null) continue;
       onSocket?.(found, fd);
       if (found === inode) return true;
     }
@@ -253,10 +226,20 @@ export class ProcReader {
     try {
       target = readlinkSync(join(this.root, String(pid), 'fd', String(fd)));
     } catch (error) {
-      if (isGone(error) || isDenied(error)) return null;
+      if (isGone(error) || isDenied(error)) return null; // closed meanwhile
       throw error;
     }
     return socketInode(target) ?? null;
+  }
+
+  /** The process's open fd numbers, or null when it is gone or they cannot be listed. */
+  private fdNumbers(pid: number): number[] | null {
+    try {
+      return readdirSync(join(this.root, String(pid), 'fd')).map(Number);
+    } catch (error) {
+      if (isGone(error) || isDenied(error)) return null;
+      throw error;
+    }
   }
 
   /** Everything about a process, or null when it is gone (or exits while it
