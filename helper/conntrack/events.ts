@@ -245,8 +245,7 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
    * transport, a paused socket, or from inside this socket's own delivery).
    */
   pollNow(): boolean {
-    const t = this.transport as NetlinkTransport & { drainNow?: () => boolean };
-    return typeof t.drainNow === 'function' ? t.drainNow() : false;
+    return this.transport.drainNow?.() ?? false;
   }
 
   /** Lets the process exit while the socket is open (a CLI that only listens). */

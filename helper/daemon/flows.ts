@@ -206,8 +206,7 @@ export class FlowTable implements DecisionSink {
 
   /** Follows the whole table (if not yet) and resolves once the mirror holds it. */
   async follow(): Promise<void> {
-    await this.fullMirror();
-    if (!this.watched) this.scheduleIdle();
+    await this.watchedMirror();
   }
 
   /**
