@@ -271,11 +271,15 @@ Napi::Value NetlinkSocket::Transact(const Napi::CallbackInfo& info) {
   if (!(timeout >= 0 && timeout <= 60000)) throw Napi::RangeError::New(env, "transact: timeoutMs 0..60000");
   uint32_t seq;
   memcpy(&seq, static_cast<uint8_t*>(req) + 8, sizeof(seq));
-  // Answers to earlier, timed-out requests may still wait: drop them first.
-  for (;;) {
-    ssize_t n = recv(fd_, out, outLen, MSG_DONTWAIT | MSG_TRUNC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
+  // After a timeout its answer may still come: drop what is queued first (only
+  // then; otherwise nothing can be, and the recv would cost every lookup a syscall).
+  if (transactTimedOut_) {
+    transactTimedOut_ = false;
+    for (;;) {
+      ssize_t n = recv(fd_, out, outLen, MSG_DONTWAIT | MSG_TRUNC);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) break;
+    }
   }
   sockaddr_nl kernel = KernelAddress();
   ssize_t sent;
@@ -295,11 +299,18 @@ Napi::Value NetlinkSocket::Transact(const Napi::CallbackInfo& info) {
       continue;
     }
     if (n >= 0) continue;  // a runt datagram: not ours
-    if (errno != EAGAIN && errno != EWOULDBLOCK) throw ErrnoError(env, "recv", errno);
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      int err = errno;
+      transactTimedOut_ = true;  // the answer may still be queued
+      throw ErrnoError(env, "recv", err);
+    }
     timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     double elapsed = (now.tv_sec - start.tv_sec) * 1e3 + (now.tv_nsec - start.tv_nsec) / 1e6;
-    if (elapsed >= timeout) return Napi::Number::New(env, -1);
+    if (elapsed >= timeout) {
+      transactTimedOut_ = true;
+      return Napi::Number::New(env, -1);
+    }
     pollfd pfd = {fd_, POLLIN, 0};
     int r = poll(&pfd, 1, static_cast<int>(timeout - elapsed) + 1);
     if (r < 0 && errno != EINTR) throw ErrnoError(env, "poll", errno);

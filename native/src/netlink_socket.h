@@ -59,6 +59,8 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   // IsDumpEndRace); cleared by the next datagram. Touched by one thread only:
   // the uv_poll reader or the reader thread, never both.
   bool einvalSkipped_ = false;
+  // A transact() timed out: its answer may arrive later and must be dropped.
+  bool transactTimedOut_ = false;
   bool reading_ = false;
   bool unref_ = false;
   uv_poll_t* poll_ = nullptr;
