@@ -381,7 +381,8 @@ const EXPECT_CREATES: string[] = [
 
 /**
  * `-G expect` and `-D expect`, on an FTP master with one PERMANENT
- * expectation (tuple 192.0.2.1 -> 192.0.2.2:50001). 1.4.7's TCP/UDP
+ * expectation (tuple 192.0.2.1 -> 192.0.2.2:50001) and one with NAT and an
+ * expect function (-> :50005). 1.4.7's TCP/UDP
  * extension demands --reply-port-src/--reply-port-dst for both (its EXP_GET
  * and EXP_DELETE rows make all four ports compulsory) though only the
  * original tuple is used; and -D expect reports "0 expectations have been
@@ -403,6 +404,12 @@ const EXPECT_LINES: string[] = [
   '-G expect -s 192.0.2.1 -p tcp --sport 0 --dport 50001 --reply-port-src 1 --reply-port-dst 2',
   '-G expect -s 192.0.2.1 -d 192.0.2.2 --sport 0',
   '-G expect -p tcp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50001 --reply-port-src 1 --reply-port-dst 2 -o xml',
+  '-L expect',
+  '-L expect -o extended',
+  '-L expect -o save',
+  '-G expect -p tcp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50005 --reply-port-src 1 --reply-port-dst 2',
+  '-G expect -p tcp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50005 --reply-port-src 1 --reply-port-dst 2 -o xml',
+  '-D expect -p tcp -s 192.0.2.1 -d 192.0.2.2 --sport 0 --dport 50005 --reply-port-src 1 --reply-port-dst 2',
   '-L expect -o xml',
   '-L expect -o xml,extended',
   '-L expect -o xml -f ipv6',
@@ -479,6 +486,16 @@ describe.skipIf(skip)(
           timeout: 100,
           flags: ['PERMANENT'],
         });
+        // As nf_nat_ftp leaves one behind a NAT: CTA_EXPECT_NAT and
+        // CTA_EXPECT_FN, which 1.4.7 prints in no form (nor must we).
+        await ct.expectations.create({
+          master,
+          tuple: { ...master, srcPort: 0, dstPort: 50005 },
+          mask: { srcPort: 0 },
+          timeout: 100,
+          nat: { dir: 'reply', tuple: { src: '198.51.100.7', srcPort: 2121 } },
+          fn: 'nat-follow-master',
+        });
       } finally {
         ct.close();
       }
@@ -545,6 +562,22 @@ describe.skipIf(skip)(
           stdout: timeless(a.stdout),
         });
       }
+    });
+
+    it('-L expect --json carries the NAT and expect function that 1.4.7 does not print', async () => {
+      await populateExpect();
+      const mine = await ours(split('-L expect --json'));
+      expect(mine.status, mine.stderr).toBe(0);
+      const natted = mine.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { tuple: { dstPort: number }; nat?: unknown; fn?: string })
+        .find((e) => e.tuple.dstPort === 50005);
+      expect(natted?.nat).toEqual({
+        dir: 1,
+        tuple: { src: '198.51.100.7', dst: '0.0.0.0', proto: 6, srcPort: 2121, dstPort: 0 },
+      });
+      expect(natted?.fn).toBe('nat-follow-master');
     });
 
     it.each([
