@@ -33,8 +33,24 @@ function nullableText(s: string | null): string | null {
   return s === null ? null : text(s);
 }
 
-/** helper/attribution's process as the protocol model's (bounded lists and strings). */
+/**
+ * The model of each attribution ProcessInfo, made once: the attributor keeps one
+ * ProcessInfo per live process, so its connections share one model object (kept by
+ * each history entry) instead of a copy per connection.
+ */
+const models = new WeakMap<ProcProcess, ProcessInfo>();
+
+/** helper/attribution's process as the protocol model's (bounded lists and strings), shared per process. */
 export function toModelProcess(p: ProcProcess): ProcessInfo {
+  let m = models.get(p);
+  if (m === undefined) {
+    m = modelProcess(p);
+    models.set(p, m);
+  }
+  return m;
+}
+
+function modelProcess(p: ProcProcess): ProcessInfo {
   return {
     pid: p.pid,
     ppid: p.ppid,

@@ -181,7 +181,10 @@ export class Daemon {
       const snooper = await DnsSnooper.open({ group, ...ns });
       cleanups.push({ name: 'dns snooper', run: () => snooper.close() });
       snooper.onError((e) => log.warn('dns', e.message));
-      const attributor = Attributor.open({ ...ns });
+      // The tuple cache only has to cover packets of a flow queued before its verdict
+      // (later ones carry the connmark): 100 ms instead of 2 s keeps its entries out of
+      // the old generation at thousands of connections a second.
+      const attributor = Attributor.open({ ...ns, tupleTtlMs: 100 });
       await attributor.owners.prime();
       cleanups.push({
         name: 'attribution',

@@ -17,6 +17,7 @@ import {
 import { NfQueueError } from '../nfqueue/errors.js';
 import { NfQueue, type NfQueuePacket } from '../nfqueue/queue.js';
 import type { Action, ConnectionRequest, VerdictReason } from '../protocol/model.js';
+import { Deadlines } from './deadlines.js';
 import { DaemonError } from './errors.js';
 import type { Logger } from './log.js';
 import type {
@@ -103,73 +104,6 @@ function newCounters(): InterceptorCounters {
     coalesced: 0,
     logSuppressed: 0,
   };
-}
-
-interface DeadlineEntry {
-  at: number;
-  fire: () => void;
-}
-
-/**
- * Deadlines for work that nearly always finishes long before them (a decision is due
- * 31 s after its packet and usually takes microseconds): one timer for all of them
- * instead of a setTimeout and clearTimeout per packet. Entries are kept in insertion
- * order, which is deadline order as long as deadlines do not decrease; one that is
- * earlier than the previous one gets a timer of its own.
- */
-export class Deadlines {
-  private readonly entries = new Set<DeadlineEntry>();
-  private lastAt = -Infinity;
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(private readonly now: () => number = Date.now) {}
-
-  /** Pending entries (for tests). */
-  get size(): number {
-    return this.entries.size;
-  }
-
-  /** Calls `fire` at `at` (epoch ms) unless the returned function is called first. */
-  add(at: number, fire: () => void): () => void {
-    if (at < this.lastAt) {
-      const t = setTimeout(fire, Math.max(0, at - this.now()));
-      return () => clearTimeout(t);
-    }
-    this.lastAt = at;
-    const entry: DeadlineEntry = { at, fire };
-    this.entries.add(entry);
-    // The timer stays armed while the set empties and fills again (the usual case: one
-    // decision at a time), but keeps the process alive only while something waits.
-    if (this.timer === undefined) this.arm(at);
-    else if (this.entries.size === 1) this.timer.ref();
-    return () => {
-      if (this.entries.delete(entry) && this.entries.size === 0) this.timer?.unref();
-    };
-  }
-
-  /** Drops every pending entry without firing it. */
-  clear(): void {
-    this.entries.clear();
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  private arm(at: number): void {
-    this.timer = setTimeout(() => this.expire(), Math.max(0, at - this.now()));
-  }
-
-  private expire(): void {
-    this.timer = undefined;
-    const now = this.now();
-    for (const entry of this.entries) {
-      if (entry.at > now) {
-        this.arm(entry.at);
-        return;
-      }
-      this.entries.delete(entry);
-      entry.fire();
-    }
-  }
 }
 
 /** Resolves with `fallback()` when `work` has not settled by `deadline` (epoch ms). */

@@ -205,7 +205,15 @@ export class HistoryStore {
   #fh: fsp.FileHandle | null = null;
   /** Ascending seq. */
   #entries: HistoryEntry[] = [];
-  #buffer: string[] = [];
+  /**
+   * Appended entries and end records not yet written. They are turned into lines when
+   * written, not when appended: a line made at append would live for the flush interval
+   * and be copied by every young-generation GC meanwhile, which at thousands of
+   * decisions a second made those pauses longer (docs/benchmarks.md). An entry whose
+   * flow ended before the flush is written with its end fields, then its end record:
+   * applying that record again at load changes nothing.
+   */
+  #buffer: (HistoryEntry | EndRecord)[] = [];
   #bufferLastTime = 0;
   /** Seq of the first entry in the buffer: a new segment is named after it. */
   #bufferFirstSeq: number | null = null;
@@ -303,7 +311,7 @@ export class HistoryStore {
       this.#entries.splice(0, this.#entries.length - this.#memoryEntries);
     }
     this.#bufferFirstSeq ??= entry.seq;
-    this.#queue(JSON.stringify(entry), entry.decidedAt);
+    this.#queue(entry, entry.decidedAt);
     return cloneEntry(entry);
   }
 
@@ -318,7 +326,7 @@ export class HistoryStore {
       packetsOut: counters.packetsOut ?? null,
       packetsIn: counters.packetsIn ?? null,
     };
-    this.#queue(JSON.stringify(end), end.ended);
+    this.#queue(end, end.ended);
     const e = this.#find(seq);
     if (e) applyEnd(e, end);
     else if (!this.#loaded && seq < this.#runFirstSeq) {
@@ -425,8 +433,8 @@ export class HistoryStore {
     if (this.#closed) throw new HistoryError('CLOSED', 'the history store is closed');
   }
 
-  #queue(line: string, time: number): void {
-    this.#buffer.push(line);
+  #queue(item: HistoryEntry | EndRecord, time: number): void {
+    this.#buffer.push(item);
     this.#bufferLastTime = Math.max(this.#bufferLastTime, time);
     if (this.#timer === null) {
       this.#timer = this.#clock.setTimeout(() => {
@@ -446,13 +454,14 @@ export class HistoryStore {
 
   async #writeBuffer(): Promise<void> {
     if (this.#buffer.length === 0) return;
-    const lines = this.#buffer;
+    const items = this.#buffer;
     const lastTime = this.#bufferLastTime;
     const firstSeq = this.#bufferFirstSeq ?? this.#nextSeq;
     this.#buffer = [];
     this.#bufferLastTime = 0;
     this.#bufferFirstSeq = null;
-    const data = `${lines.join('\n')}\n`;
+    let data = '';
+    for (const item of items) data += `${JSON.stringify(item)}\n`;
     try {
       if (!this.#fh || !this.#current) await this.#startSegment(firstSeq);
       const seg = this.#current!;

@@ -112,6 +112,15 @@ describe('AttributorAdapter', () => {
   it('the system unit when there is no user unit', () => {
     expect(toModelProcess({ ...PROC, systemdUserUnit: null }).unit).toBe('user@1000.service');
   });
+
+  it('one model per attribution process: its connections share it, another process has its own', () => {
+    const a = { ...PROC };
+    const first = toModelProcess(a);
+    expect(toModelProcess(a)).toBe(first);
+    const b = { ...PROC, pid: PROC.pid + 1 };
+    expect(toModelProcess(b)).not.toBe(first);
+    expect(toModelProcess(b)).toEqual({ ...first, pid: PROC.pid + 1 });
+  });
 });
 
 describe('DnsHostNames', () => {

@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Deadlines, Interceptor } from '../../../helper/daemon/interceptor.js';
+import { Deadlines } from '../../../helper/daemon/deadlines.js';
+import { Interceptor } from '../../../helper/daemon/interceptor.js';
 import { createLogger } from '../../../helper/daemon/log.js';
 import type { DecisionRecord } from '../../../helper/daemon/ports.js';
 import { PolicyFallbackDecider } from '../../../helper/daemon/fallback-decider.js';
@@ -50,6 +52,84 @@ describe('Deadlines', () => {
     d.add(1_031_001, () => undefined);
     expect(t.hasRef()).toBe(true);
     expect(vi.getTimerCount()).toBe(1);
+  });
+});
+
+describe('Deadlines behind a long-lived entry', () => {
+  it('keeps the ring small while thousands of later entries come and go (an open prompt)', () => {
+    const d = new Deadlines();
+    const fired: string[] = [];
+    d.add(1_031_000, () => fired.push('prompt'));
+    for (let i = 0; i < 10_000; i++) {
+      const cancel = d.add(1_031_000 + i, () => fired.push(`x${i}`));
+      cancel();
+    }
+    const kept = d.add(1_045_000, () => fired.push('kept'));
+    expect(d.size).toBe(2);
+    expect(d.slots).toBeLessThan(64);
+    vi.advanceTimersByTime(31_000);
+    expect(fired).toEqual(['prompt']);
+    vi.advanceTimersByTime(14_000);
+    expect(fired).toEqual(['prompt', 'kept']);
+    kept();
+    expect(d.size).toBe(0);
+    expect(d.slots).toBe(0);
+  });
+});
+
+describe('Deadlines against a model (property)', () => {
+  it('fires exactly the entries not cancelled by their deadline, in order; cancelled ones do not pile up', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({ op: fc.constant('add' as const), after: fc.integer({ min: 0, max: 50 }) }),
+            fc.record({ op: fc.constant('cancel' as const), pick: fc.nat() }),
+            fc.record({ op: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 80 }) }),
+          ),
+          { maxLength: 300 },
+        ),
+        (ops) => {
+          vi.setSystemTime(1_000_000);
+          const d = new Deadlines();
+          const fired: number[] = [];
+          const expected: number[] = [];
+          const open = new Map<number, { at: number; cancel: () => void }>();
+          let last = Date.now();
+          let next = 0;
+          for (const o of ops) {
+            if (o.op === 'add') {
+              // Non-decreasing deadlines, the interceptor's case (an earlier one has its own timer).
+              last = Math.max(last, Date.now()) + o.after;
+              const id = next++;
+              open.set(id, { at: last, cancel: d.add(last, () => fired.push(id)) });
+            } else if (o.op === 'cancel' && open.size > 0) {
+              const ids = [...open.keys()];
+              const id = ids[o.pick % ids.length]!;
+              open.get(id)!.cancel();
+              open.delete(id);
+            } else if (o.op === 'advance') {
+              vi.advanceTimersByTime(o.ms);
+              for (const [id, e] of [...open]) {
+                if (e.at <= Date.now()) {
+                  expected.push(id);
+                  open.delete(id);
+                }
+              }
+            }
+            expect(d.size).toBe(open.size);
+            // Cancelled entries are dropped or compacted away: at most 4x the live ones + 16.
+            expect(d.slots).toBeLessThanOrEqual(4 * open.size + 17);
+          }
+          vi.advanceTimersByTime(1_000_000);
+          expected.push(...[...open.keys()]);
+          expect(fired).toEqual(expected);
+          expect(d.size).toBe(0);
+          d.clear();
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
 

@@ -124,6 +124,14 @@ describe('appending and querying', () => {
       ended: clock.now() + 5,
     });
     await s.close();
+    // Lines are made when written: an entry that ended before the flush already
+    // carries its end, and its end record follows (applying it again changes nothing).
+    const lines = (await diskText())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ seq: 1, bytesOut: 10, ended: clock.now() + 5 });
+    expect(lines).toContainEqual(expect.objectContaining({ endOf: 1, bytesOut: 10 }));
     const again = await open();
     expect(again.query({}).entries[1]).toMatchObject({ seq: 1, bytesOut: 10, packetsIn: 2 });
     expect(again.loadReport).toMatchObject({ entries: 2, endRecords: 2, skippedLines: 0 });
