@@ -941,6 +941,18 @@ export class NfQueue {
     // queue's own closures (listener, notification handler, verdict sink) do
     // not deoptimise the code the warm-up optimised.
     const queues: { q: NfQueue; binding: WarmUpBinding; socket: NetlinkSocket; id: number }[] = [];
+    // Two listener functions (two function literals), one per pair of queues: the
+    // call site in onPacketMessage then sees two targets and is compiled as a generic
+    // call. With one, TurboFan inlined the warm-up's listener and the real one (a
+    // third function) deoptimised onPacketMessage on the first real packet ("wrong
+    // feedback cell") and ran unoptimised for the ~15 ms it took to compile again.
+    const listeners = [
+      (p: NfQueuePacket) => p.accept(),
+      (p: NfQueuePacket) => {
+        p.accept();
+      },
+    ];
+    let made = 0;
     for (const batchVerdicts of [true, false, true, false]) {
       const binding = new WarmUpBinding();
       const socket = NetlinkSocket.open(NETLINK_NETFILTER, { binding, slotSize, slots });
@@ -950,12 +962,21 @@ export class NfQueue {
         { ...options, queue: 0, transport: undefined, batchVerdicts },
         new NetlinkConnection(socket, { timeoutMs: options.timeoutMs ?? 5000 }),
       );
-      q.onPacket((p) => p.accept());
+      q.onPacket(listeners[made++ >> 1]!);
       // open() sets these after the warm-up: give the fields every kind of value
       // they will hold first, so that the later assignment does not change the
       // field's type in the shared hidden class (which deoptimises its users).
       q.conntrackGlue = false;
       q.conntrackGlue = undefined;
+      // close() sets these (on these queues at the end of the warm-up): make them
+      // mutable first, or the code optimised below assumes they never change and is
+      // thrown away when the warm-up queues close, just before the real packets come
+      // (V8's --trace-generalization showed it: onPacketMessage and accept were
+      // compiled again on the first real packets).
+      q.closed = true;
+      q.closed = false;
+      q.closing = true;
+      q.closing = false;
       queues.push({ q, binding, socket, id: 1 });
     }
     // The wrapper's send reads `this.native.send`: make that site see more
