@@ -3,10 +3,12 @@
  * packet. Pure: the socket owner (uid, process) and the host name are filled in
  * afterwards by the interceptor from the attributor and the DNS cache.
  */
-import { parsePacket, PacketParseError } from '../packet/index.js';
+import { parsePacket, PacketParseError, type PacketParseOptions } from '../packet/index.js';
 import type { ConnectionRequest, Direction, Protocol } from '../protocol/model.js';
 import { DaemonError } from './errors.js';
 import type { ConnectionTuple } from './ports.js';
+
+const NO_TCP_OPTIONS: PacketParseOptions = { tcpOptions: false };
 
 /** Netfilter hooks as NFQUEUE reports them. */
 export const HOOK_PRE_ROUTING = 0;
@@ -69,7 +71,8 @@ export function buildRequest(
   }
   let parsed;
   try {
-    parsed = parsePacket(payload);
+    // Ports and flags are all a request needs: TCP options are not decoded.
+    parsed = parsePacket(payload, 0, NO_TCP_OPTIONS);
   } catch (error) {
     if (error instanceof PacketParseError) {
       throw new DaemonError('MALFORMED_PACKET', `unparsable packet: ${error.message}`, {

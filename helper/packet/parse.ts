@@ -5,6 +5,8 @@ import { parseIPv6, type IPv6Header } from './ipv6.js';
 import { parseTcp, tcpFlagsText, type TcpHeader } from './tcp.js';
 import { parseUdp, type UdpHeader } from './udp.js';
 
+const NO_TCP_OPTIONS = { options: false } as const;
+
 export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
@@ -29,7 +31,16 @@ export interface ParsedPacket {
  * header. Later fragments and unknown protocols have no upper-layer header.
  * Throws PacketParseError on malformed bytes.
  */
-export function parsePacket(bytes: Uint8Array, offset = 0): ParsedPacket {
+export interface PacketParseOptions {
+  /** Decode TCP options (default true); see TcpParseOptions. */
+  tcpOptions?: boolean;
+}
+
+export function parsePacket(
+  bytes: Uint8Array,
+  offset = 0,
+  options: PacketParseOptions = {},
+): ParsedPacket {
   if (offset < 0 || offset >= bytes.byteLength)
     throw new PacketParseError('TRUNCATED', 'packet', offset, 'no bytes');
   const version = bytes[offset]! >> 4;
@@ -49,7 +60,7 @@ export function parsePacket(bytes: Uint8Array, offset = 0): ParsedPacket {
   const len = ip.payloadLength;
   switch (protocol) {
     case IPPROTO_TCP:
-      out.tcp = parseTcp(bytes, at, len);
+      out.tcp = parseTcp(bytes, at, len, options.tcpOptions === false ? NO_TCP_OPTIONS : {});
       break;
     case IPPROTO_UDP:
       out.udp = parseUdp(bytes, at, len, ip.truncated);

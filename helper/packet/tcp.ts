@@ -67,11 +67,22 @@ export function tcpFlagsText(bits: number): string {
   return names.filter((_, i) => bits & (1 << i)).join(',');
 }
 
+export interface TcpParseOptions {
+  /**
+   * Decode the options (default true). false leaves `options` empty and skips
+   * their checks, for callers that need only ports and flags (the helper's
+   * verdict loop): a SYN's five options cost more objects than the rest of the
+   * packet.
+   */
+  options?: boolean;
+}
+
 /** Parses a TCP header in bytes[offset, offset + length); bounds-checked. */
 export function parseTcp(
   bytes: Uint8Array,
   offset = 0,
   length = bytes.byteLength - offset,
+  parse: TcpParseOptions = {},
 ): TcpHeader {
   const end = Math.min(bytes.byteLength, offset + length);
   if (offset < 0 || end - offset < TCP_MIN_HEADER) {
@@ -112,6 +123,7 @@ export function parseTcp(
     payloadOffset: offset + headerLength,
     payloadLength: end - offset - headerLength,
   };
+  if (parse.options === false) return h;
   let at = offset + TCP_MIN_HEADER;
   const optEnd = offset + headerLength;
   while (at < optEnd) {

@@ -13,7 +13,7 @@ import { parseIcmp, parseIcmpv6 } from '../../../helper/packet/icmp.js';
 import { parseIPv4 } from '../../../helper/packet/ipv4.js';
 import { parseIPv6 } from '../../../helper/packet/ipv6.js';
 import { parsePacket, summarizePacket } from '../../../helper/packet/parse.js';
-import { parseTcp, tcpFlagsText } from '../../../helper/packet/tcp.js';
+import { parseTcp, tcpFlagsText, type TcpHeader } from '../../../helper/packet/tcp.js';
 import { parseUdp } from '../../../helper/packet/udp.js';
 import { parseQueueProcStats } from '../../../helper/nfqueue/stats.js';
 
@@ -268,6 +268,11 @@ describe('header parsing', () => {
     const badOpt = TCP_SYN.slice();
     badOpt[21] = 40; // MSS length overruns
     expect(() => parseTcp(badOpt)).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
+    // Options left out: ports and flags without the option objects, and no option checks.
+    const lite = parseTcp(badOpt, 0, badOpt.length, { options: false });
+    expect(lite).toMatchObject({ srcPort: 40000, dstPort: 443, headerLength: 40, options: [] });
+    expect(lite.mss).toBeUndefined();
+    expect(lite.flags.syn).toBe(true);
   });
 
   it('UDP length checks, ICMP and ICMPv6', () => {
@@ -312,6 +317,17 @@ describe('header parsing', () => {
   });
 });
 
+/** A TCP header as parsed with `options: false`: the option fields left out. */
+function withoutTcpOptions(t: TcpHeader): TcpHeader {
+  const copy: TcpHeader = { ...t, options: [] };
+  delete copy.mss;
+  delete copy.windowScale;
+  delete copy.sackPermitted;
+  delete copy.sack;
+  delete copy.timestamp;
+  return copy;
+}
+
 describe('fuzz', () => {
   const onlyParseErrors = (f: () => unknown) => {
     try {
@@ -340,6 +356,25 @@ describe('fuzz', () => {
           const b = seed.slice(0, Math.max(1, Math.min(seed.length, cut)));
           for (const [at, v] of edits) b[at % b.length] = v;
           onlyParseErrors(() => parsePacket(b));
+          // Without TCP options: the same packet, or an error only where the options
+          // were at fault (a full parse that succeeds must agree on everything else).
+          let full: ReturnType<typeof parsePacket> | undefined;
+          try {
+            full = parsePacket(b);
+          } catch {
+            full = undefined;
+          }
+          if (full) {
+            const lite = parsePacket(b, 0, { tcpOptions: false });
+            if (full.tcp) {
+              expect({ ...lite, tcp: undefined }).toEqual({ ...full, tcp: undefined });
+              expect(lite.tcp).toEqual(withoutTcpOptions(full.tcp));
+            } else {
+              expect(lite).toEqual(full);
+            }
+          } else {
+            onlyParseErrors(() => parsePacket(b, 0, { tcpOptions: false }));
+          }
           onlyParseErrors(() => verifyChecksums(b));
           onlyParseErrors(() => recomputeChecksums(b.slice()));
           expect(typeof summarizePacket(b)).toBe('string');
