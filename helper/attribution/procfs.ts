@@ -126,11 +126,15 @@ const START_TIME_CACHE = 4096;
 
 export class ProcReader {
   readonly root: string;
+  private readonly base: string;
   readonly passwd: PasswdCache;
   private readonly startTimes = new Map<number, { value: number | null; at: number }>();
 
   constructor(options: ProcReaderOptions = {}) {
     this.root = options.root ?? '/proc';
+    // Paths on the per-connection path are built by concatenation (path.join
+    // normalises every call): a root without trailing slashes keeps them right.
+    this.base = this.root.replace(/\/+$/, '') || '/';
     this.passwd = options.passwd ?? new PasswdCache();
   }
 
@@ -161,7 +165,7 @@ export class ProcReader {
   /** The start time (stat field 22), or null when the process is gone: with
    * the pid it identifies a process across pid reuse. */
   startTime(pid: number): number | null {
-    const path = join(this.root, String(pid), 'stat');
+    const path = `${this.base}/${pid}/stat`;
     const text = readOrGone(path);
     let value: number | null = null;
     if (text !== undefined) {
@@ -224,7 +228,7 @@ export class ProcReader {
   socketAt(pid: number, fd: number): number | null {
     let target: string;
     try {
-      target = readlinkSync(join(this.root, String(pid), 'fd', String(fd)));
+      target = readlinkSync(`${this.base}/${pid}/fd/${fd}`);
     } catch (error) {
       if (isGone(error) || isDenied(error)) return null; // closed meanwhile
       throw error;
@@ -235,7 +239,7 @@ export class ProcReader {
   /** The process's open fd numbers, or null when it is gone or they cannot be listed. */
   private fdNumbers(pid: number): number[] | null {
     try {
-      return readdirSync(join(this.root, String(pid), 'fd')).map(Number);
+      return readdirSync(`${this.base}/${pid}/fd`).map(Number);
     } catch (error) {
       if (isGone(error) || isDenied(error)) return null;
       throw error;
