@@ -446,7 +446,12 @@ export class Interceptor {
       }
     }
     const host = (await hostNames?.lookup(remoteAddress(request))) ?? null;
-    return { ...request, uid, process, host };
+    // The request is this packet's own (built by buildRequest, used by nobody else
+    // yet): filled in place instead of copied, one object less per decision.
+    request.uid = uid;
+    request.process = process;
+    request.host = host;
+    return request;
   }
 
   /**
