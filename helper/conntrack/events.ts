@@ -20,6 +20,7 @@ import * as C from './constants.js';
 import { decodeFlow } from './decode.js';
 import { decodeExpectationEvent, type ExpectationEvent } from './expect.js';
 import type { ConntrackEvent, ConntrackEventType, Family } from './types.js';
+import { emitError } from '../common/emit-error.js';
 
 /** Default receive buffer of an event socket: bursts of table churn must not
  * overflow it (each event is a few hundred bytes of skb, more in truesize). */
@@ -451,16 +452,6 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
   }
 
   private emitError(error: Error): void {
-    if (this.errorListeners.size === 0) {
-      process.emitWarning(error.message, { type: 'ConntrackEventsWarning' });
-      return;
-    }
-    for (const l of this.errorListeners) {
-      try {
-        l(error);
-      } catch {
-        // An error listener that throws has nowhere left to report to.
-      }
-    }
+    emitError(this.errorListeners, error, 'ConntrackEventsWarning');
   }
 }

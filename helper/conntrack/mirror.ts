@@ -2,6 +2,7 @@ import { DumpInterruptedError } from '../netlink/errors.js';
 import { Conntrack } from './client.js';
 import { ConntrackEvents, type LostInfo } from './events.js';
 import type { ConntrackEvent, Family, Flow, Tuple } from './types.js';
+import { emitError } from '../common/emit-error.js';
 
 export interface ConntrackMirrorOptions {
   /** Mirror the table of this network namespace. */
@@ -434,16 +435,6 @@ export class ConntrackMirror {
   }
 
   private emitError(error: Error): void {
-    if (this.errorListeners.size === 0) {
-      process.emitWarning(error.message, { type: 'ConntrackMirrorWarning' });
-      return;
-    }
-    for (const l of this.errorListeners) {
-      try {
-        l(error);
-      } catch {
-        // Nowhere left to report to.
-      }
-    }
+    emitError(this.errorListeners, error, 'ConntrackMirrorWarning');
   }
 }

@@ -7,6 +7,7 @@ import { DnsCache, type DnsCacheOptions, type DnsLookup } from './cache.js';
 import * as D from './constants.js';
 import { DnsParseError } from './errors.js';
 import { parseDnsMessage, splitTcpDns, type DnsMessage } from './wire.js';
+import { emitError } from '../common/emit-error.js';
 
 /** Why a logged packet gave no names. */
 export type DnsRejectReason =
@@ -196,17 +197,7 @@ export class DnsSnooper {
   }
 
   private emitError(error: Error): void {
-    if (this.errorListeners.length === 0) {
-      process.emitWarning(error.message, { type: 'DnsSnooperWarning' });
-      return;
-    }
-    for (const l of this.errorListeners) {
-      try {
-        l(error);
-      } catch {
-        // An error listener's own failure has nowhere to go.
-      }
-    }
+    emitError(this.errorListeners, error, 'DnsSnooperWarning');
   }
 
   private reject(reason: DnsRejectReason, error?: Error): SnoopResult {

@@ -15,6 +15,7 @@ import {
 import { NfLogError } from './errors.js';
 import { readLogStats, type LogProcStats } from './stats.js';
 import type { LoggedPacket } from './types.js';
+import { emitError } from '../common/emit-error.js';
 
 export interface NfLogFlags {
   /** NFULNL_CFG_F_SEQ: number this group's packets (NFULA_SEQ). */
@@ -394,18 +395,7 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
   }
 
   private emitError(error: NfLogError): void {
-    if (this.errorListeners.length === 0) {
-      // Never silent: with nobody listening, Node prints it as a warning.
-      process.emitWarning(error.message, { type: 'NfLogWarning', code: error.code });
-      return;
-    }
-    for (const l of this.errorListeners) {
-      try {
-        l(error);
-      } catch {
-        // An error listener's own failure has nowhere to go.
-      }
-    }
+    emitError(this.errorListeners, error, 'NfLogWarning');
   }
 
   private onMessage(msg: NetlinkMessage): void {

@@ -42,6 +42,7 @@ import type {
 } from './types.js';
 import type { Flow } from '../conntrack/types.js';
 import type { RawAttribute } from '../netlink/attributes.js';
+import { emitError } from '../common/emit-error.js';
 
 export interface NfQueueFlags {
   /** NFQA_CFG_F_FAIL_OPEN: accept packets when the queue is full instead of dropping them. */
@@ -674,18 +675,7 @@ export class NfQueue {
   }
 
   private emitError(error: NfQueueError): void {
-    if (this.errorListeners.length === 0) {
-      // Never silent: with nobody listening, Node prints it as a warning.
-      process.emitWarning(error.message, { type: 'NfQueueWarning', code: error.code });
-      return;
-    }
-    for (const l of this.errorListeners) {
-      try {
-        l(error);
-      } catch {
-        // An error listener's own failure has nowhere to go.
-      }
-    }
+    emitError(this.errorListeners, error, 'NfQueueWarning');
   }
 
   private onMessage(msg: NetlinkMessage): void {
