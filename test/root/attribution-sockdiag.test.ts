@@ -1,27 +1,13 @@
-import { readdirSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SockDiag } from '../../helper/attribution/sock-diag.js';
 import type { SocketTuple } from '../../helper/attribution/types.js';
 import { NetlinkError } from '../../helper/netlink/errors.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
 import { SocketChild } from '../support/socket-child.js';
+import { socketInodesOf, tcpPair } from '../support/socket-pair.js';
 
 const skip = rootTestsUnavailable();
 if (skip) console.warn(`skipping sock_diag root tests: ${skip}`);
-
-/** The socket inodes a process holds, read from /proc (the oracle). */
-function socketInodes(pid: number): number[] {
-  const out: number[] = [];
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) out.push(Number(m[1]));
-    } catch {
-      // The fd was closed meanwhile.
-    }
-  }
-  return out;
-}
 
 describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
   let ns: TestNetns;
@@ -44,20 +30,7 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
   });
 
   it('finds a TCP connection both ways, its listener, and the owner inode and uid', async () => {
-    const server = child(['tcp-listen', '127.0.0.1', '0']);
-    const port = (await server.ready()).port!;
-    const client = child(['tcp-connect', '127.0.0.1', String(port)]);
-    const sport = (await client.ready()).port!;
-    await server.waitFor((e) => e.ev === 'accepted');
-
-    const tuple: SocketTuple = {
-      family: 'ipv4',
-      protocol: 'tcp',
-      src: '127.0.0.1',
-      sport,
-      dst: '127.0.0.1',
-      dport: port,
-    };
+    const { server, client, port, sport, tuple } = await tcpPair(child);
     const s = await diag.lookup(tuple);
     expect(s).not.toBeNull();
     expect(s).toMatchObject({
@@ -72,8 +45,8 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
       interface: 0,
     });
     expect(typeof s!.cookie).toBe('bigint');
-    expect(socketInodes(client.pid)).toContain(s!.inode);
-    expect(socketInodes(server.pid)).not.toContain(s!.inode);
+    expect(socketInodesOf(client.pid)).toContain(s!.inode);
+    expect(socketInodesOf(server.pid)).not.toContain(s!.inode);
 
     // The accepted end, seen from the server's side.
     const peer = await diag.lookup({
@@ -83,7 +56,7 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
       dst: tuple.src,
       dport: sport,
     });
-    expect(socketInodes(server.pid)).toContain(peer!.inode);
+    expect(socketInodesOf(server.pid)).toContain(peer!.inode);
     expect(peer!.cookie).not.toBe(s!.cookie);
 
     // The cookie is checked when given.
@@ -99,7 +72,7 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
       dport: 40000,
     });
     expect(listener).toMatchObject({ state: 'LISTEN', sport: port, dport: 0 });
-    expect(socketInodes(server.pid)).toContain(listener!.inode);
+    expect(socketInodesOf(server.pid)).toContain(listener!.inode);
 
     // Nothing there.
     await expect(
@@ -108,11 +81,7 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
   });
 
   it('dumps with state and port filters', async () => {
-    const server = child(['tcp-listen', '127.0.0.1', '0']);
-    const port = (await server.ready()).port!;
-    const client = child(['tcp-connect', '127.0.0.1', String(port)]);
-    const sport = (await client.ready()).port!;
-    await server.waitFor((e) => e.ev === 'accepted');
+    const { client, port, sport } = await tcpPair(child);
 
     const all = await diag.listAll({ protocol: 'tcp', family: 'ipv4' });
     const mine = all.filter((s) => s.sport === port || s.dport === port);
@@ -126,7 +95,7 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
     const byPort = await diag.listAll({ protocol: 'tcp', family: 'ipv4', localPort: sport });
     expect(byPort).toHaveLength(1);
     expect(byPort[0]).toMatchObject({ sport, dport: port });
-    expect(socketInodes(client.pid)).toContain(byPort[0]!.inode);
+    expect(socketInodesOf(client.pid)).toContain(byPort[0]!.inode);
 
     const byRemote = await diag.listAll({ protocol: 'tcp', family: 'ipv4', remotePort: sport });
     expect(byRemote.map((s) => s.sport)).toEqual([port]);
@@ -145,7 +114,7 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
     };
     const s = await diag.lookup(tuple);
     expect(s).toMatchObject({ state: 'CLOSE', src: '0.0.0.0', sport, dport: 0, uid: 0 });
-    expect(socketInodes(udp.pid)).toContain(s!.inode);
+    expect(socketInodesOf(udp.pid)).toContain(s!.inode);
     // Another destination from the same unconnected socket: still found.
     expect((await diag.lookup({ ...tuple, dst: '127.0.0.2', dport: 53 }))?.inode).toBe(s!.inode);
     expect((await diag.find(tuple))?.inode).toBe(s!.inode);
@@ -162,7 +131,7 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
     };
     const s6 = await diag.lookup(t6);
     expect(s6).toMatchObject({ family: 'ipv6', state: 'CLOSE', sport: sport6 });
-    expect(socketInodes(udp6.pid)).toContain(s6!.inode);
+    expect(socketInodesOf(udp6.pid)).toContain(s6!.inode);
 
     const nobody = child(['tcp-connect', '::1', String(await listenerPort6())], {
       uid: 65534,
@@ -178,7 +147,7 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
       dport: port6,
     });
     expect(n).toMatchObject({ family: 'ipv6', uid: 65534, state: 'ESTABLISHED' });
-    expect(socketInodes(nobody.pid)).toContain(n!.inode);
+    expect(socketInodesOf(nobody.pid)).toContain(n!.inode);
   });
 
   let port6 = 0;
@@ -189,20 +158,9 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
   }
 
   it('lookupSync answers as lookup does (TCP, UDP, IPv6, cookie, nothing there), on a socket of its own', async () => {
-    const server = child(['tcp-listen', '127.0.0.1', '0']);
-    const port = (await server.ready()).port!;
-    const client = child(['tcp-connect', '127.0.0.1', String(port)]);
-    const sport = (await client.ready()).port!;
+    const { client, sport, tuple: tcp } = await tcpPair(child);
     const udp6 = child(['udp-send', '::1', '9', 'ipv6']);
     const sport6 = (await udp6.ready()).port!;
-    const tcp: SocketTuple = {
-      family: 'ipv4',
-      protocol: 'tcp',
-      src: '127.0.0.1',
-      sport,
-      dst: '127.0.0.1',
-      dport: port,
-    };
     const u6: SocketTuple = {
       family: 'ipv6',
       protocol: 'udp',
@@ -219,7 +177,7 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
         expect(viaLoop).not.toBeNull();
         expect(sync).toEqual(viaLoop);
       }
-      expect(socketInodes(client.pid)).toContain(own.lookupSync(tcp)!.inode);
+      expect(socketInodesOf(client.pid)).toContain(own.lookupSync(tcp)!.inode);
       const cookie = own.lookupSync(tcp)!.cookie;
       expect(own.lookupSync(tcp, { cookie })?.inode).toBe(own.lookupSync(tcp)!.inode);
       expect(own.lookupSync(tcp, { cookie: cookie + 1n })).toBeNull();
@@ -262,19 +220,7 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
   });
 
   it('destroys a live TCP connection: the owner sees ECONNABORTED, the peer a reset', async () => {
-    const server = child(['tcp-listen', '127.0.0.1', '0']);
-    const port = (await server.ready()).port!;
-    const client = child(['tcp-connect', '127.0.0.1', String(port)]);
-    const sport = (await client.ready()).port!;
-    await server.waitFor((e) => e.ev === 'accepted');
-    const tuple: SocketTuple = {
-      family: 'ipv4',
-      protocol: 'tcp',
-      src: '127.0.0.1',
-      sport,
-      dst: '127.0.0.1',
-      dport: port,
-    };
+    const { server, client, tuple } = await tcpPair(child);
     const before = await diag.lookup(tuple);
     let destroyed: boolean;
     try {

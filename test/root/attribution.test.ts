@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Attributor } from '../../helper/attribution/attributor.js';
@@ -6,19 +6,13 @@ import { CgroupIndex, findCgroup2Root } from '../../helper/attribution/cgroups.j
 import type { SocketTuple } from '../../helper/attribution/types.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
 import { SocketChild } from '../support/socket-child.js';
+import { socketInodesOf, tcpPair } from '../support/socket-pair.js';
 
 const skip = rootTestsUnavailable();
 if (skip) console.warn(`skipping attribution root tests: ${skip}`);
 
 function holds(pid: number, inode: number): boolean {
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return true;
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return false;
+  return socketInodesOf(pid).includes(inode);
 }
 
 describe.skipIf(skip)('Attributor: tuple -> socket -> process (root, throw-away netns)', () => {
@@ -45,19 +39,7 @@ describe.skipIf(skip)('Attributor: tuple -> socket -> process (root, throw-away 
   });
 
   it('attributes an outgoing TCP connection, its accepted end and its listener to their processes', async () => {
-    const server = child(['tcp-listen', '127.0.0.1', '0']);
-    const port = (await server.ready()).port!;
-    const client = child(['tcp-connect', '127.0.0.1', String(port)]);
-    const sport = (await client.ready()).port!;
-    await server.waitFor((e) => e.ev === 'accepted');
-    const tuple: SocketTuple = {
-      family: 'ipv4',
-      protocol: 'tcp',
-      src: '127.0.0.1',
-      sport,
-      dst: '127.0.0.1',
-      dport: port,
-    };
+    const { server, client, port, sport, tuple } = await tcpPair(child);
 
     const a = await attributor.attribute(tuple);
     expect(a).not.toBeNull();
@@ -183,19 +165,7 @@ describe.skipIf(skip)('Attributor: tuple -> socket -> process (root, throw-away 
   });
 
   it('gives the socket without a process when no process holds it any more', async () => {
-    const server = child(['tcp-listen', '127.0.0.1', '0']);
-    const port = (await server.ready()).port!;
-    const client = child(['tcp-connect', '127.0.0.1', String(port)]);
-    const sport = (await client.ready()).port!;
-    await server.waitFor((e) => e.ev === 'accepted');
-    const tuple: SocketTuple = {
-      family: 'ipv4',
-      protocol: 'tcp',
-      src: '127.0.0.1',
-      sport,
-      dst: '127.0.0.1',
-      dport: port,
-    };
+    const { client, tuple } = await tcpPair(child);
     expect((await attributor.attribute(tuple))!.process!.pid).toBe(client.pid);
     await client.stop();
     // The closed connection lingers (FIN_WAIT/TIME_WAIT) as an orphan: inode 0, no owner.
