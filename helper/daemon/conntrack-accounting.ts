@@ -6,16 +6,20 @@
  * packets and age. Both sysctls are per network namespace.
  *
  * `ConntrackAccounting.start` reads them, turns on those that are off (unless told not to),
- * remembers the previous values and `restore()` writes them back at a clean stop. A crash
- * leaves them on, which costs a few bytes per conntrack entry and changes nothing else.
+ * remembers the previous values and `restore()` writes them back at a clean stop. The
+ * previous values are also written to a marker file (`marker`, in the state directory)
+ * until they are restored: a helper killed before restore() (kill -9, a crash, power
+ * loss) leaves the marker, and the next start takes those values as its own to restore
+ * (or, with accounting turned off, writes them back at once).
  *
  * In the helper's own namespace the files of /proc/sys are written directly. For
  * `--netns NAME` the process never changes namespace (DESIGN.md section 3), and /proc/sys
  * shows the namespace of the task that opens it, so a short-lived `ip netns exec NAME`
  * child reads (`cat`) and writes (`tee`) them, like the firewall commands.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { atomicWrite, nodeFs } from '../decisions/atomic.js';
 import { Conntrack } from '../conntrack/index.js';
 import { execFileRunner, inNetns, type CommandRunner } from '../firewall/exec.js';
 import type { ConntrackAccounting as AccountingState } from '../protocol/model.js';
@@ -57,6 +61,16 @@ export function netnsSysctlAccess(
   };
 }
 
+/**
+ * The marker file's name in the state directory, one per namespace (a helper for
+ * `--netns blue` and one for the host namespace may share a state directory).
+ */
+export function accountingMarkerName(netns: string | undefined): string {
+  return netns === undefined
+    ? 'conntrack-sysctls.json'
+    : `conntrack-sysctls.netns-${encodeURIComponent(netns)}.json`;
+}
+
 /** The access for the namespace the helper works in. */
 export function sysctlAccessFor(netns: string | undefined): SysctlAccess {
   return netns === undefined ? procSysAccess() : netnsSysctlAccess(netns);
@@ -82,6 +96,56 @@ export interface ConntrackAccountingOptions {
   /** Turn them on (and restore them at stop); false: only read and report them. */
   enable: boolean;
   log: Logger;
+  /**
+   * A file (in an existing directory) holding the values this helper changed until it
+   * restores them, so that the next start can restore what a killed helper left on.
+   */
+  marker?: string;
+}
+
+/** The values a marker file records ({ "net/netfilter/...": "0" }); null when absent. */
+async function readMarker(path: string, log: Logger): Promise<Map<string, string> | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    log.warn(COMPONENT, `cannot read ${path}: ${(error as Error).message}`);
+    return null;
+  }
+  const out = new Map<string, string>();
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed === null || typeof parsed !== 'object') throw new Error('not an object');
+    for (const [key, value] of Object.entries(parsed)) {
+      if ((key === ACCT_SYSCTL || key === TIMESTAMP_SYSCTL) && typeof value === 'string') {
+        if (/^\d+$/u.test(value)) out.set(key, value);
+      }
+    }
+  } catch (error) {
+    log.warn(COMPONENT, `ignoring ${path}: ${(error as Error).message}`);
+    return null;
+  }
+  return out;
+}
+
+async function writeMarker(path: string, values: Map<string, string>): Promise<void> {
+  await atomicWrite(
+    nodeFs,
+    dirname(path),
+    basename(path),
+    JSON.stringify(Object.fromEntries(values)),
+  );
+}
+
+async function removeMarker(path: string, log: Logger): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      log.warn(COMPONENT, `cannot remove ${path}: ${(error as Error).message}`);
+    }
+  }
 }
 
 const COMPONENT = 'conntrack';
@@ -100,6 +164,8 @@ export class ConntrackAccounting {
     private readonly values: Map<string, string | null>,
     /** The sysctls this helper changed, with their previous value. */
     private readonly previous: Map<string, string>,
+    /** Values a killed helper left that could not be restored at start (kept in the marker). */
+    private readonly unresolved: Map<string, string>,
   ) {}
 
   /** Reads both sysctls and, when asked, turns on those that are off. Never throws. */
@@ -110,6 +176,11 @@ export class ConntrackAccounting {
     });
     const values = new Map<string, string | null>();
     const previous = new Map<string, string>();
+    const marker = options.marker;
+    // What a previous helper changed and never restored (it was killed): ours to restore.
+    const leftOver = marker !== undefined ? await readMarker(marker, log) : null;
+    /** Left-over values not restored now (unreadable, or the write failed): kept in the marker. */
+    const unresolved = new Map<string, string>();
     for (const key of [ACCT_SYSCTL, TIMESTAMP_SYSCTL]) {
       let value: string | null;
       try {
@@ -119,10 +190,30 @@ export class ConntrackAccounting {
         value = null;
       }
       values.set(key, value);
+      const before = leftOver?.get(key);
+      if (before !== undefined && value === null) unresolved.set(key, before);
+      if (before !== undefined && value !== null) {
+        if (options.enable) {
+          log.info(COMPONENT, `a previous run left ${key} changed: restored at stop`, { before });
+          previous.set(key, before);
+        } else {
+          try {
+            await access.write(key, before);
+            values.set(key, before);
+            log.info(COMPONENT, `restored ${key} that a previous run left changed`, {
+              value: before,
+            });
+          } catch (error) {
+            unresolved.set(key, before);
+            log.error(COMPONENT, `cannot restore ${key}: ${(error as Error).message}`);
+          }
+          continue;
+        }
+      }
       if (!options.enable || value === null || flag(value) !== false) continue;
       try {
         await access.write(key, '1');
-        previous.set(key, value);
+        if (!previous.has(key)) previous.set(key, value);
         values.set(key, '1');
       } catch (error) {
         // Under systemd's ProtectKernelTunables /proc/sys is read-only (EROFS): the
@@ -130,7 +221,17 @@ export class ConntrackAccounting {
         log.warn(COMPONENT, `cannot turn on ${key}: ${(error as Error).message}`);
       }
     }
-    const self = new ConntrackAccounting(options, values, previous);
+    if (marker !== undefined) {
+      try {
+        const record = new Map([...unresolved, ...previous]);
+        if (record.size > 0) await writeMarker(marker, record);
+        else if (leftOver !== null) await removeMarker(marker, log);
+      } catch (error) {
+        // Restoring at a clean stop still works; only a crash would leave them on.
+        log.warn(COMPONENT, `cannot write ${marker}: ${(error as Error).message}`);
+      }
+    }
+    const self = new ConntrackAccounting(options, values, previous, unresolved);
     log.info(COMPONENT, 'accounting', {
       accounting: self.state.accounting,
       timestamps: self.state.timestamps,
@@ -158,13 +259,25 @@ export class ConntrackAccounting {
   /** Writes back the values this helper changed. Idempotent; failures are logged. */
   restore(): Promise<void> {
     this.restoring ??= (async () => {
+      let failed = false;
       for (const [key, value] of this.previous) {
         try {
           await this.options.access.write(key, value);
           this.values.set(key, value);
           this.options.log.info(COMPONENT, `restored ${key}`, { value });
         } catch (error) {
+          failed = true;
           this.options.log.error(COMPONENT, `cannot restore ${key}: ${(error as Error).message}`);
+        }
+      }
+      // Kept when a write failed: the next start tries again.
+      const { marker, log } = this.options;
+      if (marker !== undefined && this.previous.size > 0 && !failed) {
+        if (this.unresolved.size === 0) await removeMarker(marker, log);
+        else {
+          await writeMarker(marker, this.unresolved).catch((error: unknown) => {
+            log.warn(COMPONENT, `cannot write ${marker}: ${(error as Error).message}`);
+          });
         }
       }
       this.previous.clear();

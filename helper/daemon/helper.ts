@@ -6,13 +6,14 @@
  * PolicyFallbackDecider (the no-GUI policy), as the in-process tests use it.
  */
 import { mkdir } from 'node:fs/promises';
-import { isAbsolute } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { Conntrack } from '../conntrack/index.js';
 import { SockDiag } from '../attribution/index.js';
 import type { BackendKind, DnsLogConfig } from '../firewall/index.js';
 import type { Action, Flow, HelperState, Settings } from '../protocol/model.js';
 import { SockDiagDestroyer } from './adapters.js';
 import {
+  accountingMarkerName,
   ConntrackAccounting,
   loadConntrack,
   sysctlAccessFor,
@@ -142,6 +143,7 @@ export class Helper {
         enable: options.conntrackAccounting ?? false,
         prepare: () => loadConntrack(netns),
         log,
+        marker: join(options.stateDir, accountingMarkerName(netns)),
       });
       flows = await FlowTable.start({
         ...ns,

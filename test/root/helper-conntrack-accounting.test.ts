@@ -1,7 +1,8 @@
 /**
  * `portcullis helper --netns NS` turns on conntrack accounting and timestamps in NS,
  * reports it in its state, keeps the flow table's bytes, packets and start time current,
- * and sets the sysctls back at SIGTERM; `--no-conntrack-accounting` leaves them alone.
+ * and sets the sysctls back at SIGTERM (or, after a kill -9, at the next helper's SIGTERM);
+ * `--no-conntrack-accounting` leaves them alone.
  *
  * Safety: the sysctls are per network namespace. The helper only ever gets `--netns` with
  * a namespace this file created (checked before each start), and the host's values are
@@ -192,6 +193,24 @@ describe.skipIf(skip)('conntrack accounting in the helper namespace', () => {
     expect(
       h.lines.some((l) => / info conntrack: restored .*nf_conntrack_acct value=0/.test(l)),
     ).toBe(true);
+  }, 60_000);
+
+  it('after kill -9 they stay on, and the next helper sets them back at its SIGTERM', async () => {
+    expect(nsValues()).toEqual(['0', '0']);
+    const first = start();
+    await serving(first.lines, first.proc);
+    expect(nsValues()).toEqual(['1', '1']);
+    const killed = new Promise((resolve) => first.proc.once('exit', resolve));
+    first.proc.kill('SIGKILL');
+    await killed;
+    expect(nsValues()).toEqual(['1', '1']); // nobody restored them
+    const next = start();
+    await serving(next.lines, next.proc);
+    expect(next.lines.join('\n')).toMatch(
+      /a previous run left net\/netfilter\/nf_conntrack_acct changed/,
+    );
+    expect(await stop(next.proc)).toEqual({ code: 0 });
+    expect(nsValues()).toEqual(['0', '0']);
   }, 60_000);
 
   it('--no-conntrack-accounting leaves them off and says so', async () => {

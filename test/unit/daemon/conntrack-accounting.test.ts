@@ -1,12 +1,13 @@
 // Conntrack accounting sysctls (helper/daemon/conntrack-accounting.ts) against a
 // temporary copy of the /proc/sys tree: these tests never read or write the host's
 // sysctls (every access below is rooted in a mkdtemp directory, checked first).
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   ACCT_SYSCTL,
+  accountingMarkerName,
   ConntrackAccounting,
   TIMESTAMP_SYSCTL,
   netnsSysctlAccess,
@@ -96,6 +97,119 @@ describe('ConntrackAccounting', () => {
     expect(b.state).toMatchObject({ accounting: true, timestamps: true, enabledByHelper: false });
     await b.restore();
     expect(get()).toEqual(['1', '1']);
+  });
+
+  describe('after a helper that was killed (the marker file)', () => {
+    const marker = () => join(root, 'state', 'conntrack-sysctls.json');
+    const markerText = () => readFileSync(marker(), 'utf8');
+    beforeEach(() => mkdirSync(join(root, 'state')));
+
+    it('records what it changed until restore() and removes the record then', async () => {
+      set('0', '1');
+      const a = await ConntrackAccounting.start({
+        access: recorded(),
+        enable: true,
+        log: log(),
+        marker: marker(),
+      });
+      expect(JSON.parse(markerText())).toEqual({ [ACCT_SYSCTL]: '0' });
+      await a.restore();
+      expect(get()).toEqual(['0', '1']);
+      expect(existsSync(marker())).toBe(false);
+    });
+
+    it('the next start restores at its stop what a killed helper left on', async () => {
+      set('0', '0');
+      // The first helper turns both on and is killed: no restore().
+      await ConntrackAccounting.start({
+        access: recorded(),
+        enable: true,
+        log: log(),
+        marker: marker(),
+      });
+      expect(get()).toEqual(['1', '1']);
+      const access = recorded();
+      const b = await ConntrackAccounting.start({
+        access,
+        enable: true,
+        log: log(),
+        marker: marker(),
+      });
+      expect(access.writes).toEqual([]); // already on
+      expect(b.state.enabledByHelper).toBe(true);
+      expect(lines.join('')).toMatch(
+        /a previous run left net\/netfilter\/nf_conntrack_acct changed/,
+      );
+      await b.restore();
+      expect(get()).toEqual(['0', '0']);
+      expect(existsSync(marker())).toBe(false);
+    });
+
+    it('with accounting off, a start restores them at once', async () => {
+      set('0', '0');
+      await ConntrackAccounting.start({
+        access: recorded(),
+        enable: true,
+        log: log(),
+        marker: marker(),
+      });
+      const b = await ConntrackAccounting.start({
+        access: recorded(),
+        enable: false,
+        log: log(),
+        marker: marker(),
+      });
+      expect(get()).toEqual(['0', '0']);
+      expect(b.state).toMatchObject({ accounting: false, timestamps: false, optOut: true });
+      expect(existsSync(marker())).toBe(false);
+    });
+
+    it('keeps the record when restoring fails, so that the next start tries again', async () => {
+      set('0', '0');
+      await ConntrackAccounting.start({
+        access: recorded(),
+        enable: true,
+        log: log(),
+        marker: marker(),
+      });
+      const inner = procSysAccess(root);
+      const b = await ConntrackAccounting.start({
+        access: {
+          read: inner.read,
+          write: async () => {
+            throw new Error('EROFS');
+          },
+        },
+        enable: false,
+        log: log(),
+        marker: marker(),
+      });
+      expect(b.state.accounting).toBe(true);
+      expect(JSON.parse(markerText())).toEqual({ [ACCT_SYSCTL]: '0', [TIMESTAMP_SYSCTL]: '0' });
+    });
+
+    it('ignores a damaged record with a warning', async () => {
+      set('0', '1');
+      writeFileSync(marker(), '{not json');
+      const a = await ConntrackAccounting.start({
+        access: recorded(),
+        enable: true,
+        log: log(),
+        marker: marker(),
+      });
+      expect(lines.join('')).toMatch(/warn conntrack: ignoring .*conntrack-sysctls\.json/);
+      expect(JSON.parse(markerText())).toEqual({ [ACCT_SYSCTL]: '0' });
+      await a.restore();
+      expect(get()).toEqual(['0', '1']);
+    });
+
+    it('one record per namespace', () => {
+      expect(accountingMarkerName(undefined)).toBe('conntrack-sysctls.json');
+      expect(accountingMarkerName('blue')).toBe('conntrack-sysctls.netns-blue.json');
+      expect(accountingMarkerName('/run/netns/a b')).toBe(
+        'conntrack-sysctls.netns-%2Frun%2Fnetns%2Fa%20b.json',
+      );
+    });
   });
 
   it('--no-conntrack-accounting: reads and reports, writes nothing', async () => {
