@@ -177,7 +177,7 @@ export function createHelperService(parts: ServiceParts): HelperService {
     'rules.dryRun': ({ match, since, until, limit }) =>
       guarded(async () => {
         await history.loaded();
-        return history.dryRun(match, {
+        return history.dryRunAll(match, {
           limit,
           ...(since !== undefined ? { since } : {}),
           ...(until !== undefined ? { until } : {}),
@@ -186,7 +186,7 @@ export function createHelperService(parts: ServiceParts): HelperService {
     'history.query': (q) =>
       guarded(async () => {
         await history.loaded();
-        const page = history.query({
+        const page = await history.search({
           limit: q.limit,
           ...(q.since !== undefined ? { since: q.since } : {}),
           ...(q.until !== undefined ? { until: q.until } : {}),
@@ -199,7 +199,7 @@ export function createHelperService(parts: ServiceParts): HelperService {
     'history.series': (q) =>
       guarded(async () => {
         await history.loaded();
-        return { bucketMs: q.bucketMs, buckets: history.series(q) };
+        return { bucketMs: q.bucketMs, buckets: await history.seriesAll(q) };
       }),
     'stats.get': () => guarded(async () => helper.stats.latest ?? (await helper.stats.collect())),
     flowsSnapshot: (): Iterable<Flow> => helper.flows.snapshot(),

@@ -181,6 +181,14 @@ function findSeq(entries: readonly HistoryEntry[], seq: number): HistoryEntry | 
   return e?.seq === seq ? e : undefined;
 }
 
+function addToBucket(b: SeriesBucket, e: HistoryEntry): void {
+  if (e.action === 'allow') b.allowed++;
+  else b.denied++;
+  if (e.reason === 'prompt' || e.reason === 'default') b.prompted++;
+  b.bytesOut += e.bytesOut ?? 0;
+  b.bytesIn += e.bytesIn ?? 0;
+}
+
 function textOf(e: HistoryEntry): string {
   const r = e.request;
   const p = r.process;
@@ -227,6 +235,14 @@ export class HistoryStore {
   #loading: Promise<void> | null = null;
   /** End records for entries on disk that came before they were loaded (bounded). */
   readonly #lateEnds = new Map<number, EndRecord>();
+  /**
+   * End records of entries that are only on disk (older than the memory window), for
+   * the queries that read older segments: their end may be in a later segment than
+   * they are (bounded).
+   */
+  readonly #diskEnds = new Map<number, EndRecord>();
+  /** The entries of the older segments read last by a query (two at most). */
+  readonly #segmentCache = new Map<string, HistoryEntry[]>();
   #report: LoadReport = { segments: 0, entries: 0, endRecords: 0, skippedLines: 0, tornLines: 0 };
 
   private constructor(options: HistoryStoreOptions) {
@@ -332,6 +348,9 @@ export class HistoryStore {
     else if (!this.#loaded && seq < this.#runFirstSeq) {
       setNewest(this.#lateEnds, seq, end, 65_536);
       return true;
+    } else if (seq < this.#memoryFirstSeq()) {
+      this.#rememberDiskEnd(end);
+      return true;
     }
     return e !== undefined;
   }
@@ -371,12 +390,7 @@ export class HistoryStore {
     }));
     for (const e of this.#entries) {
       if (e.decidedAt < q.since || e.decidedAt >= q.until) continue;
-      const b = buckets[Math.floor((e.decidedAt - q.since) / q.bucketMs)]!;
-      if (e.action === 'allow') b.allowed++;
-      else b.denied++;
-      if (e.reason === 'prompt' || e.reason === 'default') b.prompted++;
-      b.bytesOut += e.bytesOut ?? 0;
-      b.bytesIn += e.bytesIn ?? 0;
+      addToBucket(buckets[Math.floor((e.decidedAt - q.since) / q.bucketMs)]!, e);
     }
     return buckets;
   }
@@ -399,6 +413,125 @@ export class HistoryStore {
       if (entries.length < limit) entries.push(cloneEntry(e));
     }
     return { entries, total };
+  }
+
+  /**
+   * query() over everything kept, not only the memory window: when the page is not
+   * full from memory, older entries are read from the segments on disk (newest first;
+   * the last two segments read are cached for the following pages). The helper's
+   * `history.query` uses this.
+   */
+  async search(q: HistoryQuery = {}): Promise<HistoryPage> {
+    const limit = Math.min(Math.max(q.limit ?? 100, 1), MAX_LIMIT);
+    const page = this.query(q);
+    if (page.entries.length === limit) return page;
+    const needle = q.text?.toLowerCase() ?? '';
+    const out = page.entries;
+    for await (const e of this.#olderEntries(q.beforeSeq ?? Infinity, q.since)) {
+      if (q.since !== undefined && e.decidedAt < q.since) continue;
+      if (q.until !== undefined && e.decidedAt >= q.until) continue;
+      if (q.action !== undefined && e.action !== q.action) continue;
+      if (needle !== '' && !textOf(e).includes(needle)) continue;
+      if (out.length === limit) return { entries: out, nextBeforeSeq: out[out.length - 1]!.seq };
+      out.push(cloneEntry(e));
+    }
+    return { entries: out, nextBeforeSeq: null };
+  }
+
+  /** series() over everything kept (older segments read from disk when `since` reaches them). */
+  async seriesAll(q: { since: number; until: number; bucketMs: number }): Promise<SeriesBucket[]> {
+    const buckets = this.series(q);
+    if (buckets.length === 0) return buckets;
+    for await (const e of this.#olderEntries(Infinity, q.since)) {
+      if (e.decidedAt < q.since || e.decidedAt >= q.until) continue;
+      addToBucket(buckets[Math.floor((e.decidedAt - q.since) / q.bucketMs)]!, e);
+    }
+    return buckets;
+  }
+
+  /** dryRun() over everything kept: the total counts the entries on disk too. */
+  async dryRunAll(
+    match: RuleMatch,
+    q: { since?: number; until?: number; limit?: number } = {},
+  ): Promise<{ entries: HistoryEntry[]; total: number }> {
+    const result = this.dryRun(match, q);
+    const compiled = compileMatch(match);
+    const limit = Math.min(Math.max(q.limit ?? 100, 0), MAX_LIMIT);
+    for await (const e of this.#olderEntries(Infinity, q.since)) {
+      if (q.since !== undefined && e.decidedAt < q.since) continue;
+      if (q.until !== undefined && e.decidedAt >= q.until) continue;
+      if (!matchesView(compiled, requestView(e.request))) continue;
+      result.total++;
+      if (result.entries.length < limit) result.entries.push(cloneEntry(e));
+    }
+    return result;
+  }
+
+  /** The seq of the oldest entry in memory (everything below is only on disk). */
+  #memoryFirstSeq(): number {
+    return this.#entries[0]?.seq ?? this.#nextSeq;
+  }
+
+  #rememberDiskEnd(end: EndRecord): void {
+    setNewest(this.#diskEnds, end.endOf, end, 65_536);
+    for (const entries of this.#segmentCache.values()) {
+      const e = findSeq(entries, end.endOf);
+      if (e) applyEnd(e, end);
+    }
+  }
+
+  /**
+   * Entries older than the memory window and than `belowSeq`, newest first, read
+   * segment by segment; stops at a segment whose newest time is before `since`.
+   */
+  async *#olderEntries(belowSeq: number, since?: number): AsyncGenerator<HistoryEntry> {
+    if (!this.#loaded) return; // lazyLoad: queries wait for loaded() first
+    const below = Math.min(belowSeq, this.#memoryFirstSeq());
+    // The segment being written too: with a small window its first entries may have left it.
+    const all = this.#current ? [...this.#segments, this.#current] : this.#segments;
+    const older = all.filter((seg) => seg.firstSeq < below);
+    for (let k = older.length - 1; k >= 0; k--) {
+      const seg = older[k]!;
+      if (since !== undefined && seg.lastTime !== 0 && seg.lastTime < since) return;
+      const entries = await this.#segmentEntries(seg);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        if (entries[i]!.seq < below) yield entries[i]!;
+      }
+    }
+  }
+
+  /** One segment's entries (oldest first) with the end records known for them; cached. */
+  async #segmentEntries(seg: Segment): Promise<HistoryEntry[]> {
+    const cached = this.#segmentCache.get(seg.name);
+    if (cached) {
+      setNewest(this.#segmentCache, seg.name, cached, 2);
+      return cached;
+    }
+    const entries: HistoryEntry[] = [];
+    const ends: EndRecord[] = [];
+    try {
+      await readLines(join(this.dir, seg.name), (line) => {
+        const parsed = parseLine(line);
+        if (parsed.kind === 'entry') entries.push(parsed.entry);
+        else if (parsed.kind === 'end') ends.push(parsed.end);
+      });
+    } catch (e) {
+      // Deleted by the limits meanwhile: its entries are gone.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new HistoryError('IO', `reading ${seg.name}: ${(e as Error).message}`, { cause: e });
+    }
+    entries.sort((a, b) => a.seq - b.seq);
+    for (const end of ends) {
+      const target = findSeq(entries, end.endOf);
+      if (target) applyEnd(target, end);
+      else this.#rememberDiskEnd(end);
+    }
+    for (const e of entries) {
+      const end = this.#diskEnds.get(e.seq);
+      if (end && e.ended === null) applyEnd(e, end);
+    }
+    setNewest(this.#segmentCache, seg.name, entries, 2);
+    return entries;
   }
 
   /** Writes the batched lines now (and applies rotation and limits). */
@@ -515,6 +648,7 @@ export class HistoryStore {
       const isNewest = this.#current === null && this.#segments.length === 1;
       if (!tooOld && (total <= this.#maxBytes || isNewest)) break;
       await fsp.unlink(join(this.dir, oldest.name));
+      this.#segmentCache.delete(oldest.name);
       this.#segments.shift();
       total -= oldest.size;
       deleted++;
@@ -681,6 +815,9 @@ export class HistoryStore {
         if (!lazy) seg.lastTime = Math.max(seg.lastTime, parsed.end.ended);
         const target = findSeq(entries, parsed.end.endOf);
         if (target) applyEnd(target, parsed.end);
+        // Its entry left the window already (or is in an older segment): kept for
+        // the queries that read older segments.
+        else this.#rememberDiskEnd(parsed.end);
       }
     };
     for (const seg of segs) {

@@ -7,6 +7,7 @@ import {
   HistoryStore,
   segmentName,
   type HistoryInput,
+  type HistoryQuery,
   type HistoryStoreOptions,
 } from '../../../helper/history/index.js';
 import type { Action, VerdictReason } from '../../../helper/protocol/model.js';
@@ -357,5 +358,85 @@ describe('charts and dry runs', () => {
     expect(hosts.entries.map((e) => e.seq)).toEqual([9, 7, 5, 3, 1]);
     expect(s.dryRun({ address: '192.0.2.0/30' }).total).toBe(4);
     expect(s.dryRun({ exe: '/nothing' })).toEqual({ entries: [], total: 0 });
+  });
+});
+
+describe('queries beyond the memory window (search, seriesAll, dryRunAll)', () => {
+  const N = 3000;
+  // A small window (10 entries, trimmed in chunks of 1,024) and small segments: most
+  // entries are only on disk, spread over many segments.
+  const small = { memoryEntries: 10, segmentBytes: 64 * 1024, maxBytes: 64 * 1024 * 1024 };
+
+  async function filled(): Promise<HistoryStore> {
+    const s = await open(small);
+    for (let i = 0; i < N; i++) {
+      s.append(input(i, { decidedAt: clock.now() + i }));
+      if (i % 500 === 499) await s.flush();
+    }
+    await s.flush();
+    return s;
+  }
+
+  async function allPages(s: HistoryStore, q: HistoryQuery = {}): Promise<number[]> {
+    const seqs: number[] = [];
+    let before: number | undefined;
+    for (;;) {
+      const page = await s.search({
+        ...q,
+        limit: 97,
+        ...(before !== undefined ? { beforeSeq: before } : {}),
+      });
+      seqs.push(...page.entries.map((e) => e.seq));
+      if (page.nextBeforeSeq === null) return seqs;
+      before = page.nextBeforeSeq;
+    }
+  }
+
+  it('pages through every kept entry, newest first, with filters; query() sees only memory', async () => {
+    const s = await filled();
+    expect(s.size).toBeLessThan(N);
+    expect(s.segments().length).toBeGreaterThan(3);
+    const all = await allPages(s);
+    expect(all).toEqual(Array.from({ length: N }, (_, k) => N - k));
+    // The same filters as query(), applied to the entries read from disk.
+    const t0 = clock.now();
+    const denied = await allPages(s, { action: 'deny', since: t0 + 100, until: t0 + 2000 });
+    const expected = Array.from({ length: N }, (_, k) => N - 1 - k)
+      .filter((i) => i % 4 === 0 && i >= 100 && i < 2000)
+      .map((i) => i + 1);
+    expect(denied).toEqual(expected);
+    const firefox = await allPages(s, { text: 'FIREFOX' });
+    expect(firefox).toHaveLength(N / 3);
+    expect(s.query({ limit: 10_000 }).entries.length).toBe(s.size);
+  });
+
+  it('gives entries only on disk their end counters, also after a reopen', async () => {
+    const s = await filled();
+    // seq 5 left the window long ago: its end record goes to a later segment.
+    expect(s.markEnded(5, { ended: clock.now() + 9, bytesOut: 55, bytesIn: 66 })).toBe(true);
+    const hit = async (store: HistoryStore) =>
+      (await store.search({ beforeSeq: 6, limit: 1 })).entries[0];
+    expect(await hit(s)).toMatchObject({ seq: 5, bytesOut: 55, bytesIn: 66 });
+    await s.close();
+    stores.splice(stores.indexOf(s), 1);
+    const again = await open({ ...small, lazyLoad: true });
+    await again.loaded();
+    expect(await hit(again)).toMatchObject({ seq: 5, bytesOut: 55, bytesIn: 66 });
+    expect(await allPages(again)).toHaveLength(N);
+  });
+
+  it('seriesAll and dryRunAll count the entries on disk too', async () => {
+    const s = await filled();
+    const t0 = clock.now();
+    const q = { since: t0, until: t0 + N, bucketMs: 1000 };
+    const memoryOnly = s.series(q).reduce((n, b) => n + b.allowed + b.denied, 0);
+    const all = await s.seriesAll(q);
+    expect(all.reduce((n, b) => n + b.allowed + b.denied, 0)).toBe(N);
+    expect(all.reduce((n, b) => n + b.denied, 0)).toBe(N / 4);
+    expect(memoryOnly).toBe(s.size);
+    const dry = await s.dryRunAll({ exe: '/usr/bin/firefox' }, { limit: 5 });
+    expect(dry.total).toBe(N / 3);
+    expect(dry.entries.map((e) => e.seq)).toEqual([2998, 2995, 2992, 2989, 2986]);
+    expect(s.dryRun({ exe: '/usr/bin/firefox' }).total).toBeLessThan(N / 3);
   });
 });
