@@ -106,6 +106,7 @@ interface Segment {
 }
 
 const MAX_LIMIT = 10_000;
+const SEGMENT_CACHE_MS = 60_000;
 const MAX_BUCKETS = 10_000;
 
 /**
@@ -243,6 +244,8 @@ export class HistoryStore {
   readonly #diskEnds = new Map<number, EndRecord>();
   /** The entries of the older segments read last by a query (two at most). */
   readonly #segmentCache = new Map<string, HistoryEntry[]>();
+  /** Empties the cache a minute after its last use: it is for paging, not for keeping. */
+  #cacheTimer: TimerHandle | null = null;
   #report: LoadReport = { segments: 0, entries: 0, endRecords: 0, skippedLines: 0, tornLines: 0 };
 
   private constructor(options: HistoryStoreOptions) {
@@ -502,6 +505,7 @@ export class HistoryStore {
 
   /** One segment's entries (oldest first) with the end records known for them; cached. */
   async #segmentEntries(seg: Segment): Promise<HistoryEntry[]> {
+    this.#touchCache();
     const cached = this.#segmentCache.get(seg.name);
     if (cached) {
       setNewest(this.#segmentCache, seg.name, cached, 2);
@@ -534,6 +538,14 @@ export class HistoryStore {
     return entries;
   }
 
+  #touchCache(): void {
+    if (this.#cacheTimer !== null) this.#clock.clearTimeout(this.#cacheTimer);
+    this.#cacheTimer = this.#clock.setTimeout(() => {
+      this.#cacheTimer = null;
+      this.#segmentCache.clear();
+    }, SEGMENT_CACHE_MS);
+  }
+
   /** Writes the batched lines now (and applies rotation and limits). */
   flush(): Promise<void> {
     if (this.#timer !== null) {
@@ -551,6 +563,9 @@ export class HistoryStore {
     if (this.#closed) return;
     await this.flush();
     this.#closed = true;
+    if (this.#cacheTimer !== null) this.#clock.clearTimeout(this.#cacheTimer);
+    this.#cacheTimer = null;
+    this.#segmentCache.clear();
     const fh = this.#fh;
     this.#fh = null;
     if (fh) {

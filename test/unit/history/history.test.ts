@@ -439,4 +439,17 @@ describe('queries beyond the memory window (search, seriesAll, dryRunAll)', () =
     expect(dry.entries.map((e) => e.seq)).toEqual([2998, 2995, 2992, 2989, 2986]);
     expect(s.dryRun({ exe: '/usr/bin/firefox' }).total).toBeLessThan(N / 3);
   });
+
+  it('keeps the segments read for paging a minute after their last use, then drops them', async () => {
+    const s = await filled();
+    const first = async () => (await s.search({ beforeSeq: 2, limit: 1 })).entries[0]?.seq;
+    expect(await first()).toBe(1);
+    // Removed behind the store's back: the cached copy still answers...
+    await rm(join(histDir(), s.segments()[0]!.name));
+    clock.advance(59_000);
+    expect(await first()).toBe(1);
+    // ...until a minute without use has passed.
+    clock.advance(60_000);
+    expect(await first()).toBeUndefined();
+  });
 });
