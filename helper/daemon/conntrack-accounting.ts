@@ -181,6 +181,7 @@ export class ConntrackAccounting {
     const leftOver = marker !== undefined ? await readMarker(marker, log) : null;
     /** Left-over values not restored now (unreadable, or the write failed): kept in the marker. */
     const unresolved = new Map<string, string>();
+    const toEnable: string[] = [];
     for (const key of [ACCT_SYSCTL, TIMESTAMP_SYSCTL]) {
       let value: string | null;
       try {
@@ -211,26 +212,37 @@ export class ConntrackAccounting {
         }
       }
       if (!options.enable || value === null || flag(value) !== false) continue;
+      toEnable.push(key);
+      if (!previous.has(key)) previous.set(key, value);
+    }
+    // The marker first, then the writes: a helper killed in between leaves a marker
+    // that names a value not changed yet, which restoring rewrites harmlessly.
+    const record = async (): Promise<void> => {
+      if (marker === undefined) return;
+      try {
+        const all = new Map([...unresolved, ...previous]);
+        if (all.size > 0) await writeMarker(marker, all);
+        else if (leftOver !== null || toEnable.length > 0) await removeMarker(marker, log);
+      } catch (error) {
+        // Restoring at a clean stop still works; only a crash would leave them on.
+        log.warn(COMPONENT, `cannot write ${marker}: ${(error as Error).message}`);
+      }
+    };
+    await record();
+    let refused = false;
+    for (const key of toEnable) {
       try {
         await access.write(key, '1');
-        if (!previous.has(key)) previous.set(key, value);
         values.set(key, '1');
       } catch (error) {
         // Under systemd's ProtectKernelTunables /proc/sys is read-only (EROFS): the
         // helper works on, the flows just have no counters.
         log.warn(COMPONENT, `cannot turn on ${key}: ${(error as Error).message}`);
+        if (leftOver?.get(key) === undefined) previous.delete(key);
+        refused = true;
       }
     }
-    if (marker !== undefined) {
-      try {
-        const record = new Map([...unresolved, ...previous]);
-        if (record.size > 0) await writeMarker(marker, record);
-        else if (leftOver !== null) await removeMarker(marker, log);
-      } catch (error) {
-        // Restoring at a clean stop still works; only a crash would leave them on.
-        log.warn(COMPONENT, `cannot write ${marker}: ${(error as Error).message}`);
-      }
-    }
+    if (refused) await record();
     const self = new ConntrackAccounting(options, values, previous, unresolved);
     log.info(COMPONENT, 'accounting', {
       accounting: self.state.accounting,

@@ -118,6 +118,25 @@ describe('ConntrackAccounting', () => {
       expect(existsSync(marker())).toBe(false);
     });
 
+    it('writes the record before it changes anything (a kill in between is covered)', async () => {
+      set('0', '0');
+      const inner = procSysAccess(root);
+      const seen: boolean[] = [];
+      await ConntrackAccounting.start({
+        access: {
+          read: inner.read,
+          write: async (k, v) => {
+            seen.push(existsSync(marker()));
+            await inner.write(k, v);
+          },
+        },
+        enable: true,
+        log: log(),
+        marker: marker(),
+      });
+      expect(seen).toEqual([true, true]);
+    });
+
     it('the next start restores at its stop what a killed helper left on', async () => {
       set('0', '0');
       // The first helper turns both on and is killed: no restore().
