@@ -20,8 +20,10 @@ import type { Prompt, PromptsEvent } from '../../helper/protocol/index.js';
 import { readQueueStats } from '../../helper/nfqueue/stats.js';
 import { DnsServer } from '../support/dns-server.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
-import { echoServer, Peer, vethPair } from '../support/tcp-peers.js';
+import type { Peer } from '../support/tcp-peers.js';
+import { echoServer, vethPair } from '../support/tcp-peers.js';
 import { sleep } from '../support/udp-agent.js';
+import { resolvingClient, type ResolvingClientOptions } from '../support/resolving-client.js';
 
 function missing(): string | undefined {
   const root = rootTestsUnavailable();
@@ -76,60 +78,13 @@ class HelperProcess {
   }
 }
 
-/**
- * A program in the namespace: resolves HOST with the test DNS server (c-ares), then
- * connects to the address and port, exchanges `count` messages and ends (or holds).
- */
-const PROGRAM = `
-const dns = require('dns');
-const net = require('net');
-const [server, name, port, count, hold, timeout] = process.argv.slice(1);
-const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
-const r = new dns.promises.Resolver({ timeout: 2000, tries: 3 });
-r.setServers([server]);
-r.resolve4(name).then(([address]) => {
-  out({ ev: 'resolved', address, pid: process.pid });
-  const s = net.connect({ host: address, port: Number(port) });
-  s.setTimeout(Number(timeout));
-  s.on('timeout', () => { out({ ev: 'end', ok: false, error: 'ETIMEDOUT' }); process.exit(0); });
-  s.on('error', (e) => { out({ ev: 'end', ok: false, error: e.code }); process.exit(0); });
-  let n = 0;
-  s.on('connect', () => { s.setTimeout(0); out({ ev: 'connected', sport: s.localPort }); s.write('m'); });
-  s.on('data', () => {
-    n++;
-    if (n < Number(count)) setTimeout(() => s.write('m'), 20);
-    else if (hold !== '1') { out({ ev: 'end', ok: true, replies: n }); s.end(); }
-    else out({ ev: 'echoed', replies: n });
-  });
-  s.on('close', () => { out({ ev: 'end', ok: hold !== '1', closed: true, replies: n }); process.exit(0); });
-}, (e) => { out({ ev: 'end', ok: false, error: 'DNS ' + e.code }); process.exit(0); });
-`;
-
 function program(
   ns: TestNetns,
   dnsServer: string,
   port: number,
-  options: { count?: number; hold?: boolean; timeoutMs?: number } = {},
+  options: ResolvingClientOptions = {},
 ): Peer {
-  const proc = spawn(
-    'ip',
-    [
-      'netns',
-      'exec',
-      ns.name,
-      process.execPath,
-      '-e',
-      PROGRAM,
-      dnsServer,
-      HOST,
-      String(port),
-      String(options.count ?? 3),
-      options.hold ? '1' : '0',
-      String(options.timeoutMs ?? 20_000),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  return new Peer(proc);
+  return resolvingClient(ns, dnsServer, HOST, port, options);
 }
 
 /** Collects `prompts` events of a client. */

@@ -30,8 +30,10 @@ import { IpcClient } from '../../helper/protocol/client.js';
 import { startUi, type RunningUi } from '../../src-main/node/web-cli.js';
 import { DnsServer } from '../support/dns-server.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
-import { echoServer, Peer, vethPair } from '../support/tcp-peers.js';
+import type { Peer } from '../support/tcp-peers.js';
+import { echoServer, vethPair } from '../support/tcp-peers.js';
 import { sleep } from '../support/udp-agent.js';
+import { resolvingClient } from '../support/resolving-client.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -56,32 +58,6 @@ const ICON_SVG =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">' +
   '<path d="M16 2 29 9.5v13L16 30 3 22.5v-13z" fill="#3c873a"/>' +
   '<text x="16" y="21" font-size="12" text-anchor="middle" fill="#fff">js</text></svg>\n';
-
-/** Resolves HOST, connects, exchanges `count` messages, then ends or holds. */
-const PROGRAM = `
-const dns = require('dns');
-const net = require('net');
-const [server, name, port, count, hold, timeout] = process.argv.slice(1);
-const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
-const r = new dns.promises.Resolver({ timeout: 2000, tries: 3 });
-r.setServers([server]);
-r.resolve4(name).then(([address]) => {
-  out({ ev: 'resolved', address, pid: process.pid });
-  const s = net.connect({ host: address, port: Number(port) });
-  s.setTimeout(Number(timeout));
-  s.on('timeout', () => { out({ ev: 'end', ok: false, error: 'ETIMEDOUT' }); process.exit(0); });
-  s.on('error', (e) => { out({ ev: 'end', ok: false, error: e.code }); process.exit(0); });
-  let n = 0;
-  s.on('connect', () => { s.setTimeout(0); out({ ev: 'connected', sport: s.localPort }); s.write('m'); });
-  s.on('data', () => {
-    n++;
-    if (n < Number(count)) setTimeout(() => s.write('m'), 20);
-    else if (hold !== '1') { out({ ev: 'end', ok: true, replies: n }); s.end(); }
-    else out({ ev: 'echoed', replies: n });
-  });
-  s.on('close', () => { out({ ev: 'end', ok: hold !== '1', closed: true, replies: n }); process.exit(0); });
-}, (e) => { out({ ev: 'end', ok: false, error: 'DNS ' + e.code }); process.exit(0); });
-`;
 
 const BROWSER_FLAGS = [
   '--headless',
@@ -113,25 +89,10 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
   const savedEnv: Record<string, string | undefined> = {};
 
   function run(port: number, options: { hold?: boolean; timeoutMs?: number } = {}): Peer {
-    const proc = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        client.name,
-        process.execPath,
-        '-e',
-        PROGRAM,
-        addr.b,
-        HOST,
-        String(port),
-        '3',
-        options.hold ? '1' : '0',
-        String(options.timeoutMs ?? 60_000),
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    const p = new Peer(proc);
+    const p = resolvingClient(client, addr.b, HOST, port, {
+      timeoutMs: 60_000,
+      ...options,
+    });
     programs.push(p);
     return p;
   }
