@@ -12,6 +12,7 @@ import {
 import { DnsServer, resolveIn, type Zone } from '../support/dns-server.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
 import { sleep } from '../support/udp-agent.js';
+import { vethPair } from '../support/veth.js';
 
 function missing(): string | undefined {
   const root = rootTestsUnavailable();
@@ -83,13 +84,7 @@ describe.skipIf(skip).each(backends())(
       srv = new TestNetns('pcl-dnss');
       cli = new TestNetns('pcl-dnsc');
       const [vs, vc] = [`dns${process.pid % 10000}s`, `dns${process.pid % 10000}c`];
-      srv.exec('ip', ['link', 'add', vs, 'type', 'veth', 'peer', 'name', vc, 'netns', cli.name]);
-      srv.exec('ip', ['addr', 'add', '198.18.53.1/24', 'dev', vs]);
-      srv.exec('ip', ['addr', 'add', 'fd53:d5::1/64', 'dev', vs, 'nodad']);
-      srv.exec('ip', ['link', 'set', vs, 'up']);
-      cli.exec('ip', ['addr', 'add', '198.18.53.2/24', 'dev', vc]);
-      cli.exec('ip', ['addr', 'add', 'fd53:d5::2/64', 'dev', vc, 'nodad']);
-      cli.exec('ip', ['link', 'set', vc, 'up']);
+      vethPair(srv, cli, { names: [vs, vc], v4: '198.18.53', v6: 'fd53:d5::', linkLocal: true });
       server = new DnsServer(srv, ['198.18.53.1', 'fd53:d5::1'], ZONE);
       await server.ready();
       // The helper's rules: queueing (with bypass: nobody is bound) and DNS logging.

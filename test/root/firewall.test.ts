@@ -13,6 +13,7 @@ import {
 } from '../../helper/firewall/index.js';
 import { NfQueue } from '../../helper/nfqueue/queue.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
+import { vethPair } from '../support/veth.js';
 
 function missing(): string | undefined {
   const root = rootTestsUnavailable();
@@ -236,11 +237,7 @@ describe.skipIf(skip)(
       b = new TestNetns('pcl-fwb');
       const va = `pca${process.pid % 10000}`;
       const vb = `pcb${process.pid % 10000}`;
-      a.exec('ip', ['link', 'add', va, 'type', 'veth', 'peer', 'name', vb, 'netns', b.name]);
-      a.exec('ip', ['addr', 'add', '10.77.0.1/24', 'dev', va]);
-      a.exec('ip', ['link', 'set', va, 'up']);
-      b.exec('ip', ['addr', 'add', '10.77.0.2/24', 'dev', vb]);
-      b.exec('ip', ['link', 'set', vb, 'up']);
+      vethPair(a, b, { names: [va, vb], v4: '10.77.0', linkLocal: true });
       fw = await FirewallRules.open({ netns: a.name });
     });
     afterAll(async () => {

@@ -6,6 +6,7 @@ import { NfLogError } from '../../helper/nflog/errors.js';
 import { parsePacket } from '../../helper/packet/parse.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
 import { sleep } from '../support/udp-agent.js';
+import { vethPair } from '../support/veth.js';
 
 const NF_INET_LOCAL_IN = 1;
 const NF_INET_LOCAL_OUT = 3;
@@ -280,11 +281,7 @@ describe.skipIf(skip)('NFLOG of packets from a veth peer', () => {
   beforeAll(() => {
     a = new TestNetns('pcl-nfla');
     b = new TestNetns('pcl-nflb');
-    a.exec('ip', ['link', 'add', 'nfl0', 'type', 'veth', 'peer', 'name', 'nfl1', 'netns', b.name]);
-    a.exec('ip', ['addr', 'add', '198.18.7.1/24', 'dev', 'nfl0']);
-    a.exec('ip', ['link', 'set', 'nfl0', 'up']);
-    b.exec('ip', ['addr', 'add', '198.18.7.2/24', 'dev', 'nfl1']);
-    b.exec('ip', ['link', 'set', 'nfl1', 'up']);
+    vethPair(a, b, { names: ['nfl0', 'nfl1'], v4: '198.18.7', linkLocal: true });
     a.exec('iptables', [
       ...['-A', 'INPUT', '-i', 'nfl0', '-p', 'udp', '--dport', '7003'],
       ...['-j', 'NFLOG', '--nflog-group', '23', '--nflog-prefix', 'veth-in'],

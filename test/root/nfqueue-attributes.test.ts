@@ -25,6 +25,7 @@ import {
   TimestampReceiver,
 } from '../support/py-socket.js';
 import { addXtQueueRule } from '../support/nft-xt-queue.js';
+import { vethPair } from '../support/veth.js';
 
 function missing(): string | undefined {
   const root = rootTestsUnavailable();
@@ -210,13 +211,7 @@ describe.skipIf(skip)('NFQUEUE inbound over a veth pair: timestamp, IPv6, TCP', 
   beforeAll(async () => {
     a = new TestNetns('pcl-nfqta');
     b = new TestNetns('pcl-nfqtb');
-    a.exec('ip', ['link', 'add', vethA, 'type', 'veth', 'peer', 'name', vethB, 'netns', b.name]);
-    a.exec('ip', ['addr', 'add', '198.18.3.1/24', 'dev', vethA]);
-    b.exec('ip', ['addr', 'add', '198.18.3.2/24', 'dev', vethB]);
-    a.exec('ip', ['-6', 'addr', 'add', '2001:db8:3::1/64', 'dev', vethA, 'nodad']);
-    b.exec('ip', ['-6', 'addr', 'add', '2001:db8:3::2/64', 'dev', vethB, 'nodad']);
-    a.exec('ip', ['link', 'set', vethA, 'up']);
-    b.exec('ip', ['link', 'set', vethB, 'up']);
+    vethPair(a, b, { names: [vethA, vethB], v4: '198.18.3', v6: '2001:db8:3::', linkLocal: true });
     agentA = new Agent(a);
     agentB = new Agent(b);
     await Promise.all([agentA.ready(), agentB.ready()]);

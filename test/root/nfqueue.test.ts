@@ -7,6 +7,7 @@ import { parsePacket } from '../../helper/packet/parse.js';
 import { recomputeChecksums, verifyChecksums } from '../../helper/packet/checksum.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
 import { Agent, sleep } from '../support/udp-agent.js';
+import { vethPair } from '../support/veth.js';
 
 function missing(): string | undefined {
   const root = rootTestsUnavailable();
@@ -717,11 +718,7 @@ describe.skipIf(skip)('NFQUEUE on a veth pair between two namespaces (198.18.0.0
   beforeAll(async () => {
     a = new TestNetns('pcl-nfqa');
     b = new TestNetns('pcl-nfqb');
-    a.exec('ip', ['link', 'add', vethA, 'type', 'veth', 'peer', 'name', vethB, 'netns', b.name]);
-    a.exec('ip', ['addr', 'add', '198.18.0.1/24', 'dev', vethA]);
-    b.exec('ip', ['addr', 'add', '198.18.0.2/24', 'dev', vethB]);
-    a.exec('ip', ['link', 'set', vethA, 'up']);
-    b.exec('ip', ['link', 'set', vethB, 'up']);
+    vethPair(a, b, { names: [vethA, vethB], linkLocal: true });
     agentA = new Agent(a);
     agentB = new Agent(b);
     await Promise.all([agentA.ready(), agentB.ready()]);

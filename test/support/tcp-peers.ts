@@ -4,7 +4,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { TestNetns } from './netns.js';
-import { run } from './netns.js';
 
 const SERVER = `
 const net = require('net');
@@ -130,19 +129,4 @@ export function tcpHold(ns: TestNetns, host: string, port: number, count = 2): P
   return spawnIn(ns, CLIENT, [host, String(port), String(count), '1', '5000']);
 }
 
-/** Two namespaces joined by a veth pair: a = 198.18.0.1/24, b = 198.18.0.2/24 (RFC 2544 test range). */
-export function vethPair(a: TestNetns, b: TestNetns): { a: string; b: string } {
-  const suffix = a.name.slice(-6);
-  const va = `pa${suffix}`;
-  const vb = `pb${suffix}`;
-  run('ip', ['-n', a.name, 'link', 'add', va, 'type', 'veth', 'peer', 'name', vb, 'netns', b.name]);
-  // No IPv6 link-local addresses: their MLD reports would be queued as new ICMPv6
-  // "connections" at unpredictable times and upset the tests' packet counts.
-  run('ip', ['-n', a.name, 'link', 'set', va, 'addrgenmode', 'none']);
-  run('ip', ['-n', b.name, 'link', 'set', vb, 'addrgenmode', 'none']);
-  run('ip', ['-n', a.name, 'addr', 'add', '198.18.0.1/24', 'dev', va]);
-  run('ip', ['-n', b.name, 'addr', 'add', '198.18.0.2/24', 'dev', vb]);
-  run('ip', ['-n', a.name, 'link', 'set', va, 'up']);
-  run('ip', ['-n', b.name, 'link', 'set', vb, 'up']);
-  return { a: '198.18.0.1', b: '198.18.0.2' };
-}
+export { vethPair } from './veth.js';
