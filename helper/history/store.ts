@@ -190,6 +190,14 @@ function addToBucket(b: SeriesBucket, e: HistoryEntry): void {
   b.bytesIn += e.bytesIn ?? 0;
 }
 
+/** The filters of a HistoryQuery (`needle`: its text, lower-cased, or ''). */
+function queryMatches(e: HistoryEntry, q: HistoryQuery, needle: string): boolean {
+  if (q.since !== undefined && e.decidedAt < q.since) return false;
+  if (q.until !== undefined && e.decidedAt >= q.until) return false;
+  if (q.action !== undefined && e.action !== q.action) return false;
+  return needle === '' || textOf(e).includes(needle);
+}
+
 function textOf(e: HistoryEntry): string {
   const r = e.request;
   const p = r.process;
@@ -366,10 +374,7 @@ export class HistoryStore {
     if (q.beforeSeq !== undefined) i = this.#lowerBound(q.beforeSeq) - 1;
     for (; i >= 0; i--) {
       const e = this.#entries[i]!;
-      if (q.since !== undefined && e.decidedAt < q.since) continue;
-      if (q.until !== undefined && e.decidedAt >= q.until) continue;
-      if (q.action !== undefined && e.action !== q.action) continue;
-      if (needle !== '' && !textOf(e).includes(needle)) continue;
+      if (!queryMatches(e, q, needle)) continue;
       if (out.length === limit) return { entries: out, nextBeforeSeq: out[out.length - 1]!.seq };
       out.push(cloneEntry(e));
     }
@@ -431,10 +436,7 @@ export class HistoryStore {
     const needle = q.text?.toLowerCase() ?? '';
     const out = page.entries;
     for await (const e of this.#olderEntries(q.beforeSeq ?? Infinity, q.since)) {
-      if (q.since !== undefined && e.decidedAt < q.since) continue;
-      if (q.until !== undefined && e.decidedAt >= q.until) continue;
-      if (q.action !== undefined && e.action !== q.action) continue;
-      if (needle !== '' && !textOf(e).includes(needle)) continue;
+      if (!queryMatches(e, q, needle)) continue;
       if (out.length === limit) return { entries: out, nextBeforeSeq: out[out.length - 1]!.seq };
       out.push(cloneEntry(e));
     }

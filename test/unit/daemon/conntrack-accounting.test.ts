@@ -103,6 +103,9 @@ describe('ConntrackAccounting', () => {
     const marker = () => join(root, 'state', 'conntrack-sysctls.json');
     const markerText = () => readFileSync(marker(), 'utf8');
     beforeEach(() => mkdirSync(join(root, 'state')));
+    /** A helper that turns them on and is killed: started, never restore()d. */
+    const killedHelper = () =>
+      ConntrackAccounting.start({ access: recorded(), enable: true, log: log(), marker: marker() });
 
     it('records what it changed until restore() and removes the record then', async () => {
       set('0', '1');
@@ -139,13 +142,7 @@ describe('ConntrackAccounting', () => {
 
     it('the next start restores at its stop what a killed helper left on', async () => {
       set('0', '0');
-      // The first helper turns both on and is killed: no restore().
-      await ConntrackAccounting.start({
-        access: recorded(),
-        enable: true,
-        log: log(),
-        marker: marker(),
-      });
+      await killedHelper();
       expect(get()).toEqual(['1', '1']);
       const access = recorded();
       const b = await ConntrackAccounting.start({
@@ -166,12 +163,7 @@ describe('ConntrackAccounting', () => {
 
     it('with accounting off, a start restores them at once', async () => {
       set('0', '0');
-      await ConntrackAccounting.start({
-        access: recorded(),
-        enable: true,
-        log: log(),
-        marker: marker(),
-      });
+      await killedHelper();
       const b = await ConntrackAccounting.start({
         access: recorded(),
         enable: false,
@@ -185,12 +177,7 @@ describe('ConntrackAccounting', () => {
 
     it('keeps the record when restoring fails, so that the next start tries again', async () => {
       set('0', '0');
-      await ConntrackAccounting.start({
-        access: recorded(),
-        enable: true,
-        log: log(),
-        marker: marker(),
-      });
+      await killedHelper();
       const inner = procSysAccess(root);
       const b = await ConntrackAccounting.start({
         access: {
