@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Helper } from '../../helper/daemon/helper.js';
+import { Helper, type HelperOptions } from '../../helper/daemon/helper.js';
 import { Interceptor } from '../../helper/daemon/interceptor.js';
 import { silentLogger, createLogger } from '../../helper/daemon/log.js';
 import type { FlowDelta } from '../../helper/daemon/flows.js';
@@ -41,6 +41,13 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
 const QUEUE = 11;
 const PORT = 8080;
 const SLOW_PORT = 8081;
+const HELPER_POLICY = {
+  defaultAction: 'allow',
+  promptTimeoutSeconds: 5,
+  noGuiPolicy: 'allow',
+  failClosed: false,
+  inbound: false,
+} as const;
 
 describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
   let client: TestNetns;
@@ -70,6 +77,21 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
     server?.delete();
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   });
+
+  /** A Helper in the client namespace (allow by default, stopped after the test). */
+  async function startHelper(
+    options: Omit<HelperOptions, 'netns' | 'queue' | 'stateDir' | keyof typeof HELPER_POLICY>,
+  ): Promise<Helper> {
+    const helper = await Helper.start({
+      netns: client.name,
+      queue: QUEUE,
+      stateDir,
+      ...HELPER_POLICY,
+      ...options,
+    });
+    running.push(helper);
+    return helper;
+  }
 
   function interceptor(
     decider: Decider,
@@ -294,15 +316,7 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
   it('Helper: the flow table sees the flow with its tuple and process, kill ends it, stats count it', async () => {
     const events: FlowDelta[] = [];
     const lines: string[] = [];
-    const helper = await Helper.start({
-      netns: client.name,
-      queue: QUEUE,
-      defaultAction: 'allow',
-      promptTimeoutSeconds: 5,
-      noGuiPolicy: 'allow',
-      failClosed: false,
-      inbound: false,
-      stateDir,
+    const helper = await startHelper({
       log: createLogger({ write: (l) => lines.push(l) }),
       attributor: {
         attribute: async () => ({
@@ -326,7 +340,6 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
       hostNames: { lookup: (ip) => (ip === addr.b ? 'server.test' : null) },
       publisher: { publish: (topic, data) => topic === 'flows' && events.push(data as FlowDelta) },
     });
-    running.push(helper);
     // Nobody watches yet: only flow ends are read. A watcher makes it follow the table.
     expect(helper.flows.following).toBe('ends');
     helper.flows.setWatched(true);
@@ -399,20 +412,11 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
 
   it('the flow table reports a UDP flow and its removal by somebody else', async () => {
     const events: FlowDelta[] = [];
-    const helper = await Helper.start({
-      netns: client.name,
-      queue: QUEUE,
-      defaultAction: 'allow',
-      promptTimeoutSeconds: 5,
-      noGuiPolicy: 'allow',
-      failClosed: false,
-      inbound: false,
-      stateDir,
+    const helper = await startHelper({
       log: silentLogger,
       socketDestroyer: null,
       publisher: { publish: (topic, data) => topic === 'flows' && events.push(data as FlowDelta) },
     });
-    running.push(helper);
     helper.flows.setWatched(true);
     await helper.flows.follow();
     const send = spawnSync('ip', [
@@ -444,15 +448,7 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
     client.exec('sysctl', ['-qw', 'net.netfilter.nf_conntrack_acct=1']);
     const ended: Flow[] = [];
     const events: FlowDelta[] = [];
-    const helper = await Helper.start({
-      netns: client.name,
-      queue: QUEUE,
-      defaultAction: 'allow',
-      promptTimeoutSeconds: 5,
-      noGuiPolicy: 'allow',
-      failClosed: false,
-      inbound: false,
-      stateDir,
+    const helper = await startHelper({
       log: silentLogger,
       socketDestroyer: null,
       flowIdleMs: 200,
@@ -460,7 +456,6 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
       onFlowEnded: (f) => ended.push(f),
       publisher: { publish: (topic, data) => topic === 'flows' && events.push(data as FlowDelta) },
     });
-    running.push(helper);
     try {
       expect(helper.flows.following).toBe('ends');
       // A flow that starts and ends unwatched: no deltas, but its end with counters and name.
