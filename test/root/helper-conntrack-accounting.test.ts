@@ -8,11 +8,10 @@
  * a namespace this file created (checked before each start), and the host's values are
  * read before and after each test and must not change. Children are stopped by PID.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { IpcClient } from '../../helper/protocol/client.js';
@@ -20,6 +19,7 @@ import type { Flow } from '../../helper/protocol/index.js';
 import { rootTestsUnavailable, run, TestNetns } from '../support/netns.js';
 import { echoServer, tcpHold, vethPair, type Peer } from '../support/tcp-peers.js';
 import { sleep } from '../support/udp-agent.js';
+import { helperArgs, HelperProcess } from '../support/helper-process.js';
 
 function missing(): string | undefined {
   const root = rootTestsUnavailable();
@@ -47,7 +47,7 @@ describe.skipIf(skip)('conntrack accounting in the helper namespace', () => {
   let echo: Peer | undefined;
   let dir: string;
   let host: string[];
-  const children: ChildProcess[] = [];
+  const children: HelperProcess[] = [];
   const peers: Peer[] = [];
 
   /** The values inside our namespace (a short-lived `ip netns exec` child reads them). */
@@ -55,50 +55,23 @@ describe.skipIf(skip)('conntrack accounting in the helper namespace', () => {
     return KEYS.map((k) => client.exec('cat', [`/proc/sys/net/netfilter/${k}`]).trim());
   }
 
-  function start(...extra: string[]): { proc: ChildProcess; lines: string[]; socket: string } {
+  function start(...extra: string[]): HelperProcess & { socket: string } {
     // Only ever a namespace this file created, and one that exists.
     expect(client.name).toMatch(/^pcl-acct-\d+-[0-9a-f]{6}$/u);
     expect(run('ip', ['netns', 'list'])).toContain(client.name);
     const socket = join(dir, `run-${children.length}`, 'helper.sock');
-    const proc = spawn(
-      process.execPath,
-      [
-        join(ROOT, 'bin/portcullis.js'),
-        'helper',
-        '--netns',
-        client.name,
-        '--queue',
-        String(QUEUE),
-        '--socket',
-        socket,
-        '--state-dir',
-        join(dir, 'state'),
-        ...extra,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    children.push(proc);
-    const lines: string[] = [];
-    createInterface({ input: proc.stderr! }).on('line', (l) => lines.push(l));
-    return { proc, lines, socket };
+    const h = new HelperProcess([
+      ...helperArgs({ netns: client.name, queue: QUEUE, socket, stateDir: join(dir, 'state') }),
+      ...extra,
+    ]);
+    children.push(h);
+    return Object.assign(h, { socket });
   }
 
-  async function serving(lines: string[], proc: ChildProcess): Promise<void> {
-    const end = Date.now() + 20_000;
-    while (!lines.some((l) => / info helper: serving /.test(l))) {
-      if (proc.exitCode !== null || Date.now() > end) {
-        throw new Error(`helper did not start:\n${lines.join('\n')}`);
-      }
-      await sleep(20);
-    }
-  }
-
-  async function stop(proc: ChildProcess): Promise<{ code: number | null }> {
-    const exited = new Promise<{ code: number | null }>((resolve) =>
-      proc.once('exit', (code) => resolve({ code })),
-    );
-    proc.kill('SIGTERM');
-    return exited;
+  /** SIGTERM and the exit status (no SIGKILL: the test checks a clean stop). */
+  async function stop(h: HelperProcess): Promise<{ code: number | null }> {
+    h.signal('SIGTERM');
+    return { code: (await h.exited).code };
   }
 
   beforeAll(async () => {
@@ -118,11 +91,8 @@ describe.skipIf(skip)('conntrack accounting in the helper namespace', () => {
   afterEach(async () => {
     for (const p of peers.splice(0)) p.stop();
     for (const c of children.splice(0)) {
-      if (c.exitCode === null && c.signalCode === null) {
-        const gone = new Promise((resolve) => c.once('exit', resolve));
-        c.kill('SIGKILL');
-        await gone;
-      }
+      c.signal('SIGKILL');
+      await c.exited;
     }
     // A helper killed by a failed test leaves them on: the next test starts from off.
     for (const k of KEYS) client.exec('tee', [`/proc/sys/net/netfilter/${k}`], '0\n');
@@ -144,7 +114,7 @@ describe.skipIf(skip)('conntrack accounting in the helper namespace', () => {
   it('turns both on in the namespace, reports it, counts a flow, and restores them at SIGTERM', async () => {
     expect(nsValues()).toEqual(['0', '0']); // a new namespace starts with both off
     const h = start();
-    await serving(h.lines, h.proc);
+    await h.ready();
     expect(nsValues()).toEqual(['1', '1']);
     expect(hostValues()).toEqual(host);
 
@@ -188,7 +158,7 @@ describe.skipIf(skip)('conntrack accounting in the helper namespace', () => {
       await c.close();
     }
 
-    expect(await stop(h.proc)).toEqual({ code: 0 });
+    expect(await stop(h)).toEqual({ code: 0 });
     expect(nsValues()).toEqual(['0', '0']);
     expect(
       h.lines.some((l) => / info conntrack: restored .*nf_conntrack_acct value=0/.test(l)),
@@ -198,25 +168,24 @@ describe.skipIf(skip)('conntrack accounting in the helper namespace', () => {
   it('after kill -9 they stay on, and the next helper sets them back at its SIGTERM', async () => {
     expect(nsValues()).toEqual(['0', '0']);
     const first = start();
-    await serving(first.lines, first.proc);
+    await first.ready();
     expect(nsValues()).toEqual(['1', '1']);
-    const killed = new Promise((resolve) => first.proc.once('exit', resolve));
-    first.proc.kill('SIGKILL');
-    await killed;
+    first.signal('SIGKILL');
+    await first.exited;
     expect(nsValues()).toEqual(['1', '1']); // nobody restored them
     const next = start();
-    await serving(next.lines, next.proc);
+    await next.ready();
     expect(next.lines.join('\n')).toMatch(
       /a previous run left net\/netfilter\/nf_conntrack_acct changed/,
     );
-    expect(await stop(next.proc)).toEqual({ code: 0 });
+    expect(await stop(next)).toEqual({ code: 0 });
     expect(nsValues()).toEqual(['0', '0']);
   }, 60_000);
 
   it('--no-conntrack-accounting leaves them off and says so', async () => {
     expect(nsValues()).toEqual(['0', '0']);
     const h = start('--no-conntrack-accounting');
-    await serving(h.lines, h.proc);
+    await h.ready();
     expect(nsValues()).toEqual(['0', '0']);
     const token = readFileSync(join(h.socket, '..', 'token'), 'utf8').trim();
     const c = await IpcClient.connect({ path: h.socket, token, build: 'acct-test' });
@@ -230,7 +199,7 @@ describe.skipIf(skip)('conntrack accounting in the helper namespace', () => {
     } finally {
       await c.close();
     }
-    expect(await stop(h.proc)).toEqual({ code: 0 });
+    expect(await stop(h)).toEqual({ code: 0 });
     expect(nsValues()).toEqual(['0', '0']);
   }, 60_000);
 
@@ -238,9 +207,9 @@ describe.skipIf(skip)('conntrack accounting in the helper namespace', () => {
     client.exec('tee', ['/proc/sys/net/netfilter/nf_conntrack_timestamp'], '1\n');
     try {
       const h = start();
-      await serving(h.lines, h.proc);
+      await h.ready();
       expect(nsValues()).toEqual(['1', '1']);
-      expect(await stop(h.proc)).toEqual({ code: 0 });
+      expect(await stop(h)).toEqual({ code: 0 });
       expect(nsValues()).toEqual(['0', '1']);
     } finally {
       client.exec('tee', ['/proc/sys/net/netfilter/nf_conntrack_timestamp'], '0\n');

@@ -5,12 +5,11 @@
  * veth pair (198.18.0.0/24). Only the namespaces, temp dirs and children this file
  * creates are touched; children are stopped by PID.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { IpcClient } from '../../helper/protocol/client.js';
@@ -24,6 +23,7 @@ import type { Peer } from '../support/tcp-peers.js';
 import { echoServer, vethPair } from '../support/tcp-peers.js';
 import { sleep } from '../support/udp-agent.js';
 import { resolvingClient, type ResolvingClientOptions } from '../support/resolving-client.js';
+import { helperArgs, HelperProcess } from '../support/helper-process.js';
 
 function missing(): string | undefined {
   const root = rootTestsUnavailable();
@@ -39,44 +39,6 @@ const QUEUE = 17;
 const PORTS = [8080, 8081, 8082, 8083, 8084];
 const HOST = 'app.e2e.test';
 const PROMPT_TIMEOUT_S = 2;
-
-/** A running `portcullis helper` child and its stderr lines. */
-class HelperProcess {
-  readonly lines: string[] = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private readonly proc: ChildProcess;
-
-  constructor(args: string[], stdin?: string) {
-    this.proc = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'helper', ...args], {
-      stdio: [stdin === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'],
-    });
-    // The launcher's way: the token on the first line, stdin left open.
-    if (stdin !== undefined) this.proc.stdin!.write(`${stdin}\n`);
-    createInterface({ input: this.proc.stderr! }).on('line', (l) => this.lines.push(l));
-    this.exited = new Promise((resolve) =>
-      this.proc.on('exit', (code, signal) => resolve({ code, signal })),
-    );
-  }
-
-  /** Resolves once the helper serves its socket. */
-  async ready(ms = 30_000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!this.lines.some((l) => / info helper: serving /.test(l))) {
-      if (this.proc.exitCode !== null || Date.now() > end) {
-        throw new Error(`helper did not start:\n${this.lines.join('\n')}`);
-      }
-      await sleep(20);
-    }
-  }
-
-  signal(sig: NodeJS.Signals): void {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(sig);
-  }
-
-  get running(): boolean {
-    return this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-}
 
 function program(
   ns: TestNetns,
@@ -129,14 +91,7 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
   function startHelper(extra: string[] = [], stdin?: string): HelperProcess {
     const h = new HelperProcess(
       [
-        '--netns',
-        client.name,
-        '--queue',
-        String(QUEUE),
-        '--socket',
-        socket,
-        '--state-dir',
-        stateDir,
+        ...helperArgs({ netns: client.name, queue: QUEUE, socket, stateDir }),
         '--prompt-timeout',
         String(PROMPT_TIMEOUT_S),
         '--default-action',
@@ -193,12 +148,7 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
 
   afterAll(async () => {
     for (const c of ipcClients.splice(0)) await c.close().catch(() => undefined);
-    for (const h of helpers) {
-      h.signal('SIGTERM');
-      const t = setTimeout(() => h.signal('SIGKILL'), 10_000);
-      await h.exited;
-      clearTimeout(t);
-    }
+    for (const h of helpers) await h.stop();
     for (const p of programs) p.stop();
     for (const e of echoes) e.stop();
     dns?.stop();

@@ -9,7 +9,7 @@
  * Only the namespaces, temp dirs and children this file creates are touched;
  * children are stopped by PID, the browser by browser.close().
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -34,6 +34,7 @@ import type { Peer } from '../support/tcp-peers.js';
 import { echoServer, vethPair } from '../support/tcp-peers.js';
 import { sleep } from '../support/udp-agent.js';
 import { resolvingClient } from '../support/resolving-client.js';
+import { helperArgs, HelperProcess } from '../support/helper-process.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -79,9 +80,7 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
   let dir: string;
   let socket: string;
   let tokenFile: string;
-  let helper: ReturnType<typeof spawn> | undefined;
-  let helperExited: Promise<void> | undefined;
-  const helperLines: string[] = [];
+  let helper: HelperProcess | undefined;
   let ui: RunningUi | undefined;
   let browser: Browser | undefined;
   let page: Page;
@@ -129,39 +128,16 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     dir = mkdtempSync(join(tmpdir(), 'pcl-web-e2e-'));
     socket = join(dir, 'run', 'helper.sock');
     tokenFile = join(dir, 'run', 'token');
-    helper = spawn(
-      process.execPath,
-      [
-        join(ROOT, 'bin/portcullis.js'),
-        'helper',
-        '--netns',
-        client.name,
-        '--queue',
-        String(QUEUE),
-        '--socket',
-        socket,
-        '--state-dir',
-        join(dir, 'state'),
-        '--prompt-timeout',
-        String(PROMPT_TIMEOUT_S),
-        '--default-action',
-        'deny',
-        '--no-gui-policy',
-        'allow',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    const h = helper;
-    helperExited = new Promise((resolve) => h.on('exit', () => resolve()));
-    h.stderr!.setEncoding('utf8');
-    h.stderr!.on('data', (d: string) => helperLines.push(...d.split('\n')));
-    const end = Date.now() + 30_000;
-    while (!helperLines.some((l) => / info helper: serving /.test(l))) {
-      if (h.exitCode !== null || Date.now() > end) {
-        throw new Error(`helper did not start:\n${helperLines.join('\n')}`);
-      }
-      await sleep(20);
-    }
+    helper = new HelperProcess([
+      ...helperArgs({ netns: client.name, queue: QUEUE, socket, stateDir: join(dir, 'state') }),
+      '--prompt-timeout',
+      String(PROMPT_TIMEOUT_S),
+      '--default-action',
+      'deny',
+      '--no-gui-policy',
+      'allow',
+    ]);
+    await helper.ready();
     // DNS is decided too: a remembered rule lets the lookups through.
     const c = await IpcClient.connect({
       path: socket,
@@ -216,12 +192,7 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     await ui?.stop();
     await new Promise<void>((resolve) => (foreign ? foreign.close(() => resolve()) : resolve()));
     for (const p of programs) p.stop();
-    if (helper && helper.exitCode === null) {
-      helper.kill('SIGTERM');
-      const t = setTimeout(() => helper!.kill('SIGKILL'), 10_000);
-      await helperExited;
-      clearTimeout(t);
-    }
+    await helper?.stop();
     for (const e of echoes) e.stop();
     dns?.stop();
     if (client) {

@@ -1,0 +1,77 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { sleep } from './udp-agent.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Where a helper works: `--netns N --queue Q --socket S --state-dir D`. */
+export function helperArgs(o: {
+  netns: string;
+  queue: number;
+  socket: string;
+  stateDir: string;
+}): string[] {
+  return [
+    '--netns',
+    o.netns,
+    '--queue',
+    String(o.queue),
+    '--socket',
+    o.socket,
+    '--state-dir',
+    o.stateDir,
+  ];
+}
+
+/** A running `portcullis helper` child (the compiled CLI) and its stderr lines. */
+export class HelperProcess {
+  readonly lines: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly proc: ChildProcess;
+
+  /** `stdin`: the token on the first line, stdin left open (the launcher's way). */
+  constructor(args: string[], stdin?: string) {
+    this.proc = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'helper', ...args], {
+      stdio: [stdin === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'],
+    });
+    if (stdin !== undefined) this.proc.stdin!.write(`${stdin}\n`);
+    createInterface({ input: this.proc.stderr! }).on('line', (l) => this.lines.push(l));
+    this.exited = new Promise((resolve) =>
+      this.proc.on('exit', (code, signal) => resolve({ code, signal })),
+    );
+  }
+
+  /** Resolves once the helper serves its socket. */
+  async ready(ms = 30_000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!this.lines.some((l) => / info helper: serving /.test(l))) {
+      if (this.proc.exitCode !== null || Date.now() > end) {
+        throw new Error(`helper did not start:\n${this.lines.join('\n')}`);
+      }
+      await sleep(20);
+    }
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(sig);
+  }
+
+  get running(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`; resolves with the exit. */
+  async stop(
+    graceMs = 10_000,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    this.signal('SIGTERM');
+    const t = setTimeout(() => this.signal('SIGKILL'), graceMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(t);
+    }
+  }
+}
