@@ -10,17 +10,11 @@ import {
   type BackendKind,
 } from '../../helper/firewall/index.js';
 import { DnsServer, resolveIn, type Zone } from '../support/dns-server.js';
-import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
+import { firewallTestsUnavailable, TestNetns } from '../support/netns.js';
 import { sleep } from '../support/udp-agent.js';
 import { vethPair } from '../support/veth.js';
 
-function missing(): string | undefined {
-  const root = rootTestsUnavailable();
-  if (root) return root;
-  if (spawnSync('iptables-nft', ['-V']).error) return 'iptables-nft is not installed';
-  return undefined;
-}
-const skip = missing();
+const skip = firewallTestsUnavailable();
 if (skip) console.warn(`skipping DNS snooping root tests: ${skip}`);
 
 /** Firewall backends to test with: both iptables variants when installed. */

@@ -16,18 +16,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { IpcClient } from '../../helper/protocol/client.js';
 import type { Flow } from '../../helper/protocol/index.js';
-import { rootTestsUnavailable, run, TestNetns } from '../support/netns.js';
+import { firewallTestsUnavailable, run, TestNetns } from '../support/netns.js';
 import { echoServer, tcpHold, vethPair, type Peer } from '../support/tcp-peers.js';
 import { sleep } from '../support/udp-agent.js';
 import { helperArgs, HelperProcess } from '../support/helper-process.js';
 
-function missing(): string | undefined {
-  const root = rootTestsUnavailable();
-  if (root) return root;
-  if (spawnSync('iptables-nft', ['-V']).error) return 'iptables-nft is not installed';
-  return undefined;
-}
-const skip = missing();
+const skip = firewallTestsUnavailable();
 if (skip) console.warn(`skipping conntrack accounting root tests: ${skip}`);
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -18,20 +18,14 @@ import { PROTOCOL_VERSION } from '../../helper/protocol/messages.js';
 import type { Prompt, PromptsEvent } from '../../helper/protocol/index.js';
 import { readQueueStats } from '../../helper/nfqueue/stats.js';
 import { DnsServer } from '../support/dns-server.js';
-import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
+import { firewallTestsUnavailable, TestNetns } from '../support/netns.js';
 import type { Peer } from '../support/tcp-peers.js';
 import { echoServer, vethPair } from '../support/tcp-peers.js';
 import { sleep } from '../support/udp-agent.js';
 import { resolvingClient, type ResolvingClientOptions } from '../support/resolving-client.js';
 import { helperArgs, HelperProcess } from '../support/helper-process.js';
 
-function missing(): string | undefined {
-  const root = rootTestsUnavailable();
-  if (root) return root;
-  if (spawnSync('iptables-nft', ['-V']).error) return 'iptables-nft is not installed';
-  return undefined;
-}
-const skip = missing();
+const skip = firewallTestsUnavailable();
 if (skip) console.warn(`skipping helper end-to-end tests: ${skip}`);
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

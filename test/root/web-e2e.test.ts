@@ -29,7 +29,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IpcClient } from '../../helper/protocol/client.js';
 import { startUi, type RunningUi } from '../../src-main/node/web-cli.js';
 import { DnsServer } from '../support/dns-server.js';
-import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
+import { firewallTestsUnavailable, TestNetns } from '../support/netns.js';
 import type { Peer } from '../support/tcp-peers.js';
 import { echoServer, vethPair } from '../support/tcp-peers.js';
 import { sleep } from '../support/udp-agent.js';
@@ -39,9 +39,8 @@ import { helperArgs, HelperProcess } from '../support/helper-process.js';
 const CHROMIUM = '/usr/bin/chromium';
 
 function missing(): string | undefined {
-  const root = rootTestsUnavailable();
-  if (root) return root;
-  if (spawnSync('iptables-nft', ['-V']).error) return 'iptables-nft is not installed';
+  const firewall = firewallTestsUnavailable();
+  if (firewall) return firewall;
   if (!existsSync(CHROMIUM)) return `${CHROMIUM} is not installed`;
   return undefined;
 }

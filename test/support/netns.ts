@@ -9,6 +9,14 @@ export function rootTestsUnavailable(): string | undefined {
   return undefined;
 }
 
+/** rootTestsUnavailable(), or iptables-nft missing (tests of the helper's firewall rules). */
+export function firewallTestsUnavailable(): string | undefined {
+  const root = rootTestsUnavailable();
+  if (root) return root;
+  if (spawnSync('iptables-nft', ['-V']).error) return 'iptables-nft is not installed';
+  return undefined;
+}
+
 /** Runs a command and returns stdout; throws with stderr on failure. */
 export function run(cmd: string, args: string[], input?: string): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', input });
