@@ -4,7 +4,7 @@ import type { SocketTuple } from '../../helper/attribution/types.js';
 import { NetlinkError } from '../../helper/netlink/errors.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
 import { SocketChild } from '../support/socket-child.js';
-import { socketInodesOf, tcpPair } from '../support/socket-pair.js';
+import { socketInodesOf, tcpPair, udpSender } from '../support/socket-pair.js';
 
 const skip = rootTestsUnavailable();
 if (skip) console.warn(`skipping sock_diag root tests: ${skip}`);
@@ -102,16 +102,7 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
   });
 
   it('finds an unconnected UDP sender (IPv4 and IPv6) and a socket of another uid', async () => {
-    const udp = child(['udp-send', '127.0.0.1', '9', 'ipv4']);
-    const sport = (await udp.ready()).port!;
-    const tuple: SocketTuple = {
-      family: 'ipv4',
-      protocol: 'udp',
-      src: '127.0.0.1',
-      sport,
-      dst: '127.0.0.1',
-      dport: 9,
-    };
+    const { sender: udp, sport, tuple } = await udpSender(child);
     const s = await diag.lookup(tuple);
     expect(s).toMatchObject({ state: 'CLOSE', src: '0.0.0.0', sport, dport: 0, uid: 0 });
     expect(socketInodesOf(udp.pid)).toContain(s!.inode);
@@ -119,16 +110,7 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
     expect((await diag.lookup({ ...tuple, dst: '127.0.0.2', dport: 53 }))?.inode).toBe(s!.inode);
     expect((await diag.find(tuple))?.inode).toBe(s!.inode);
 
-    const udp6 = child(['udp-send', '::1', '9', 'ipv6']);
-    const sport6 = (await udp6.ready()).port!;
-    const t6: SocketTuple = {
-      family: 'ipv6',
-      protocol: 'udp',
-      src: '::1',
-      sport: sport6,
-      dst: '::1',
-      dport: 9,
-    };
+    const { sender: udp6, sport: sport6, tuple: t6 } = await udpSender(child, 'ipv6');
     const s6 = await diag.lookup(t6);
     expect(s6).toMatchObject({ family: 'ipv6', state: 'CLOSE', sport: sport6 });
     expect(socketInodesOf(udp6.pid)).toContain(s6!.inode);
@@ -159,16 +141,7 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
 
   it('lookupSync answers as lookup does (TCP, UDP, IPv6, cookie, nothing there), on a socket of its own', async () => {
     const { client, sport, tuple: tcp } = await tcpPair(child);
-    const udp6 = child(['udp-send', '::1', '9', 'ipv6']);
-    const sport6 = (await udp6.ready()).port!;
-    const u6: SocketTuple = {
-      family: 'ipv6',
-      protocol: 'udp',
-      src: '::1',
-      sport: sport6,
-      dst: '::1',
-      dport: 9,
-    };
+    const { sport: sport6, tuple: u6 } = await udpSender(child, 'ipv6');
     const own = SockDiag.open({ netns: ns.name });
     try {
       for (const t of [tcp, u6]) {
@@ -192,17 +165,9 @@ describe.skipIf(skip)('sock_diag client (root, throw-away netns)', () => {
   });
 
   it('a dump by local port finds the socket the exact lookup finds', async () => {
-    const udp = child(['udp-send', '127.0.0.1', '9', 'ipv4']);
-    const sport = (await udp.ready()).port!;
+    const { sport, tuple } = await udpSender(child);
     // The fallback of find() (unit-tested with a fake kernel) relies on this.
-    const inode = (await diag.lookup({
-      family: 'ipv4',
-      protocol: 'udp',
-      src: '127.0.0.1',
-      sport,
-      dst: '127.0.0.1',
-      dport: 9,
-    }))!.inode;
+    const inode = (await diag.lookup(tuple))!.inode;
     const viaDump = await diag.listAll({ protocol: 'udp', family: 'ipv4', localPort: sport });
     expect(viaDump.map((s) => s.inode)).toEqual([inode]);
   });

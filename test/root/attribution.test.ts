@@ -3,10 +3,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Attributor } from '../../helper/attribution/attributor.js';
 import { CgroupIndex, findCgroup2Root } from '../../helper/attribution/cgroups.js';
-import type { SocketTuple } from '../../helper/attribution/types.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
 import { SocketChild } from '../support/socket-child.js';
-import { socketInodesOf, tcpPair } from '../support/socket-pair.js';
+import { socketInodesOf, tcpPair, udpSender } from '../support/socket-pair.js';
 
 const skip = rootTestsUnavailable();
 if (skip) console.warn(`skipping attribution root tests: ${skip}`);
@@ -79,16 +78,10 @@ describe.skipIf(skip)('Attributor: tuple -> socket -> process (root, throw-away 
   });
 
   it('attributes an unconnected UDP sender running as another uid, with its user name', async () => {
-    const udp = child(['udp-send', '127.0.0.1', '9', 'ipv4'], { uid: 65534, gid: 65534 });
-    const sport = (await udp.ready()).port!;
-    const a = await attributor.attribute({
-      family: 'ipv4',
-      protocol: 'udp',
-      src: '127.0.0.1',
-      sport,
-      dst: '127.0.0.1',
-      dport: 9,
-    });
+    const { sender: udp, tuple } = await udpSender((args) =>
+      child(args, { uid: 65534, gid: 65534 }),
+    );
+    const a = await attributor.attribute(tuple);
     expect(a!.socket).toMatchObject({ state: 'CLOSE', uid: 65534 });
     expect(a!.process).toMatchObject({
       pid: udp.pid,
@@ -100,16 +93,8 @@ describe.skipIf(skip)('Attributor: tuple -> socket -> process (root, throw-away 
       user: 'nobody',
     });
 
-    const six = child(['udp-send', '::1', '9', 'ipv6']);
-    const sport6 = (await six.ready()).port!;
-    const b = await attributor.attribute({
-      family: 'ipv6',
-      protocol: 'udp',
-      src: '::1',
-      sport: sport6,
-      dst: '::1',
-      dport: 9,
-    });
+    const { sender: six, tuple: t6 } = await udpSender(child, 'ipv6');
+    const b = await attributor.attribute(t6);
     expect(b!.process!.pid).toBe(six.pid);
   });
 
@@ -139,16 +124,7 @@ describe.skipIf(skip)('Attributor: tuple -> socket -> process (root, throw-away 
   });
 
   it('reuses an answer for the same tuple and drops it, and the owner, when the process exits', async () => {
-    const udp = child(['udp-send', '127.0.0.1', '9', 'ipv4']);
-    const sport = (await udp.ready()).port!;
-    const tuple: SocketTuple = {
-      family: 'ipv4',
-      protocol: 'udp',
-      src: '127.0.0.1',
-      sport,
-      dst: '127.0.0.1',
-      dport: 9,
-    };
+    const { sender: udp, tuple } = await udpSender(child);
     const first = await attributor.attribute(tuple);
     const hits = attributor.stats.tupleHits;
     const again = await attributor.attribute(tuple);

@@ -30,6 +30,26 @@ export async function tcpPair(spawn: (args: string[]) => SocketChild): Promise<T
   return { server, client, port, sport, tuple };
 }
 
+export interface UdpSender {
+  /** Sent one datagram from an unconnected socket it keeps open. */
+  sender: SocketChild;
+  sport: number;
+  /** Its datagram's tuple: loopback (127.0.0.1 or ::1) to port 9. */
+  tuple: SocketTuple;
+}
+
+/** A child process that sent a UDP datagram to port 9 on loopback and keeps its socket. */
+export async function udpSender(
+  spawn: (args: string[]) => SocketChild,
+  family: 'ipv4' | 'ipv6' = 'ipv4',
+): Promise<UdpSender> {
+  const host = family === 'ipv4' ? '127.0.0.1' : '::1';
+  const sender = spawn(['udp-send', host, '9', family]);
+  const sport = (await sender.ready()).port!;
+  const tuple: SocketTuple = { family, protocol: 'udp', src: host, sport, dst: host, dport: 9 };
+  return { sender, sport, tuple };
+}
+
 /** The socket inodes a process holds, read from /proc (the tests' oracle). */
 export function socketInodesOf(pid: number): number[] {
   const out: number[] = [];
