@@ -23,6 +23,8 @@ export interface Harness {
   logs: ServerLogEntry[];
   client(token?: string): Promise<IpcClient>;
   raw(): Promise<RawClient>;
+  /** After `server.close()`: the helper comes back, a new server on the same socket and service. */
+  listenAgain(): Promise<IpcServer>;
   stop(): Promise<void>;
 }
 
@@ -33,9 +35,8 @@ export async function startHarness(overrides: Partial<IpcServerOptions> = {}): P
   const logs: ServerLogEntry[] = [];
   const clients: IpcClient[] = [];
   const raws: RawClient[] = [];
-  let server: IpcServer;
-  try {
-    server = await IpcServer.listen({
+  const listen = (): Promise<IpcServer> =>
+    IpcServer.listen({
       path,
       service,
       token: TOKEN,
@@ -45,6 +46,9 @@ export async function startHarness(overrides: Partial<IpcServerOptions> = {}): P
       log: (e) => void logs.push(e),
       ...overrides,
     });
+  let server: IpcServer;
+  try {
+    server = await listen();
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;
@@ -65,6 +69,7 @@ export async function startHarness(overrides: Partial<IpcServerOptions> = {}): P
       raws.push(r);
       return r;
     },
+    listenAgain: listen,
     async stop() {
       for (const c of clients) await c.close();
       for (const r of raws) r.socket.destroy();

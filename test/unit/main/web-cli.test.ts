@@ -61,19 +61,10 @@ describe('startUi', () => {
     expect(lines.join('\n')).not.toContain(ui.host.token);
 
     // The helper goes away: connecting, with the reason; then it is back.
-    const path = h.path;
     await h.server.close();
     await until(() => seen.at(-1)?.connection === 'connecting', 5000, 'connecting');
     expect(seen.at(-1)?.error).toBeTruthy();
-    const { IpcServer } = await import('../../../helper/server/server.js');
-    const again = await IpcServer.listen({
-      path,
-      service: h.service,
-      token: TOKEN,
-      allowedUids: [process.getuid!()],
-      socketGroup: process.getgid!(),
-      log: () => undefined,
-    });
+    const again = await h.listenAgain();
     try {
       await until(() => seen.at(-1)?.connection === 'connected', 10_000, 'reconnected');
     } finally {
@@ -106,15 +97,7 @@ describe('startUi', () => {
     // Wait for a long wait (full jitter: the delays are random up to 5 s).
     await until(() => (waits.at(-1)?.ms ?? 0) >= 2000, 30_000, 'a wait of 2 s or more');
     const wait = waits.at(-1)!;
-    const { IpcServer } = await import('../../../helper/server/server.js');
-    const again = await IpcServer.listen({
-      path,
-      service: h.service,
-      token: TOKEN,
-      allowedUids: [process.getuid!()],
-      socketGroup: process.getgid!(),
-      log: () => undefined,
-    });
+    const again = await h.listenAgain();
     try {
       await ui.bridge.api.retryHelper();
       await until(() => ui!.bridge.status.connection === 'connected', 5000, 'connected');
