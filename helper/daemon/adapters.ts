@@ -20,7 +20,7 @@ import type {
   ProcessAttributor,
   SocketDestroyer,
 } from './ports.js';
-import { tupleKey } from './request.js';
+import { requestTuple, tupleKey } from './request.js';
 
 const MAX_TEXT = 4096;
 const MAX_LIST = 256;
@@ -184,16 +184,12 @@ export class HistorySink implements DecisionSink {
       decidedAt: e.decidedAt,
     });
     if (e.action === 'allow') {
-      const r = e.request;
-      const key = tupleKey({
-        family: r.family,
-        protocol: r.protocolNumber,
-        src: r.src,
-        dst: r.dst,
-        sport: r.sport,
-        dport: r.dport,
-      });
-      setNewest(this.open, key, entry.seq, this.options.maxOpen ?? 16_384);
+      setNewest(
+        this.open,
+        tupleKey(requestTuple(e.request)),
+        entry.seq,
+        this.options.maxOpen ?? 16_384,
+      );
     }
     this.options.publish?.(entry);
   }
