@@ -120,10 +120,10 @@ export interface ProcReaderOptions {
   passwd?: PasswdCache;
 }
 
-/** Processes, as /proc shows them. */
 /** Start times remembered by recentStartTime() (the oldest are dropped first). */
 const START_TIME_CACHE = 4096;
 
+/** Processes, as /proc shows them. */
 export class ProcReader {
   readonly root: string;
   private readonly base: string;
