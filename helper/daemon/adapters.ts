@@ -194,8 +194,8 @@ export class HistorySink implements DecisionSink {
     this.options.publish?.(entry);
   }
 
-  flowEnded(flow: Flow): void {
-    const key = flowKey(flow);
+  /** `key`: the flow's tupleKey, when the caller has it already (the FlowTable does). */
+  flowEnded(flow: Flow, key = flowKey(flow)): void {
     const seq = this.open.get(key);
     if (seq === undefined) return;
     this.open.delete(key);

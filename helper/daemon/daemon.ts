@@ -223,7 +223,7 @@ export class Daemon {
         history: historySink,
         publisher,
         socketDestroyer: new SockDiagDestroyer(attributor.diag),
-        onFlowEnded: (flow) => historySink.flowEnded(flow),
+        onFlowEnded: (flow, key) => historySink.flowEnded(flow, key),
         dnsLog: { group },
         conntrackAccounting: o.conntrackAccounting ?? false,
         stateExtras: () => ({

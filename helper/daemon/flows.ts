@@ -120,7 +120,7 @@ export interface FlowTableOptions {
   /** Used by kill() for TCP flows; without it kill only deletes the conntrack entry. */
   socketDestroyer?: SocketDestroyer;
   /** Called with a flow's last state (counters, process, host) when it leaves the table: for the history's byte counts. */
-  onEnded?: (flow: Flow) => void;
+  onEnded?: (flow: Flow, tupleKey: string) => void;
   /** Test seam: a mirror instead of opening one in `netns` (followed always, never closed). */
   mirror?: ConntrackMirror;
   /** Test seams: how the table opens its mirror and its end-only event source. */
@@ -423,7 +423,7 @@ export class FlowTable implements DecisionSink {
     const extra = this.pending.get(tkey);
     this.pending.delete(tkey);
     const last = toModelFlow(flow, extra);
-    if (last) this.options.onEnded?.(last);
+    if (last) this.options.onEnded?.(last, tkey);
   }
 
   private require(id: number): CtFlow {
@@ -469,7 +469,7 @@ export class FlowTable implements DecisionSink {
       if (this.byTuple.get(tkey) === key) this.byTuple.delete(tkey);
       const last = toModelFlow(flow, this.enriched.get(key));
       this.enriched.delete(key);
-      if (last) this.options.onEnded?.(last);
+      if (last) this.options.onEnded?.(last, tkey);
       if (flow.id !== undefined)
         this.options.publisher?.publish('flows', { kind: 'removed', id: flow.id });
       return;

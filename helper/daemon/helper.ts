@@ -58,7 +58,7 @@ export interface HelperOptions {
   /** Kill's TCP socket destroyer; SOCK_DESTROY over sock_diag in the namespace by default, null for none. */
   socketDestroyer?: SocketDestroyer | null;
   /** Each flow's last state as it leaves the conntrack table (history end counters). */
-  onFlowEnded?: (flow: Flow) => void;
+  onFlowEnded?: (flow: Flow, tupleKey: string) => void;
   /** Copy DNS responses to this NFLOG group (for the DnsSnooper). */
   dnsLog?: DnsLogConfig;
   /** HelperState's clients, pendingPrompts and rules, from the parts that know them. */

@@ -7,6 +7,7 @@ import type {
 import { NetlinkError } from '../../../helper/netlink/errors.js';
 import { FlowTable, toModelFlow, type FlowDelta } from '../../../helper/daemon/flows.js';
 import { silentLogger } from '../../../helper/daemon/log.js';
+import { requestTuple, tupleKey } from '../../../helper/daemon/request.js';
 import type { DecisionRecord } from '../../../helper/daemon/ports.js';
 import type { Flow, ProcessInfo } from '../../../helper/protocol/model.js';
 import * as v from 'valibot';
@@ -170,10 +171,14 @@ describe('FlowTable', () => {
     const { mirror, emit } = fakeMirror([tcpFlow(1, 1000)]);
     const events: FlowDelta[] = [];
     const ended: Flow[] = [];
+    const endKeys: string[] = [];
     const table = await FlowTable.start({
       mirror,
       log: silentLogger,
-      onEnded: (f) => ended.push(f),
+      onEnded: (f, key) => {
+        ended.push(f);
+        endKeys.push(key);
+      },
       publisher: { publish: (topic, data) => topic === 'flows' && events.push(data as FlowDelta) },
     });
     expect(events).toEqual([
@@ -209,6 +214,8 @@ describe('FlowTable', () => {
     expect(ended).toEqual([
       expect.objectContaining({ id: 2, bytesOut: 300, host: 'b.test', mark: 1 }),
     ]);
+    // With the key its decision was recorded under (the history finds the entry by it).
+    expect(endKeys).toEqual([tupleKey(requestTuple(decision(2000, 'b.test').request))]);
     expect(table.snapshot().map((f) => f.id)).toEqual([1, 3]);
     expect(table.get(1)?.host).toBe('late.test');
     table.close();
