@@ -63,9 +63,7 @@ export class HelperProcess {
   }
 
   /** SIGTERM, then SIGKILL if it has not exited after `graceMs`; resolves with the exit. */
-  async stop(
-    graceMs = 10_000,
-  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  async stop(graceMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     this.signal('SIGTERM');
     const t = setTimeout(() => this.signal('SIGKILL'), graceMs);
     try {
