@@ -4,17 +4,17 @@
  * SIGINT clean-up, `kill -9` fail-open and the next start's reconcile, --fail-closed.
  * Only the children this file starts are signalled, by PID.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../helper/cli.js';
 import { readQueueStats } from '../../helper/nfqueue/stats.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
 import { echoServer, tcpExchange, vethPair, type Peer } from '../support/tcp-peers.js';
+import { helperArgs, HelperProcess, removeHelperRules } from '../support/helper-process.js';
 
 function missing(): string | undefined {
   const root = rootTestsUnavailable();
@@ -31,38 +31,6 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const QUEUE = 13;
 const PORT = 8080;
 
-/** A running `portcullis helper` child and its stderr lines. */
-class HelperProcess {
-  readonly lines: string[] = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private readonly proc: ChildProcess;
-
-  constructor(args: string[]) {
-    this.proc = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'helper', ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    createInterface({ input: this.proc.stderr! }).on('line', (l) => this.lines.push(l));
-    this.exited = new Promise((resolve) =>
-      this.proc.on('exit', (code, signal) => resolve({ code, signal })),
-    );
-  }
-
-  /** Resolves once the helper logs that it runs (rules installed, queue bound). */
-  async ready(ms = 15_000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!this.lines.some((l) => / info helper: running /.test(l))) {
-      if (this.proc.exitCode !== null || Date.now() > end) {
-        throw new Error(`helper did not start:\n${this.lines.join('\n')}`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
-  signal(sig: NodeJS.Signals): void {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(sig);
-  }
-}
-
 describe.skipIf(skip)('portcullis helper (child process, two namespaces)', () => {
   let client: TestNetns;
   let server: TestNetns;
@@ -73,14 +41,12 @@ describe.skipIf(skip)('portcullis helper (child process, two namespaces)', () =>
 
   function start(...extra: string[]): HelperProcess {
     const h = new HelperProcess([
-      '--netns',
-      client.name,
-      '--queue',
-      String(QUEUE),
-      '--state-dir',
-      stateDir,
-      '--socket',
-      join(stateDir, 'run', 'helper.sock'),
+      ...helperArgs({
+        netns: client.name,
+        queue: QUEUE,
+        socket: join(stateDir, 'run', 'helper.sock'),
+        stateDir,
+      }),
       ...extra,
     ]);
     children.push(h);
@@ -109,9 +75,7 @@ describe.skipIf(skip)('portcullis helper (child process, two namespaces)', () =>
       h.signal('SIGKILL');
       await h.exited;
     }
-    // A test that ended with kill -9 leaves rules: the namespace is ours, clear them.
-    const fw = await import('../../helper/firewall/index.js');
-    await (await fw.FirewallRules.open({ netns: client.name })).remove();
+    await removeHelperRules(client.name);
   });
   afterAll(() => {
     echo?.stop();
@@ -122,7 +86,7 @@ describe.skipIf(skip)('portcullis helper (child process, two namespaces)', () =>
 
   it('default allow: connections work, one packet queued per connection; SIGTERM removes the rules, exit 0', async () => {
     const h = start();
-    await h.ready();
+    await h.ready(15_000, 'running');
     expect(ours()).toContain('-A OUTPUT -j PORTCULLIS-OUT');
     for (let n = 0; n < 3; n++) {
       expect(await tcpExchange(client, addr.b, PORT, { count: 4 })).toMatchObject({
@@ -144,7 +108,7 @@ describe.skipIf(skip)('portcullis helper (child process, two namespaces)', () =>
 
   it('--default-action deny: the connection fails; SIGINT exits 0 and cleans up', async () => {
     const h = start('--default-action', 'deny');
-    await h.ready();
+    await h.ready(15_000, 'running');
     expect((await tcpExchange(client, addr.b, PORT, { timeoutMs: 1500 })).ok).toBe(false);
     expect(
       h.lines.some((l) => / info interceptor: deny outbound tcp .*reason=no-gui/.test(l)),
@@ -156,7 +120,7 @@ describe.skipIf(skip)('portcullis helper (child process, two namespaces)', () =>
 
   it('--no-gui-policy overrides the default action for the fallback decider', async () => {
     const h = start('--default-action', 'allow', '--no-gui-policy', 'deny');
-    await h.ready();
+    await h.ready(15_000, 'running');
     expect((await tcpExchange(client, addr.b, PORT, { timeoutMs: 1500 })).ok).toBe(false);
     h.signal('SIGTERM');
     expect((await h.exited).code).toBe(0);
@@ -164,7 +128,7 @@ describe.skipIf(skip)('portcullis helper (child process, two namespaces)', () =>
 
   it('kill -9 leaves traffic flowing (queue-bypass); the next start reconciles without duplicates', async () => {
     const first = start();
-    await first.ready();
+    await first.ready(15_000, 'running');
     const installed = ours();
     first.signal('SIGKILL');
     expect((await first.exited).signal).toBe('SIGKILL');
@@ -176,7 +140,7 @@ describe.skipIf(skip)('portcullis helper (child process, two namespaces)', () =>
     client.exec('iptables-nft', ['-A', 'OUTPUT', '-j', 'PORTCULLIS-OUT']);
     expect(ours().filter((l) => l === '-A OUTPUT -j PORTCULLIS-OUT')).toHaveLength(2);
     const second = start();
-    await second.ready();
+    await second.ready(15_000, 'running');
     expect(ours()).toEqual(installed); // exactly one jump, same chain
     expect((await tcpExchange(client, addr.b, PORT)).ok).toBe(true);
     const [q] = (await readQueueStats({ netns: client.name })).filter((s) => s.queue === QUEUE);
@@ -188,7 +152,7 @@ describe.skipIf(skip)('portcullis helper (child process, two namespaces)', () =>
 
   it('--fail-closed: new connections are blocked while the helper is gone; a fail-open start restores them', async () => {
     const h = start('--fail-closed');
-    await h.ready();
+    await h.ready(15_000, 'running');
     expect(ours().some((l) => /NFQUEUE/.test(l) && !/queue-bypass/.test(l))).toBe(true);
     expect(h.lines.some((l) => /failPolicy=closed/.test(l))).toBe(true);
     expect((await tcpExchange(client, addr.b, PORT)).ok).toBe(true);
@@ -196,7 +160,7 @@ describe.skipIf(skip)('portcullis helper (child process, two namespaces)', () =>
     await h.exited;
     expect((await tcpExchange(client, addr.b, PORT, { timeoutMs: 1500 })).ok).toBe(false);
     const open = start();
-    await open.ready();
+    await open.ready(15_000, 'running');
     expect(
       ours()
         .filter((l) => /NFQUEUE/.test(l))

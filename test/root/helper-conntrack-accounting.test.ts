@@ -19,7 +19,7 @@ import type { Flow } from '../../helper/protocol/index.js';
 import { firewallTestsUnavailable, run, TestNetns } from '../support/netns.js';
 import { echoServer, tcpHold, vethPair, type Peer } from '../support/tcp-peers.js';
 import { sleep } from '../support/udp-agent.js';
-import { helperArgs, HelperProcess } from '../support/helper-process.js';
+import { helperArgs, HelperProcess, removeHelperRules } from '../support/helper-process.js';
 
 const skip = firewallTestsUnavailable();
 if (skip) console.warn(`skipping conntrack accounting root tests: ${skip}`);
@@ -96,10 +96,7 @@ describe.skipIf(skip)('conntrack accounting in the helper namespace', () => {
 
   afterAll(async () => {
     echo?.stop();
-    if (client) {
-      const fw = await import('../../helper/firewall/index.js');
-      await (await fw.FirewallRules.open({ netns: client.name })).remove();
-    }
+    if (client) await removeHelperRules(client.name);
     client?.delete();
     server?.delete();
     if (dir) rmSync(dir, { recursive: true, force: true });

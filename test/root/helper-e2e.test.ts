@@ -23,7 +23,7 @@ import type { Peer } from '../support/tcp-peers.js';
 import { echoServer, vethPair } from '../support/tcp-peers.js';
 import { sleep } from '../support/udp-agent.js';
 import { resolvingClient, type ResolvingClientOptions } from '../support/resolving-client.js';
-import { helperArgs, HelperProcess } from '../support/helper-process.js';
+import { helperArgs, HelperProcess, removeHelperRules } from '../support/helper-process.js';
 
 const skip = firewallTestsUnavailable();
 if (skip) console.warn(`skipping helper end-to-end tests: ${skip}`);
@@ -146,11 +146,7 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
     for (const p of programs) p.stop();
     for (const e of echoes) e.stop();
     dns?.stop();
-    if (client) {
-      // A helper that had to be killed leaves rules: the namespace is ours, clear them.
-      const fw = await import('../../helper/firewall/index.js');
-      await (await fw.FirewallRules.open({ netns: client.name })).remove();
-    }
+    if (client) await removeHelperRules(client.name);
     client?.delete();
     server?.delete();
     if (dir) rmSync(dir, { recursive: true, force: true });

@@ -34,7 +34,7 @@ import type { Peer } from '../support/tcp-peers.js';
 import { echoServer, vethPair } from '../support/tcp-peers.js';
 import { sleep } from '../support/udp-agent.js';
 import { resolvingClient } from '../support/resolving-client.js';
-import { helperArgs, HelperProcess } from '../support/helper-process.js';
+import { helperArgs, HelperProcess, removeHelperRules } from '../support/helper-process.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -194,10 +194,7 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     await helper?.stop();
     for (const e of echoes) e.stop();
     dns?.stop();
-    if (client) {
-      const fw = await import('../../helper/firewall/index.js');
-      await (await fw.FirewallRules.open({ netns: client.name })).remove();
-    }
+    if (client) await removeHelperRules(client.name);
     client?.delete();
     server?.delete();
     if (dir) rmSync(dir, { recursive: true, force: true });

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { FirewallRules } from '../../helper/firewall/index.js';
 import { sleep } from './udp-agent.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -43,10 +44,14 @@ export class HelperProcess {
     );
   }
 
-  /** Resolves once the helper serves its socket. */
-  async ready(ms = 30_000): Promise<void> {
+  /**
+   * Resolves once the helper logs `stage`: 'serving' (its socket is up, the default) or
+   * 'running' (rules installed and queue bound, a moment before).
+   */
+  async ready(ms = 30_000, stage: 'running' | 'serving' = 'serving'): Promise<void> {
+    const line = new RegExp(` info helper: ${stage} `);
     const end = Date.now() + ms;
-    while (!this.lines.some((l) => / info helper: serving /.test(l))) {
+    while (!this.lines.some((l) => line.test(l))) {
       if (this.proc.exitCode !== null || Date.now() > end) {
         throw new Error(`helper did not start:\n${this.lines.join('\n')}`);
       }
@@ -72,4 +77,12 @@ export class HelperProcess {
       clearTimeout(t);
     }
   }
+}
+
+/**
+ * Removes the helper's firewall rules from `netns` (a namespace the test made): a helper
+ * stopped by SIGKILL, as fail-open wants, leaves them behind.
+ */
+export async function removeHelperRules(netns: string): Promise<void> {
+  await (await FirewallRules.open({ netns })).remove();
 }
