@@ -39,12 +39,14 @@ for (const a of args) {
 const perPacket = args.includes('--per-packet');
 const queue = envNumber('NFQ_QUEUE', 0xffff, true)!;
 const maxQueueLength = envNumber('NFQ_MAXLEN', 0xffffffff, false);
+const slots = envNumber('NFQ_SLOTS', 1024, false);
 const diagFile = process.env['NFQ_DIAG'];
 
 const q = await NfQueue.open({
   queue,
   batchVerdicts: !perPacket,
   ...(maxQueueLength !== undefined ? { maxQueueLength } : {}),
+  ...(slots !== undefined ? { slots } : {}),
 });
 q.onPacket((p) => p.accept());
 let lost = 0;

@@ -72,8 +72,12 @@ export interface VerdictOpSink {
  * regrows its table as packets come and go, which showed up as GC pauses).
  */
 export class OutstandingTable {
+  /** Arrival list: entries [head, tail). The array is never shortened (a
+   * `length = 0` drops its backing store, so the next push would allocate
+   * again, every tick); slots past the tail hold undefined. */
   private fifo: PendingEntry[] = objectArray();
   private head = 0;
+  private tail = 0;
   private live = 0;
   private decided: PendingEntry[] = objectArray();
   private decidedCount = 0;
@@ -96,10 +100,10 @@ export class OutstandingTable {
   get(id: number): PendingEntry | undefined {
     const fifo = this.fifo;
     const head = this.head;
-    const n = fifo.length - head;
+    const n = this.tail - head;
     if (n <= 0) return undefined;
     if (!this.ordered) {
-      for (let i = head; i < fifo.length; i++) {
+      for (let i = head; i < this.tail; i++) {
         const e = fifo[i]!;
         if (e.id === id && e.state !== SENT) return e;
       }
@@ -130,9 +134,9 @@ export class OutstandingTable {
 
   add(id: number, deadline: number): PendingEntry {
     const fifo = this.fifo;
-    if (fifo.length > this.head) {
+    if (this.tail > this.head) {
       const base = fifo[this.head]!.id;
-      const last = fifo[fifo.length - 1]!.id;
+      const last = fifo[this.tail - 1]!.id;
       if (!this.ordered || (id - base) >>> 0 <= (last - base) >>> 0) {
         // Not after the newest id: a numbering the kernel does not produce, or
         // 2^32 packets with one never answered. Forget a live entry with this
@@ -150,7 +154,7 @@ export class OutstandingTable {
       options: undefined,
       byDeadline: false,
     };
-    fifo.push(e);
+    fifo[this.tail++] = e;
     this.live++;
     return e;
   }
@@ -191,7 +195,7 @@ export class OutstandingTable {
   expire(now: number, verdict: number): number {
     this.popSent();
     let n = 0;
-    for (let i = this.head; i < this.fifo.length; i++) {
+    for (let i = this.head; i < this.tail; i++) {
       const e = this.fifo[i]!;
       if (e.state !== WAITING) continue;
       if (e.deadline > now) break;
@@ -204,7 +208,7 @@ export class OutstandingTable {
   /** Gives `verdict` to every waiting packet (closing). */
   decideAll(verdict: number): number {
     let n = 0;
-    for (let i = this.head; i < this.fifo.length; i++) {
+    for (let i = this.head; i < this.tail; i++) {
       const e = this.fifo[i]!;
       if (e.state === WAITING) {
         this.record(e, verdict, undefined, true);
@@ -217,7 +221,7 @@ export class OutstandingTable {
   /** The earliest deadline of a waiting packet, or undefined. */
   nextDeadline(): number | undefined {
     this.popSent();
-    for (let i = this.head; i < this.fifo.length; i++) {
+    for (let i = this.head; i < this.tail; i++) {
       const e = this.fifo[i]!;
       if (e.state === WAITING) return e.deadline;
     }
@@ -226,19 +230,21 @@ export class OutstandingTable {
 
   private popSent(): void {
     const fifo = this.fifo;
-    while (this.head < fifo.length && fifo[this.head]!.state === SENT) {
+    while (this.head < this.tail && fifo[this.head]!.state === SENT) {
       fifo[this.head] = undefined as unknown as PendingEntry;
       this.head++;
     }
-    if (this.head === fifo.length) {
-      // Keep the array (and its capacity): no reallocation per tick.
-      fifo.length = 0;
+    if (this.head === this.tail) {
+      // Keep the array and its capacity: no reallocation per tick.
       this.head = 0;
+      this.tail = 0;
       this.ordered = true;
-    } else if (this.head > 1024 && this.head * 2 > fifo.length) {
-      fifo.copyWithin(0, this.head);
-      fifo.length -= this.head;
+    } else if (this.head > 1024 && this.head * 2 > this.tail) {
+      const live = this.tail - this.head;
+      fifo.copyWithin(0, this.head, this.tail);
+      fifo.fill(undefined as unknown as PendingEntry, live, this.tail);
       this.head = 0;
+      this.tail = live;
     }
   }
 
@@ -273,7 +279,7 @@ export class OutstandingTable {
       let runLast = 0;
       this.popSent();
       const fifo = this.fifo;
-      while (this.head < fifo.length) {
+      while (this.head < this.tail) {
         const e = fifo[this.head]!;
         if (e.state === WAITING) break;
         if (e.state === DECIDED) {

@@ -857,13 +857,16 @@ export class NfQueue {
   };
 
   /** Ids of the verdicts in the datagram being built (reported if it fails). */
+  /** Ids of the verdicts in `buffer` (for a send error), [0, bufferIdCount):
+   * never shortened, see OutstandingTable's arrival list. */
   private readonly bufferIds: number[] = [];
+  private bufferIdCount = 0;
   private readonly opSink: VerdictOpSink = {
     op: (batch, verdict, id, _firstId, count, options) => {
       const size = 32 + (options?.payload ? options.payload.byteLength + 8 : 0) + 64;
       if (this.buffer.length > 0 && this.buffer.length + size > 65536) this.sendBuffer();
       this.buffer.append(this.queueNumber, verdict, id, batch, options);
-      this.bufferIds.push(id);
+      this.bufferIds[this.bufferIdCount++] = id;
       const c = this.counters;
       c.verdictMessages++;
       if (batch) c.batchMessages++;
@@ -905,14 +908,14 @@ export class NfQueue {
           `queue ${this.queueNumber}: sending verdicts failed: ${(error as Error).message}`,
           {
             queue: this.queueNumber,
-            ids: this.bufferIds.slice(),
+            ids: this.bufferIds.slice(0, this.bufferIdCount),
             cause: error,
           },
         ),
       );
     } finally {
       this.buffer.reset();
-      this.bufferIds.length = 0;
+      this.bufferIdCount = 0;
     }
   }
 

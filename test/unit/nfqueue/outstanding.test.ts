@@ -204,6 +204,37 @@ describe('OutstandingTable: errors and deadlines', () => {
     expect(t.size).toBe(0);
   });
 
+  it('moves the waiting packets to the front when most of the arrival list is sent, and reuses its slots', () => {
+    const t = new OutstandingTable(true);
+    const fifo = () => (t as unknown as { fifo: unknown[] }).fifo;
+    for (let round = 0; round < 20; round++) {
+      const base = round * 4000;
+      for (let i = 0; i < 3000; i++) t.add(base + i, 1e9);
+      for (let i = 0; i < 2000; i++) t.decide(base + i, NF_ACCEPT);
+      expect(t.drain()).toEqual([
+        { batch: true, verdict: NF_ACCEPT, id: base + 1999, firstId: base, count: 2000 },
+      ]);
+      // Compacted: the 1,000 waiting ones are found by id at their new places.
+      for (const i of [2000, 2001, 2500, 2999]) expect(t.get(base + i)?.id).toBe(base + i);
+      expect(t.get(base + 1999)).toBeUndefined();
+      t.add(base + 3000, 1e9);
+      for (let i = 2000; i <= 3000; i++) t.decide(base + i, i % 2 ? NF_DROP : NF_ACCEPT);
+      const ops = t.drain();
+      expect(ops).toHaveLength(1001);
+      expect(ops.every((o, k) => o.id === base + 2000 + k && o.count === 1)).toBe(true);
+      expect(t.size).toBe(0);
+      // The next round's first packet must not be taken for a stale one.
+      t.add(base + 3001, 1e9);
+      t.decide(base + 3001, NF_ACCEPT);
+      expect(t.drain()).toEqual([
+        { batch: false, verdict: NF_ACCEPT, id: base + 3001, firstId: base + 3001, count: 1 },
+      ]);
+    }
+    // Slots are reused, never appended round after round.
+    expect(fifo().length).toBeLessThanOrEqual(3001);
+    expect(fifo().every((e) => e === undefined)).toBe(true);
+  });
+
   it('finds packets by id where the kernel skipped ids, and by scanning when ids arrive out of order', () => {
     // The kernel skips an id when it could not deliver a packet (socket full).
     const t = table(true, [7, 8, 10, 11, 15, 0xffffffff, 0, 2]);
