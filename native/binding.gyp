@@ -7,7 +7,8 @@
         "src/errno_error.cc",
         "src/netns.cc",
         "src/netlink_socket.cc",
-        "src/peer_credentials.cc"
+        "src/peer_credentials.cc",
+        "src/socket_link.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

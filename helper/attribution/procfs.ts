@@ -13,8 +13,11 @@ import {
   readSync,
   statSync,
 } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { setNewest } from '../common/bounded-map.js';
+import { loadNativeBinding } from '../native/load.js';
+import { errnoName } from '../netlink/errno.js';
 import {
   parseCgroup,
   parseCmdline,
@@ -55,6 +58,53 @@ function isDenied(error: unknown): boolean {
   const code = errnoCode(error);
   return code === 'EACCES' || code === 'EPERM';
 }
+
+/** A /proc read failed for another reason than a process or fd that went away. */
+export class ProcReadError extends Error {
+  override readonly name = 'ProcReadError';
+  readonly code: string;
+  constructor(
+    readonly path: string,
+    readonly errno: number,
+  ) {
+    const code = errnoName(errno);
+    super(`readlink ${path}: ${code}`);
+    this.code = code;
+  }
+}
+
+/**
+ * readlink of a /proc/PID/fd/N link: the inode of a "socket:[inode]" target,
+ * 0 for any other target, -errno when it cannot be read. The native addon's
+ * does it without throwing; this one is the fallback where the addon is not
+ * built (fs errors cost microseconds to throw).
+ */
+export type SocketLinkReader = (path: string) => number;
+
+export function fsSocketLink(path: string): number {
+  let target: string;
+  try {
+    target = readlinkSync(path);
+  } catch (error) {
+    const errno = (error as { errno?: unknown }).errno;
+    // Node's errno is negative (libuv's convention).
+    if (typeof errno === 'number' && errno !== 0) return -Math.abs(errno);
+    throw error;
+  }
+  return socketInode(target) ?? 0;
+}
+
+function defaultSocketLink(): SocketLinkReader {
+  try {
+    const native = loadNativeBinding();
+    return (path) => native.socketLinkInode(path);
+  } catch {
+    // No addon (a unit test without a build, another platform): fs is correct, only slower.
+    return fsSocketLink;
+  }
+}
+
+const { ENOENT, ESRCH, ENOTDIR, EACCES, EPERM } = constants.errno;
 
 // One buffer for the small files (stat, status, cgroup): open/read/close
 // into it costs a third less than readFileSync, which also fstat()s and
@@ -118,6 +168,8 @@ export interface ProcReaderOptions {
   /** Where procfs is mounted (default /proc). */
   root?: string;
   passwd?: PasswdCache;
+  /** How fd links are read (default: the native addon's, else fs). */
+  socketLink?: SocketLinkReader;
 }
 
 /** Start times remembered by recentStartTime() (the oldest are dropped first). */
@@ -128,6 +180,7 @@ export class ProcReader {
   readonly root: string;
   private readonly base: string;
   readonly passwd: PasswdCache;
+  private readonly socketLink: SocketLinkReader;
   private readonly startTimes = new Map<number, { value: number | null; at: number }>();
 
   constructor(options: ProcReaderOptions = {}) {
@@ -136,6 +189,7 @@ export class ProcReader {
     // normalises every call): a root without trailing slashes keeps them right.
     this.base = this.root.replace(/\/+$/, '') || '/';
     this.passwd = options.passwd ?? new PasswdCache();
+    this.socketLink = options.socketLink ?? defaultSocketLink();
   }
 
   /**
@@ -226,14 +280,15 @@ export class ProcReader {
 
   /** The socket inode behind one fd of a process, or null (no such fd, not a socket, gone). */
   socketAt(pid: number, fd: number): number | null {
-    let target: string;
-    try {
-      target = readlinkSync(`${this.base}/${pid}/fd/${fd}`);
-    } catch (error) {
-      if (isGone(error) || isDenied(error)) return null; // closed meanwhile
-      throw error;
-    }
-    return socketInode(target) ?? null;
+    const path = `${this.base}/${pid}/fd/${fd}`;
+    const result = this.socketLink(path);
+    if (result > 0) return result;
+    if (result === 0) return null;
+    const errno = -result;
+    // Closed meanwhile, the process gone, or another user's without privileges.
+    if (errno === ENOENT || errno === ESRCH || errno === ENOTDIR) return null;
+    if (errno === EACCES || errno === EPERM) return null;
+    throw new ProcReadError(path, errno);
   }
 
   /** The process's open fd numbers, or null when it is gone or they cannot be listed. */

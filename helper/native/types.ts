@@ -92,5 +92,8 @@ export interface NativeConstants {
 export interface NativeBinding {
   NetlinkSocket: new (protocol: number, options?: NativeOpenOptions) => NativeNetlinkSocket;
   peerCredentials(fd: number): PeerCredentials;
+  /** readlink of a /proc/PID/fd/N link: the socket inode, 0 for another
+   * target, -errno when it cannot be read (never throws for those). */
+  socketLinkInode(path: string): number;
   constants: NativeConstants;
 }

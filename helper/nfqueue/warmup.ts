@@ -191,6 +191,10 @@ export class WarmUpBinding implements NativeBinding {
     return { pid: 0, uid: 0, gid: 0 };
   }
 
+  socketLinkInode(): number {
+    return -2; // ENOENT: the warm-up reads no /proc links
+  }
+
   /** Delivers `count` packets in one read (ids first.., shapes in rotation). */
   deliver(first: number, count: number): void {
     const s = this.socket;

@@ -4,10 +4,12 @@
 
 #include "netlink_socket.h"
 #include "peer_credentials.h"
+#include "socket_link.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NetlinkSocket", NetlinkSocket::Init(env));
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
+  exports.Set("socketLinkInode", Napi::Function::New(env, SocketLinkInode, "socketLinkInode"));
   Napi::Object c = Napi::Object::New(env);
   c.Set("NETLINK_NETFILTER", NETLINK_NETFILTER);
   c.Set("NETLINK_SOCK_DIAG", NETLINK_SOCK_DIAG);

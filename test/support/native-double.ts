@@ -63,6 +63,7 @@ export function bindingWith(socket: NativeBinding['NetlinkSocket']): NativeBindi
   return {
     NetlinkSocket: socket,
     peerCredentials: () => ({ pid: 1, uid: 0, gid: 0 }),
+    socketLinkInode: () => -2, // ENOENT
     constants: {
       NETLINK_NETFILTER: 12,
       NETLINK_SOCK_DIAG: 4,
