@@ -19,6 +19,12 @@ const oldest = new WeakMap<Map<unknown, unknown>, Iterator<unknown>>();
 export function setNewest<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
   map.delete(key);
   map.set(key, value);
+  evictOldest(map, max);
+}
+
+/** Drops the oldest entries (first in insertion order) past `max`; returns how many. */
+export function evictOldest<K, V>(map: Map<K, V>, max: number): number {
+  let evicted = 0;
   while (map.size > max) {
     let keys = oldest.get(map) as Iterator<K> | undefined;
     let next = keys?.next();
@@ -30,5 +36,7 @@ export function setNewest<K, V>(map: Map<K, V>, key: K, value: V, max: number): 
       if (next.done) break;
     }
     map.delete(next.value);
+    evicted++;
   }
+  return evicted;
 }

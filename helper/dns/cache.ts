@@ -1,4 +1,5 @@
 import { canonicalIP } from '../conntrack/ip.js';
+import { evictOldest } from '../common/bounded-map.js';
 import type { DnsMapping } from './answers.js';
 
 export interface DnsCacheOptions {
@@ -134,10 +135,7 @@ export class DnsCache {
       entry.names.delete(oldest);
       this.counts.namesEvicted++;
     }
-    while (this.entries.size > this.maxAddresses) {
-      this.entries.delete(this.entries.keys().next().value!);
-      this.counts.evicted++;
-    }
+    this.counts.evicted += evictOldest(this.entries, this.maxAddresses);
   }
 
   addAll(mappings: Iterable<DnsMapping>): void {
