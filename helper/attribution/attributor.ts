@@ -132,7 +132,7 @@ export class Attributor {
     }
     let pending = this.inFlight.get(key);
     if (!pending) {
-      pending = this.resolve(tuple).finally(() => this.inFlight.delete(key));
+      pending = this.resolve(tuple, key).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pending);
     }
     return pending;
@@ -182,7 +182,8 @@ export class Attributor {
     return e.value;
   }
 
-  private async resolve(tuple: SocketTuple): Promise<Attribution | null> {
+  /** `key`: tupleKey(tuple), which attribute() has made already. */
+  private async resolve(tuple: SocketTuple, key: string): Promise<Attribution | null> {
     const socket = await this.diag.find(
       tuple,
       this.dumpFallback !== undefined ? { dumpFallback: this.dumpFallback } : {},
@@ -205,7 +206,7 @@ export class Attributor {
     if (!process) this.stats.noOwner++;
     const value: Attribution = { socket, process };
     if (this.ttl > 0) {
-      setNewest(this.tuples, tupleKey(tuple), { at: this.now(), value }, this.tupleMax);
+      setNewest(this.tuples, key, { at: this.now(), value }, this.tupleMax);
     }
     return value;
   }

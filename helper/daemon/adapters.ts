@@ -175,7 +175,7 @@ export class HistorySink implements DecisionSink {
     },
   ) {}
 
-  record(e: DecisionRecord): void {
+  record(e: DecisionRecord, key?: string): void {
     const entry = this.store.append({
       request: e.request,
       action: e.action,
@@ -186,7 +186,7 @@ export class HistorySink implements DecisionSink {
     if (e.action === 'allow') {
       setNewest(
         this.open,
-        tupleKey(requestTuple(e.request)),
+        key ?? tupleKey(requestTuple(e.request)),
         entry.seq,
         this.options.maxOpen ?? 16_384,
       );

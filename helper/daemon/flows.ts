@@ -242,10 +242,10 @@ export class FlowTable implements DecisionSink {
   }
 
   /** DecisionSink: remember who asked, to name the flow when conntrack reports it. */
-  record(entry: DecisionRecord): void {
+  record(entry: DecisionRecord, key?: string): void {
     if (entry.action !== 'allow' || this.closed) return; // a denied first packet makes no flow
     const extra: FlowEnrichment = { host: entry.request.host, process: entry.request.process };
-    const tkey = tupleKey(requestTuple(entry.request));
+    const tkey = key ?? tupleKey(requestTuple(entry.request));
     const live = this.byTuple.get(tkey);
     const flow = live !== undefined ? this.mirror?.get(live) : undefined;
     if (live !== undefined && flow) {

@@ -353,7 +353,7 @@ export class Interceptor {
       return;
     }
     this.counters.inFlight++;
-    const decided = this.decideAndAnswer(p, request, arrived + this.options.decisionTimeoutMs)
+    const decided = this.decideAndAnswer(p, request, arrived + this.options.decisionTimeoutMs, key)
       .catch((error: unknown): Action => {
         // Only a bug gets here (decide errors are handled inside): log it loudly.
         this.options.log.error(
@@ -375,6 +375,7 @@ export class Interceptor {
     p: NfQueuePacket,
     base: ConnectionRequest,
     deadline: number,
+    key: string,
   ): Promise<Action> {
     const { decider, defaultAction, log } = this.options;
     const request = await this.complete(p, base, deadline);
@@ -408,7 +409,7 @@ export class Interceptor {
     } else {
       this.give(p, decision.action);
     }
-    this.record({ request, ...decision, decidedAt: Date.now() });
+    this.record({ request, ...decision, decidedAt: Date.now() }, key);
     return decision.action;
   }
 
@@ -500,7 +501,7 @@ export class Interceptor {
     );
   }
 
-  private record(entry: DecisionRecord): void {
+  private record(entry: DecisionRecord, key: string): void {
     const { sinks = [], publisher, log } = this.options;
     if (entry.action === 'allow') this.counters.allowed++;
     else this.counters.denied++;
@@ -532,7 +533,7 @@ export class Interceptor {
     }
     for (const sink of sinks) {
       try {
-        sink.record(entry);
+        sink.record(entry, key);
       } catch (error) {
         log.error(COMPONENT, `decision sink failed: ${(error as Error).message}`);
       }

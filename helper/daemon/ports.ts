@@ -63,7 +63,9 @@ export type DecisionRecord = Pick<
 
 /** Where decisions go (helper/history HistoryStore, the flow table, stats). */
 export interface DecisionSink {
-  record(entry: DecisionRecord): void;
+  /** `key`: tupleKey(requestTuple(entry.request)), which the caller has made already
+   * (a sink that needs it need not build it again). */
+  record(entry: DecisionRecord, key?: string): void;
 }
 
 /** Topic-based events for subscribed clients (helper/server IpcServer.publish). */

@@ -15,6 +15,7 @@ import {
   type TopicServer,
 } from '../../../helper/daemon/adapters.js';
 import { silentLogger } from '../../../helper/daemon/log.js';
+import { requestTuple, tupleKey } from '../../../helper/daemon/request.js';
 import { SettingsFile } from '../../../helper/daemon/settings.js';
 import { DnsCache } from '../../../helper/dns/index.js';
 import { HistoryStore } from '../../../helper/history/index.js';
@@ -187,6 +188,35 @@ describe('HistorySink', () => {
     const [entry] = store.query({ limit: 10 }).entries.filter((e) => e.request.sport === 40000);
     expect(entry).toMatchObject({ bytesOut: 10, bytesIn: 20, packetsOut: 1, packetsIn: 2 });
     expect(entry!.ended).not.toBeNull();
+    await store.close();
+  });
+
+  it('keys an open flow by the tuple key the caller passes (the interceptor made it already)', async () => {
+    const store = await HistoryStore.open({ dir: tempDir() });
+    const sink = new HistorySink(store, { log: silentLogger });
+    const request = req({ sport: 40002, dport: 443 });
+    const given = tupleKey(requestTuple(request));
+    sink.record({ request, action: 'allow', reason: 'rule', ruleId: null, decidedAt: 1000 }, given);
+    const ended = { bytesOut: 1, bytesIn: 2, packetsOut: 3, packetsIn: 4 } as Flow;
+    sink.flowEnded(ended, 'some/other/key');
+    expect(store.query({ limit: 10 }).entries[0]!.ended).toBeNull();
+    sink.flowEnded(ended, given);
+    expect(store.query({ limit: 10 }).entries[0]).toMatchObject({ bytesOut: 1, packetsIn: 4 });
+    // A key that is not the request's own is used as given, not rebuilt.
+    sink.record(
+      {
+        request: req({ sport: 40003 }),
+        action: 'allow',
+        reason: 'rule',
+        ruleId: null,
+        decidedAt: 1001,
+      },
+      'k',
+    );
+    sink.flowEnded(ended, 'k');
+    expect(
+      store.query({ limit: 10 }).entries.find((e) => e.request.sport === 40003)!.ended,
+    ).not.toBeNull();
     await store.close();
   });
 });

@@ -159,6 +159,7 @@ describe('Interceptor decision log', () => {
   function make(decisionLogPerSecond?: number) {
     const lines: string[] = [];
     const sunk: DecisionRecord[] = [];
+    const keys: (string | undefined)[] = [];
     const interceptor = new Interceptor({
       queue: 0,
       failClosed: false,
@@ -167,17 +168,29 @@ describe('Interceptor decision log', () => {
       defaultAction: 'allow',
       decisionTimeoutMs: 1000,
       log: createLogger({ write: (l) => lines.push(l) }),
-      sinks: [{ record: (e) => void sunk.push(e) }],
+      sinks: [
+        {
+          record: (e, key) => {
+            sunk.push(e);
+            keys.push(key);
+          },
+        },
+      ],
       ...(decisionLogPerSecond !== undefined ? { decisionLogPerSecond } : {}),
     });
     const record = (e: DecisionRecord) =>
-      (interceptor as unknown as { record(e: DecisionRecord): void }).record(e);
-    return { interceptor, lines, sunk, record };
+      (interceptor as unknown as { record(e: DecisionRecord, key: string): void }).record(
+        e,
+        `key-${e.request.sport}`,
+      );
+    return { interceptor, lines, sunk, keys, record };
   }
 
   it('logs each decision up to the limit, then one summary per second; sinks get all', () => {
-    const { interceptor, lines, sunk, record } = make(3);
+    const { interceptor, lines, sunk, keys, record } = make(3);
     for (let i = 0; i < 10; i++) record(entry(i, i === 9 ? 'deny' : 'allow'));
+    // Sinks get the tuple key the interceptor made, with each decision.
+    expect(keys).toEqual(sunk.map((e) => `key-${e.request.sport}`));
     expect(
       lines.filter((l) => / info interceptor: (allow|deny) outbound tcp /u.test(l)),
     ).toHaveLength(3);
