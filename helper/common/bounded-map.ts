@@ -8,7 +8,7 @@
  * A fresh `map.keys().next()` per eviction has to step over every entry deleted
  * since V8 last compacted the table, and evicting the oldest entry again and
  * again leaves exactly those at the front: at a 16,384-entry bound that cost
- * 5.3 µs per insert, at 65,536 19 µs (bench/bounded-map.ts). A Map iterator
+ * 4-5 µs per insert, at 65,536 15-18 µs (bench/bounded-map.ts). A Map iterator
  * stays valid while the map changes: it skips deleted entries and reaches the
  * ones set after it was made (a re-set key comes again in its new place), so it
  * only ever steps forward.
