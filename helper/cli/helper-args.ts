@@ -2,6 +2,7 @@
  * Argument parsing for `portcullis helper`. Pure, unit-tested; every mistake is a
  * CliUsageError (exit status 2).
  */
+import { JIT_MODES, type JitMode } from './jit.js';
 import type { Action } from '../protocol/model.js';
 import type { LogLevel } from '../daemon/log.js';
 import { CliUsageError, optionTokens, type OptionSpec } from './command.js';
@@ -31,6 +32,8 @@ export interface HelperArgs {
   accessGroup?: string;
   /** Leave nf_conntrack_acct and nf_conntrack_timestamp as they are (--no-conntrack-accounting). */
   noConntrackAccounting: boolean;
+  /** How much of V8's JIT to use (--jit; see cli/jit.ts). */
+  jit: JitMode;
   /** Settings given explicitly (they win over the settings saved by the GUI). */
   explicit: (
     'defaultAction' | 'promptTimeoutSeconds' | 'noGuiPolicy' | 'failOpen' | 'interceptInbound'
@@ -65,6 +68,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   'owner-uid': { type: 'string' },
   'access-group': { type: 'string' },
   'no-conntrack-accounting': { type: 'boolean' },
+  jit: { type: 'string' },
 };
 
 const EXPLICIT = {
@@ -133,6 +137,10 @@ export function parseHelperArgs(argv: string[]): HelperArgs {
   if (accessGroup !== undefined && !/^[a-z_][a-z0-9_-]*\$?$/u.test(accessGroup)) {
     throw new CliUsageError(`--access-group: '${accessGroup}' is not a group name`);
   }
+  const jit = str('jit') ?? 'full';
+  if (!(JIT_MODES as readonly string[]).includes(jit)) {
+    throw new CliUsageError(`--jit: '${jit}' is not ${JIT_MODES.join(' or ')}`);
+  }
   if (!['debug', 'info', 'warn', 'error'].includes(level)) {
     throw new CliUsageError(`--log-level: '${level}' is not debug, info, warn or error`);
   }
@@ -151,6 +159,7 @@ export function parseHelperArgs(argv: string[]): HelperArgs {
     allowUids,
     tokenStdin: seen.has('token-stdin'),
     noConntrackAccounting: seen.has('no-conntrack-accounting'),
+    jit: jit as JitMode,
     ...(tokenFile !== undefined ? { tokenFile: absolute('token-file', tokenFile) } : {}),
     ...(accessGroup !== undefined ? { accessGroup } : {}),
     explicit: (Object.keys(EXPLICIT) as (keyof typeof EXPLICIT)[])

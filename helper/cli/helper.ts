@@ -6,6 +6,7 @@ import { generateToken, resolveAccessGroup } from '../server/index.js';
 import type { CliCommand, CliIo } from './command.js';
 import { packageVersion } from './version.js';
 import { HELPER_DEFAULTS, parseHelperArgs } from './helper-args.js';
+import { applyJitMode } from './jit.js';
 
 export const HELP = `Usage: portcullis helper [options]
 
@@ -44,6 +45,11 @@ Options:
                            nf_conntrack_timestamp alone (by default the helper
                            turns them on in its namespace, for the flows' bytes,
                            packets and age, and restores them when it stops)
+  --jit MODE               full|baseline: full (default) lets V8 optimise the
+                           decision path (highest rates, lowest median);
+                           baseline never runs the optimising compiler, so the
+                           first seconds have no compile tails (p99 about 4x
+                           lower then) at a 20-30 % higher median
   --state-dir DIR          rules, history and saved settings (default ${HELPER_DEFAULTS.stateDir})
   --log-level L            debug|info|warn|error (default ${HELPER_DEFAULTS.logLevel})
   -h, --help               show this help
@@ -97,6 +103,8 @@ export async function runHelper(
     return 0;
   }
   const log = createLogger({ level: args.logLevel, write: (line) => io.stderr(line) });
+  applyJitMode(args.jit);
+  if (args.jit !== 'full') log.info('helper', `jit ${args.jit}: V8's optimising compiler is off`);
   // Signals are caught before start so that a SIGTERM during start still cleans up.
   let stopRequested: (() => void) | undefined;
   const stopped = new Promise<void>((resolve) => (stopRequested = resolve));

@@ -17,6 +17,7 @@ describe('portcullis helper arguments', () => {
       allowUids: [],
       tokenStdin: false,
       noConntrackAccounting: false,
+      jit: 'full',
       explicit: [],
     });
     expect(parseHelperArgs(['--default-action', 'deny']).noGuiPolicy).toBe('deny');
@@ -49,6 +50,8 @@ describe('portcullis helper arguments', () => {
         '1001',
         '--token-stdin',
         '--no-conntrack-accounting',
+        '--jit',
+        'baseline',
       ]),
     ).toEqual({
       help: false,
@@ -65,6 +68,7 @@ describe('portcullis helper arguments', () => {
       allowUids: [1000, 1001],
       tokenStdin: true,
       noConntrackAccounting: true,
+      jit: 'baseline',
       explicit: [
         'defaultAction',
         'promptTimeoutSeconds',
@@ -85,6 +89,8 @@ describe('portcullis helper arguments', () => {
     [['--netns', '../x'], /not a namespace name/],
     [['--state-dir', 'rel'], /absolute/],
     [['--log-level', 'loud'], /log-level/],
+    [['--jit', 'turbo'], /--jit: 'turbo' is not full or baseline/],
+    [['--jit'], /--jit <value>' argument missing/],
     [['--inbound', '--inbound'], /twice/],
     [['--bogus'], /bogus/],
     [['--allow-uid', 'me'], /not a number/],
