@@ -3,39 +3,33 @@
  * entry re-set goes to the end, so the first key is always the oldest.
  */
 
-/**
- * One long-lived keys() iterator per bounded map, standing at its oldest entry.
- * A fresh `map.keys().next()` per eviction has to step over every entry deleted
- * since V8 last compacted the table, and evicting the oldest entry again and
- * again leaves exactly those at the front: at a 16,384-entry bound that cost
- * 4-5 µs per insert, at 65,536 15-18 µs (bench/bounded-map.ts). A Map iterator
- * stays valid while the map changes: it skips deleted entries and reaches the
- * ones set after it was made (a re-set key comes again in its new place), so it
- * only ever steps forward.
- */
-const oldest = new WeakMap<Map<unknown, unknown>, Iterator<unknown>>();
-
-/** Sets `key` as the newest entry and drops the oldest ones past `max`. */
+/** Sets `key` as the newest entry and drops the oldest ones past `max` (see evictOldest). */
 export function setNewest<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
   map.delete(key);
   map.set(key, value);
   evictOldest(map, max);
 }
 
-/** Drops the oldest entries (first in insertion order) past `max`; returns how many. */
+/**
+ * When the map holds more than `max` entries, drops the oldest (first in insertion
+ * order) down to `max - floor(max / 16)`; returns how many. Maps of up to 15
+ * entries are kept at exactly `max`.
+ *
+ * Why a sixteenth at once: a `map.keys()` iterator starts at the front of V8's table
+ * and steps over every entry deleted since the table was last compacted, and
+ * evicting the oldest entry one at a time leaves exactly those there: at a 16,384
+ * bound one eviction per insert cost 4-5 µs, at 65,536 15-18 µs
+ * (bench/bounded-map.ts). Evicting in batches pays that walk once per max/16
+ * inserts. (Keeping one iterator per map alive instead is not safe: an iterator
+ * that does not move keeps every table V8 replaced since, with their entries.)
+ */
 export function evictOldest<K, V>(map: Map<K, V>, max: number): number {
+  if (map.size <= max) return 0;
+  const target = max - Math.floor(max / 16);
   let evicted = 0;
-  while (map.size > max) {
-    let keys = oldest.get(map) as Iterator<K> | undefined;
-    let next = keys?.next();
-    if (next === undefined || next.done) {
-      // First eviction, or the iterator ran out: a finished iterator stays finished.
-      keys = map.keys();
-      oldest.set(map, keys);
-      next = keys.next();
-      if (next.done) break;
-    }
-    map.delete(next.value);
+  for (const key of map.keys()) {
+    if (map.size <= target) break;
+    map.delete(key);
     evicted++;
   }
   return evicted;
