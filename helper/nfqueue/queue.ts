@@ -856,9 +856,8 @@ export class NfQueue {
     this.flush();
   };
 
-  /** Ids of the verdicts in the datagram being built (reported if it fails). */
-  /** Ids of the verdicts in `buffer` (for a send error), [0, bufferIdCount):
-   * never shortened, see OutstandingTable's arrival list. */
+  /** Ids of the verdicts in the datagram being built (reported if it fails),
+   * [0, bufferIdCount): never shortened, see OutstandingTable's arrival list. */
   private readonly bufferIds: number[] = [];
   private bufferIdCount = 0;
   private readonly opSink: VerdictOpSink = {
