@@ -23,7 +23,12 @@ import type { Peer } from '../support/tcp-peers.js';
 import { echoServer, vethPair } from '../support/tcp-peers.js';
 import { sleep } from '../support/udp-agent.js';
 import { resolvingClient, type ResolvingClientOptions } from '../support/resolving-client.js';
-import { helperArgs, HelperProcess, removeHelperRules } from '../support/helper-process.js';
+import {
+  helperArgs,
+  HelperProcess,
+  promptingArgs,
+  removeHelperRules,
+} from '../support/helper-process.js';
 
 const skip = firewallTestsUnavailable();
 if (skip) console.warn(`skipping helper end-to-end tests: ${skip}`);
@@ -86,12 +91,7 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
     const h = new HelperProcess(
       [
         ...helperArgs({ netns: client.name, queue: QUEUE, socket, stateDir }),
-        '--prompt-timeout',
-        String(PROMPT_TIMEOUT_S),
-        '--default-action',
-        'deny',
-        '--no-gui-policy',
-        'allow',
+        ...promptingArgs(PROMPT_TIMEOUT_S),
         ...extra,
       ],
       stdin,

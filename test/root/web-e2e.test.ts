@@ -34,7 +34,12 @@ import type { Peer } from '../support/tcp-peers.js';
 import { echoServer, vethPair } from '../support/tcp-peers.js';
 import { sleep } from '../support/udp-agent.js';
 import { resolvingClient } from '../support/resolving-client.js';
-import { helperArgs, HelperProcess, removeHelperRules } from '../support/helper-process.js';
+import {
+  helperArgs,
+  HelperProcess,
+  promptingArgs,
+  removeHelperRules,
+} from '../support/helper-process.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -129,12 +134,7 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     tokenFile = join(dir, 'run', 'token');
     helper = new HelperProcess([
       ...helperArgs({ netns: client.name, queue: QUEUE, socket, stateDir: join(dir, 'state') }),
-      '--prompt-timeout',
-      String(PROMPT_TIMEOUT_S),
-      '--default-action',
-      'deny',
-      '--no-gui-policy',
-      'allow',
+      ...promptingArgs(PROMPT_TIMEOUT_S),
     ]);
     await helper.ready();
     // DNS is decided too: a remembered rule lets the lookups through.

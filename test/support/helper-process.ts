@@ -26,6 +26,19 @@ export function helperArgs(o: {
   ];
 }
 
+/** Prompts that wait `timeoutSeconds`, deny when unanswered, and allow while no GUI
+ * listens (the end-to-end tests' helper: a test client answers, or nothing asks). */
+export function promptingArgs(timeoutSeconds: number): string[] {
+  return [
+    '--prompt-timeout',
+    String(timeoutSeconds),
+    '--default-action',
+    'deny',
+    '--no-gui-policy',
+    'allow',
+  ];
+}
+
 /** A running `portcullis helper` child (the compiled CLI) and its stderr lines. */
 export class HelperProcess {
   readonly lines: string[] = [];
