@@ -51,13 +51,18 @@ export interface PeerEvent {
 export class Peer {
   readonly events: PeerEvent[] = [];
   private waiters: (() => void)[] = [];
+  /** Every line the child wrote has been read. Not the child's 'exit': a client
+   * writes its last event and exits at once, and 'exit' can come before that line. */
+  private outputEnded = false;
 
   constructor(readonly proc: ChildProcess) {
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
+    const lines = createInterface({ input: proc.stdout! });
+    lines.on('line', (line) => {
       this.events.push(JSON.parse(line) as PeerEvent);
       for (const w of this.waiters.splice(0)) w();
     });
-    proc.on('exit', () => {
+    lines.on('close', () => {
+      this.outputEnded = true;
       for (const w of this.waiters.splice(0)) w();
     });
   }
@@ -68,7 +73,7 @@ export class Peer {
     for (;;) {
       const found = this.events.find((e) => e.ev === ev);
       if (found) return found;
-      if (this.proc.exitCode !== null || Date.now() > end) {
+      if (this.outputEnded || Date.now() > end) {
         throw new Error(`no '${ev}' event (got ${JSON.stringify(this.events)})`);
       }
       await new Promise<void>((resolve) => {
