@@ -40,14 +40,27 @@ describe('electron-builder.yml', () => {
     ).rejects.toThrow(/Invalid configuration/);
   });
 
-  it('AppImage and deb, x64 and arm64; Network;Security; no rebuild of the N-API addon', () => {
+  it('AppImage and deb for x64; Network;Security; no rebuild of the N-API addon', () => {
     expect(config.linux.target).toEqual([
-      { target: 'AppImage', arch: ['x64', 'arm64'] },
-      { target: 'deb', arch: ['x64', 'arm64'] },
+      { target: 'AppImage', arch: ['x64'] },
+      { target: 'deb', arch: ['x64'] },
     ]);
     expect(config.linux.desktop.entry['Categories']).toBe('Network;Security;');
     expect(config.npmRebuild).toBe(false);
     expect(config.asarUnpack).toContain('**/*.node');
+  });
+
+  it('every target architecture is the one the shipped addon was built for', () => {
+    // extraResources copies the host's build of the addon into every package, and
+    // npmRebuild is off: a package for another architecture would carry machine code its
+    // CPU cannot run. The ELF header's e_machine says what the build is.
+    const addon = config.extraResources.find((r) => r.from.endsWith('.node'))!.from;
+    const elf = readFileSync(join(root, addon));
+    expect(elf.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    const machine = elf.readUInt16LE(18);
+    const arch = ({ 0x3e: 'x64', 0xb7: 'arm64' } as Record<number, string>)[machine];
+    expect(arch, `addon e_machine 0x${machine.toString(16)}`).toBeDefined();
+    for (const t of config.linux.target) expect(t.arch, t.target).toEqual([arch]);
   });
 
   it('ships the helper tree and the addon as extra resources where the launcher looks', () => {
