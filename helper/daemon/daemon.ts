@@ -129,6 +129,7 @@ export class Daemon {
         dir: o.stateDir,
         lazyLoad: true,
         memoryEntries: 50_000,
+        log,
       });
       cleanups.push({ name: 'history', run: () => history.close() });
       history.onError((e) => log.error('history', e.message));

@@ -55,3 +55,34 @@ export function splitLines(text: string): { lines: string[]; torn: boolean } {
   const last = lines.pop() ?? '';
   return { lines: lines.filter((l) => l !== ''), torn: last !== '' };
 }
+
+/**
+ * Which entries of a segment to keep, in file order: the longest run of strictly
+ * increasing seqs above `floor` and below `ceiling` (true = keep). Seqs are written in
+ * increasing order, so any other line is damage; keeping the longest run means that one
+ * damaged seq (raised, lowered or repeated) costs only its own line, never the valid
+ * entries around it, and the kept entries stay sorted for the binary search.
+ */
+export function longestInOrder(seqs: readonly number[], floor: number, ceiling: number): boolean[] {
+  const keep = seqs.map(() => false);
+  // Patience method: tails[k] is the index ending the best increasing run of length k + 1.
+  const tails: number[] = [];
+  const prev = new Int32Array(seqs.length).fill(-1);
+  for (let i = 0; i < seqs.length; i++) {
+    const s = seqs[i]!;
+    if (!(s > floor && s < ceiling)) continue;
+    let lo = 0;
+    let hi = tails.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (seqs[tails[mid]!]! < s) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0) prev[i] = tails[lo - 1]!;
+    tails[lo] = i;
+  }
+  for (let i = tails.length > 0 ? tails[tails.length - 1]! : -1; i >= 0; i = prev[i]!) {
+    keep[i] = true;
+  }
+  return keep;
+}

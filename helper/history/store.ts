@@ -14,9 +14,24 @@ import { systemClock, type Clock, type TimerHandle } from '../decisions/clock.js
 import { compileMatch, matchesView, requestView } from '../decisions/matcher.js';
 import { setNewest } from '../common/bounded-map.js';
 import { HistoryError } from './errors.js';
-import { parseLine, parseSegmentName, segmentName, type EndRecord } from './segments.js';
+import {
+  longestInOrder,
+  parseLine,
+  parseSegmentName,
+  segmentName,
+  type EndRecord,
+} from './segments.js';
 
 export const HISTORY_DIR = 'history';
+
+/** Where damage found while loading is reported (the helper's Logger fits). */
+export interface HistoryLog {
+  warn(
+    component: string,
+    message: string,
+    fields?: Record<string, string | number | boolean | null | undefined>,
+  ): void;
+}
 
 export interface HistoryStoreOptions {
   /** The state directory; segments go to STATEDIR/history/. */
@@ -39,6 +54,8 @@ export interface HistoryStoreOptions {
    */
   lazyLoad?: boolean;
   clock?: Clock;
+  /** Gets a warning for each segment with damaged lines (file, offsets, count). */
+  log?: HistoryLog;
 }
 
 /** An entry as the caller gives it: the store assigns `seq`; end fields default to null. */
@@ -88,13 +105,30 @@ export interface SeriesBucket {
   bytesIn: number;
 }
 
+/** The damaged lines of one segment file, skipped at load. */
+export interface SegmentDamage {
+  file: string;
+  /** Damaged lines in the file. */
+  count: number;
+  /** Byte offsets of the damaged lines, in order (the first MAX_DAMAGE_OFFSETS). */
+  offsets: number[];
+  /** Not a valid JSON record. */
+  invalid: number;
+  /** A seq out of order: repeated, lower than an earlier one, or too high for its segment. */
+  outOfOrder: number;
+  /** A last line without its newline (0 or 1). */
+  torn: number;
+}
+
 export interface LoadReport {
   segments: number;
   entries: number;
   endRecords: number;
-  /** Lines that were not valid JSON records, torn trailing lines included. */
+  /** Damaged lines: not valid JSON records, out of order, or torn. */
   skippedLines: number;
   tornLines: number;
+  /** Each segment file with damaged lines. */
+  damaged: SegmentDamage[];
 }
 
 interface Segment {
@@ -103,11 +137,19 @@ interface Segment {
   size: number;
   /** Newest decidedAt/ended in the segment; for age-based deletion. */
   lastTime: number;
+  /**
+   * Its entries' seqs are above this: the highest seq kept from the older segments when
+   * it was loaded (0 for this run's segments, which are written in order).
+   */
+  floor: number;
 }
 
 const MAX_LIMIT = 10_000;
 const SEGMENT_CACHE_MS = 60_000;
 const MAX_BUCKETS = 10_000;
+export const MAX_DAMAGE_OFFSETS = 100;
+/** Offsets named in a damage warning: the log line stays short. */
+const LOGGED_OFFSETS = 20;
 
 /**
  * A copy the caller may keep or change: the entry's own fields, which markEnded()
@@ -130,15 +172,15 @@ function applyEnd(e: HistoryEntry, end: EndRecord): void {
 const READ_CHUNK = 1 << 20;
 
 /**
- * Calls `onLine` for each complete line of a file, reading it in chunks (a whole
- * 8 MiB segment as one string, split into lines, left about 90 MB of garbage behind
- * per 64 MiB of history, which the process kept as RSS). A last line without "\n"
- * is torn and not passed on.
+ * Calls `onLine` for each complete line of a file with its byte offset, reading it in
+ * chunks (a whole 8 MiB segment as one string, split into lines, left about 90 MB of
+ * garbage behind per 64 MiB of history, which the process kept as RSS). A last line
+ * without "\n" is torn and not passed on; `tornAt` is its offset.
  */
 async function readLines(
   path: string,
-  onLine: (line: string) => void,
-): Promise<{ size: number; torn: boolean }> {
+  onLine: (line: string, offset: number) => void,
+): Promise<{ size: number; tornAt: number | null }> {
   const fh = await fsp.open(path, 'r');
   try {
     const buf = Buffer.allocUnsafe(READ_CHUNK);
@@ -147,22 +189,57 @@ async function readLines(
     for (;;) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, null);
       if (bytesRead === 0) break;
+      // The file offset of the chunk's first byte (the carried part included).
+      const base = size - (carry?.length ?? 0);
       size += bytesRead;
       const chunk: Buffer = carry
         ? Buffer.concat([carry, buf.subarray(0, bytesRead)])
         : buf.subarray(0, bytesRead);
       let start = 0;
       for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
-        if (nl > start) onLine(chunk.toString('utf8', start, nl));
+        if (nl > start) onLine(chunk.toString('utf8', start, nl), base + start);
         start = nl + 1;
       }
       // Copied: `buf` is overwritten by the next read.
       carry = start < chunk.length ? Buffer.from(chunk.subarray(start)) : null;
     }
-    return { size, torn: carry !== null && carry.length > 0 };
+    return { size, tornAt: carry !== null && carry.length > 0 ? size - carry.length : null };
   } finally {
     await fh.close();
   }
+}
+
+/** A segment's valid records in file order, and the offsets of its invalid lines. */
+interface SegmentRecords {
+  entries: HistoryEntry[];
+  /** Byte offset of each entry's line. */
+  offsets: number[];
+  ends: EndRecord[];
+  invalid: number[];
+  size: number;
+  tornAt: number | null;
+}
+
+async function readSegment(path: string): Promise<SegmentRecords> {
+  const r: SegmentRecords = {
+    entries: [],
+    offsets: [],
+    ends: [],
+    invalid: [],
+    size: 0,
+    tornAt: null,
+  };
+  const read = await readLines(path, (line, offset) => {
+    const parsed = parseLine(line);
+    if (parsed.kind === 'entry') {
+      r.entries.push(parsed.entry);
+      r.offsets.push(offset);
+    } else if (parsed.kind === 'end') r.ends.push(parsed.end);
+    else r.invalid.push(offset);
+  });
+  r.size = read.size;
+  r.tornAt = read.tornAt;
+  return r;
 }
 
 /** First index whose seq is >= `seq` in an ascending array. */
@@ -258,7 +335,15 @@ export class HistoryStore {
   readonly #segmentCache = new Map<string, HistoryEntry[]>();
   /** Empties the cache a minute after its last use: it is for paging, not for keeping. */
   #cacheTimer: TimerHandle | null = null;
-  #report: LoadReport = { segments: 0, entries: 0, endRecords: 0, skippedLines: 0, tornLines: 0 };
+  #report: LoadReport = {
+    segments: 0,
+    entries: 0,
+    endRecords: 0,
+    skippedLines: 0,
+    tornLines: 0,
+    damaged: [],
+  };
+  readonly #log: HistoryLog | undefined;
 
   private constructor(options: HistoryStoreOptions) {
     this.dir = join(options.dir, HISTORY_DIR);
@@ -268,6 +353,7 @@ export class HistoryStore {
     this.#memoryEntries = options.memoryEntries ?? 200_000;
     this.#flushInterval = options.flushIntervalMs ?? 250;
     this.#clock = options.clock ?? systemClock;
+    this.#log = options.log;
   }
 
   static async open(options: HistoryStoreOptions): Promise<HistoryStore> {
@@ -294,7 +380,7 @@ export class HistoryStore {
     return this.#loading;
   }
 
-  /** What loading found: torn and corrupt lines are skipped and counted here. */
+  /** What loading found: damaged lines are skipped, counted here and logged (`log`). */
   get loadReport(): Readonly<LoadReport> {
     return this.#report;
   }
@@ -517,21 +603,22 @@ export class HistoryStore {
       setNewest(this.#segmentCache, seg.name, cached, 2);
       return cached;
     }
-    const entries: HistoryEntry[] = [];
-    const ends: EndRecord[] = [];
+    let recs: SegmentRecords;
     try {
-      await readLines(join(this.dir, seg.name), (line) => {
-        const parsed = parseLine(line);
-        if (parsed.kind === 'entry') entries.push(parsed.entry);
-        else if (parsed.kind === 'end') ends.push(parsed.end);
-      });
+      recs = await readSegment(join(this.dir, seg.name));
     } catch (e) {
       // Deleted by the limits meanwhile: its entries are gone.
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw new HistoryError('IO', `reading ${seg.name}: ${(e as Error).message}`, { cause: e });
     }
-    entries.sort((a, b) => a.seq - b.seq);
-    for (const end of ends) {
+    // The same entries as at load (the damage was logged then).
+    const keep = longestInOrder(
+      recs.entries.map((e) => e.seq),
+      seg.floor,
+      this.#ceiling(seg),
+    );
+    const entries = recs.entries.filter((_, i) => keep[i]);
+    for (const end of recs.ends) {
       const target = findSeq(entries, end.endOf);
       if (target) applyEnd(target, end);
       else this.#rememberDiskEnd(end);
@@ -542,6 +629,12 @@ export class HistoryStore {
     }
     setNewest(this.#segmentCache, seg.name, entries, 2);
     return entries;
+  }
+
+  /** Every entry of a segment is below the next segment's first seq (the name says). */
+  #ceiling(seg: Segment): number {
+    const all = this.#current ? [...this.#segments, this.#current] : this.#segments;
+    return all.find((s) => s.firstSeq > seg.firstSeq)?.firstSeq ?? Infinity;
   }
 
   #touchCache(): void {
@@ -638,7 +731,7 @@ export class HistoryStore {
     for (const s of this.#segments) first = Math.max(first, s.firstSeq + 1);
     const name = segmentName(first);
     this.#fh = await fsp.open(join(this.dir, name), 'a', 0o600);
-    this.#current = { name, firstSeq: first, size: 0, lastTime: 0 };
+    this.#current = { name, firstSeq: first, size: 0, lastTime: 0, floor: 0 };
   }
 
   async #rotate(): Promise<void> {
@@ -702,7 +795,7 @@ export class HistoryStore {
         throw new HistoryError('IO', `reading ${name}: ${(e as Error).message}`, { cause: e });
       }
       // The file's mtime stands for its newest record's time until it is loaded.
-      this.#segments.push({ name, firstSeq, size: st.size, lastTime: st.mtimeMs });
+      this.#segments.push({ name, firstSeq, size: st.size, lastTime: st.mtimeMs, floor: 0 });
       this.#report.segments++;
       maxSeq = Math.max(maxSeq, firstSeq);
     }
@@ -770,6 +863,7 @@ export class HistoryStore {
       firstSeq,
       size: 0,
       lastTime: 0,
+      floor: 0,
     }));
     const { entries, maxSeq } = await this.#parseSegments(segs, Infinity, false);
     this.#segments.push(...segs);
@@ -789,32 +883,53 @@ export class HistoryStore {
    * Parses segment files, oldest first: the newest `memoryEntries` entries with a seq
    * below `belowSeq`, their end records applied. At open (`lazy` false) each
    * segment's size and newest time are set from what was read; later (lazy) a file
-   * the limits deleted meanwhile is skipped.
+   * the limits deleted meanwhile is skipped. Damaged lines are skipped, counted and
+   * logged; a seq out of order costs only its own line (longestInOrder).
    */
   async #parseSegments(
     segs: readonly Segment[],
     belowSeq: number,
     lazy: boolean,
   ): Promise<{ entries: HistoryEntry[]; maxSeq: number }> {
-    const entries: HistoryEntry[] = [];
+    let entries: HistoryEntry[] = [];
     const report = this.#report;
     let maxSeq = 0;
+    // The highest seq kept so far: a later segment's entries are above it.
+    let floor = 0;
     // Entries of one process share one ProcessInfo, as they do when recorded live:
     // parsed line by line, each would carry its own copy (about 60 % of an entry's memory).
     const processes = new Map<string, NonNullable<HistoryEntry['request']['process']>>();
     const window = this.#memoryEntries;
-    const onLine = (seg: Segment, line: string): void => {
-      const parsed = parseLine(line);
-      if (parsed.kind === 'bad') {
-        report.skippedLines++;
-      } else if (parsed.kind === 'entry') {
-        const e = parsed.entry;
-        // Out-of-order or repeated seqs can only come from damage: keep the first.
-        if (e.seq <= maxSeq || e.seq >= belowSeq) {
-          report.skippedLines++;
-          return;
+    for (let k = 0; k < segs.length; k++) {
+      const seg = segs[k]!;
+      const path = join(this.dir, seg.name);
+      let recs: SegmentRecords;
+      try {
+        recs = await readSegment(path);
+      } catch (e) {
+        if (lazy && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw new HistoryError('IO', `reading ${seg.name}: ${(e as Error).message}`, {
+          cause: e,
+        });
+      }
+      seg.floor = floor;
+      const ceiling = Math.min(belowSeq, segs[k + 1]?.firstSeq ?? Infinity);
+      const keep = longestInOrder(
+        recs.entries.map((e) => e.seq),
+        floor,
+        ceiling,
+      );
+      const damaged = [...recs.invalid];
+      let outOfOrder = 0;
+      for (let i = 0; i < recs.entries.length; i++) {
+        const e = recs.entries[i]!;
+        if (!keep[i]) {
+          damaged.push(recs.offsets[i]!);
+          outOfOrder++;
+          continue;
         }
-        maxSeq = e.seq;
+        floor = e.seq;
+        maxSeq = Math.max(maxSeq, e.seq);
         const p = e.request.process;
         if (p) {
           // The whole content: a process may change uid or argv under the same pid.
@@ -825,38 +940,54 @@ export class HistoryStore {
         }
         entries.push(e);
         report.entries++;
-        // Only the newest `window` stay: trimmed as it goes, in chunks.
-        if (entries.length > window + Math.max(1024, window >> 3)) {
-          entries.splice(0, entries.length - window);
-        }
         if (!lazy) seg.lastTime = Math.max(seg.lastTime, e.decidedAt);
-      } else {
+      }
+      for (const end of recs.ends) {
         report.endRecords++;
-        maxSeq = Math.max(maxSeq, parsed.end.endOf);
-        if (!lazy) seg.lastTime = Math.max(seg.lastTime, parsed.end.ended);
-        const target = findSeq(entries, parsed.end.endOf);
-        if (target) applyEnd(target, parsed.end);
+        maxSeq = Math.max(maxSeq, end.endOf);
+        if (!lazy) seg.lastTime = Math.max(seg.lastTime, end.ended);
+        const target = findSeq(entries, end.endOf);
+        if (target) applyEnd(target, end);
         // Its entry left the window already (or is in an older segment): kept for
         // the queries that read older segments.
-        else this.#rememberDiskEnd(parsed.end);
+        else this.#rememberDiskEnd(end);
       }
-    };
-    for (const seg of segs) {
-      let read: { size: number; torn: boolean };
-      try {
-        read = await readLines(join(this.dir, seg.name), (line) => onLine(seg, line));
-      } catch (e) {
-        if (lazy && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw new HistoryError('IO', `reading ${seg.name}: ${(e as Error).message}`, {
-          cause: e,
-        });
+      // Only the newest `window` stay: trimmed as it goes, in chunks.
+      if (entries.length > window + Math.max(1024, window >> 3)) {
+        entries = entries.slice(-window);
       }
-      if (!lazy) seg.size = read.size;
-      if (read.torn) {
+      if (!lazy) seg.size = recs.size;
+      if (recs.tornAt !== null) {
         report.tornLines++;
-        report.skippedLines++;
+        damaged.push(recs.tornAt);
+      }
+      if (damaged.length > 0) {
+        damaged.sort((a, b) => a - b);
+        this.#damaged({
+          file: path,
+          count: damaged.length,
+          offsets: damaged.slice(0, MAX_DAMAGE_OFFSETS),
+          invalid: recs.invalid.length,
+          outOfOrder,
+          torn: recs.tornAt !== null ? 1 : 0,
+        });
       }
     }
     return { entries, maxSeq };
+  }
+
+  #damaged(d: SegmentDamage): void {
+    this.#report.skippedLines += d.count;
+    this.#report.damaged.push(d);
+    const more = d.count > LOGGED_OFFSETS ? ',...' : '';
+    this.#log?.warn('history', `skipped ${d.count} damaged line(s) of a history segment`, {
+      file: d.file,
+      offset: d.offsets[0],
+      count: d.count,
+      offsets: d.offsets.slice(0, LOGGED_OFFSETS).join(',') + more,
+      invalid: d.invalid,
+      outOfOrder: d.outOfOrder,
+      torn: d.torn,
+    });
   }
 }
