@@ -234,8 +234,11 @@ export class Conntrack {
   /**
    * The dump requests for a filter: one, or one per family when tuple fields
    * are filtered without a family (the kernel parses tuple filters per family).
+   * Each comes with the predicate its replies must pass (see userFilter).
    */
-  private dumpRequests(options: ListOptions): Uint8Array[] {
+  private dumpRequests(
+    options: ListOptions,
+  ): { request: Uint8Array; where: (flow: Flow) => boolean }[] {
     const family = this.filterFamily(options);
     const type =
       options.table === 'dying'
@@ -249,46 +252,42 @@ export class Conntrack {
       (options.orig && filterFlags(options.orig) !== 0) ||
       (options.reply && filterFlags(options.reply) !== 0);
     const families: (Family | undefined)[] = family || !tupleFilter ? [family] : ['ipv4', 'ipv6'];
+    const where = this.userFilter(options);
     return families.map((f) => {
       const w = this.message(type, familyNumber(f));
       this.writeFilter(w, options, f);
-      return w.endMessage().finish();
+      // A kernel that ignored the family would send every entry to both dumps.
+      const own =
+        f === undefined || f === options.family
+          ? where
+          : (flow: Flow) => flow.family === f && where(flow);
+      return { request: w.endMessage().finish(), where: own };
     });
   }
 
-  /** What the kernel cannot (or cannot be trusted to) filter in a dump: the
-   * zone (ignored there), IPv6 addresses (matched inverted, see
-   * kernelTupleFilter) and the predicate. */
-  private userFilter(options: ListOptions): ((flow: Flow) => boolean) | undefined {
-    const addresses = (t: Partial<Tuple> | undefined): Partial<Tuple> | undefined =>
-      t && (t.src !== undefined || t.dst !== undefined)
-        ? {
-            ...(t.src !== undefined ? { src: t.src } : {}),
-            ...(t.dst !== undefined ? { dst: t.dst } : {}),
-          }
-        : undefined;
-    const rest: FlowFilter = {
-      zone: options.zone,
-      orig: addresses(options.orig),
-      reply: addresses(options.reply),
-      where: options.where,
-    };
-    if (rest.zone === undefined && !rest.orig && !rest.reply && !rest.where) return undefined;
-    return flowMatcher(rest);
+  /**
+   * Every filter again, in user space, compiled once per call. The kernel's
+   * own filters only save copying: kernels before 5.8 ignore CTA_FILTER, the
+   * status filter came later still, the dying and unconfirmed lists honour
+   * only the family, the zone is never applied in dumps, and IPv6 addresses
+   * are matched inverted (kernelTupleFilter). Trusting them would make
+   * deleteWhere() delete entries nobody asked for.
+   */
+  private userFilter(options: ListOptions): (flow: Flow) => boolean {
+    return flowMatcher(options);
   }
 
   /** Streams the table (or a filtered part of it); entries are decoded as they
    * arrive and never all held in memory. */
   async *list(options: ListOptions = {}): AsyncGenerator<Flow> {
-    const where = this.userFilter(options);
     const dumpOptions = {
       operation: 'conntrack list',
       ...(options.signal ? { signal: options.signal } : {}),
     };
-    for (const request of this.dumpRequests(options)) {
+    for (const { request, where } of this.dumpRequests(options)) {
       for await (const msg of this.connection.dump(request, dumpOptions)) {
         const flow = decodeFlow(msg);
-        if (!where || where(flow)) yield flow;
+        if (where(flow)) yield flow;
       }
     }
   }
@@ -296,20 +295,19 @@ export class Conntrack {
   /** Calls fn for every entry, decoding straight from the receive buffer: the
    * fastest way through a large table. Resolves with the number of entries seen. */
   async forEach(fn: (flow: Flow) => void, options: ListOptions = {}): Promise<number> {
-    const where = this.userFilter(options);
     let n = 0;
-    const onMessage = (msg: NetlinkMessage) => {
-      const flow = decodeFlow(msg);
-      if (!where || where(flow)) {
-        n++;
-        fn(flow);
-      }
-    };
     const dumpOptions = {
       operation: 'conntrack list',
       ...(options.signal ? { signal: options.signal } : {}),
     };
-    for (const request of this.dumpRequests(options)) {
+    for (const { request, where } of this.dumpRequests(options)) {
+      const onMessage = (msg: NetlinkMessage) => {
+        const flow = decodeFlow(msg);
+        if (where(flow)) {
+          n++;
+          fn(flow);
+        }
+      };
       await this.connection.dumpEach(request, onMessage, dumpOptions);
     }
     return n;
