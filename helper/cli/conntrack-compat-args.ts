@@ -1206,6 +1206,20 @@ export function parseCompatArgs(
   return r;
 }
 
+/**
+ * Whether a word is a conntrack-tools command (-L, -Dp, --dump, -R...): what
+ * tells `portcullis conntrack WORD -L` (1.4.7 ignores the stray WORD) from a
+ * mistyped subcommand (`portcullis conntrack lsit -p tcp`).
+ */
+export function namesCompatCommand(word: string): boolean {
+  if (word.startsWith('--')) {
+    const name = word.slice(2).split('=')[0]!;
+    if (name === 'load-file') return true;
+    return name.length > 0 && COMMAND_OPTIONS.some((o) => o === matchLong(name, COMMAND_OPTIONS));
+  }
+  return /^-[LIUDGEFACSVhR]/.test(word);
+}
+
 function checkRow(
   row: readonly number[],
   names: readonly string[],

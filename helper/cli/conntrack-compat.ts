@@ -39,6 +39,7 @@ import { readFileSync } from 'node:fs';
 import { decodeExpectationEvent } from '../conntrack/expect.js';
 import { flowMatcher } from '../conntrack/filter.js';
 import type { NetlinkMessage } from '../netlink/message.js';
+import type { NetlinkTransport } from '../netlink/socket.js';
 import { expectationJsonLine, formatCompatExpectation } from './conntrack-compat-format.js';
 
 export const COMPAT_USAGE = `Command line interface for the connection tracking system. Version 1.4.7
@@ -93,6 +94,20 @@ Common parameters and options:
   --mask-dst ip\t\t\tDestination mask address
 
 `;
+
+/** Test seam of the conntrack commands: a fake kernel instead of a netlink
+ * socket, one per Conntrack opened. */
+export interface ConntrackRunOptions {
+  transport?: () => NetlinkTransport;
+}
+
+/** The table of `netns` (the caller's own when undefined). */
+export function openConntrack(netns: string | undefined, seams: ConntrackRunOptions): Conntrack {
+  return Conntrack.open({
+    ...(netns !== undefined ? { netns } : {}),
+    ...(seams.transport ? { transport: seams.transport() } : {}),
+  });
+}
 
 /** Options the syntax accepts but this version does not carry out yet. */
 const NOT_YET: readonly OptionName[] = [];
@@ -578,11 +593,16 @@ function newLabels(a: CompatArgs, flow: Flow): number[] | undefined {
  * without print_stats(): no "N flow entries ..." summaries, and -U / -D
  * that match nothing succeed; -F still reports.
  */
-async function execute(a: CompatArgs, io: CliIo, batch = false): Promise<number> {
+async function execute(
+  a: CompatArgs,
+  io: CliIo,
+  seams: ConntrackRunOptions,
+  batch = false,
+): Promise<number> {
   const summary = (text: string) => {
     if (!batch) io.stderr(`${COMPAT_PREFIX}${text}\n`);
   };
-  const ct = Conntrack.open(a.netns !== undefined ? { netns: a.netns } : {});
+  const ct = openConntrack(a.netns, seams);
   const out = new Output(io, a, a.command === 'L' || a.command === 'G');
   try {
     if (a.table === 'expect') return await executeExpect(a, io, ct);
@@ -745,10 +765,14 @@ async function execute(a: CompatArgs, io: CliIo, batch = false): Promise<number>
 }
 
 /** Runs a conntrack-tools style command line; resolves with the exit status. */
-export async function runConntrackCompat(argv: readonly string[], io: CliIo): Promise<number> {
+export async function runConntrackCompat(
+  argv: readonly string[],
+  io: CliIo,
+  seams: ConntrackRunOptions = {},
+): Promise<number> {
   try {
     const load = loadFileRequest(argv);
-    if (load) return await runLoadFile(load.file, load.prefix, io);
+    if (load) return await runLoadFile(load.file, load.prefix, io, seams);
     const a = parseCompatArgs(argv, {
       loadLabelMap: labelMapLoader(io),
       warn: (text) => io.stderr(text),
@@ -766,7 +790,7 @@ export async function runConntrackCompat(argv: readonly string[], io: CliIo): Pr
     if (a.proto === IPPROTO.icmp && a.family === 'ipv6' && a.command !== 'L') {
       throw new CompatUsageError('mismatched address family');
     }
-    return await execute(a, io);
+    return await execute(a, io, seams);
   } catch (error) {
     if (error instanceof CompatUsageError) {
       io.stderr(`${COMPAT_PREFIX}${error.message}\n${error.exitStatus === 2 ? TRY_HELP : ''}`);
@@ -915,27 +939,44 @@ async function runCompatEvents(a: CompatArgs, io: CliIo): Promise<number> {
 
 /**
  * `-R FILE` / `--load-file FILE` as 1.4.7's main() spots it: the first
- * argument exactly (after our own leading --netns NAME / --json, which then
- * apply to every line) and a file name after it; anything further is
- * ignored. Otherwise (`-R` alone, `--load-file=F`, `-L -R F`) the command
- * line goes to the parser, which does not know -R: `unknown option`.
+ * argument exactly (after our own leading --netns NAME / --json) and a file
+ * name after it. Of the words after the file name, 1.4.7 ignores all; ours
+ * (--netns NAME, --json) apply to every line wherever they stand, so that
+ * `-R - --netns NS` never runs a line outside NS. Otherwise (`-R` alone,
+ * `--load-file=F`, `-L -R F`) the command line goes to the parser, which does
+ * not know -R: `unknown option`.
  */
 export function loadFileRequest(
   argv: readonly string[],
 ): { file: string; prefix: string[] } | undefined {
+  const prefix: string[] = [];
+  /** Our option at argv[i]: the words it takes, or 0. */
+  const ours = (i: number): number => {
+    const word = argv[i]!;
+    if (word === '--json' || word.startsWith('--netns=')) return 1;
+    if (word !== '--netns') return 0;
+    if (argv[i + 1] === undefined) {
+      throw new CompatUsageError("option `--netns' requires an argument");
+    }
+    return 2;
+  };
   let i = 0;
   while (i < argv.length) {
-    if (argv[i] === '--json') i++;
-    else if (argv[i] === '--netns' && argv[i + 1] !== undefined) i += 2;
-    else if (argv[i]!.startsWith('--netns=')) i++;
-    else break;
+    if (argv[i] === '--netns' && argv[i + 1] === undefined) break;
+    const n = ours(i);
+    if (n === 0) break;
+    prefix.push(...argv.slice(i, i + n));
+    i += n;
   }
   const opt = argv[i];
   const file = argv[i + 1];
-  if ((opt === '-R' || opt === '--load-file') && file !== undefined) {
-    return { file, prefix: argv.slice(0, i) };
+  if ((opt !== '-R' && opt !== '--load-file') || file === undefined) return undefined;
+  for (let j = i + 2; j < argv.length;) {
+    const n = ours(j);
+    prefix.push(...argv.slice(j, j + n));
+    j += Math.max(n, 1);
   }
-  return undefined;
+  return { file, prefix };
 }
 
 /**
@@ -1021,7 +1062,12 @@ function refusedCommandName(a: CompatArgs): string {
  * (`Cannot use command ... with --load-file` otherwise), then they run in
  * order; the first failure stops the rest with `Operation failed`, exit 1.
  */
-async function runLoadFile(file: string, prefix: string[], io: CliIo): Promise<number> {
+async function runLoadFile(
+  file: string,
+  prefix: string[],
+  io: CliIo,
+  seams: ConntrackRunOptions,
+): Promise<number> {
   const name = file === '-' ? '/dev/stdin' : file;
   let text: string;
   try {
@@ -1036,12 +1082,21 @@ async function runLoadFile(file: string, prefix: string[], io: CliIo): Promise<n
   }
   const loadLabelMap = labelMapLoader(io);
   const commands: CompatArgs[] = [];
+  const netns = parseCompatArgs(prefix).netns;
   for (const line of fgetsLines(text)) {
     const words = loadFileWords(line);
     if (words === undefined) continue;
-    commands.push(
-      parseCompatArgs([...prefix, ...words], { loadLabelMap, warn: (text) => io.stderr(text) }),
-    );
+    const a = parseCompatArgs([...prefix, ...words], {
+      loadLabelMap,
+      warn: (text) => io.stderr(text),
+    });
+    // Where a batch runs is the command line's choice, never a line's.
+    if (a.netns !== netns) {
+      throw new CompatUsageError(
+        '--netns cannot be given in a -R file; give it on the command line',
+      );
+    }
+    commands.push(a);
   }
   for (const a of commands) {
     if (!['I', 'A', 'U', 'D', 'F'].includes(a.command) || a.noCommand || a.table !== 'conntrack') {
@@ -1053,7 +1108,7 @@ async function runLoadFile(file: string, prefix: string[], io: CliIo): Promise<n
     if (a.proto === IPPROTO.icmp && a.family === 'ipv6') {
       throw new CompatUsageError('mismatched address family');
     }
-    await execute(a, io, true);
+    await execute(a, io, seams, true);
   }
   return 0;
 }

@@ -1,15 +1,16 @@
-import { Conntrack } from '../conntrack/client.js';
+import type { Conntrack } from '../conntrack/client.js';
 import { labelBits } from '../conntrack/decode.js';
 import { ConntrackArgumentError, statusBits } from '../conntrack/encode.js';
 import type { CpuStats } from '../conntrack/stats.js';
 import type { Flow } from '../conntrack/types.js';
 import { NetlinkError } from '../netlink/errors.js';
-import { type CommonOptions, parseConntrackArgs } from './conntrack-args.js';
+import { type CommonOptions, SUBCOMMANDS, parseConntrackArgs } from './conntrack-args.js';
+import { namesCompatCommand } from './conntrack-compat-args.js';
 import { flowJsonLine } from './conntrack-json.js';
 import { formatFlowTable } from './conntrack-table.js';
 import { CliUsageError, type CliCommand, type CliIo } from './command.js';
 import { runEvents, runExpect } from './conntrack-events.js';
-import { runConntrackCompat } from './conntrack-compat.js';
+import { openConntrack, runConntrackCompat, type ConntrackRunOptions } from './conntrack-compat.js';
 
 export const HELP = `Usage: portcullis conntrack <subcommand> [options]
 
@@ -90,9 +91,10 @@ function statsTable(rows: CpuStats[]): string {
 
 async function withConntrack<T>(
   common: CommonOptions,
+  seams: ConntrackRunOptions,
   fn: (ct: Conntrack) => Promise<T>,
 ): Promise<T> {
-  const ct = Conntrack.open(common.netns !== undefined ? { netns: common.netns } : {});
+  const ct = openConntrack(common.netns, seams);
   try {
     return await fn(ct);
   } catch (error) {
@@ -118,14 +120,19 @@ function printFlows(flows: Flow[], common: CommonOptions, io: CliIo): void {
   else io.stdout(formatFlowTable(flows));
 }
 
-async function run(sub: string, argv: string[], io: CliIo): Promise<number> {
+async function run(
+  sub: string,
+  argv: string[],
+  io: CliIo,
+  seams: ConntrackRunOptions,
+): Promise<number> {
   if (sub === 'events') return runEvents(argv, io);
   if (sub === 'expect') return runExpect(argv, io);
   const args = parseConntrackArgs(sub, argv);
   const { common } = args;
   switch (args.sub) {
     case 'stats': {
-      const rows = await withConntrack(common, (ct) => ct.stats());
+      const rows = await withConntrack(common, seams, (ct) => ct.stats());
       if (common.json) {
         for (const r of rows)
           io.stdout(
@@ -135,7 +142,7 @@ async function run(sub: string, argv: string[], io: CliIo): Promise<number> {
       return 0;
     }
     case 'count': {
-      const g = await withConntrack(common, (ct) => ct.globalStats());
+      const g = await withConntrack(common, seams, (ct) => ct.globalStats());
       if (common.json) {
         io.stdout(
           JSON.stringify({
@@ -150,7 +157,7 @@ async function run(sub: string, argv: string[], io: CliIo): Promise<number> {
       if (common.json) {
         // Streamed: a large table never sits in memory at once; lines are
         // written in chunks of about 64 KiB rather than one write each.
-        await withConntrack(common, async (ct) => {
+        await withConntrack(common, seams, async (ct) => {
           let chunk = '';
           for await (const flow of ct.list(args.filter)) {
             chunk += flowJsonLine(flow);
@@ -162,14 +169,14 @@ async function run(sub: string, argv: string[], io: CliIo): Promise<number> {
           if (chunk) io.stdout(chunk);
         });
       } else {
-        const flows = await withConntrack(common, (ct) => ct.listAll(args.filter));
+        const flows = await withConntrack(common, seams, (ct) => ct.listAll(args.filter));
         io.stdout(formatFlowTable(flows));
       }
       return 0;
     }
     case 'get': {
       try {
-        const flow = await withConntrack(common, (ct) => ct.get(args.key));
+        const flow = await withConntrack(common, seams, (ct) => ct.get(args.key));
         printFlows([flow], common, io);
         return 0;
       } catch (error) {
@@ -180,7 +187,7 @@ async function run(sub: string, argv: string[], io: CliIo): Promise<number> {
     }
     case 'create': {
       const { spec } = args;
-      const stored = await withConntrack(common, async (ct) => {
+      const stored = await withConntrack(common, seams, async (ct) => {
         await ct.create(spec);
         if (spec.labels === undefined || spec.labels.length === 0) return true;
         // The kernel accepts labels at create but drops them when nothing in
@@ -204,7 +211,7 @@ async function run(sub: string, argv: string[], io: CliIo): Promise<number> {
     case 'update':
     case 'delete': {
       try {
-        await withConntrack(common, async (ct) => {
+        await withConntrack(common, seams, async (ct) => {
           if (args.sub === 'delete') return ct.delete(args.key);
           const spec = { ...args.spec };
           if (spec.status !== undefined) {
@@ -233,7 +240,7 @@ async function run(sub: string, argv: string[], io: CliIo): Promise<number> {
       return 0;
     }
     case 'delete-matching': {
-      const n = await withConntrack(common, (ct) => ct.deleteWhere(args.filter));
+      const n = await withConntrack(common, seams, (ct) => ct.deleteWhere(args.filter));
       io.stdout(
         common.json
           ? JSON.stringify({ deleted: n }) + '\n'
@@ -242,7 +249,7 @@ async function run(sub: string, argv: string[], io: CliIo): Promise<number> {
       return 0;
     }
     case 'flush': {
-      await withConntrack(common, (ct) => ct.flush(args.options));
+      await withConntrack(common, seams, (ct) => ct.flush(args.options));
       const which = [
         args.options.family ? `${args.options.family} ` : '',
         args.options.mark !== undefined ? 'marked ' : '',
@@ -253,21 +260,35 @@ async function run(sub: string, argv: string[], io: CliIo): Promise<number> {
   }
 }
 
+const NAMED = new Set<string>([...SUBCOMMANDS, 'events', 'expect']);
+
+/** `portcullis conntrack ARGV`, with test seams. */
+export async function runConntrack(
+  argv: string[],
+  io: CliIo,
+  seams: ConntrackRunOptions = {},
+): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '-h' || sub === '--help') {
+    io.stdout(HELP);
+    return sub === undefined ? 2 : 0;
+  }
+  // conntrack-tools syntax (`conntrack -L -p tcp`): docs/conntrack-cli.md. 1.4.7
+  // ignores words that are not options, so scripts that build `conntrack
+  // conntrack -L` work there: a first word that is no subcommand, followed by
+  // a conntrack-tools command, is such a word.
+  if (sub.startsWith('-') || (!NAMED.has(sub) && rest.some(namesCompatCommand))) {
+    return runConntrackCompat(argv, io, seams);
+  }
+  if (rest.includes('-h') || rest.includes('--help')) {
+    io.stdout(HELP);
+    return 0;
+  }
+  return run(sub, rest, io, seams);
+}
+
 export const conntrackCommand: CliCommand = {
   name: 'conntrack',
   summary: 'inspect and change the kernel connection tracking table',
-  async run(argv: string[], io: CliIo): Promise<number> {
-    const [sub, ...rest] = argv;
-    if (sub === undefined || sub === '-h' || sub === '--help') {
-      io.stdout(HELP);
-      return sub === undefined ? 2 : 0;
-    }
-    // conntrack-tools syntax (`conntrack -L -p tcp`): docs/conntrack-cli.md.
-    if (sub.startsWith('-')) return runConntrackCompat(argv, io);
-    if (rest.includes('-h') || rest.includes('--help')) {
-      io.stdout(HELP);
-      return 0;
-    }
-    return run(sub, rest, io);
-  },
+  run: (argv, io) => runConntrack(argv, io),
 };

@@ -1,12 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { CompatUsageError, parseCompatArgs } from '../../../helper/cli/conntrack-compat-args.js';
 import { formatCompatSave } from '../../../helper/cli/conntrack-compat-format.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   fgetsLines,
   loadFileRequest,
   loadFileWords,
+  runConntrackCompat,
 } from '../../../helper/cli/conntrack-compat.js';
 import type { Flow } from '../../../helper/conntrack/types.js';
+import { FakeConntrackTable, tcpEntry } from '../../support/fake-conntrack.js';
 
 const base: Flow = {
   family: 'ipv4',
@@ -108,6 +113,45 @@ describe('conntrack -R', () => {
     expect(loadFileRequest(['-R'])).toBeUndefined();
     expect(loadFileRequest(['--load-file=f'])).toBeUndefined();
     expect(loadFileRequest(['-L', '-R', 'f'])).toBeUndefined();
+  });
+
+  it('applies --netns and --json after the file name to every line (other words are ignored)', () => {
+    expect(loadFileRequest(['-R', '-', '--netns', 'blue'])).toEqual({
+      file: '-',
+      prefix: ['--netns', 'blue'],
+    });
+    expect(loadFileRequest(['-R', 'f', 'x', '--netns=blue', 'y', '--json'])).toEqual({
+      file: 'f',
+      prefix: ['--netns=blue', '--json'],
+    });
+    expect(loadFileRequest(['--json', '--load-file', 'f', '--netns', 'blue'])).toEqual({
+      file: 'f',
+      prefix: ['--json', '--netns', 'blue'],
+    });
+    expect(() => loadFileRequest(['-R', 'f', '--netns'])).toThrow(
+      "option `--netns' requires an argument",
+    );
+  });
+
+  it('refuses a line that names its own --netns, before any line runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcl-ct-load-'));
+    try {
+      const file = join(dir, 'batch');
+      writeFileSync(file, '-D -s 10.0.0.1\n-D -s 10.0.0.2 --netns elsewhere\n');
+      const table = new FakeConntrackTable([tcpEntry(1), tcpEntry(2)]);
+      let stderr = '';
+      const status = await runConntrackCompat(
+        ['-R', file],
+        { stdout: () => undefined, stderr: (s) => void (stderr += s) },
+        { transport: () => table.transport() },
+      );
+      expect(status).toBe(2);
+      expect(stderr).toContain('--netns cannot be given in a -R file');
+      expect(table.ids()).toEqual([1, 2]);
+      expect(table.dumps).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('splits lines as fgets() and words as add_param_to_argv()', () => {
