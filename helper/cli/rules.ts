@@ -31,7 +31,8 @@ Subcommands (all talk to a running helper):
   remove ID
   enable ID
   disable ID
-  import FILE [--replace]   add the rules of an export file (or replace all rules)
+  import FILE [--replace]   add the rules of an export file, skipping duplicates
+                       (or replace all rules); all or nothing
   export [FILE]        the persistent rules as a rules file (stdout without FILE)
 
 Match options of add (at least one; all given must match):
@@ -173,7 +174,12 @@ export function readRulesFile(path: string): RuleInput[] {
   if (!doc.success) {
     const issue = doc.issues[0];
     const where = issue ? v.getDotPath(issue) : null;
-    throw new Error(`${path}: not a rules file${where ? ` (at ${where}: ${issue!.message})` : ''}`);
+    // Name a bad rule by its position in the file, as the helper does.
+    const index = where ? /^(?:rules\.)?(\d+)(?:\.|$)/u.exec(where)?.[1] : undefined;
+    const rule = index !== undefined ? `rule ${Number(index) + 1}, ` : '';
+    throw new Error(
+      `${path}: not a rules file${where ? ` (${rule}at ${where}: ${issue!.message})` : ''}`,
+    );
   }
   return Array.isArray(doc.output) ? doc.output : doc.output.rules;
 }
@@ -247,7 +253,7 @@ export const rulesCommand: CliCommand = {
           const mode = args.values['replace'] === true ? 'replace' : 'merge';
           const r = await importRules(client, imported!, mode);
           io.stderr(
-            `imported ${r.added} rule(s)${mode === 'replace' ? `, removed ${r.removed}` : ''}\n`,
+            `imported ${r.added} rule(s), skipped ${r.skipped} duplicate(s)${mode === 'replace' ? `, removed ${r.removed}` : ''}\n`,
           );
           return 0;
         }

@@ -3,14 +3,8 @@
  * (docs/protocol.md). Errors the client should see are ServiceErrors; anything else
  * becomes `internal` (and is logged by the server).
  */
-import { randomUUID } from 'node:crypto';
 import * as v from 'valibot';
-import {
-  DecisionsError,
-  RULES_VERSION,
-  type PromptBroker,
-  type RuleStore,
-} from '../decisions/index.js';
+import { DecisionsError, type PromptBroker, type RuleStore } from '../decisions/index.js';
 import type { DecisionEngine } from '../decisions/index.js';
 import type { HistoryStore } from '../history/index.js';
 import { HistoryError } from '../history/index.js';
@@ -20,6 +14,7 @@ import { Settings, type Flow, type Rule, type RuleInput } from '../protocol/mode
 import type { HelperService } from '../server/service.js';
 import { DaemonError } from './errors.js';
 import type { Helper } from './helper.js';
+import { ImportStaging } from './import-staging.js';
 import type { SettingsFile } from './settings.js';
 
 export interface ServiceParts {
@@ -31,6 +26,8 @@ export interface ServiceParts {
   settingsFile: SettingsFile;
   /** Called after the settings changed (the no-GUI policy may now apply). */
   onSettingsChanged?: () => void;
+  /** Staged imports (rules.importBegin...); default: one with the default bounds. */
+  importStaging?: ImportStaging;
 }
 
 /** Maps the parts' typed errors to the codes a client sees. */
@@ -76,24 +73,9 @@ function toInput(rule: Rule): RuleInput {
   };
 }
 
-/** A wire RuleInput as the store's import document wants it (the store renames taken ids). */
-function importedRule(input: RuleInput, now: number): Rule {
-  return {
-    id: randomUUID(),
-    enabled: input.enabled ?? true,
-    action: input.action,
-    match: input.match,
-    duration: input.duration,
-    created: now,
-    expires: input.duration.kind === 'minutes' ? now + input.duration.minutes * 60_000 : null,
-    ...(input.note !== undefined ? { note: input.note } : {}),
-    hits: 0,
-    lastHit: null,
-  };
-}
-
 export function createHelperService(parts: ServiceParts): HelperService {
   const { helper, rules, broker, engine, history, settingsFile } = parts;
+  const staging = parts.importStaging ?? new ImportStaging();
   // Settings changes are serialized: each reinstall and save completes before the next.
   let settingsChain: Promise<unknown> = Promise.resolve();
 
@@ -122,11 +104,7 @@ export function createHelperService(parts: ServiceParts): HelperService {
       settingsChain = run.catch(() => undefined);
       return run;
     },
-    'flows.kill': ({ id }) =>
-      guarded(async () => {
-        await helper.flows.kill(id);
-        return null;
-      }),
+    'flows.kill': ({ id }) => guarded(() => helper.flows.kill(id)),
     'flows.setMark': ({ id, mark, mask }) =>
       guarded(async () => {
         await helper.flows.setMark(id, mark, mask ?? 0xffffffff);
@@ -162,12 +140,16 @@ export function createHelperService(parts: ServiceParts): HelperService {
         return null;
       }),
     'rules.setEnabled': ({ id, enabled }) => guarded(() => rules.setEnabled(id, enabled)),
-    'rules.import': ({ rules: list, mode }) =>
-      guarded(async () => {
-        const now = Date.now();
-        const doc = { version: RULES_VERSION, rules: list.map((r) => importedRule(r, now)) };
-        const r = await rules.import(doc, { mode });
-        return { added: r.added, removed: r.removed };
+    'rules.import': ({ rules: list, mode }) => guarded(() => rules.importInputs(list, { mode })),
+    'rules.importBegin': ({ total }, { clientId }) => guarded(() => staging.begin(clientId, total)),
+    'rules.importPage': ({ staging: id, offset, rules: page }, { clientId }) =>
+      guarded(() => ({ staged: staging.page(clientId, id, offset, page) })),
+    'rules.importCommit': ({ staging: id, mode }, { clientId }) =>
+      guarded(() => rules.importInputs(staging.take(clientId, id), { mode })),
+    'rules.importAbort': ({ staging: id }, { clientId }) =>
+      guarded(() => {
+        staging.abort(clientId, id);
+        return null;
       }),
     'rules.export': ({ offset, limit }) =>
       guarded(() => {
@@ -202,6 +184,7 @@ export function createHelperService(parts: ServiceParts): HelperService {
         return { bucketMs: q.bucketMs, buckets: await history.seriesAll(q) };
       }),
     'stats.get': () => guarded(async () => helper.stats.latest ?? (await helper.stats.collect())),
+    clientClosed: ({ clientId }) => staging.dropClient(clientId),
     flowsSnapshot: (): Iterable<Flow> => helper.flows.snapshot(),
     prepareFlows: () => helper.flows.follow(),
   };

@@ -5,6 +5,7 @@ export * from './matcher.js';
 export * from './liveness.js';
 export * from './ruleset.js';
 export * from './atomic.js';
+export * from './import.js';
 export * from './store.js';
 export * from './prompts.js';
 export * from './engine.js';

@@ -19,6 +19,7 @@ import {
 import { atomicWrite, nodeFs, syncDir, type StoreFs } from './atomic.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { DecisionsError } from './errors.js';
+import { checkImportedRule, ruleKey } from './import.js';
 import { type LivenessCheck } from './liveness.js';
 import { compileMatch } from './matcher.js';
 import { RuleSet } from './ruleset.js';
@@ -70,6 +71,15 @@ export interface RuleStoreOptions {
 }
 
 export type RulePatch = Partial<RuleInput>;
+
+/** What `importInputs` did. */
+export interface InputImportResult {
+  added: number;
+  /** Rules of the import equal to a kept rule or an earlier rule of the import (`ruleKey`). */
+  skipped: number;
+  /** Persistent rules dropped by a replace. */
+  removed: number;
+}
 
 export interface ImportResult {
   added: number;
@@ -338,6 +348,66 @@ export class RuleStore {
     this.#emit({ kind: 'reset' });
     await this.#save();
     return { added: rules.length, renamed, removed };
+  }
+
+  /**
+   * Imports the rules of a file (as clients send them: no ids) all or
+   * nothing. Every rule is checked first as `add` checks it; the first bad
+   * one is INVALID_IMPORT naming its position (`rule N`, counting from 1 +
+   * `firstPosition`) and nothing changes. Rules equal to a rule that stays
+   * (merge: every rule; replace: the session rules) or to an earlier rule of
+   * the import are skipped and counted. The change is one write of
+   * rules.json; if that write fails, memory is put back as it was.
+   */
+  async importInputs(
+    inputs: readonly unknown[],
+    options: { mode: 'merge' | 'replace'; firstPosition?: number },
+  ): Promise<InputImportResult> {
+    this.#checkOpen();
+    const first = options.firstPosition ?? 0;
+    const checked = inputs.map((input, i) => {
+      try {
+        return checkImportedRule(input);
+      } catch (e) {
+        if (!(e instanceof DecisionsError)) throw e;
+        throw new DecisionsError('INVALID_IMPORT', `rule ${first + i + 1}: ${e.message}`, {
+          cause: e,
+        });
+      }
+    });
+    const replacing = options.mode === 'replace';
+    const dropped = replacing ? this.#set.rules().filter(isPersistent) : [];
+    const seen = new Set(
+      this.#set
+        .rules()
+        .filter((r) => !replacing || !isPersistent(r))
+        .map(ruleKey),
+    );
+    const now = this.#clock.now();
+    const fresh: Rule[] = [];
+    let skipped = 0;
+    for (const r of dropped) this.#set.remove(r.id);
+    try {
+      for (const input of checked) {
+        const key = ruleKey(input);
+        if (seen.has(key)) {
+          skipped++;
+          continue;
+        }
+        seen.add(key);
+        const rule = this.#fromInput(input, this.#freshId(), now);
+        this.#set.add(rule);
+        fresh.push(rule);
+      }
+      this.#emit({ kind: 'reset' });
+      await this.#save();
+    } catch (e) {
+      for (const r of fresh) this.#set.remove(r.id);
+      for (const r of dropped) this.#set.add(r);
+      this.#emit({ kind: 'reset' });
+      throw e;
+    }
+    return { added: fresh.length, skipped, removed: dropped.length };
   }
 
   /** Drops expired rules and process rules whose process has exited. */

@@ -5,7 +5,14 @@ export * from './messages.js';
 export * from './errors.js';
 export * from './defaults.js';
 export { IpcClient, type CallArgs, type CallOptions, type ConnectOptions } from './client.js';
-export { exportAllRules, importRules, listAllRules, queryHistory, type Caller } from './paging.js';
+export {
+  exportAllRules,
+  importRules,
+  listAllRules,
+  queryHistory,
+  type Caller,
+  type ImportOutcome,
+} from './paging.js';
 export {
   FrameDecoder,
   FrameError,

@@ -34,8 +34,8 @@ import {
 } from './model.js';
 
 /** This build's protocol version: a major mismatch is refused at Hello. */
-/** 1.1: HelperState.conntrack (optional). */
-export const PROTOCOL_VERSION = { major: 1, minor: 2 } as const;
+/** 1.1: HelperState.conntrack (optional). 1.3: the staged rules import. */
+export const PROTOCOL_VERSION = { major: 1, minor: 3 } as const;
 
 /** Largest JSON payload of one frame (the 4-byte length prefix excluded).
  * Bigger data is paged (list methods) or chunked (the flow snapshot). */
@@ -51,6 +51,9 @@ export const CHUNK_TARGET_BYTES = 256 * 1024;
 
 /** Most items a list method returns (or rules.import takes) per call. */
 export const MAX_PAGE = 1000;
+
+/** Most rules one staged import may hold (rules.importBegin's `maxRules`). */
+export const MAX_IMPORT_RULES = 20_000;
 
 /** Most buckets history.series computes per call. */
 export const MAX_BUCKETS = 5000;
@@ -222,6 +225,9 @@ export type DryRunQuery = v.InferOutput<typeof DryRunQuery>;
 export const ImportMode = v.picklist(['merge', 'replace']);
 export type ImportMode = v.InferOutput<typeof ImportMode>;
 
+/** A staged import, named by the helper at rules.importBegin. */
+export const StagingId = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
+
 /**
  * Every method: name -> params schema + result schema (the Desktop
  * `RequestResponseChannels` idea, with runtime schemas instead of bare types).
@@ -237,8 +243,21 @@ export const methods = {
    * with a snapshot (snapshot-begin, chunks, snapshot-end), then deltas. */
   subscribe: { params: Topics, result: Topics },
   unsubscribe: { params: Topics, result: Topics },
-  /** Ends a flow: conntrack delete, and a socket destroy for TCP where allowed. */
-  'flows.kill': { params: v.object({ id: Uint32 }), result: v.null() },
+  /** Ends a flow: conntrack delete, and a socket destroy for TCP where allowed. The
+   * entry is deleted even when the socket cannot be destroyed; `socketError` says why
+   * (a kernel without SOCK_DESTROY: EOPNOTSUPP). Null from helpers of protocol 1.2. */
+  'flows.kill': {
+    params: v.object({ id: Uint32 }),
+    result: v.nullable(
+      v.object({
+        /** False: the entry was gone already. */
+        conntrackDeleted: v.boolean(),
+        /** Local sockets destroyed; null when none was tried (not TCP) or destroying failed. */
+        socketsDestroyed: v.nullable(Uint32),
+        socketError: v.optional(v.string()),
+      }),
+    ),
+  },
   'flows.setMark': {
     params: v.object({ id: Uint32, mark: Uint32, mask: v.optional(Uint32) }),
     result: v.null(),
@@ -262,15 +281,40 @@ export const methods = {
   'rules.update': { params: v.object({ id: RuleId, patch: v.partial(RuleInput) }), result: Rule },
   'rules.remove': { params: v.object({ id: RuleId }), result: v.null() },
   'rules.setEnabled': { params: v.object({ id: RuleId, enabled: v.boolean() }), result: Rule },
-  /** At most MAX_PAGE rules per call: a bigger import sends its first page
-   * with the chosen mode and the rest with `merge` (see importRules). */
+  /** One call, all or nothing, at most MAX_PAGE rules; duplicates are skipped
+   * (`skipped`, 1.3). Bigger imports are staged: rules.importBegin. */
   'rules.import': {
     params: v.object({
       rules: v.pipe(v.array(RuleInput), v.maxLength(MAX_PAGE)),
       mode: ImportMode,
     }),
-    result: v.object({ added: Count, removed: Count }),
+    result: v.object({ added: Count, removed: Count, skipped: v.optional(Count) }),
   },
+  /** 1.3: starts a staged import (any size up to `maxRules`); `total`, when
+   * given, is refused at once if too big. Nothing changes until the commit. */
+  'rules.importBegin': {
+    params: v.optional(v.object({ total: v.optional(Count) }), {}),
+    result: v.object({ staging: StagingId, maxRules: Count }),
+  },
+  /** Stages the file's rules from position `offset` (0-based; the count
+   * already staged). Each rule is checked as rules.add checks it; a bad one
+   * is `invalid-params` naming its position in the file ("rule 1500: ..."),
+   * and drops the staging. Rules are unknown here so that the helper, not the
+   * frame schema, reports them by position. */
+  'rules.importPage': {
+    params: v.object({
+      staging: StagingId,
+      offset: Count,
+      rules: v.pipe(v.array(v.unknown()), v.maxLength(MAX_PAGE)),
+    }),
+    result: v.object({ staged: Count }),
+  },
+  /** Applies the staged rules in one write and ends the staging. */
+  'rules.importCommit': {
+    params: v.object({ staging: StagingId, mode: ImportMode }),
+    result: v.object({ added: Count, skipped: Count, removed: Count }),
+  },
+  'rules.importAbort': { params: v.object({ staging: StagingId }), result: v.null() },
   /** The persistent rules as RuleInput (portable: no ids, no counters), paged. */
   'rules.export': {
     params: v.optional(Page, {}),

@@ -4,6 +4,7 @@
  * and (later) Electron main; they need only `call`.
  */
 import type { IpcClient } from './client.js';
+import { IpcError } from './errors.js';
 import { MAX_PAGE, type HistoryQuery, type ImportMode, type RulesDocument } from './messages.js';
 import type { HistoryEntry, Rule, RuleInput } from './model.js';
 
@@ -30,30 +31,67 @@ export async function exportAllRules(client: Caller): Promise<RulesDocument> {
   return { format: 'portcullis-rules', version: 1, rules };
 }
 
+/** What an import did: rules added, duplicates skipped, old rules dropped by a replace. */
+export interface ImportOutcome {
+  added: number;
+  skipped: number;
+  removed: number;
+}
+
+/** Page size in JSON bytes: well under MAX_FRAME_BYTES, whatever the notes hold. */
+const IMPORT_PAGE_BYTES = 512 * 1024;
+
 /**
- * Imports any number of rules. The first page goes with `mode` (so
- * `replace` clears the old rules once), the rest with `merge`. Not atomic
- * across pages: an error part-way leaves the pages before it imported.
+ * Imports any number of rules, all or nothing: the helper stages the pages
+ * (checking every rule as rules.add does), then applies them in one write at
+ * the commit. A refused rule is named by its position in `rules` (from 1) in
+ * the error; the helper's rules are then exactly as before.
  */
 export async function importRules(
   client: Caller,
-  rules: readonly RuleInput[],
+  rules: readonly unknown[],
   mode: ImportMode,
-): Promise<{ added: number; removed: number }> {
-  let added = 0;
-  let removed = 0;
-  let offset = 0;
-  do {
-    const page = rules.slice(offset, offset + MAX_PAGE);
-    const r = await client.call('rules.import', {
-      rules: page,
-      mode: offset === 0 ? mode : 'merge',
-    });
-    added += r.added;
-    removed += r.removed;
-    offset += MAX_PAGE;
-  } while (offset < rules.length);
-  return { added, removed };
+): Promise<ImportOutcome> {
+  let staging: string;
+  try {
+    ({ staging } = await client.call('rules.importBegin', { total: rules.length }));
+  } catch (error) {
+    if (error instanceof IpcError && error.code === 'unknown-method') {
+      throw new Error(
+        'this helper is too old to import rules all or nothing (protocol 1.3 needed): update and restart it',
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  try {
+    let offset = 0;
+    while (offset < rules.length) {
+      const page = nextPage(rules, offset);
+      await client.call('rules.importPage', { staging, offset, rules: page });
+      offset += page.length;
+    }
+    return await client.call('rules.importCommit', { staging, mode });
+  } catch (error) {
+    // The first error is the one to report. A refused page or commit has
+    // already ended the staging (the abort finds nothing), and the helper
+    // drops a forgotten one when this client disconnects.
+    await client.call('rules.importAbort', { staging }).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The rules from `offset` that fit one page (at least one). */
+function nextPage(rules: readonly unknown[], offset: number): unknown[] {
+  const page: unknown[] = [];
+  let bytes = 0;
+  for (let i = offset; i < rules.length && page.length < MAX_PAGE; i++) {
+    const size = JSON.stringify(rules[i])?.length ?? 4;
+    if (page.length > 0 && bytes + size > IMPORT_PAGE_BYTES) break;
+    page.push(rules[i]);
+    bytes += size + 1;
+  }
+  return page;
 }
 
 /** Up to `limit` history entries, newest first, paging with beforeSeq. */

@@ -226,6 +226,21 @@ export class IpcServer implements ConnectionHost {
       this.authenticatedCount--;
       this.clientsChanged();
       this.subscriptionsChanged(connection);
+      this.serviceClientClosed(connection);
+    }
+  }
+
+  /** The service's hook; like clientsChanged, never thrown into a connection. */
+  private serviceClientClosed(connection: Connection): void {
+    try {
+      this.service.clientClosed?.(connection.context);
+    } catch (error) {
+      this.log({
+        level: 'error',
+        event: 'callback-error',
+        message: `clientClosed failed: ${(error as Error).message}`,
+        error: error as Error,
+      });
     }
   }
 

@@ -45,4 +45,9 @@ export type HelperService = {
    * nobody watches). The snapshot is taken synchronously after it resolves.
    */
   prepareFlows?(): Promise<void>;
+  /**
+   * The client's connection closed (for whatever reason): state kept for it
+   * (staged imports) can go. Called once per authenticated connection.
+   */
+  clientClosed?(context: CallContext): void;
 };

@@ -130,6 +130,10 @@ export interface RulesDocument {
   rules: RuleInput[];
 }
 
+/**
+ * An import is all or nothing: every rule is checked before any is applied,
+ * and a refused one is named by its position in the file ("rule 1500: ...").
+ */
 export interface ImportRulesParams {
   document: RulesDocument;
   /** Replace every stored rule instead of adding to them. */
@@ -138,6 +142,8 @@ export interface ImportRulesParams {
 
 export interface ImportRulesResult {
   imported: number;
+  /** Rules equal to one kept or to an earlier one of the file (match, action, duration): not added. */
+  skipped: number;
   removed: number;
 }
 

@@ -91,6 +91,36 @@ export function addressMatches(pattern: string, address: string): boolean {
   return net.value >> shift === addr.value >> shift;
 }
 
+const DNS_NAME = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/u;
+
+/**
+ * Why the helper would refuse this match (a bad address or prefix, a reversed
+ * port range, a host that is not a name or `*.` + a name), or null. The
+ * in-memory API refuses what the helper refuses.
+ */
+export function matchProblem(match: RuleMatch): string | null {
+  if (match.address !== undefined) {
+    const [base = '', prefixText, ...rest] = match.address.split('/');
+    const net = parseAddress(base);
+    if (!net || rest.length > 0) return `"${base}" is not an IPv4 or IPv6 address`;
+    if (
+      prefixText !== undefined &&
+      (!/^\d{1,3}$/u.test(prefixText) || Number(prefixText) > net.bits)
+    ) {
+      return `prefix /${prefixText} is out of range`;
+    }
+  }
+  if (match.port !== undefined && match.port.from > match.port.to) return 'port range from > to';
+  if (match.host !== undefined) {
+    const host = match.host.toLowerCase().replace(/\.$/u, '');
+    const name = host.startsWith('*.') ? host.slice(2) : host;
+    if (name.length > 253 || !DNS_NAME.test(name)) {
+      return `host "${match.host}" is not a DNS name or *. and a DNS name`;
+    }
+  }
+  return null;
+}
+
 /** Every present field must match (AND); absent fields match anything. */
 export function requestMatches(match: RuleMatch, request: ConnectionRequest): boolean {
   const proc = request.process;

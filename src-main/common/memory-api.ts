@@ -45,7 +45,7 @@ import {
   type Unsubscribe,
   type UpdateRuleParams,
 } from './api.js';
-import { matchForScope, requestMatches } from './matching.js';
+import { matchForScope, matchProblem, requestMatches } from './matching.js';
 
 export const DEFAULT_SETTINGS: Settings = {
   defaultAction: 'deny',
@@ -96,6 +96,29 @@ function searchText(entry: HistoryEntry): string {
     .filter((x) => x !== null && x !== undefined)
     .join(' ')
     .toLowerCase();
+}
+
+/** What makes two rules the same (the helper's ruleKey, approximately): match, action, duration. */
+function ruleKey(rule: Pick<RuleInput, 'match' | 'action' | 'duration'>): string {
+  const m = rule.match;
+  const host = m.host?.toLowerCase().replace(/\.$/u, '');
+  const address =
+    m.address === undefined || m.address.includes('/')
+      ? m.address
+      : `${m.address}/${m.address.includes(':') ? 128 : 32}`;
+  return JSON.stringify([
+    m.exe,
+    m.appId,
+    m.unit,
+    m.uid,
+    host,
+    address?.toLowerCase(),
+    m.port ? [m.port.from, m.port.to] : null,
+    m.protocol,
+    m.direction,
+    rule.action,
+    rule.duration,
+  ]);
 }
 
 export class MemoryPortcullis implements PortcullisApi {
@@ -378,14 +401,44 @@ export class MemoryPortcullis implements PortcullisApi {
     return rule;
   }
 
+  /**
+   * All or nothing, like the helper: every rule is checked first (a refused
+   * one is named by its position in the file), duplicates of a kept rule or
+   * of an earlier rule of the file are skipped and counted.
+   */
   async importRules({ document, replace }: ImportRulesParams): Promise<ImportRulesResult> {
     if (document.format !== 'portcullis-rules' || document.version !== 1) {
       throw invalid('not a Portcullis rules document (format portcullis-rules, version 1)');
     }
-    const removed = replace ? this.rules.length : 0;
-    if (replace) this.rules = [];
-    for (const input of document.rules) await this.addRule(input);
-    return { imported: document.rules.length, removed };
+    document.rules.forEach((input, i) => {
+      const kind = input.duration.kind;
+      const problem =
+        kind === 'forever' || kind === 'minutes'
+          ? matchProblem(input.match)
+          : `duration "${kind}": only "forever" and "minutes" rules can be imported`;
+      if (problem !== null) throw invalid(`rule ${i + 1}: ${problem}; nothing was imported`);
+    });
+    // A replace drops the persistent rules, as the helper does; session rules stay.
+    const kept = replace
+      ? this.rules.filter((r) => r.duration.kind !== 'forever' && r.duration.kind !== 'minutes')
+      : this.rules;
+    const seen = new Set(kept.map(ruleKey));
+    const added: Rule[] = [];
+    let skipped = 0;
+    const now = this.now();
+    for (const input of document.rules) {
+      const key = ruleKey(input);
+      if (seen.has(key)) {
+        skipped++;
+        continue;
+      }
+      seen.add(key);
+      added.push(this.build(input, `r${this.nextRule++}`, now));
+    }
+    const removed = this.rules.length - kept.length;
+    this.rules = [...kept, ...added];
+    this.refreshState();
+    return { imported: added.length, skipped, removed };
   }
 
   async exportRules(): Promise<RulesDocument> {

@@ -4,7 +4,8 @@
  * (web-host.ts) hand to the renderer. Electron-free.
  *
  * - Each invoke channel is one wire method, or a loop of them where the
- *   protocol pages (rules.list, rules.export, rules.import, history.query).
+ *   protocol pages (rules.list, rules.export, history.query), or stages
+ *   (rules.importBegin/Page/Commit: an import is all or nothing).
  * - The bridge subscribes once per helper connection to every topic and keeps
  *   the flow table and the pending prompts, so that any number of renderers
  *   (windows, browser tabs) get a snapshot when they subscribe and then the
@@ -320,7 +321,7 @@ export class HelperBridge {
       importRules: ({ document, replace }) =>
         this.run(async (c) => {
           const r = await importRules(c, document.rules, replace ? 'replace' : 'merge');
-          return { imported: r.added, removed: r.removed };
+          return { imported: r.added, skipped: r.skipped, removed: r.removed };
         }),
       exportRules: () => this.run((c) => exportAllRules(c)),
       dryRunRule: ({ match, action, since, limit }) =>

@@ -263,6 +263,43 @@ export class FakeHelperService implements HelperService {
     for (const input of p.rules) this.rules.push(ruleFrom(input, `r${this.nextRule++}`, 1));
     return { added: p.rules.length, removed };
   };
+  /** Staged imports by id. No rule checks beyond the wire's: tests of those
+   * use the real service (helper/daemon/service.ts). */
+  readonly stagings = new Map<string, RuleInput[]>();
+  private nextStaging = 1;
+  private staged(id: string): RuleInput[] {
+    const rules = this.stagings.get(id);
+    if (!rules) throw new ServiceError('not-found', `no import ${id} is staged`);
+    return rules;
+  }
+  'rules.importBegin': HelperService['rules.importBegin'] = async (p, c) => {
+    this.record('rules.importBegin', p, c.peer.uid);
+    const staging = `s${this.nextStaging++}`;
+    this.stagings.set(staging, []);
+    return { staging, maxRules: 20_000 };
+  };
+  'rules.importPage': HelperService['rules.importPage'] = async (p, c) => {
+    this.record('rules.importPage', p, c.peer.uid);
+    const rules = this.staged(p.staging);
+    if (p.offset !== rules.length) throw new ServiceError('conflict', 'wrong offset');
+    rules.push(...(p.rules as RuleInput[]));
+    return { staged: rules.length };
+  };
+  'rules.importCommit': HelperService['rules.importCommit'] = async (p, c) => {
+    this.record('rules.importCommit', p, c.peer.uid);
+    const rules = this.staged(p.staging);
+    this.stagings.delete(p.staging);
+    const removed = p.mode === 'replace' ? this.rules.length : 0;
+    if (p.mode === 'replace') this.rules = [];
+    for (const input of rules) this.rules.push(ruleFrom(input, `r${this.nextRule++}`, 1));
+    return { added: rules.length, skipped: 0, removed };
+  };
+  'rules.importAbort': HelperService['rules.importAbort'] = async (p, c) => {
+    this.record('rules.importAbort', p, c.peer.uid);
+    this.staged(p.staging);
+    this.stagings.delete(p.staging);
+    return null;
+  };
   'rules.export': HelperService['rules.export'] = async (p, c) => {
     this.record('rules.export', p, c.peer.uid);
     const persistent = this.rules.filter((r) => r.duration.kind === 'forever');

@@ -8,6 +8,7 @@ import { computed, ref, shallowRef } from 'vue';
 import type {
   Action,
   DryRunResult,
+  ImportRulesResult,
   PortcullisApi,
   Rule,
   RuleInput,
@@ -129,7 +130,12 @@ export const useRulesStore = defineStore('rules', () => {
     return requireApi().exportRules();
   }
 
-  async function importText(text: string, replace: boolean): Promise<number | null> {
+  /**
+   * Imports a rules file, all or nothing: on an error (`error` names the
+   * refused rule by its position in the file) no rule changed. Resolves to
+   * what the helper did, or null on an error.
+   */
+  async function importText(text: string, replace: boolean): Promise<ImportRulesResult | null> {
     let doc: RulesDocument;
     try {
       doc = parseRulesDocument(text);
@@ -137,8 +143,7 @@ export const useRulesStore = defineStore('rules', () => {
       error.value = (e as Error).message;
       return null;
     }
-    const result = await change((a) => a.importRules({ document: doc, replace }));
-    return result?.imported ?? null;
+    return change((a) => a.importRules({ document: doc, replace }));
   }
 
   async function runDryRun(match: RuleMatch, action: Action, since: number | null): Promise<void> {

@@ -98,7 +98,7 @@ describe('portcullis rules', () => {
     expect(missing.err).toMatch(/^portcullis: not-found: no rule r1\n$/);
   });
 
-  it('exports to a file and imports it back, merging or replacing, in pages', async () => {
+  it('exports to a file and imports it back, merging or replacing, staged in pages', async () => {
     for (let i = 0; i < 1500; i++) {
       await h.service['rules.add'](
         { action: 'allow', match: { port: { from: i, to: i } }, duration: { kind: 'forever' } },
@@ -119,20 +119,29 @@ describe('portcullis rules', () => {
     expect(JSON.parse(stdout.out)).toEqual(doc);
     const merged = await run(['rules', 'import', ...conn, file]);
     expect(merged.code, merged.err).toBe(0);
-    expect(merged.err).toMatch(/imported 1500 rule/);
+    expect(merged.err).toMatch(/imported 1500 rule\(s\), skipped 0 duplicate\(s\)\n/);
     expect(h.service.rules).toHaveLength(3001);
     const replaced = await run(['rules', 'import', ...conn, '--replace', file]);
-    expect(replaced.err).toMatch(/imported 1500 rule\(s\), removed 3001/);
+    expect(replaced.err).toMatch(/imported 1500 rule\(s\), skipped 0 duplicate\(s\), removed 3001/);
     expect(h.service.rules).toHaveLength(1500);
-    const modes = h.service.calls
-      .filter((c) => c.method === 'rules.import')
-      .map((c) => c.params as { mode: string; rules: unknown[] });
-    expect(modes.map((m) => [m.mode, m.rules.length])).toEqual([
-      ['merge', 1000],
-      ['merge', 500],
-      ['replace', 1000],
-      ['merge', 500],
-    ]);
+    // Begin, pages from their position in the file, then one commit with the mode.
+    const steps = h.service.calls
+      .filter((c) => c.method.startsWith('rules.import'))
+      .map((c) => {
+        const p = c.params as { total?: number; offset?: number; rules?: unknown[]; mode?: string };
+        return [
+          c.method.slice('rules.import'.length),
+          p.total ?? p.offset ?? p.mode,
+          p.rules?.length,
+        ];
+      });
+    const one = (mode: string) => [
+      ['Begin', 1500, undefined],
+      ['Page', 0, 1000],
+      ['Page', 1000, 500],
+      ['Commit', mode, undefined],
+    ];
+    expect(steps).toEqual([...one('merge'), ...one('replace')]);
     const all = await run(['rules', 'list', ...conn, '--json']);
     expect(all.out.trim().split('\n')).toHaveLength(1500);
   });
@@ -162,7 +171,7 @@ describe('portcullis rules', () => {
     );
     const bad = await run(['rules', 'import', ...conn, file]);
     expect(bad.code).toBe(1);
-    expect(bad.err).toMatch(/not a rules file \(at rules\.0\.action/);
+    expect(bad.err).toMatch(/not a rules file \(rule 1, at rules\.0\.action/);
     expect(h.service.calls).toEqual([]);
   });
 

@@ -388,3 +388,63 @@ describe('RuleStore operations', () => {
     expect(() => s.insert(forever())).toThrow(/closed/u);
   });
 });
+
+describe('RuleStore.importInputs', () => {
+  it('names the first bad rule by position and changes nothing', async () => {
+    const s = await open();
+    await s.add(forever());
+    const before = await readFile(join(dir, 'rules.json'), 'utf8');
+    const list = [forever({ note: 'a' }), forever({ match: { address: '10.0.0.300' } })];
+    const e = await s.importInputs(list, { mode: 'replace', firstPosition: 1000 }).catch((x) => x);
+    expect(e).toBeInstanceOf(DecisionsError);
+    expect((e as DecisionsError).code).toBe('INVALID_IMPORT');
+    expect((e as DecisionsError).message).toMatch(/^rule 1002: .*10\.0\.0\.300/);
+    expect(s.size).toBe(1);
+    expect(await readFile(join(dir, 'rules.json'), 'utf8')).toBe(before);
+  });
+
+  it('skips duplicates of kept rules and of earlier rules of the import', async () => {
+    const s = await open();
+    await s.add(forever());
+    await s.add(forever({ duration: { kind: 'session' } }));
+    const list = [
+      forever({ note: 'same rule, another note', enabled: false }),
+      forever({ action: 'deny' }),
+      forever({ action: 'deny' }),
+    ];
+    expect(await s.importInputs(list, { mode: 'merge' })).toEqual({
+      added: 1,
+      skipped: 2,
+      removed: 0,
+    });
+    expect(s.size).toBe(3);
+    // A replace compares with the rules that stay: the session rule only.
+    expect(await s.importInputs(list, { mode: 'replace' })).toEqual({
+      added: 2,
+      skipped: 1,
+      removed: 2,
+    });
+    expect((await fileDoc()).rules).toHaveLength(2);
+  });
+
+  it('puts memory back when the one write fails', async () => {
+    let fail = false;
+    const flaky: StoreFs = {
+      ...fsp,
+      rename: ((a: string, b: string) =>
+        fail ? Promise.reject(new Error('disk full')) : fsp.rename(a, b)) as StoreFs['rename'],
+    };
+    const s = await open({ fs: flaky });
+    await s.add(forever());
+    const before = s.list();
+    const onDisk = await readFile(join(dir, 'rules.json'), 'utf8');
+    fail = true;
+    const list = [forever({ action: 'deny' }), forever({ match: { host: 'example.org' } })];
+    expect(await codeOf(s.importInputs(list, { mode: 'replace' }))).toBe('IO');
+    expect(s.list()).toEqual(before);
+    expect(await readFile(join(dir, 'rules.json'), 'utf8')).toBe(onDisk);
+    fail = false;
+    await s.flush();
+    expect(await readFile(join(dir, 'rules.json'), 'utf8')).toBe(onDisk);
+  });
+});

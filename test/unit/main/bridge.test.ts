@@ -67,7 +67,9 @@ describe('HelperBridge', () => {
     expect((await api.exportRules()).rules.length).toBe(1501);
     const listCalls = h!.service.calls.filter((c) => c.method === 'rules.list');
     expect(listCalls.length).toBe(2);
-    expect(h!.service.calls.filter((c) => c.method === 'rules.import').length).toBe(2);
+    // Imports are staged page by page and applied once.
+    expect(h!.service.calls.filter((c) => c.method === 'rules.importPage').length).toBe(2);
+    expect(h!.service.calls.filter((c) => c.method === 'rules.importCommit').length).toBe(1);
 
     expect((await api.updateRule({ id: 'r1', rule: { ...rule, note: 'x' } })).note).toBe('x');
     expect((await api.setRuleEnabled({ id: 'r1', enabled: false })).enabled).toBe(false);

@@ -179,8 +179,36 @@ const cases: Record<
       { rules: [ruleInput], mode: 'append' },
       { rules: Array.from({ length: MAX_PAGE + 1 }, () => ruleInput), mode: 'merge' },
     ],
-    result: { added: 1, removed: 0 },
+    result: { added: 1, removed: 0, skipped: 0 },
     badResult: { added: 1 },
+  },
+  'rules.importBegin': {
+    ok: [undefined, {}, { total: 2000 }],
+    bad: [{ total: -1 }, 'x'],
+    result: { staging: 's1', maxRules: 20000 },
+    badResult: { staging: '', maxRules: 1 },
+  },
+  'rules.importPage': {
+    // The rules themselves are checked by the helper, which names them by position.
+    ok: [{ staging: 's1', offset: 0, rules: [ruleInput, { action: 'x' }] }],
+    bad: [
+      { staging: 's1', rules: [] },
+      { staging: 's1', offset: 0, rules: Array.from({ length: MAX_PAGE + 1 }, () => ruleInput) },
+    ],
+    result: { staged: 2 },
+    badResult: { staged: -2 },
+  },
+  'rules.importCommit': {
+    ok: [{ staging: 's1', mode: 'replace' }],
+    bad: [{ staging: 's1', mode: 'append' }, { mode: 'merge' }],
+    result: { added: 1, skipped: 3, removed: 0 },
+    badResult: { added: 1, removed: 0 },
+  },
+  'rules.importAbort': {
+    ok: [{ staging: 's1' }],
+    bad: [{}],
+    result: null,
+    badResult: {},
   },
   'rules.export': {
     ok: [{}, { offset: 0, limit: 5 }],

@@ -284,7 +284,11 @@ describe('rules, activity and helper stores', () => {
     store.search = 'CURL';
     expect(store.filtered).toHaveLength(1);
     const doc = await store.exportDocument();
-    expect(await store.importText(JSON.stringify(doc), true)).toBe(1);
+    expect(await store.importText(JSON.stringify(doc), true)).toEqual({
+      imported: 1,
+      skipped: 0,
+      removed: 1,
+    });
     expect(await store.importText('{"format":"x"}', false)).toBeNull();
     expect(store.error).toMatch(/Not a Portcullis rules file/u);
     await store.remove(store.rules[0]!.id);
