@@ -24,7 +24,7 @@ import {
 import { Helper } from './helper.js';
 import type { Logger } from './log.js';
 import { createHelperService } from './service.js';
-import { SettingsFile } from './settings.js';
+import { SettingsFile, startSettings } from './settings.js';
 
 export interface DaemonOptions {
   netns?: string;
@@ -106,17 +106,9 @@ export class Daemon {
     };
     try {
       await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
-      const settingsFile = new SettingsFile(o.stateDir);
-      let settings = o.settings;
-      try {
-        const saved = await settingsFile.load();
-        if (saved) {
-          settings = { ...saved };
-          for (const k of o.explicit) (settings as Record<string, unknown>)[k] = o.settings[k];
-        }
-      } catch (error) {
-        log.warn(COMPONENT, `saved settings ignored: ${(error as Error).message}`);
-      }
+      // An unusable settings.json is recovered, never weaker than saved (settings.ts).
+      const settingsFile = new SettingsFile(o.stateDir, { log });
+      const settings = startSettings(await settingsFile.load(o.settings), o.settings, o.explicit);
 
       const rules = await RuleStore.open({ dir: o.stateDir });
       cleanups.push({ name: 'rules', run: () => rules.close() });
@@ -231,6 +223,7 @@ export class Daemon {
           clients: ref.server?.clientCount ?? 0,
           pendingPrompts: broker.pending().length,
           rules: rules.size,
+          ...(settingsFile.recovered ? { settingsRecovered: settingsFile.recovered } : {}),
         }),
       });
       cleanups.push({ name: 'interceptor', run: () => helper.stop() });
@@ -256,6 +249,8 @@ export class Daemon {
         engine,
         history,
         settingsFile,
+        // The saved settings replace the recovered ones: the state says so.
+        onSettingsChanged: () => publisher.publish('state', helper.state()),
       });
       const owner = o.allowUids[0];
       const server = await IpcServer.listen({

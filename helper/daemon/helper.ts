@@ -61,8 +61,11 @@ export interface HelperOptions {
   onFlowEnded?: (flow: Flow, tupleKey: string) => void;
   /** Copy DNS responses to this NFLOG group (for the DnsSnooper). */
   dnsLog?: DnsLogConfig;
-  /** HelperState's clients, pendingPrompts and rules, from the parts that know them. */
-  stateExtras?: () => Pick<HelperState, 'clients' | 'pendingPrompts' | 'rules'>;
+  /** HelperState's clients, pendingPrompts, rules and settingsRecovered, from the parts that know them. */
+  stateExtras?: () => Pick<
+    HelperState,
+    'clients' | 'pendingPrompts' | 'rules' | 'settingsRecovered'
+  >;
   statsIntervalMs?: number;
   /** How long the whole conntrack table is still followed after the last watcher left (ms). Default 30 s. */
   flowIdleMs?: number;

@@ -291,6 +291,35 @@ export const Settings = v.object({
 });
 export type Settings = v.InferOutput<typeof Settings>;
 
+export const SettingsField = v.picklist([
+  'defaultAction',
+  'promptTimeoutSeconds',
+  'noGuiPolicy',
+  'failOpen',
+  'interceptOutbound',
+  'interceptInbound',
+]);
+
+/**
+ * Why the helper runs with settings other than the saved ones: settings.json could not
+ * be used (damaged, missing, unreadable). It stays until settings are saved again.
+ */
+export const SettingsRecovery = v.object({
+  /**
+   * "last-good": the copy of the last saved settings; "defaults-strict": the stricter
+   * value of every security setting; "partial": the readable fields of the file, the
+   * stricter value for the others.
+   */
+  from: v.picklist(['last-good', 'defaults-strict', 'partial']),
+  /** Where the damaged file was kept; null when there was none or it could not be copied. */
+  damagedPath: v.nullable(Text),
+  reason: Text,
+  /** Fields not taken from the file (security fields: the stricter value). */
+  fields: v.array(SettingsField),
+  at: EpochMs,
+});
+export type SettingsRecovery = v.InferOutput<typeof SettingsRecovery>;
+
 /**
  * Conntrack's byte/packet accounting (net.netfilter.nf_conntrack_acct) and flow
  * timestamps (nf_conntrack_timestamp) in the helper's network namespace: both
@@ -322,6 +351,8 @@ export const HelperState = v.object({
   rules: Count,
   /** Optional: added in protocol 1.1 (a 1.0 helper does not send it). */
   conntrack: v.optional(ConntrackAccounting),
+  /** Optional: present while the helper runs with recovered settings (settings.json was unusable). */
+  settingsRecovered: v.optional(SettingsRecovery),
 });
 export type HelperState = v.InferOutput<typeof HelperState>;
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -16,7 +16,6 @@ import {
 } from '../../../helper/daemon/adapters.js';
 import { silentLogger } from '../../../helper/daemon/log.js';
 import { requestTuple, tupleKey } from '../../../helper/daemon/request.js';
-import { SettingsFile } from '../../../helper/daemon/settings.js';
 import { DnsCache } from '../../../helper/dns/index.js';
 import { HistoryStore } from '../../../helper/history/index.js';
 import { ProcessInfo, type Flow, type HistoryEntry } from '../../../helper/protocol/model.js';
@@ -243,35 +242,6 @@ describe('ServerPublisher', () => {
       ['stats', { x: 1 }],
       ['state', { y: 1 }],
     ]);
-  });
-});
-
-describe('SettingsFile', () => {
-  const settings = {
-    defaultAction: 'deny',
-    promptTimeoutSeconds: 10,
-    noGuiPolicy: 'allow',
-    failOpen: false,
-    interceptOutbound: true,
-    interceptInbound: true,
-  } as const;
-
-  it('none yet: null; saved 0600 and read back', async () => {
-    const dir = tempDir();
-    const f = new SettingsFile(dir);
-    await expect(f.load()).resolves.toBeNull();
-    await f.save(settings);
-    expect(statSync(f.path).mode & 0o777).toBe(0o600);
-    await expect(f.load()).resolves.toEqual(settings);
-    expect(JSON.parse(readFileSync(f.path, 'utf8'))).toEqual({ version: 1, settings });
-  });
-
-  it('an invalid or corrupt file is an error, not settings', async () => {
-    const f = new SettingsFile(tempDir());
-    writeFileSync(f.path, '{"version": 1, "settings": {"defaultAction": "maybe"}}');
-    await expect(f.load()).rejects.toThrow(/invalid settings/);
-    writeFileSync(f.path, '{');
-    await expect(f.load()).rejects.toThrow(/not JSON/);
   });
 });
 
