@@ -132,8 +132,19 @@ export interface FlowTableOptions {
 export interface KillResult {
   /** The conntrack entry was deleted (false: it was already gone). */
   conntrackDeleted: boolean;
-  /** Local sockets destroyed; null when there is no destroyer or the flow is not TCP. */
+  /** Local sockets destroyed; null when there is no destroyer, the flow is not TCP, or destroying failed. */
   socketsDestroyed: number | null;
+  /** Why the local socket could not be destroyed (the entry was deleted all the same). */
+  socketError?: string;
+}
+
+/** What a failed SOCK_DESTROY means, for the user. */
+function destroyFailure(error: unknown): string {
+  if (error instanceof NetlinkError && error.code === 'EOPNOTSUPP') {
+    return 'EOPNOTSUPP: this kernel cannot destroy sockets (built without CONFIG_INET_DIAG_DESTROY); the program keeps its socket until it notices the connection is gone';
+  }
+  if (error instanceof NetlinkError) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
 }
 
 export class FlowTable implements DecisionSink {
@@ -258,7 +269,9 @@ export class FlowTable implements DecisionSink {
 
   /**
    * Ends a flow: destroys its local TCP socket (when a destroyer is set, so the program
-   * sees the connection abort), then deletes the conntrack entry.
+   * sees the connection abort), then deletes the conntrack entry. The entry is deleted
+   * even when the socket cannot be destroyed (a kernel without SOCK_DESTROY): the
+   * result says why in `socketError`, and so does a warning in the log.
    */
   async kill(id: number): Promise<KillResult> {
     const mirror = await this.watchedMirror();
@@ -266,9 +279,17 @@ export class FlowTable implements DecisionSink {
     if (!found) throw new DaemonError('UNKNOWN_FLOW', `no flow with id ${id}`);
     const flow = found[1];
     let socketsDestroyed: number | null = null;
+    let socketError: string | undefined;
     const destroyer = this.options.socketDestroyer;
     if (destroyer && flow.orig.proto === 6) {
-      socketsDestroyed = await destroyer.destroy(conntrackTuple(flow));
+      try {
+        socketsDestroyed = await destroyer.destroy(conntrackTuple(flow));
+      } catch (error) {
+        socketError = destroyFailure(error);
+        this.options.log.warn(COMPONENT, `flow ${id}: the local socket could not be destroyed`, {
+          reason: socketError,
+        });
+      }
     }
     let conntrackDeleted = true;
     try {
@@ -281,8 +302,13 @@ export class FlowTable implements DecisionSink {
     this.options.log.info(COMPONENT, `killed flow ${id}`, {
       conntrackDeleted,
       socketsDestroyed,
+      ...(socketError !== undefined ? { socketError } : {}),
     });
-    return { conntrackDeleted, socketsDestroyed };
+    return {
+      conntrackDeleted,
+      socketsDestroyed,
+      ...(socketError !== undefined ? { socketError } : {}),
+    };
   }
 
   /** Sets the connmark bits of `mask` to `mark` (other bits kept). */

@@ -75,6 +75,8 @@ export interface EventPublisher {
 
 /** Ends a TCP connection's local socket (SOCK_DESTROY), so a killed flow aborts at once. */
 export interface SocketDestroyer {
-  /** Destroys the local sockets of a TCP tuple; resolves with how many were destroyed. */
+  /** Destroys the local sockets of a TCP tuple; resolves with how many were destroyed.
+   * Rejects (NetlinkError EOPNOTSUPP) on a kernel without CONFIG_INET_DIAG_DESTROY:
+   * FlowTable.kill() then deletes the conntrack entry all the same. */
   destroy(tuple: ConnectionTuple): Promise<number>;
 }

@@ -104,11 +104,7 @@ export function createHelperService(parts: ServiceParts): HelperService {
       settingsChain = run.catch(() => undefined);
       return run;
     },
-    'flows.kill': ({ id }) =>
-      guarded(async () => {
-        await helper.flows.kill(id);
-        return null;
-      }),
+    'flows.kill': ({ id }) => guarded(() => helper.flows.kill(id)),
     'flows.setMark': ({ id, mark, mask }) =>
       guarded(async () => {
         await helper.flows.setMark(id, mark, mask ?? 0xffffffff);

@@ -12,6 +12,14 @@ import type { DecisionRecord } from '../../../helper/daemon/ports.js';
 import type { Flow, ProcessInfo } from '../../../helper/protocol/model.js';
 import * as v from 'valibot';
 import { Flow as FlowSchema } from '../../../helper/protocol/model.js';
+import { SockDiag } from '../../../helper/attribution/sock-diag.js';
+import { SOCK_DESTROY } from '../../../helper/attribution/constants.js';
+import { Conntrack } from '../../../helper/conntrack/client.js';
+import { SockDiagDestroyer } from '../../../helper/daemon/adapters.js';
+import type { Logger } from '../../../helper/daemon/log.js';
+import { datagram, errorMessage, FakeKernel } from '../../support/fake-kernel.js';
+import { FakeConntrackTable } from '../../support/fake-conntrack.js';
+import { methods } from '../../../helper/protocol/messages.js';
 
 function tcpFlow(id: number, sport: number): CtFlow {
   return {
@@ -112,8 +120,9 @@ describe('toModelFlow', () => {
   });
 });
 
-/** A stand-in for ConntrackMirror: a map, change listeners and a conntrack with delete/update. */
-function fakeMirror(initial: CtFlow[] = []) {
+/** A stand-in for ConntrackMirror: a map, change listeners and a conntrack with delete/update
+ * (or a real one, `real`). */
+function fakeMirror(initial: CtFlow[] = [], real?: Conntrack) {
   const flows = new Map<string, CtFlow>(initial.map((f) => [`id:${f.id}`, f]));
   const listeners = new Set<(c: MirrorChange) => void>();
   const conntrack = { delete: vi.fn(async () => undefined), update: vi.fn(async () => undefined) };
@@ -128,7 +137,7 @@ function fakeMirror(initial: CtFlow[] = []) {
       return () => listeners.delete(l);
     },
     onError: () => () => undefined,
-    conntrack,
+    conntrack: real ?? conntrack,
     close: vi.fn(),
   };
   const emit = (type: MirrorChange['type'], flow: CtFlow): void => {
@@ -263,6 +272,49 @@ describe('FlowTable', () => {
       name: 'DaemonError',
       code: 'UNKNOWN_FLOW',
     });
+  });
+
+  it('kill deletes the entry even when the kernel cannot destroy sockets (EOPNOTSUPP), and says why', async () => {
+    const flow = tcpFlow(9, 4000);
+    const table = new FakeConntrackTable([
+      { family: 'ipv4', orig: flow.orig, reply: flow.reply, status: flow.status, id: 9 },
+    ]);
+    const ct = Conntrack.open({ transport: table.transport() });
+    // A kernel without CONFIG_INET_DIAG_DESTROY answers SOCK_DESTROY with EOPNOTSUPP.
+    const destroys: number[] = [];
+    const diag = SockDiag.open({
+      transport: new FakeKernel((req) => {
+        destroys.push(req.type);
+        return [datagram(errorMessage(req, 95))];
+      }),
+    });
+    const warnings: string[] = [];
+    const log: Logger = {
+      ...silentLogger,
+      warn: (_c, message, fields) => void warnings.push(`${message} ${String(fields?.reason)}`),
+    };
+    const { mirror } = fakeMirror([flow], ct);
+    const flows = await FlowTable.start({
+      mirror,
+      log,
+      socketDestroyer: new SockDiagDestroyer(diag),
+    });
+    try {
+      const result = await flows.kill(9);
+      expect(destroys).toEqual([SOCK_DESTROY]);
+      expect(result).toMatchObject({ conntrackDeleted: true, socketsDestroyed: null });
+      expect(result.socketError).toMatch(/^EOPNOTSUPP: .*CONFIG_INET_DIAG_DESTROY/);
+      expect(table.ids()).toEqual([]);
+      // What the UI gets back from flows.kill.
+      expect(v.parse(methods['flows.kill'].result, result)).toEqual(result);
+      expect(warnings).toEqual([
+        `flow 9: the local socket could not be destroyed ${result.socketError}`,
+      ]);
+    } finally {
+      flows.close();
+      diag.close();
+      ct.close();
+    }
   });
 
   it('setMark and setLabels update by key with masks', async () => {
