@@ -24,10 +24,17 @@ export interface HelperArgs {
   logLevel: LogLevel;
   /** Non-root uids allowed on the socket (--allow-uid, repeatable); the first owns the token file. */
   allowUids: number[];
-  /** Read the token from stdin (the GUI launcher passes it) instead of generating one. */
+  /**
+   * Read the token from stdin's first line (the GUI launcher passes it) instead of
+   * generating one; stdin's end then stops the helper (cli/lifeline.ts).
+   */
   tokenStdin: boolean;
-  /** Read the token from the first line of this file (`/dev/stdin` from pkexec; sudo-prompt's private file). */
+  /** Read the token from the first line of this file (sudo-prompt's private file). */
   tokenFile?: string;
+  /** Stop when this process ends (the app that started the helper; cli/lifeline.ts). */
+  parentPid?: number;
+  /** The parent's start time (/proc/PID/stat field 22): guards against pid reuse. */
+  parentStartTime?: string;
   /** Service mode: a group whose members may connect and read the token. */
   accessGroup?: string;
   /** Leave nf_conntrack_acct and nf_conntrack_timestamp as they are (--no-conntrack-accounting). */
@@ -67,6 +74,8 @@ const OPTIONS: Record<string, OptionSpec> = {
   // The launcher's name for --allow-uid: the desktop user who owns this helper.
   'owner-uid': { type: 'string' },
   'access-group': { type: 'string' },
+  'parent-pid': { type: 'string' },
+  'parent-start-time': { type: 'string' },
   'no-conntrack-accounting': { type: 'boolean' },
   jit: { type: 'string' },
 };
@@ -137,6 +146,18 @@ export function parseHelperArgs(argv: string[]): HelperArgs {
   if (accessGroup !== undefined && !/^[a-z_][a-z0-9_-]*\$?$/u.test(accessGroup)) {
     throw new CliUsageError(`--access-group: '${accessGroup}' is not a group name`);
   }
+  const parent = str('parent-pid');
+  // PID_MAX_LIMIT is 2^22; pid 0 is no process.
+  const parentPid =
+    parent === undefined ? undefined : parseUnsigned(parent, 4_194_304, 'parent-pid');
+  if (parentPid === 0) throw new CliUsageError('--parent-pid: 0 is not a process');
+  const parentStartTime = str('parent-start-time');
+  if (parentStartTime !== undefined) {
+    if (parentPid === undefined) throw new CliUsageError('--parent-start-time needs --parent-pid');
+    if (!/^[0-9]{1,20}$/u.test(parentStartTime)) {
+      throw new CliUsageError(`--parent-start-time: '${parentStartTime}' is not a number`);
+    }
+  }
   const jit = str('jit') ?? 'full';
   if (!(JIT_MODES as readonly string[]).includes(jit)) {
     throw new CliUsageError(`--jit: '${jit}' is not ${JIT_MODES.join(' or ')}`);
@@ -162,6 +183,8 @@ export function parseHelperArgs(argv: string[]): HelperArgs {
     jit: jit as JitMode,
     ...(tokenFile !== undefined ? { tokenFile: absolute('token-file', tokenFile) } : {}),
     ...(accessGroup !== undefined ? { accessGroup } : {}),
+    ...(parentPid !== undefined ? { parentPid } : {}),
+    ...(parentStartTime !== undefined ? { parentStartTime } : {}),
     explicit: (Object.keys(EXPLICIT) as (keyof typeof EXPLICIT)[])
       .filter((k) => seen.has(k))
       .map((k) => EXPLICIT[k]),

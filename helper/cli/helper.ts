@@ -7,6 +7,13 @@ import type { CliCommand, CliIo } from './command.js';
 import { packageVersion } from './version.js';
 import { HELPER_DEFAULTS, parseHelperArgs } from './helper-args.js';
 import { applyJitMode } from './jit.js';
+import {
+  PARENT_POLL_MS,
+  parentGone,
+  processStartTime,
+  watchParent,
+  watchStdinEnd,
+} from './lifeline.js';
 
 export const HELP = `Usage: portcullis helper [options]
 
@@ -24,9 +31,15 @@ Options:
   --owner-uid UID          the same as --allow-uid (the launcher's word)
   --token-stdin            read the token from the first line of stdin (the GUI
                            launcher passes it) instead of generating one; the
-                           token file is then written only with --allow-uid
+                           token file is then written only with --allow-uid.
+                           stdin stays open: its end stops the helper as SIGTERM
+                           does (the app that holds it is gone)
   --token-file PATH        read the token from the first line of PATH
-                           (/dev/stdin from pkexec, or sudo-prompt's private file)
+                           (sudo-prompt's private file)
+  --parent-pid PID         stop as SIGTERM does when process PID ends (the app
+                           that started the helper; checked every ${PARENT_POLL_MS} ms)
+  --parent-start-time T    PID's start time (field 22 of /proc/PID/stat), so that
+                           a reused pid counts as ended (default: read at start)
   --access-group NAME      service mode: the socket directory, the socket and the
                            token (root:NAME 0440) belong to group NAME, and its
                            members may connect (membership read at start)
@@ -54,7 +67,7 @@ Options:
   --log-level L            debug|info|warn|error (default ${HELPER_DEFAULTS.logLevel})
   -h, --help               show this help
 
-Exit status: 0 after SIGTERM/SIGINT, 1 when it cannot start or its queue
+Exit status: 0 after SIGTERM/SIGINT or the app's end, 1 when it cannot start or its queue
 socket fails (rules removed either way), 2 on bad arguments.
 `;
 
@@ -116,7 +129,41 @@ export async function runHelper(
   process.on('SIGTERM', onSignal);
   const onAbort = (): void => stopRequested?.();
   run.signal?.addEventListener('abort', onAbort, { once: true });
+  // The app's end stops the helper (cli/lifeline.ts); the service passes neither option.
+  const lifelines: (() => void)[] = [];
+  let appGone: string | undefined;
+  const onAppGone = (reason: string): void => {
+    appGone = reason;
+    log.info('helper', `${reason}: stopping`);
+    stopRequested?.();
+  };
+  const stdin = run.stdin ?? process.stdin;
   try {
+    if (args.parentPid !== undefined) {
+      const pid = args.parentPid;
+      let startTime: string | null;
+      let gone: string | null;
+      try {
+        startTime = args.parentStartTime ?? processStartTime(pid);
+        gone =
+          startTime === null ? `the parent process ${pid} has ended` : parentGone(pid, startTime);
+      } catch (error) {
+        log.error('helper', `cannot start: --parent-pid ${pid}: ${(error as Error).message}`);
+        return 1;
+      }
+      if (startTime === null || gone !== null) {
+        log.error('helper', `cannot start: ${gone ?? 'the parent process has ended'}`);
+        return 1;
+      }
+      lifelines.push(
+        watchParent({
+          pid,
+          startTime,
+          onGone: onAppGone,
+          onError: (e) => log.warn('helper', `--parent-pid ${pid}: ${e.message}`),
+        }),
+      );
+    }
     let helper: Daemon;
     try {
       let token: string;
@@ -130,14 +177,13 @@ export async function runHelper(
           stream.destroy();
         }
       } else if (args.tokenStdin) {
-        const stdin = run.stdin ?? process.stdin;
-        try {
-          token = await readTokenLine(stdin);
-        } finally {
-          // Nothing more is read: an open stdin pipe must not keep the process alive.
-          if (stdin === process.stdin) process.stdin.destroy();
-        }
+        token = await readTokenLine(stdin);
+        lifelines.push(watchStdinEnd(stdin, onAppGone));
+        // An end that came with the token surfaces within a turn of the loop.
+        await new Promise((resolve) => setImmediate(resolve));
       } else token = generateToken();
+      // Nobody is left to serve: install nothing.
+      if (appGone !== undefined) throw new Error(appGone);
       helper = await Daemon.start({
         ...(args.netns !== undefined ? { netns: args.netns } : {}),
         queue: args.queue,
@@ -183,6 +229,9 @@ export async function runHelper(
     }
     return code;
   } finally {
+    for (const stop of lifelines) stop();
+    // An open stdin pipe must not keep the stopped process alive.
+    if (args.tokenStdin && stdin === process.stdin) process.stdin.destroy();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     run.signal?.removeEventListener('abort', onAbort);

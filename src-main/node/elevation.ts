@@ -14,9 +14,14 @@
  *   with a tiny bootstrap that finds the helper under the new mount ($APPDIR).
  *
  * The per-launch token never appears in argv or env (both readable by other
- * users through /proc while the command runs): pkexec keeps stdin, so the
- * helper reads it from `/dev/stdin`; sudo-prompt has no stdin, so it goes
- * through a 0600 file in a 0700 directory of the user's runtime dir.
+ * users through /proc while the command runs): pkexec keeps stdin, so it is the
+ * first line there (`--token-stdin`; not `--token-file /dev/stdin`, which
+ * cannot open the socket that Node's stdin pipe is); sudo-prompt has no stdin,
+ * so it goes through a 0600 file in a 0700 directory of the user's runtime dir.
+ *
+ * The helper stops when the app ends, however it ends: under pkexec stdin
+ * stays open and its EOF says so; on every path `--parent-pid` with the app's
+ * start time lets the helper see the app's process end (helper/cli/lifeline.ts).
  */
 import type { AppPaths, RuntimeFacts } from './resources.js';
 
@@ -36,13 +41,25 @@ export interface HelperCommand {
   env: Record<string, string>;
 }
 
-/** The helper-mode arguments: `helper --token-file SRC --owner-uid UID --socket PATH`. */
+/** The app process a helper serves: it stops when this process ends. */
+export interface ParentProcess {
+  pid: number;
+  /** Field 22 of /proc/PID/stat (clock ticks after boot): a reused pid has another. */
+  startTime: string;
+}
+
+/**
+ * The helper-mode arguments: `helper --token-stdin|--token-file FILE --owner-uid UID
+ * --socket PATH [--parent-pid PID --parent-start-time T]`.
+ */
 export interface HelperModeOptions {
-  /** Where the helper reads the token: '/dev/stdin' (pkexec) or a private file. */
-  tokenSource: string;
+  /** Where the helper reads the token: 'stdin' (pkexec) or a private file. */
+  token: 'stdin' | { file: string };
   /** The desktop user the helper serves (SO_PEERCRED check); not secret. */
   ownerUid: number;
   socketPath: string;
+  /** The app: the helper stops when it ends. */
+  parent?: ParentProcess;
   extra?: readonly string[];
 }
 
@@ -50,14 +67,23 @@ export function helperModeArgs(o: HelperModeOptions): string[] {
   if (!Number.isInteger(o.ownerUid) || o.ownerUid < 0) {
     throw new RangeError(`owner uid ${o.ownerUid} is not a uid`);
   }
+  const parent: string[] = [];
+  if (o.parent) {
+    const { pid, startTime } = o.parent;
+    if (!Number.isInteger(pid) || pid <= 0) throw new RangeError(`pid ${pid} is not a process`);
+    if (!/^[0-9]+$/u.test(startTime)) {
+      throw new RangeError(`start time ${JSON.stringify(startTime)} is not a number`);
+    }
+    parent.push('--parent-pid', String(pid), '--parent-start-time', startTime);
+  }
   return [
     'helper',
-    '--token-file',
-    o.tokenSource,
+    ...(o.token === 'stdin' ? ['--token-stdin'] : ['--token-file', o.token.file]),
     '--owner-uid',
     String(o.ownerUid),
     '--socket',
     o.socketPath,
+    ...parent,
     ...(o.extra ?? []),
   ];
 }
@@ -107,12 +133,12 @@ function withEnv(c: HelperCommand): string[] {
   return vars.length > 0 ? [ENV, ...vars, c.program, ...c.args] : [c.program, ...c.args];
 }
 
-/** `pkexec ...` for the helper; the token comes on stdin. */
+/** `pkexec ...` for the helper; the token comes on stdin, which then stays open. */
 export function pkexecCommand(
   ctx: ElevationContext,
-  mode: Omit<HelperModeOptions, 'tokenSource'>,
+  mode: Omit<HelperModeOptions, 'token'>,
 ): ElevatedCommand {
-  const args = helperModeArgs({ ...mode, tokenSource: '/dev/stdin' });
+  const args = helperModeArgs({ ...mode, token: 'stdin' });
   if (ctx.debWrapperInstalled && ctx.paths.layout !== 'appimage') {
     // The wrapper adds `helper` itself: it can run nothing else, which is why
     // the policy may keep the authorization for a few minutes.
@@ -151,13 +177,15 @@ function quote(word: string): string {
  * The shell command for sudo-prompt (used when pkexec is missing; sudo-prompt
  * then uses kdesudo). The token is in a private file (`tokenFile`). The
  * helper's output goes to /dev/null: sudo-prompt buffers it in memory until
- * the command ends, which for a daemon is never.
+ * the command ends, which for a daemon is never. No pipe reaches the helper,
+ * so only `parent` tells it that the app has ended.
  */
 export function sudoPromptCommand(
   ctx: ElevationContext,
-  mode: Omit<HelperModeOptions, 'tokenSource'> & { tokenFile: string },
+  mode: Omit<HelperModeOptions, 'token'> & { tokenFile: string },
 ): ElevatedCommand {
-  const args = helperModeArgs({ ...mode, tokenSource: mode.tokenFile });
+  const { tokenFile, ...rest } = mode;
+  const args = helperModeArgs({ ...rest, token: { file: tokenFile } });
   const words = withEnv(helperCommand(ctx.facts, ctx.paths, args));
   const shell =
     words

@@ -28,7 +28,10 @@ export interface ElevatedHelper {
   method: 'pkexec' | 'sudo-prompt';
   actionId: string;
   exited: Promise<string>;
-  /** Lets go of it (closes its stdin: the helper stops at EOF). */
+  /**
+   * Lets go of it. A pkexec helper stops at once (its stdin closes); any helper we
+   * started stops when this process ends, however it ends (elevate.ts).
+   */
   release(): void;
 }
 

@@ -95,6 +95,12 @@ describe('portcullis helper arguments', () => {
     [['--bogus'], /bogus/],
     [['--allow-uid', 'me'], /not a number/],
     [['--token-stdin', '--token-stdin'], /twice/],
+    [['--parent-pid', '0'], /not a process/],
+    [['--parent-pid', 'me'], /not a number/],
+    [['--parent-pid', '4194305'], /out of range/],
+    [['--parent-pid', '1', '--parent-pid', '2'], /twice/],
+    [['--parent-start-time', '5'], /needs --parent-pid/],
+    [['--parent-pid', '1', '--parent-start-time', '5s'], /not a number/],
     [['extra'], /.+/],
   ])('%j is refused', (argv, message) => {
     expect(() => parseHelperArgs(argv)).toThrow(
@@ -118,5 +124,13 @@ describe('portcullis helper arguments', () => {
     expect(() => parseHelperArgs(['--token-file', '/t', '--token-stdin'])).toThrow(/one of them/);
     expect(() => parseHelperArgs(['--access-group', 'Bad Name'])).toThrow(/not a group name/);
     expect(() => parseHelperArgs(['--owner-uid'])).toThrow(/--owner-uid/);
+  });
+
+  it("the app's lifeline: --parent-pid with its start time", () => {
+    const a = parseHelperArgs(['--parent-pid', '4321', '--parent-start-time', '987654']);
+    expect(a.parentPid).toBe(4321);
+    expect(a.parentStartTime).toBe('987654');
+    expect(parseHelperArgs(['--parent-pid', '9'])).not.toHaveProperty('parentStartTime');
+    expect(parseHelperArgs([])).not.toHaveProperty('parentPid');
   });
 });

@@ -46,14 +46,21 @@ const ctx = (facts: RuntimeFacts, deb = false): ElevationContext => ({
   paths: resolveAppPaths(facts),
   debWrapperInstalled: deb,
 });
-const mode = { ownerUid: 1000, socketPath: '/run/portcullis/helper.sock' };
+const mode = {
+  ownerUid: 1000,
+  socketPath: '/run/portcullis/helper.sock',
+  parent: { pid: 4321, startTime: '987654' },
+};
 const helperTail = [
-  '--token-file',
-  '/dev/stdin',
+  '--token-stdin',
   '--owner-uid',
   '1000',
   '--socket',
   '/run/portcullis/helper.sock',
+  '--parent-pid',
+  '4321',
+  '--parent-start-time',
+  '987654',
 ];
 
 describe('pkexec command lines', () => {
@@ -107,9 +114,20 @@ describe('pkexec command lines', () => {
     for (const f of [packaged, appImage, devNode]) {
       expect(pkexecCommand(ctx(f), mode).args.join(' ')).not.toContain(token);
     }
-    expect(() => helperModeArgs({ ...mode, ownerUid: -1, tokenSource: '/dev/stdin' })).toThrow(
-      RangeError,
-    );
+    expect(() => helperModeArgs({ ...mode, ownerUid: -1, token: 'stdin' })).toThrow(RangeError);
+  });
+
+  it('names the app as the parent the helper outlives by at most a poll, and checks it', () => {
+    const { parent: _parent, ...noParent } = mode;
+    expect(helperModeArgs({ ...noParent, token: 'stdin' })).not.toContain('--parent-pid');
+    for (const parent of [
+      { pid: 0, startTime: '1' },
+      { pid: 1.5, startTime: '1' },
+      { pid: 7, startTime: '1 --fail-closed' },
+      { pid: 7, startTime: '' },
+    ]) {
+      expect(() => helperModeArgs({ ...mode, parent, token: 'stdin' })).toThrow(RangeError);
+    }
   });
 
   it('names pkexec exit statuses', () => {
@@ -127,8 +145,8 @@ describe('sudo-prompt command', () => {
     expect(c.shell).toBe(
       "exec '/usr/bin/env' 'ELECTRON_RUN_AS_NODE=1' '/opt/Portcullis/portcullis' " +
         "'/opt/Portcullis/resources/helper/bin/portcullis.js' 'helper' '--token-file' " +
-        "'/run/user/1000/p-1/token' '--owner-uid' '1000' '--socket' '/run/portcullis/helper.sock'" +
-        ' </dev/null >/dev/null 2>&1',
+        "'/run/user/1000/p-1/token' '--owner-uid' '1000' '--socket' '/run/portcullis/helper.sock' " +
+        "'--parent-pid' '4321' '--parent-start-time' '987654' </dev/null >/dev/null 2>&1",
     );
   });
 
@@ -163,6 +181,10 @@ describe('sudo-prompt command', () => {
       '1000',
       '--socket',
       '/run/portcullis/helper.sock',
+      '--parent-pid',
+      '4321',
+      '--parent-start-time',
+      '987654',
     ]);
   });
 });
@@ -219,6 +241,8 @@ describe('makeElevator', () => {
     expect(readFileSync(file, 'utf8')).toBe('tok-123\n');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(statSync(join(file, '..')).mode & 0o777).toBe(0o700);
+    // No pipe reaches a sudo-prompt helper: it watches this process instead.
+    expect(seen).toContain(`'--parent-pid' '${process.pid}' '--parent-start-time' '`);
     finish(new Error('User did not grant permission.'));
     expect(await h.exited).toBe('User did not grant permission.');
     expect(existsSync(file)).toBe(false);
@@ -236,6 +260,20 @@ describe('makeElevator', () => {
     expect(h.method).toBe('pkexec');
     expect(await h.exited).toMatch(/cannot run pkexec|exited/);
     h.release();
+  });
+
+  it("names this process as the helper's parent: pid and start time from /proc/self/stat", async () => {
+    const { selfAsParent } = await import('../../../src-main/node/elevate.js');
+    const me = selfAsParent();
+    expect(me.pid).toBe(process.pid);
+    expect(me.startTime).toMatch(/^[0-9]+$/);
+    // The command name may hold spaces and ')': fields are counted after the last ')'.
+    const fields = ['S', ...Array.from({ length: 18 }, (_, i) => String(i + 4)), '55555', '0'];
+    expect(selfAsParent(`77 (a) b (c)) ${fields.join(' ')}\n`)).toEqual({
+      pid: 77,
+      startTime: '55555',
+    });
+    expect(() => selfAsParent('garbage')).toThrow(/unexpected format/);
   });
 
   it('without pkexec or sudo-prompt it says so', async () => {

@@ -9,18 +9,22 @@ import { parseHelperArgs } from '../../../helper/cli/helper-args.js';
 import { helperModeArgs } from '../../../src-main/node/elevation.js';
 
 describe('helper command lines built by the launcher and the unit', () => {
-  it("the launcher's helper-mode arguments parse, with the token source and owner kept", () => {
-    for (const tokenSource of ['/dev/stdin', '/run/user/1000/portcullis-x/token']) {
+  it("the launcher's helper-mode arguments parse, with the token source, owner and parent kept", () => {
+    for (const token of ['stdin', { file: '/run/user/1000/portcullis-x/token' }] as const) {
       const argv = helperModeArgs({
-        tokenSource,
+        token,
         ownerUid: 1000,
         socketPath: '/run/portcullis/helper.sock',
+        parent: { pid: 4321, startTime: '987654' },
       });
       expect(argv[0]).toBe('helper');
       const args = parseHelperArgs(argv.slice(1));
-      expect(args.tokenFile).toBe(tokenSource);
+      if (token === 'stdin') expect(args.tokenStdin).toBe(true);
+      else expect(args.tokenFile).toBe(token.file);
       expect(args.allowUids).toEqual([1000]);
       expect(args.socket).toBe('/run/portcullis/helper.sock');
+      expect(args.parentPid).toBe(4321);
+      expect(args.parentStartTime).toBe('987654');
     }
   });
 
