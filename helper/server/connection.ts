@@ -33,6 +33,10 @@ export interface ConnectionHost {
   readonly service: HelperService;
   readonly token: string;
   log(entry: ServerLogEntry): void;
+  /** The token matched: null to go on, or why the client may not (too many clients). */
+  mayAuthenticate(connection: Connection): string | null;
+  /** The Hello's token did not match (the server counts and logs these per uid). */
+  badToken(connection: Connection): void;
   /** The Hello succeeded. */
   authenticated(connection: Connection): void;
   closed(connection: Connection): void;
@@ -151,8 +155,19 @@ export class Connection {
     this.close(encodeFrame(frame));
   }
 
-  /** Closes now; with a last frame, gives the kernel a moment to pass it on. */
-  close(lastFrame?: Buffer): void {
+  /**
+   * Sends a fatal error frame and closes at once, logging nothing: for the
+   * handshakes the server drops in bulk (it logs those per uid, throttled).
+   * The frame goes out if the peer's socket has room for it.
+   */
+  abort(code: ErrorCode, message: string): void {
+    if (this.state === 'closed') return;
+    this.close(encodeFrame({ type: 'error', error: { code, message }, fatal: true }), false);
+  }
+
+  /** Closes now; with a last frame, gives the kernel a moment to pass it on
+   * (`linger`) or writes what fits now and closes at once. */
+  close(lastFrame?: Buffer, linger = true): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.outbox.close();
@@ -160,7 +175,8 @@ export class Connection {
     this.socket.resume();
     if (lastFrame) {
       this.socket.end(lastFrame);
-      setTimeout(() => this.socket.destroy(), 1000).unref();
+      if (linger) setTimeout(() => this.socket.destroy(), 1000).unref();
+      else this.socket.destroy();
     } else {
       this.socket.destroy();
     }
@@ -248,7 +264,22 @@ export class Connection {
 
   private hello(frame: ClientHello): void {
     if (!tokenMatches(this.host.token, frame.token)) {
-      this.fail('bad-token', 'the token does not match this helper launch');
+      // Logged by the host per uid, not per connection: a flood of wrong
+      // tokens is one line a minute. Lingering for its last frame, the
+      // connection still counts among its uid's handshakes.
+      this.host.badToken(this);
+      this.close(
+        encodeFrame({
+          type: 'error',
+          error: { code: 'bad-token', message: 'the token does not match this helper launch' },
+          fatal: true,
+        }),
+      );
+      return;
+    }
+    const refusal = this.host.mayAuthenticate(this);
+    if (refusal !== null) {
+      this.fail('forbidden', refusal);
       return;
     }
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);

@@ -27,7 +27,8 @@ export interface IpcServerOptions {
   socketGroup?: number;
   /** This helper's build, sent in its Hello. */
   build?: string;
-  /** No Hello by then: the connection is closed. Default 5000 ms. */
+  /** No Hello by then: the connection is closed. A real client sends its
+   * Hello with its connect, so this is short. Default 2000 ms. */
   handshakeTimeoutMs?: number;
   /** Default MAX_FRAME_BYTES (1 MiB); both directions. */
   maxFrameBytes?: number;
@@ -46,8 +47,14 @@ export interface IpcServerOptions {
   maxStrikes?: number;
   /** Requests one connection may have in flight; more get `busy`. Default 32. */
   maxInFlight?: number;
-  /** Connections at once (authenticated or not). Default 16. */
+  /** Authenticated clients at once; handshakes never count here. Default 16. */
   maxClients?: number;
+  /** Handshakes (connections not authenticated yet) of one peer uid at once;
+   * past it the uid's oldest is dropped (helper/server/handshakes.ts). Default 16. */
+  maxHandshakesPerUid?: number;
+  /** Handshakes of all uids at once; past it the oldest of the uid with the
+   * most is dropped. Default 64. */
+  maxHandshakes?: number;
   /** SO_PEERCRED reader; the native addon's by default (a test seam). */
   peerCredentials?: PeerCredentialsFn;
   log?: (entry: ServerLogEntry) => void;
@@ -71,12 +78,14 @@ export interface ResolvedOptions {
   maxStrikes: number;
   maxInFlight: number;
   maxClients: number;
+  maxHandshakesPerUid: number;
+  maxHandshakes: number;
 }
 
 export function resolveOptions(o: IpcServerOptions): ResolvedOptions {
   const r: ResolvedOptions = {
     build: o.build ?? 'unknown',
-    handshakeTimeoutMs: o.handshakeTimeoutMs ?? 5000,
+    handshakeTimeoutMs: o.handshakeTimeoutMs ?? 2000,
     maxFrameBytes: o.maxFrameBytes ?? MAX_FRAME_BYTES,
     chunkTargetBytes: o.chunkTargetBytes ?? CHUNK_TARGET_BYTES,
     maxQueuedBytes: o.maxQueuedBytes ?? 8 * 1024 * 1024,
@@ -86,7 +95,14 @@ export function resolveOptions(o: IpcServerOptions): ResolvedOptions {
     maxStrikes: o.maxStrikes ?? 8,
     maxInFlight: o.maxInFlight ?? 32,
     maxClients: o.maxClients ?? 16,
+    maxHandshakesPerUid: o.maxHandshakesPerUid ?? 16,
+    maxHandshakes: o.maxHandshakes ?? 64,
   };
+  for (const key of ['maxClients', 'maxHandshakesPerUid', 'maxHandshakes'] as const) {
+    if (!Number.isInteger(r[key]) || r[key] < 1) {
+      throw new RangeError(`${key} must be a positive integer, not ${r[key]}`);
+    }
+  }
   if (r.chunkTargetBytes > r.maxFrameBytes / 2) {
     throw new RangeError('chunkTargetBytes must be at most half of maxFrameBytes');
   }

@@ -17,6 +17,7 @@ import {
   type SubscribableTopic,
 } from '../protocol/messages.js';
 import { loadNativeBinding } from '../native/load.js';
+import type { PeerCredentials } from '../native/types.js';
 import { socketFd, type PeerCredentialsFn } from './auth.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import {
@@ -27,6 +28,8 @@ import {
 } from './options.js';
 import { prepareSocketDirectory, removeStaleSocket, secureSocketFile } from './paths.js';
 import type { HelperService } from './service.js';
+import { HandshakeBounds } from './handshakes.js';
+import { LogThrottle } from './throttle.js';
 
 export interface ClientInfo {
   id: number;
@@ -58,7 +61,18 @@ export class IpcServer implements ConnectionHost {
   private authenticatedCount = 0;
   private nextId = 1;
   private closing = false;
-  private counters = { refused: 0, cutOff: 0, eventsDropped: 0 };
+  private counters = {
+    refused: 0,
+    cutOff: 0,
+    eventsDropped: 0,
+    handshakesDropped: 0,
+    badTokens: 0,
+  };
+  private readonly handshakes: HandshakeBounds;
+  /** Releases each connection's place among the handshakes when it authenticates. */
+  private readonly handshakeReleases = new Map<Connection, () => void>();
+  /** Refusals, drops and bad tokens are logged once per uid and minute. */
+  private readonly throttle = new LogThrottle(60_000);
 
   private constructor(
     private readonly server: Server,
@@ -74,6 +88,10 @@ export class IpcServer implements ConnectionHost {
     this.logger = options.log ?? defaultLog;
     this.onClientsChanged = options.onClientsChanged;
     this.onSubscriptionsChanged = options.onSubscriptionsChanged;
+    this.handshakes = new HandshakeBounds(
+      { perUid: this.options.maxHandshakesPerUid, total: this.options.maxHandshakes },
+      (uid) => this.handshakeDropped(uid),
+    );
     server.on('connection', (socket) => this.accept(socket));
     server.on('error', (error) =>
       this.log({ level: 'error', event: 'server-error', message: error.message, error }),
@@ -120,9 +138,22 @@ export class IpcServer implements ConnectionHost {
     return n;
   }
 
-  /** Connections refused, clients cut off, events left out (for Stats and tests). */
-  get metrics(): { refused: number; cutOff: number; eventsDropped: number; connections: number } {
-    return { ...this.counters, connections: this.connections.size };
+  /** Connections refused, clients cut off, events left out, handshakes now
+   * (counted or not yet) and dropped, wrong tokens (for Stats and tests). */
+  get metrics(): {
+    refused: number;
+    cutOff: number;
+    eventsDropped: number;
+    connections: number;
+    handshakes: number;
+    handshakesDropped: number;
+    badTokens: number;
+  } {
+    return {
+      ...this.counters,
+      connections: this.connections.size,
+      handshakes: this.handshakes.size,
+    };
   }
 
   /** Each connection now: for diagnostics (and the slow-client tests). */
@@ -195,7 +226,32 @@ export class IpcServer implements ConnectionHost {
     }
   }
 
+  mayAuthenticate(connection: Connection): string | null {
+    if (this.authenticatedCount < this.options.maxClients) return null;
+    this.counters.refused++;
+    const message = `too many clients (${this.options.maxClients} authenticated)`;
+    this.log({
+      level: 'warn',
+      event: 'client-refused',
+      message: `client ${connection.id} (pid ${connection.peer.pid}, uid ${connection.peer.uid}): ${message}`,
+      clientId: connection.id,
+    });
+    return message;
+  }
+
+  badToken(connection: Connection): void {
+    this.counters.badTokens++;
+    const { uid, pid } = connection.peer;
+    this.throttledWarn(
+      'bad-token',
+      uid,
+      `client ${connection.id} (pid ${pid}, uid ${uid}): the token does not match`,
+    );
+  }
+
   authenticated(connection: Connection): void {
+    this.handshakeReleases.get(connection)?.();
+    this.handshakeReleases.delete(connection);
     this.authenticatedCount++;
     this.log({
       level: 'info',
@@ -221,6 +277,8 @@ export class IpcServer implements ConnectionHost {
   }
 
   closed(connection: Connection): void {
+    // Its place among the handshakes is released when its socket is gone.
+    this.handshakeReleases.delete(connection);
     if (!this.connections.delete(connection)) return;
     if (connection.wasAuthenticated) {
       this.authenticatedCount--;
@@ -259,40 +317,44 @@ export class IpcServer implements ConnectionHost {
   }
 
   private accept(socket: Socket): void {
-    const refuse = (message: string): void => {
-      this.counters.refused++;
-      this.log({ level: 'warn', event: 'client-refused', message });
-      const frame = encodeFrame({
-        type: 'error',
-        error: { code: 'forbidden', message },
-        fatal: true,
-      });
-      socket.on('error', () => undefined); // the peer may already be gone
-      socket.resume(); // read nothing from it, but see its close at once
-      socket.end(frame);
-      setTimeout(() => socket.destroy(), 1000).unref();
-    };
     if (this.closing) {
       socket.destroy();
       return;
     }
-    if (this.connections.size >= this.options.maxClients) {
-      refuse(`too many connections (${this.options.maxClients})`);
-      return;
-    }
-    let peer;
+    let peer: PeerCredentials | undefined;
+    let credentialError: Error | undefined;
     try {
       peer = this.peerCredentials(socketFd(socket));
     } catch (error) {
-      refuse(`cannot read the peer's credentials: ${(error as Error).message}`);
+      credentialError = error as Error;
+    }
+    // Every connection, a refused one too, holds a place among its uid's
+    // handshakes until it authenticates or its socket is gone.
+    const uid = peer?.uid ?? -1;
+    const made: { connection?: Connection } = {};
+    let dropped = false;
+    const release = this.handshakes.admit(uid, () => {
+      dropped = true;
+      made.connection?.abort(
+        'handshake-timeout',
+        `dropped: uid ${uid} has more connections without a Hello than the helper keeps`,
+      );
+      socket.destroy();
+    });
+    socket.once('close', release);
+    if (dropped) return;
+    if (!peer) {
+      this.refuse(socket, uid, `cannot read the peer's credentials: ${credentialError!.message}`);
       return;
     }
     if (!this.allowedUids.has(peer.uid)) {
-      refuse(`uid ${peer.uid} (pid ${peer.pid}) may not use this helper`);
+      this.refuse(socket, uid, `uid ${peer.uid} (pid ${peer.pid}) may not use this helper`);
       return;
     }
     const connection = new Connection(this.nextId++, socket, peer, this);
+    made.connection = connection;
     this.connections.add(connection);
+    this.handshakeReleases.set(connection, release);
     this.log({
       level: 'debug',
       event: 'client-connected',
@@ -300,5 +362,37 @@ export class IpcServer implements ConnectionHost {
       clientId: connection.id,
     });
     socket.resume();
+  }
+
+  private refuse(socket: Socket, uid: number, message: string): void {
+    this.counters.refused++;
+    this.throttledWarn('client-refused', uid, message);
+    const frame = encodeFrame({
+      type: 'error',
+      error: { code: 'forbidden', message },
+      fatal: true,
+    });
+    socket.on('error', () => undefined); // the peer may already be gone
+    socket.resume(); // read nothing from it, but see its close at once
+    socket.end(frame);
+    setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
+  private handshakeDropped(uid: number): void {
+    this.counters.handshakesDropped++;
+    const { maxHandshakesPerUid: perUid, maxHandshakes: total } = this.options;
+    this.throttledWarn(
+      'handshake-dropped',
+      uid,
+      `uid ${uid} had more than ${perUid} connections without a Hello (or all uids more than ${total}): its oldest was dropped`,
+    );
+  }
+
+  /** A warning at most once per event, uid and minute, with the count left out since. */
+  private throttledWarn(event: string, uid: number, message: string): void {
+    const suppressed = this.throttle.take(`${event}:${uid}`);
+    if (suppressed === null) return;
+    const more = suppressed > 0 ? ` (and ${suppressed} more from uid ${uid} since)` : '';
+    this.log({ level: 'warn', event, message: `${message}${more}` });
   }
 }

@@ -13,6 +13,9 @@ import { IpcServer } from '../../helper/server/server.js';
 import { generateToken, writeTokenFile } from '../../helper/server/index.js';
 import type { ServerLogEntry } from '../../helper/server/options.js';
 import { FakeHelperService } from '../support/fake-helper-service.js';
+import { IpcClient } from '../../helper/protocol/client.js';
+import type { IpcError } from '../../helper/protocol/errors.js';
+import { startFlooder, type Flooder } from '../support/ipc-flooder.js';
 
 function unavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'not running as root';
@@ -49,6 +52,33 @@ s.on('data', (d) => {
 });
 s.on('error', (e) => done({ uid: process.getuid(), error: e.code }));
 s.on('close', () => done({ uid: process.getuid(), frames: out }));
+`;
+
+/** A real client in its own process, as the GUI is: connects `times` times
+ * in a row, each time Hello and close; prints the failures as JSON. */
+const REPEAT_CLIENT = String.raw`
+const net = require('net');
+const [path, token, times] = process.argv.slice(1);
+const frame = (o) => { const j = Buffer.from(JSON.stringify(o)); const h = Buffer.alloc(4); h.writeUInt32BE(j.length); return Buffer.concat([h, j]); };
+const failures = [];
+let i = 0;
+const one = () => {
+  if (i++ >= Number(times)) { process.stdout.write(JSON.stringify(failures)); process.exit(0); }
+  let buf = Buffer.alloc(0);
+  let done = false;
+  const s = net.connect(path);
+  const finish = (failure) => { if (done) return; done = true; if (failure) failures.push(i + ': ' + failure); s.destroy(); setImmediate(one); };
+  s.on('connect', () => s.write(frame({ type: 'hello', protocol: { major: 1, minor: 0 }, build: 'real-client', token })));
+  s.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    if (buf.length < 4 || buf.length < 4 + buf.readUInt32BE(0)) return;
+    const f = JSON.parse(buf.subarray(4, 4 + buf.readUInt32BE(0)).toString('utf8'));
+    finish(f.type === 'hello' ? null : f.error.code + ': ' + f.error.message);
+  });
+  s.on('error', (e) => finish(e.code));
+  s.on('close', () => finish('closed'));
+};
+one();
 `;
 
 interface ClientReport {
@@ -171,6 +201,77 @@ describe.skipIf(skip !== undefined)('IPC server access control (root)', () => {
     const report = await runAs(OTHER, OTHER, path, token);
     expect(report.error).toBe('EACCES');
     expect(server!.metrics.refused).toBe(0);
+  });
+
+  describe('a flood of handshakes without the token', () => {
+    let flooder: Flooder | undefined;
+    afterEach(async () => {
+      await flooder?.stop();
+      flooder = undefined;
+    });
+
+    // Allowed: a member of the access group; refused: another member of the
+    // socket's group that SO_PEERCRED turns away. Either way the uid reaches
+    // the socket through the group, without the token.
+    it.each([
+      ['an allowed', [0, NOBODY]],
+      ['a refused', [0]],
+    ])('from %s second uid never locks the real client (root) out', async (_, allowed) => {
+      const path = await listen(allowed, NOBODY);
+      flooder = startFlooder({ path, count: 64, mode: 'silent', as: { uid: NOBODY, gid: NOBODY } });
+      await flooder.ready;
+      const deadline = Date.now() + 10_000;
+      while (server!.metrics.connections + server!.metrics.refused < 16 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const failures: string[] = [];
+      for (let i = 0; i < 60; i++) {
+        try {
+          const c = await IpcClient.connect({ path, token, build: 'real-client' });
+          await c.call('stats.get');
+          await c.close();
+        } catch (error) {
+          failures.push(`${i}: ${(error as IpcError).code}: ${(error as IpcError).message}`);
+        }
+      }
+      const opened = await flooder.stop();
+      flooder = undefined;
+      expect(failures).toEqual([]);
+      expect(opened).toBeGreaterThan(64); // it did reopen what was closed
+    });
+
+    it('of its own uid, never locks out a real client in another process', async () => {
+      const path = await listen([0, NOBODY], NOBODY);
+      flooder = startFlooder({ path, count: 64, mode: 'silent', as: { uid: NOBODY, gid: NOBODY } });
+      await flooder.ready;
+      const deadline = Date.now() + 10_000;
+      while (server!.metrics.connections + server!.metrics.refused < 16 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(
+          'setpriv',
+          [
+            `--reuid=${NOBODY}`,
+            `--regid=${NOBODY}`,
+            '--clear-groups',
+            process.execPath,
+            '-e',
+            REPEAT_CLIENT,
+            path,
+            token,
+            '60',
+          ],
+          { timeout: 20_000 },
+          (error, stdout, stderr) =>
+            error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+        ),
+      );
+      const opened = await flooder.stop();
+      flooder = undefined;
+      expect(JSON.parse(out)).toEqual([]);
+      expect(opened).toBeGreaterThan(64);
+    });
   });
 
   it('refuses to take over a directory owned by someone else', async () => {

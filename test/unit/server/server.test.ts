@@ -1,10 +1,20 @@
 import { statSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { encodeFrame } from '../../../helper/protocol/framing.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IpcClient } from '../../../helper/protocol/client.js';
 import { IpcError, ServiceError } from '../../../helper/protocol/errors.js';
 import { PROTOCOL_VERSION } from '../../../helper/protocol/messages.js';
 import { makeHistoryEntry } from '../../support/fake-helper-service.js';
-import { TOKEN, errorCode, startHarness, type Harness } from '../../support/ipc-harness.js';
+import {
+  TOKEN,
+  errorCode,
+  startHarness,
+  until,
+  type Harness,
+  type RawClient,
+} from '../../support/ipc-harness.js';
+import { startFlooder, type FloodMode, type Flooder } from '../../support/ipc-flooder.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -303,7 +313,7 @@ describe('IpcServer abuse', () => {
     });
   });
 
-  it('limits connections', async () => {
+  it('limits authenticated clients', async () => {
     h = await startHarness({ maxClients: 2 });
     await h.client();
     await h.client();
@@ -312,7 +322,166 @@ describe('IpcServer abuse', () => {
       (x: unknown) => x as IpcError,
     );
     expect(e?.code).toBe('forbidden');
-    expect(e?.message).toMatch(/too many connections/);
+    expect(e?.message).toMatch(/too many clients \(2 authenticated\)/);
+  });
+});
+
+/** A Hello with a wrong token from a peer that then neither reads nor
+ * closes; resolves once the helper has answered `bad-token`. */
+function sendBadToken(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ path, allowHalfOpen: true });
+    s.on('error', reject);
+    s.on('connect', () =>
+      s.write(encodeFrame({ type: 'hello', protocol: PROTOCOL_VERSION, build: 'x', token: 'no' })),
+    );
+    s.on('data', (d: Buffer) => {
+      if (d.includes('bad-token')) {
+        s.pause();
+        resolve(s);
+      }
+    });
+  });
+}
+
+/** Connects, asks for stats and closes, `times` times in a row; the errors. */
+async function connectRepeatedly(path: string, times: number): Promise<string[]> {
+  const failures: string[] = [];
+  for (let i = 0; i < times; i++) {
+    try {
+      const c = await IpcClient.connect({ path, token: TOKEN, build: 'real-client' });
+      await c.call('stats.get');
+      await c.close();
+    } catch (error) {
+      const e = error as IpcError;
+      failures.push(`${i}: ${e.code}: ${e.message}`);
+    }
+  }
+  return failures;
+}
+
+describe('IpcServer handshake floods', () => {
+  let flooder: Flooder | undefined;
+  afterEach(async () => {
+    await flooder?.stop();
+    flooder = undefined;
+  });
+
+  it.each<FloodMode>(['silent', 'partial', 'bad-token'])(
+    'a process of the same uid without the token (%s, reopening each connection) never locks the real client out',
+    async (mode) => {
+      h = await startHarness();
+      const server = h.server;
+      flooder = startFlooder({ path: h.path, count: 64, mode });
+      await flooder.ready;
+      if (mode === 'bad-token') {
+        await until(() => h!.logs.some((l) => /token does not match/.test(l.message)));
+      } else {
+        // It holds the handshakes the server keeps (all of them, before the fix).
+        await until(() => server.metrics.connections >= 16, 10_000, 'the flood');
+      }
+      const failures = await connectRepeatedly(h.path, 60);
+      const opened = await flooder.stop();
+      flooder = undefined;
+      expect(failures).toEqual([]);
+      expect(opened).toBeGreaterThan(64); // it did reopen what was closed
+    },
+    30_000,
+  );
+
+  it('handshakes never take the place of an authenticated client', async () => {
+    h = await startHarness({ maxClients: 2 });
+    const silent: RawClient[] = [];
+    for (let i = 0; i < 8; i++) silent.push(await h.raw());
+    await until(() => h!.server.metrics.connections + h!.server.metrics.refused >= 8);
+    const a = await h.client();
+    const b = await h.client();
+    await a.call('stats.get');
+    await b.call('stats.get');
+    expect(h.server.clientCount).toBe(2);
+    expect(silent.some((r) => r.closed)).toBe(false);
+  });
+
+  it("drops a uid's oldest handshake when it has too many, and keeps the newer ones", async () => {
+    h = await startHarness({ maxHandshakesPerUid: 3 });
+    const raws: RawClient[] = [];
+    for (let i = 0; i < 3; i++) raws.push(await h.raw());
+    await until(() => h!.server.metrics.handshakes === 3);
+    raws.push(await h.raw());
+    const err = await raws[0]!.waitFor(errorCode('handshake-timeout'));
+    expect((err['error'] as { message: string }).message).toMatch(/dropped: uid \d+ has more/);
+    await raws[0]!.closedPromise;
+    expect(h.server.metrics.handshakes).toBe(3);
+    expect(h.server.metrics.handshakesDropped).toBe(1);
+    expect(raws.slice(1).some((r) => r.closed)).toBe(false);
+    expect(h.logs.filter((l) => l.event === 'handshake-dropped')).toHaveLength(1);
+    // A newer one still completes its Hello.
+    raws[3]!.hello();
+    await raws[3]!.waitFor((f) => f['type'] === 'hello');
+  });
+
+  it('a Hello already sent survives a burst of handshakes behind it (read before counted)', async () => {
+    h = await startHarness({ maxHandshakesPerUid: 2 });
+    // All connect in this turn: the server accepts the real client first and
+    // six more behind it in one burst, before it reads any of them.
+    const real = IpcClient.connect({ path: h.path, token: TOKEN });
+    const burst: Socket[] = [];
+    for (let i = 0; i < 6; i++) {
+      const s = connect(h.path);
+      s.on('error', () => undefined);
+      burst.push(s);
+    }
+    const c = await real;
+    await c.call('stats.get');
+    await until(() => h!.server.metrics.handshakesDropped === 4);
+    expect(h.server.metrics.handshakes).toBe(2);
+    await c.close();
+    for (const s of burst) s.destroy();
+  });
+
+  it('a wrong token keeps counting while its socket lingers, and is logged once per uid', async () => {
+    h = await startHarness({ maxHandshakesPerUid: 2 });
+    const bad: Socket[] = [];
+    for (let i = 0; i < 3; i++) bad.push(await sendBadToken(h.path));
+    // The peers keep their end open, so the server's sockets linger for
+    // their last frame: still counted, the oldest is dropped for the third.
+    await until(() => h!.server.metrics.handshakesDropped === 1);
+    expect(h.server.metrics.badTokens).toBe(3);
+    expect(h.server.metrics.handshakes).toBe(2);
+    expect(h.logs.filter((l) => l.event === 'bad-token')).toHaveLength(1);
+    expect(h.logs.filter((l) => /token does not match/.test(l.message))).toHaveLength(1);
+    const c = await h.client();
+    await c.call('stats.get');
+    for (const s of bad) s.destroy();
+  });
+});
+
+describe('IpcServer handshake bounds across uids', () => {
+  it('past the bound for all uids, the uid with the most handshakes loses its oldest', async () => {
+    // The peer uid comes from this queue, one per accepted connection.
+    const uids: number[] = [];
+    h = await startHarness({
+      maxHandshakesPerUid: 3,
+      maxHandshakes: 4,
+      allowedUids: [1001, 1002],
+      peerCredentials: () => ({ pid: 1, uid: uids.shift()!, gid: 1 }),
+    });
+    const open = async (uid: number): Promise<RawClient> => {
+      uids.push(uid);
+      const before = h!.server.metrics.handshakes + h!.server.metrics.handshakesDropped;
+      const r = await h!.raw();
+      await until(
+        () => h!.server.metrics.handshakes + h!.server.metrics.handshakesDropped > before,
+      );
+      return r;
+    };
+    const a = [await open(1001), await open(1001), await open(1001)];
+    const b = [await open(1002)];
+    b.push(await open(1002));
+    await a[0]!.waitFor(errorCode('handshake-timeout'));
+    await until(() => h!.server.metrics.handshakes === 4);
+    expect(a.slice(1).some((r) => r.closed)).toBe(false);
+    expect(b.some((r) => r.closed)).toBe(false);
   });
 });
 
