@@ -23,6 +23,13 @@ export interface UiArgs {
 
 export class UiUsageError extends Error {}
 
+/**
+ * How long the link handed to xdg-open lives unused. Whatever is in a
+ * command line can be read by every local user (/proc/PID/cmdline) for as
+ * long as the browser runs; the page exchanges it at once.
+ */
+export const OPEN_CODE_TTL_MS = 60_000;
+
 export const UI_USAGE = `Usage: portcullis ui --web [--port N] [--socket PATH] [--token-file PATH] [--open]
 
 Serves the Portcullis UI to a browser on 127.0.0.1 (the desktop app's Electron
@@ -32,7 +39,11 @@ window is started by the packaged app, not by this command).
   --port N           port to listen on (default: any free port)
   --socket PATH      the helper's socket (default ${DEFAULT_SOCKET_PATH})
   --token-file PATH  the helper's token (default ${DEFAULT_TOKEN_PATH}, or $PORTCULLIS_TOKEN)
-  --open             open the URL with xdg-open
+  --open             also open the UI in the browser with xdg-open
+
+It prints a one-time link: the first page that opens it gets a session (reloads
+keep working), and the link is dead from then on. --open hands xdg-open a
+second link of its own, which expires after ${OPEN_CODE_TTL_MS / 1000} s.
 `;
 
 export function parseUiArgs(argv: readonly string[]): UiArgs {
@@ -164,6 +175,19 @@ export async function startUi(
   };
 }
 
+/**
+ * `xdg-open URL`, detached. The URL is in its and the browser's command line,
+ * readable by every local user: it must carry only a short-lived one-time
+ * code. The helper's token is not passed on in the environment.
+ */
+export function openInBrowser(url: string, log: (line: string) => void): void {
+  const env = { ...process.env };
+  delete env['PORTCULLIS_TOKEN'];
+  spawn('xdg-open', [url], { stdio: 'ignore', detached: true, env })
+    .on('error', (e) => log(`portcullis ui: xdg-open: ${e.message}`))
+    .unref();
+}
+
 /** The command; resolves with the exit code once stopped by a signal. */
 export async function runUi(argv: readonly string[]): Promise<number> {
   let args: UiArgs;
@@ -179,12 +203,11 @@ export async function runUi(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const ui = await startUi(args);
-  // The URL carries the token in its fragment: it goes to this terminal only.
-  process.stdout.write(`Portcullis UI: ${ui.host.url}\n`);
+  // A one-time code, for this terminal only; the browser's command line gets
+  // another one, which also expires.
+  process.stdout.write(`Portcullis UI (a one-time link): ${ui.host.issueUrl(null)}\n`);
   if (args.open) {
-    spawn('xdg-open', [ui.host.url], { stdio: 'ignore', detached: true })
-      .on('error', (e) => process.stderr.write(`portcullis ui: xdg-open: ${e.message}\n`))
-      .unref();
+    openInBrowser(ui.host.issueUrl(OPEN_CODE_TTL_MS), (line) => process.stderr.write(`${line}\n`));
   }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

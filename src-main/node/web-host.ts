@@ -7,12 +7,28 @@
  * Security (DESIGN.md section 7, the same stance as Electron's app://):
  * - bound to 127.0.0.1 only; the Host header must name that address and port
  *   (no DNS rebinding);
+ * - another local user's connections are refused before a byte is read: the
+ *   owner of the client socket comes from the kernel's socket table
+ *   (web-peer.ts), and only this process's uid and root are served;
+ * - nothing that stays usable leaves this process through argv, the
+ *   environment or a file: a URL carries a one-time code (`#code=`, in the
+ *   fragment, which a browser never sends to a server) that dies on its first
+ *   exchange or when it expires. The exchange (a same-origin POST) gives the
+ *   page a session: an HttpOnly, SameSite=Strict cookie (it survives reloads;
+ *   script cannot read it) and a secret the page keeps in sessionStorage
+ *   (per origin, port included: a cookie is sent to every port of
+ *   127.0.0.1, so a cookie alone is not enough). Secrets are stored hashed
+ *   and compared in constant time, never logged;
  * - every HTTP response carries the strict CSP; files are resolved strictly
- *   inside the renderer directory, dot-files refused, GET/HEAD only;
- * - the WebSocket upgrade is refused unless its Origin is the host's own;
- * - a random per-launch token, given to the page in the URL fragment (never
- *   sent over HTTP, never logged), must be the first message, compared in
- *   constant time; a wrong one closes the socket;
+ *   inside the renderer directory, dot-files refused, GET/HEAD only (and the
+ *   session exchange); one request per connection;
+ * - the WebSocket upgrade is refused unless its Origin is the host's own and
+ *   it carries a live session cookie; its first message must be the session
+ *   secret;
+ * - unfinished handshakes (a connection without a complete request, a
+ *   WebSocket without its hello) have a deadline and a per-uid bound (a new
+ *   one closes that uid's oldest), counted apart from the authenticated pages,
+ *   so they never keep a page out;
  * - every message is validated (envelope and per-channel argument), bounded
  *   in size; each connection has a bounded number of calls in flight and a
  *   bounded send buffer: a page that does not read is cut off (it reconnects
@@ -22,7 +38,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,9 +52,11 @@ import {
   type Unsubscribe,
 } from '../common/api.js';
 import {
+  WEB_SESSION_PATH,
   WS_CLOSE_BAD_MESSAGE,
-  WS_CLOSE_BAD_TOKEN,
+  WS_CLOSE_BAD_SESSION,
   WS_CLOSE_HELLO_TIMEOUT,
+  WS_CLOSE_TOO_MANY,
   WS_FLOWS_PER_CHUNK,
   WS_MAX_INBOUND_BYTES,
   WS_PATH,
@@ -46,6 +64,7 @@ import {
 } from '../common/web-protocol.js';
 import { toApiError } from './bridge.js';
 import { ClientMessage, invokeArgs } from './web-schemas.js';
+import { PeerUidReader } from './web-peer.js';
 
 /** The CSP of every response (as Electron's app://, with the page's own WebSocket). */
 export const WEB_CONTENT_SECURITY_POLICY = [
@@ -82,31 +101,44 @@ export interface WebHostOptions {
   rendererDir?: string;
   /** 0 (default): any free port. */
   port?: number;
-  /** The per-launch token; a fresh random one by default. */
-  token?: string;
-  /** No hello by then: closed. Default 5000 ms. */
-  helloTimeoutMs?: number;
+  /**
+   * A connection that has not finished its handshake by then (sent a whole
+   * request, or, for a WebSocket, its hello) is closed. Default 5000 ms.
+   */
+  handshakeTimeoutMs?: number;
+  /** Unfinished handshakes per uid; one more closes that uid's oldest. Default 16. */
+  maxHandshakesPerUid?: number;
   /** A connection's unsent messages beyond this: cut off. Default 32 MiB. */
   maxBufferedBytes?: number;
   /** The pump stops handing data to a socket holding this much. Default 1 MiB. */
   highWaterBytes?: number;
   /** Invokes one connection may have in flight; more get `busy`. Default 32. */
   maxInFlight?: number;
-  /** Connections at once. Default 8. */
+  /** Authenticated pages at once (handshakes are counted apart). Default 8. */
   maxConnections?: number;
-  /** Diagnostics (never given the token). */
+  /** Owners of client sockets that are served. Default: this process's uid and root. */
+  allowedUids?: readonly number[];
+  /** Where the kernel's socket tables are. Default /proc/net. */
+  procNet?: string;
+  /** Diagnostics (never given a code or a secret). */
   log?: (message: string) => void;
 }
 
 export interface WebHost {
-  /** http://127.0.0.1:PORT/ (without the token). */
+  /** http://127.0.0.1:PORT (no secret in it). */
   readonly origin: string;
-  /** The URL to open: origin + `#token=...`. */
-  readonly url: string;
   readonly port: number;
-  readonly token: string;
-  /** Open WebSocket connections (authenticated or not). */
+  /**
+   * origin + `/#code=...` with a fresh one-time code: it dies on its first
+   * exchange, or `ttlMs` after this call (null: only on its exchange).
+   */
+  issueUrl(ttlMs: number | null): string;
+  /** Authenticated WebSocket connections. */
   connections(): number;
+  /** Connections that have not finished their handshake. */
+  handshakes(): number;
+  /** Connections refused for their owner, per uid (-1: the owner could not be found). */
+  refusedByUid(): ReadonlyMap<number, number>;
   close(): Promise<void>;
 }
 
@@ -138,10 +170,13 @@ export function resolveRendererFile(pathname: string, root: string): string | nu
   return file.startsWith(base) ? file : null;
 }
 
-function tokenMatches(expected: string, given: string): boolean {
-  const a = createHash('sha256').update(expected, 'utf8').digest();
-  const b = createHash('sha256').update(given, 'utf8').digest();
-  return timingSafeEqual(a, b);
+/** A secret as stored: its SHA-256 (a lookup by hash leaks nothing about the secret). */
+function digest(secret: string): Buffer {
+  return createHash('sha256').update(secret, 'utf8').digest();
+}
+
+function newSecret(): string {
+  return randomBytes(32).toString('base64url');
 }
 
 function securityHeaders(type: string): Record<string, string> {
@@ -154,34 +189,252 @@ function securityHeaders(type: string): Record<string, string> {
     'Cross-Origin-Resource-Policy': 'same-origin',
     'Referrer-Policy': 'no-referrer',
     'Cache-Control': 'no-store',
+    // One request per connection: an idle keep-alive socket would be a
+    // handshake that never ends.
+    Connection: 'close',
   };
+}
+
+/** Every value of the cookie `name` (a page may hold several, with other paths). */
+function cookieValues(header: string | undefined, name: string): string[] {
+  const values: string[] = [];
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) values.push(part.slice(eq + 1).trim());
+  }
+  return values;
+}
+
+/** The largest session exchange request body. */
+const MAX_EXCHANGE_BYTES = 1024;
+
+/** One accepted TCP connection. */
+interface Conn {
+  readonly socket: Socket;
+  /** The owner of the client socket, once known. */
+  uid: number | null;
+  /** Set while the handshake is unfinished. */
+  timer: NodeJS.Timeout | null;
+  ws: WebSocket | null;
+}
+
+interface Session {
+  /** SHA-256 of the secret the page sends in its hello. */
+  secret: Buffer;
 }
 
 export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   const root = options.rendererDir ?? defaultRendererDir();
-  const token = options.token ?? randomBytes(32).toString('base64url');
-  const helloTimeoutMs = options.helloTimeoutMs ?? 5000;
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5000;
+  const maxHandshakesPerUid = options.maxHandshakesPerUid ?? 16;
   const maxBuffered = options.maxBufferedBytes ?? 32 * 1024 * 1024;
   const highWater = options.highWaterBytes ?? 1024 * 1024;
   const maxInFlight = options.maxInFlight ?? 32;
   const maxConnections = options.maxConnections ?? 8;
+  const allowedUids = new Set(options.allowedUids ?? [process.getuid?.() ?? 0, 0]);
   const log = options.log ?? (() => undefined);
   const api = options.api;
+  const peers = new PeerUidReader(options.procNet);
   let port = 0;
+  let closing = false;
   const host = (): string => `127.0.0.1:${port}`;
   const origin = (): string => `http://${host()}`;
+  // Cookies are per host, not per port: the port in the name keeps two web
+  // hosts from overwriting each other's cookie.
+  const cookieName = (): string => `portcullis-session-${port}`;
+
+  /** One-time codes by hex digest -> expiry (epoch ms, Infinity for none). */
+  const codes = new Map<string, number>();
+  /** Sessions by the hex digest of their cookie. */
+  const sessions = new Map<string, Session>();
+  const conns = new Map<Socket, Conn>();
+  const handshaking = new Map<number, Set<Conn>>();
+  const authenticated = new Set<WebSocket>();
+  const refused = new Map<number, number>();
 
   const http = createServer((req, res) => void serve(req, res));
+  // A response nobody reads does not hold its socket forever.
+  http.timeout = 30_000;
+  const tcp = createTcpServer({ pauseOnConnect: true }, (socket) => void admit(socket));
   const wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_INBOUND_BYTES });
 
+  // --- connections: owner check, handshake deadline and bound ---------------
+
+  const finishHandshake = (conn: Conn): void => {
+    if (conn.timer === null) return;
+    clearTimeout(conn.timer);
+    conn.timer = null;
+    if (conn.uid === null) return;
+    const set = handshaking.get(conn.uid);
+    set?.delete(conn);
+    if (set?.size === 0) handshaking.delete(conn.uid);
+  };
+
+  /** Ends an unfinished handshake: a WebSocket gets a close code, a bare connection is dropped. */
+  const abandon = (conn: Conn, code: number, why: string): void => {
+    finishHandshake(conn);
+    if (conn.ws) conn.ws.close(code, why);
+    else conn.socket.destroy();
+  };
+
+  const refuseOwner = (conn: Conn, uid: number, why: string): void => {
+    finishHandshake(conn);
+    conn.socket.destroy();
+    const count = (refused.get(uid) ?? 0) + 1;
+    refused.set(uid, count);
+    // The first one of each owner is worth a line; a flood is only counted.
+    if (count === 1)
+      log(`web host: warning: refused a connection: ${why} (more are counted quietly)`);
+  };
+
+  async function admit(socket: Socket): Promise<void> {
+    if (closing) {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => undefined);
+    const conn: Conn = { socket, uid: null, timer: null, ws: null };
+    conns.set(socket, conn);
+    socket.once('close', () => {
+      finishHandshake(conn);
+      conns.delete(socket);
+    });
+    conn.timer = setTimeout(
+      () => abandon(conn, WS_CLOSE_HELLO_TIMEOUT, 'handshake timeout'),
+      handshakeTimeoutMs,
+    );
+
+    let uid: number | null;
+    try {
+      uid = await peers.lookup(
+        { address: socket.localAddress ?? '', port: socket.localPort ?? 0 },
+        { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+      );
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      return refuseOwner(conn, -1, `its owner cannot be checked: ${why}`);
+    }
+    if (socket.destroyed) return;
+    if (uid === null) return refuseOwner(conn, -1, 'no owner found for the client socket');
+    if (!allowedUids.has(uid)) {
+      return refuseOwner(conn, uid, `the client socket belongs to uid ${uid}`);
+    }
+    conn.uid = uid;
+    let set = handshaking.get(uid);
+    if (!set) handshaking.set(uid, (set = new Set()));
+    set.add(conn);
+    if (set.size > maxHandshakesPerUid) {
+      // Make room for the newest (the page that just connected sends its
+      // hello at once) rather than refuse it.
+      const oldest = set.values().next().value as Conn;
+      abandon(oldest, WS_CLOSE_TOO_MANY, 'too many handshakes');
+    }
+    http.emit('connection', socket);
+    socket.resume();
+  }
+
+  // --- sessions -------------------------------------------------------------
+
+  const issueCode = (ttlMs: number | null): string => {
+    const now = Date.now();
+    for (const [key, expiry] of codes) if (expiry <= now) codes.delete(key);
+    const code = newSecret();
+    codes.set(digest(code).toString('hex'), ttlMs === null ? Infinity : now + ttlMs);
+    return code;
+  };
+
+  /** True once per live code; the code is dead afterwards whatever the outcome. */
+  const redeem = (code: string): boolean => {
+    const key = digest(code).toString('hex');
+    const expiry = codes.get(key);
+    codes.delete(key);
+    return expiry !== undefined && expiry > Date.now();
+  };
+
+  const sessionOf = (req: IncomingMessage): Session | null => {
+    for (const value of cookieValues(req.headers.cookie, cookieName())) {
+      const session = sessions.get(digest(value).toString('hex'));
+      if (session) return session;
+    }
+    return null;
+  };
+
+  function exchange(req: IncomingMessage, res: ServerResponse, conn: Conn): void {
+    const json = (status: number, body: object, headers: Record<string, string> = {}): void => {
+      finishHandshake(conn);
+      res.writeHead(status, { ...securityHeaders('application/json'), ...headers });
+      res.end(JSON.stringify(body));
+    };
+    if (req.headers.origin !== origin()) return json(403, { error: 'wrong origin' });
+    if (!/^application\/json\b/u.test(req.headers['content-type'] ?? '')) {
+      return json(415, { error: 'expected application/json' });
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_EXCHANGE_BYTES) {
+        // Read no more; the response closes the connection.
+        req.pause();
+        json(413, { error: 'too large' });
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size > MAX_EXCHANGE_BYTES) return;
+      let code: unknown;
+      try {
+        code = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: unknown }).code;
+      } catch {
+        return json(400, { error: 'not JSON' });
+      }
+      if (typeof code !== 'string' || code.length > 512) return json(400, { error: 'no code' });
+      if (!redeem(code)) {
+        log('web host: a page presented a used, expired or unknown code');
+        return json(403, { error: 'this link was used already or has expired' });
+      }
+      const cookie = newSecret();
+      const secret = newSecret();
+      sessions.set(digest(cookie).toString('hex'), { secret: digest(secret) });
+      log('web host: a one-time code was exchanged for a session');
+      json(
+        200,
+        { session: secret },
+        {
+          // No Max-Age: gone when the browser closes. Path=/ so that the
+          // WebSocket upgrade carries it.
+          'Set-Cookie': `${cookieName()}=${cookie}; Path=/; HttpOnly; SameSite=Strict`,
+        },
+      );
+    });
+  }
+
+  // --- HTTP -------------------------------------------------------------------
+
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const conn = conns.get(req.socket as Socket);
+    if (!conn) {
+      req.socket.destroy();
+      return;
+    }
     const send = (status: number, body: string): void => {
+      finishHandshake(conn);
       res.writeHead(status, securityHeaders('text/plain; charset=utf-8'));
       res.end(body);
     };
     if (req.headers.host !== host()) return send(421, 'wrong host');
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
     const pathname = new URL(req.url ?? '/', origin()).pathname;
+    if (pathname === WEB_SESSION_PATH) {
+      if (req.method === 'POST') return exchange(req, res, conn);
+      if (req.method !== 'GET') return send(405, 'method not allowed');
+      finishHandshake(conn);
+      res.writeHead(sessionOf(req) ? 204 : 401, securityHeaders('text/plain; charset=utf-8'));
+      res.end();
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
+    finishHandshake(conn);
     const file = resolveRendererFile(pathname, root);
     if (file === null) return send(404, 'not found');
     let body: Buffer;
@@ -198,26 +451,31 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   }
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const conn = conns.get(socket as Socket);
+    if (!conn) {
+      socket.destroy();
+      return;
+    }
     const refuse = (status: number, why: string): void => {
       log(`web host: WebSocket refused: ${why}`);
+      // Still a handshake until it closes: the deadline ends one that lingers.
       socket.end(`HTTP/1.1 ${status} ${why}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     const pathname = new URL(req.url ?? '/', origin()).pathname;
     if (pathname !== WS_PATH) return refuse(404, 'Not Found');
     if (req.headers.host !== host()) return refuse(421, 'Misdirected Request');
     if (req.headers.origin !== origin()) return refuse(403, 'Forbidden');
-    if (wss.clients.size >= maxConnections) return refuse(503, 'Service Unavailable');
-    wss.handleUpgrade(req, socket, head, (ws) => accept(ws));
+    const session = sessionOf(req);
+    if (!session) return refuse(401, 'Unauthorized');
+    if (authenticated.size >= maxConnections) return refuse(503, 'Service Unavailable');
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, conn, session));
   });
 
-  function accept(ws: WebSocket): void {
+  function accept(ws: WebSocket, conn: Conn, session: Session): void {
+    conn.ws = ws;
     let ready = false;
     let inFlight = 0;
     const subs = new Map<PushChannel, Unsubscribe>();
-    const helloTimer = setTimeout(
-      () => ws.close(WS_CLOSE_HELLO_TIMEOUT, 'no hello'),
-      helloTimeoutMs,
-    );
 
     // The outbound queue: messages (counted against maxBuffered) and lazy
     // flows snapshots (serialised a chunk at a time as the socket drains), in
@@ -355,13 +613,20 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       }
       const m = parsed.output;
       if (!ready) {
-        if (m.type !== 'hello' || !tokenMatches(token, m.token)) {
-          log('web host: a page presented a wrong token');
-          ws.close(WS_CLOSE_BAD_TOKEN, 'bad token');
+        if (m.type !== 'hello' || !timingSafeEqual(digest(m.session), session.secret)) {
+          log('web host: a page presented a wrong session secret');
+          finishHandshake(conn);
+          ws.close(WS_CLOSE_BAD_SESSION, 'bad session');
+          return;
+        }
+        finishHandshake(conn);
+        if (authenticated.size >= maxConnections) {
+          ws.close(WS_CLOSE_TOO_MANY, 'too many pages');
           return;
         }
         ready = true;
-        clearTimeout(helloTimer);
+        authenticated.add(ws);
+        log(`web host: a page connected (${authenticated.size} open)`);
         send({ type: 'ready' });
         return;
       }
@@ -383,7 +648,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       }
     });
     ws.on('close', () => {
-      clearTimeout(helloTimer);
+      authenticated.delete(ws);
       if (pumpTimer) clearTimeout(pumpTimer);
       queue.length = 0;
       for (const off of subs.values()) off();
@@ -393,26 +658,29 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   }
 
   await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(options.port ?? 0, '127.0.0.1', () => {
-      http.off('error', reject);
+    tcp.once('error', reject);
+    tcp.listen(options.port ?? 0, '127.0.0.1', () => {
+      tcp.off('error', reject);
       resolve();
     });
   });
-  port = (http.address() as AddressInfo).port;
+  port = (tcp.address() as AddressInfo).port;
   log(`web host: serving ${root} on ${origin()}/`);
 
   return {
     origin: origin(),
-    url: `${origin()}/#token=${token}`,
     port,
-    token,
-    connections: () => wss.clients.size,
+    issueUrl: (ttlMs) => `${origin()}/#code=${issueCode(ttlMs)}`,
+    connections: () => authenticated.size,
+    handshakes: () => [...handshaking.values()].reduce((n, set) => n + set.size, 0),
+    refusedByUid: () => new Map(refused),
     close: async () => {
+      closing = true;
+      const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
       for (const c of wss.clients) c.terminate();
+      for (const socket of conns.keys()) socket.destroy();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await closed;
     },
   };
 }

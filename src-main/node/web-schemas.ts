@@ -121,7 +121,7 @@ const RequestId = v.pipe(
 const PushChannelName = v.picklist(PUSH_CHANNELS as [string, ...string[]]);
 
 export const ClientMessage = v.variant('type', [
-  v.object({ type: v.literal('hello'), token: v.pipe(v.string(), v.maxLength(512)) }),
+  v.object({ type: v.literal('hello'), session: v.pipe(v.string(), v.maxLength(512)) }),
   v.object({
     type: v.literal('invoke'),
     id: RequestId,

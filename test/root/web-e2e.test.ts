@@ -88,6 +88,8 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
   let ui: RunningUi | undefined;
   let browser: Browser | undefined;
   let page: Page;
+  /** The one-time link the page was opened with. */
+  let link: string;
   let foreign: Server | undefined;
   const savedEnv: Record<string, string | undefined> = {};
 
@@ -176,7 +178,8 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_FLAGS });
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     page = await context.newPage();
-    await page.goto(ui.host.url);
+    link = ui.host.issueUrl(null);
+    await page.goto(link);
     await page
       .locator('footer.statusbar[data-connection="connected"]')
       .waitFor({ timeout: 20_000 });
@@ -200,8 +203,8 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it('the token left the address bar', () => {
-    expect(page.url()).not.toContain('token');
+  it('the one-time code left the address bar', () => {
+    expect(page.url()).toBe(`${ui!.host.origin}/`);
   });
 
   it('a queued connection appears as a prompt; Allow lets it connect; the flow is in Connections; kill ends it', async () => {
@@ -303,13 +306,24 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     await shot('settings');
   }, 30_000);
 
-  it('the web host refuses a wrong token and a foreign Origin', async () => {
-    const other = await browser!.newPage();
-    await other.goto(`${ui!.host.origin}/#token=wrong`);
-    await other
-      .getByRole('alert')
-      .filter({ hasText: /refused/ })
+  it('a reload keeps the session; the used link and a wrong code are refused', async () => {
+    await page.reload();
+    await page
+      .locator('footer.statusbar[data-connection="connected"]')
       .waitFor({ timeout: 20_000 });
+    const other = await browser!.newPage();
+    for (const url of [link, `${ui!.host.origin}/#code=wrong`]) {
+      await other.goto(url);
+      await other
+        .getByRole('alert')
+        .filter({ hasText: /refused this link/ })
+        .waitFor({ timeout: 20_000 });
+    }
+    await other.close();
+  }, 60_000);
+
+  it('the web host refuses a foreign Origin', async () => {
+    const other = await browser!.newPage();
 
     // A page of another origin (another port) tries the WebSocket.
     foreign = createServer((_req, res) => {

@@ -2,32 +2,41 @@
  * Installs window.portcullis from the web host (transport/ws-client.ts) when
  * the page was not given an API by Electron's preload.
  *
- * The token comes in the URL fragment (`#token=...`), which the browser never
- * sends to a server; it is moved to sessionStorage (so a reload works) and
- * removed from the address bar.
+ * The page is opened at a URL whose fragment (which the browser never sends
+ * to a server) carries a one-time code: `#code=...`. It is removed from the
+ * address bar at once and exchanged for a session: an HttpOnly cookie the
+ * browser keeps, and a secret kept in sessionStorage (this origin only, port
+ * included), so that a reload works without the code, which is dead by then.
  */
-import { WS_PATH } from '../../../src-main/common/web-protocol.js';
-import { connectWsApi, type PageSocket } from './ws-client.js';
+import { WEB_SESSION_PATH, WS_PATH } from '../../../src-main/common/web-protocol.js';
+import { connectWsApi, exchangeCode, type PageFetch, type PageSocket } from './ws-client.js';
 
-const TOKEN_KEY = 'portcullis.webToken';
+const SESSION_KEY = 'portcullis.webSession';
 
 /**
  * Installs window.portcullis from the web host, when the page was not given
  * an API (Electron's preload) and was served by the web host.
  */
 export async function installWsApi(): Promise<void> {
-  if (window.portcullis) return;
-  const params = new URLSearchParams(window.location.hash.slice(1));
-  const fromUrl = params.get('token');
-  if (fromUrl) {
-    sessionStorage.setItem(TOKEN_KEY, fromUrl);
+  if (window.portcullis || window.location.protocol !== 'http:') return;
+  const code = new URLSearchParams(window.location.hash.slice(1)).get('code');
+  if (code !== null) {
     // Out of the address bar, the history and any screenshot.
     history.replaceState(null, '', window.location.pathname + window.location.search);
+    sessionStorage.removeItem(SESSION_KEY);
+    const fetchFn: PageFetch = (url, init) => fetch(url, { ...init, cache: 'no-store' });
+    sessionStorage.setItem(SESSION_KEY, await exchangeCode(code, fetchFn));
   }
-  const token = fromUrl ?? sessionStorage.getItem(TOKEN_KEY);
-  if (!token || window.location.protocol !== 'http:') return;
+  const session = sessionStorage.getItem(SESSION_KEY);
+  if (!session) {
+    throw new Error('no session: open the link that `portcullis ui --web` printed');
+  }
   const url = `ws://${window.location.host}${WS_PATH}`;
   // The DOM's handlers take DOM events; PageSocket reads only data and code.
   const socket = (u: string): PageSocket => new WebSocket(u) as unknown as PageSocket;
-  window.portcullis = await connectWsApi({ url, token, socket });
+  const sessionAlive = async (): Promise<boolean> => {
+    const res = await fetch(WEB_SESSION_PATH, { cache: 'no-store', credentials: 'same-origin' });
+    return res.status !== 401;
+  };
+  window.portcullis = await connectWsApi({ url, session, socket, sessionAlive });
 }

@@ -6,7 +6,9 @@
  *
  * A dropped socket is reopened with backoff; subscriptions are renewed (flows
  * and prompts start again with a snapshot) and `helperStatus` says
- * "connecting" meanwhile. A refused token is final.
+ * "connecting" meanwhile. A refused session is final.
+ *
+ * `exchangeCode` turns the one-time code of the page's URL into a session.
  */
 import {
   ApiError,
@@ -23,7 +25,8 @@ import {
   type SubscribeApi,
 } from '../../../src-main/common/api.js';
 import {
-  WS_CLOSE_BAD_TOKEN,
+  WEB_SESSION_PATH,
+  WS_CLOSE_BAD_SESSION,
   type WsClientMessage,
   type WsServerMessage,
 } from '../../../src-main/common/web-protocol.js';
@@ -40,12 +43,22 @@ export interface PageSocket {
 /** WebSocket.OPEN */
 const OPEN = 1;
 
+const REFUSED =
+  'the web host refused this page: its session is not valid (open a new link from `portcullis ui --web`)';
+
 export interface WsApiOptions {
   /** ws://127.0.0.1:PORT/ws */
   url: string;
-  token: string;
+  /** The session secret from exchangeCode (the cookie travels by itself). */
+  session: string;
   /** `(url) => new WebSocket(url)` in a page. */
   socket: (url: string) => PageSocket;
+  /**
+   * Asked when a socket closed before it ever opened (the host refuses an
+   * upgrade without a live session cookie, and a browser does not say why):
+   * false makes the refusal final. Default: always true.
+   */
+  sessionAlive?: () => Promise<boolean>;
   /** Default 30 s. */
   callTimeoutMs?: number;
 }
@@ -172,9 +185,11 @@ export function connectWsApi(options: WsApiOptions): Promise<PortcullisApi> {
     const open = (): void => {
       const socket = options.socket(options.url);
       ws = socket;
+      let opened = false;
       socket.onopen = () => {
+        opened = true;
         socket.send(
-          JSON.stringify({ type: 'hello', token: options.token } satisfies WsClientMessage),
+          JSON.stringify({ type: 'hello', session: options.session } satisfies WsClientMessage),
         );
       };
       socket.onmessage = (event) => {
@@ -195,22 +210,26 @@ export function connectWsApi(options: WsApiOptions): Promise<PortcullisApi> {
         }
         onMessage(m);
       };
-      socket.onclose = (event) => {
+      socket.onclose = (event) => void closed(socket, event.code, opened);
+    };
+
+    const closed = async (socket: PageSocket, code: number, opened: boolean): Promise<void> => {
+      if (ws !== socket) return;
+      if (code === WS_CLOSE_BAD_SESSION) refused = true;
+      else if (!opened && options.sessionAlive) {
+        refused = !(await options.sessionAlive().catch(() => true));
         if (ws !== socket) return;
-        if (event.code === WS_CLOSE_BAD_TOKEN) refused = true;
-        const reason = refused
-          ? 'the web host refused this page (open the URL it printed)'
-          : 'lost the connection to the web host';
-        lost(reason);
-        if (!settled) {
-          settled = true;
-          reject(unavailable(reason));
-          return;
-        }
-        if (refused) return;
-        const delay = Math.min(5000, 250 * 2 ** attempt++);
-        setTimeout(open, delay);
-      };
+      }
+      const reason = refused ? REFUSED : 'lost the connection to the web host';
+      lost(reason);
+      if (!settled) {
+        settled = true;
+        reject(unavailable(reason));
+        return;
+      }
+      if (refused) return;
+      const delay = Math.min(5000, 250 * 2 ** attempt++);
+      setTimeout(open, delay);
     };
 
     const invoke = (channel: keyof InvokeChannels, arg: unknown): Promise<unknown> =>
@@ -264,4 +283,43 @@ export function connectWsApi(options: WsApiOptions): Promise<PortcullisApi> {
     const api: PortcullisApi = { ...invokeApi, ...subscribeApi };
     open();
   });
+}
+
+/** What exchangeCode needs of the page's fetch. */
+export type PageFetch = (
+  url: string,
+  init: {
+    method: 'POST';
+    headers: Record<string, string>;
+    body: string;
+    credentials: 'same-origin';
+  },
+) => Promise<{ ok: boolean; status: number; json(): Promise<unknown> }>;
+
+/**
+ * Exchanges the one-time code of the page's URL (`#code=...`) for a session:
+ * the host sets the session cookie and answers the secret the hello carries.
+ * Rejects (code `refused`) if the code was used already, has expired or is
+ * unknown.
+ */
+export async function exchangeCode(code: string, fetchFn: PageFetch): Promise<string> {
+  const res = await fetchFn(WEB_SESSION_PATH, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ code }),
+    credentials: 'same-origin',
+  });
+  const body = (await res.json().catch(() => null)) as {
+    session?: unknown;
+    error?: unknown;
+  } | null;
+  if (!res.ok || typeof body?.session !== 'string') {
+    const why = typeof body?.error === 'string' ? body.error : `HTTP ${res.status}`;
+    throw new ApiError({
+      name: 'ApiError',
+      message: `the web host refused this link: ${why} (open a new link from \`portcullis ui --web\`)`,
+      code: 'refused',
+    });
+  }
+  return body.session;
 }

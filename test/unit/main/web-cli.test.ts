@@ -1,10 +1,12 @@
 // `portcullis ui --web`: argument parsing, and startUi's link to a helper
 // (a real IpcServer with the scripted service) that goes away and comes back.
-import { writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HelperStatus } from '../../../src-main/common/api.js';
 import {
+  openInBrowser,
   parseUiArgs,
   startUi,
   UiUsageError,
@@ -52,13 +54,15 @@ describe('startUi', () => {
     } finally {
       if (saved !== undefined) process.env['PORTCULLIS_TOKEN'] = saved;
     }
-    expect(ui.host.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=/);
+    const url = ui.host.issueUrl(null);
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#code=[\w-]{43}$/);
     const seen: HelperStatus[] = [];
     ui.bridge.api.onHelperStatus((s) => seen.push(s));
     await until(() => seen.at(-1)?.connection === 'connected', 5000, 'connected');
     expect(seen.at(-1)?.state?.version).toBe('0.1.0');
-    // No log line carries the web token.
-    expect(lines.join('\n')).not.toContain(ui.host.token);
+    // No log line carries a code, nor the helper's token.
+    expect(lines.join('\n')).not.toContain(new URL(url).hash.slice('#code='.length));
+    expect(lines.join('\n')).not.toContain(TOKEN);
 
     // The helper goes away: connecting, with the reason; then it is back.
     await h.server.close();
@@ -113,4 +117,38 @@ describe('startUi', () => {
       await again.close();
     }
   }, 40_000);
+});
+
+describe('openInBrowser', () => {
+  it("hands xdg-open the URL, without the helper's token in its environment", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcl-open-'));
+    // A stub xdg-open on PATH: records its argv and environment.
+    writeFileSync(
+      join(dir, 'xdg-open'),
+      `#!/bin/sh\nprintf '%s\\n' "$@" > '${dir}/argv'\nenv > '${dir}/env.part'\nmv '${dir}/env.part' '${dir}/env'\n`,
+      { mode: 0o755 },
+    );
+    const saved = { PATH: process.env['PATH'], PORTCULLIS_TOKEN: process.env['PORTCULLIS_TOKEN'] };
+    process.env['PATH'] = `${dir}:${saved.PATH ?? ''}`;
+    process.env['PORTCULLIS_TOKEN'] = 'the-helpers-long-lived-token';
+    const lines: string[] = [];
+    try {
+      openInBrowser('http://127.0.0.1:1/#code=abc', (l) => lines.push(l));
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    try {
+      await until(() => existsSync(join(dir, 'env')), 10_000, 'the stub');
+      expect(readFileSync(join(dir, 'argv'), 'utf8')).toBe('http://127.0.0.1:1/#code=abc\n');
+      const env = readFileSync(join(dir, 'env'), 'utf8');
+      expect(env).toContain(`PATH=${dir}:`);
+      expect(env).not.toContain('the-helpers-long-lived-token');
+      expect(lines).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
