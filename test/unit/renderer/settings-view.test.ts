@@ -1,0 +1,95 @@
+// @vitest-environment happy-dom
+import { flushPromises, mount, type VueWrapper } from '@vue/test-utils';
+import { createPinia, setActivePinia, type Pinia } from 'pinia';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { nextTick } from 'vue';
+import type { HelperState } from '../../../src-main/common/api.js';
+import { MemoryPortcullis } from '../../../src-main/common/memory-api.js';
+import { apiKey } from '../../../src-renderer/src/api.js';
+import { attachStores } from '../../../src-renderer/src/stores/index.js';
+import SettingsView from '../../../src-renderer/src/views/SettingsView.vue';
+
+let pinia: Pinia;
+let api: MemoryPortcullis;
+let detach: () => void;
+const mounted: VueWrapper[] = [];
+
+beforeEach(() => {
+  pinia = createPinia();
+  setActivePinia(pinia);
+  api = new MemoryPortcullis();
+  detach = attachStores(api);
+});
+
+afterEach(() => {
+  for (const w of mounted.splice(0)) w.unmount();
+  detach();
+});
+
+function mountView(): VueWrapper {
+  const w = mount(SettingsView, {
+    attachTo: document.body,
+    global: { plugins: [pinia], provide: { [apiKey as symbol]: api } },
+  });
+  mounted.push(w);
+  return w;
+}
+
+function withRecovery(recovered: HelperState['settingsRecovered']): void {
+  const state = api.status.state!;
+  api.setHelperStatus({ ...api.status, state: { ...state, settingsRecovered: recovered } });
+}
+
+describe('Settings view: recovered settings', () => {
+  it('shows no notice while the saved settings are in use', async () => {
+    const w = mountView();
+    await flushPromises();
+    expect(w.find('[data-testid=settings-recovered]').exists()).toBe(false);
+  });
+
+  it('says why the helper runs with the stricter settings, and where the damaged file is', async () => {
+    const w = mountView();
+    await flushPromises();
+    withRecovery({
+      from: 'defaults-strict',
+      damagedPath: '/var/lib/portcullis/settings.json.corrupt-2026-12-07T12-00-00-000Z',
+      reason:
+        '/var/lib/portcullis/settings.json is damaged: not JSON (Unexpected end of JSON input); there is no last-good copy',
+      fields: ['defaultAction', 'noGuiPolicy', 'failOpen', 'interceptInbound'],
+      at: 1,
+    });
+    await nextTick();
+    const banner = w.get('[data-testid=settings-recovered]');
+    expect(banner.attributes('role')).toBe('alert');
+    expect(banner.text()).toContain('The saved settings could not be used');
+    expect(banner.text()).toContain('fail closed');
+    expect(banner.text()).toContain('Unexpected end of JSON input');
+    expect(banner.get('code').text()).toBe(
+      '/var/lib/portcullis/settings.json.corrupt-2026-12-07T12-00-00-000Z',
+    );
+
+    // Saved again: the helper's state no longer carries the notice.
+    withRecovery(undefined);
+    await nextTick();
+    expect(w.find('[data-testid=settings-recovered]').exists()).toBe(false);
+  });
+
+  it('names the fields that could not be read, and the last-good copy', async () => {
+    const w = mountView();
+    await flushPromises();
+    withRecovery({
+      from: 'partial',
+      damagedPath: null,
+      reason: 'failOpen: Invalid type',
+      fields: ['failOpen'],
+      at: 1,
+    });
+    await nextTick();
+    const banner = w.get('[data-testid=settings-recovered]');
+    expect(banner.text()).toContain('when the helper is gone or overloaded');
+    expect(banner.find('code').exists()).toBe(false);
+    withRecovery({ from: 'last-good', damagedPath: null, reason: 'missing', fields: [], at: 1 });
+    await nextTick();
+    expect(w.get('[data-testid=settings-recovered]').text()).toContain('saved last');
+  });
+});
