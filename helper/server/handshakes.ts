@@ -10,18 +10,21 @@
  * the bound.
  *
  * Which handshake goes when a uid passes its bound? Refusing the NEW one
- * would let a flooder of the user's own uid hold every slot and starve the
- * real client, which connects once: that was the lock-out. So the OLDEST goes.
- * A real client sends its Hello with its connect, and it is read and checked
- * the moment it arrives; the risk left is a flood that passes the bound in
- * the instant between a real client's connect and its Hello being read. To
- * close that instant the bound is not applied on accept but one read later
- * ("accept and read before counting"): a connection accepted in one turn of
- * the event loop starts reading in the next turn's poll phase, and only
- * after that poll phase (a second setImmediate hop) is it counted. A Hello
- * that was already there has authenticated and left by then, whatever
- * arrived behind it. Between those points a burst is held to a hard bound
- * of HARD_FACTOR times the limits.
+ * would let a flooder of the user's own uid hold every place and starve the
+ * real client, which connects once and would be the newcomer every time. So
+ * the OLDEST goes. A real client sends its Hello with its connect, and it is
+ * read and checked the moment it arrives; the risk left is a flood that
+ * passes the bound in the instant between a real client's connect and its
+ * Hello being read. To close that instant the bound is not applied on accept
+ * but one read later ("accept and read before counting"): a connection
+ * accepted in one turn of the event loop starts reading in the next turn's
+ * poll phase, and only after that poll phase (a second setImmediate hop) is
+ * it counted. A Hello that was already there has authenticated and left by
+ * then, whatever arrived behind it (applying the bound on accept instead
+ * fails the flood tests in test/unit/server/server.test.ts). Between those
+ * points a burst is held to a hard bound of HARD_FACTOR times the limits. A
+ * client slower than that first read keeps its place until `perUid` newer
+ * handshakes of its uid have been counted.
  */
 
 /** A burst accepted before any of it could be read may pass the limits by this factor. */
