@@ -284,6 +284,8 @@ export class SettingsFile {
       const target = `${this.path}.corrupt-${stamp}${n > 1 ? `-${n}` : ''}`;
       try {
         await fsp.copyFile(this.path, target, fsConstants.COPYFILE_EXCL);
+        // Root's alone, whatever mode the damaged file had.
+        await fsp.chmod(target, 0o600);
         const fh = await fsp.open(target, 'r');
         try {
           await fh.sync();

@@ -1,4 +1,12 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -64,6 +72,8 @@ async function damaged(
   if (!keepLastGood) rmSync(join(dir, 'settings.json.last-good'));
   const path = join(dir, 'settings.json');
   writeFileSync(path, damage(readFileSync(path, 'utf8')));
+  // Whatever mode it has now, the copy is root's alone.
+  chmodSync(path, 0o644);
   return { dir, bytes: readFileSync(path) };
 }
 
@@ -112,6 +122,7 @@ describe('SettingsFile', () => {
       const [copy, ...others] = corruptCopies(dir);
       expect(others).toEqual([]);
       expect(readFileSync(copy!).equals(bytes)).toBe(true);
+      expect(statSync(copy!).mode & 0o777).toBe(0o600);
       expect(file.recovered).toMatchObject({
         from: 'defaults-strict',
         damagedPath: copy,
