@@ -135,7 +135,11 @@ describe.skipIf(skip)("the app's helper stops with the app (launcher lifecycle)"
     return lines;
   }
 
-  function startApp(via: 'pkexec' | 'sudo-prompt', ...extra: string[]): App {
+  function startApp(
+    via: 'pkexec' | 'sudo-prompt',
+    extra: string[] = [],
+    parent?: { pid: number; startTime: string },
+  ): App {
     n++;
     const stateDir = join(dir, `state-${n}`);
     const socket = join(dir, `run-${n}`, 'helper.sock');
@@ -145,6 +149,7 @@ describe.skipIf(skip)("the app's helper stops with the app (launcher lifecycle)"
       pkexec: via === 'pkexec' ? fakePkexec : join(dir, 'no-pkexec-here'),
       runtimeDir: dir,
       extraArgs: ['--netns', ns.name, '--queue', String(QUEUE), '--state-dir', stateDir, ...extra],
+      ...(parent ? { parent } : {}),
     });
     apps.push(app);
     return app;
@@ -193,7 +198,7 @@ describe.skipIf(skip)("the app's helper stops with the app (launcher lifecycle)"
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('pkexec: the app killed with SIGKILL; its helper sees stdin end, removes its rules and exits', async () => {
+  it('pkexec: the app killed with SIGKILL; its helper removes its rules and exits', async () => {
     const app = startApp('pkexec');
     expect((await app.connected()).find((s) => s.kind === 'elevating')?.method).toBe('pkexec');
     const socket = sockets.at(-1)!;
@@ -204,15 +209,34 @@ describe.skipIf(skip)("the app's helper stops with the app (launcher lifecycle)"
     console.log(`pkexec path: helper gone ${ms} ms after the app's SIGKILL`);
     expect(rules()).toEqual([]);
     expect(existsSync(socket)).toBe(false);
-    // The helper's stderr is the app's (pkexec passes it on): it stopped the clean way.
+    // The helper's stderr is the app's (pkexec passes it on): it stopped the clean way,
+    // told by whichever lifeline came first.
     await sleep(100);
     const log = app.stderr.join('\n');
-    expect(log).toMatch(/stdin closed \(the app is gone\): stopping/);
+    expect(log).toMatch(
+      /(stdin closed \(the app is gone\)|parent process \d+ has ended): stopping/,
+    );
     expect(log).toMatch(/rules removed/);
   }, 60_000);
 
+  it('pkexec, the stdin lifeline alone (the helper watches init instead of the app): SIGKILL', async () => {
+    const init = readFileSync('/proc/1/stat', 'utf8');
+    const startTime = init.slice(init.lastIndexOf(')') + 2).split(' ')[19]!;
+    const app = startApp('pkexec', [], { pid: 1, startTime });
+    await app.connected();
+    const pid = theHelper(sockets.at(-1)!);
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--parent-pid');
+    const killedAt = Date.now();
+    app.proc.kill('SIGKILL');
+    const ms = await goneWithin(pid, killedAt, GONE_WITHIN_MS);
+    console.log(`pkexec path, stdin alone: helper gone ${ms} ms after the app's SIGKILL`);
+    expect(rules()).toEqual([]);
+    await sleep(100);
+    expect(app.stderr.join('\n')).toMatch(/stdin closed \(the app is gone\): stopping/);
+  }, 60_000);
+
   it('sudo-prompt (no pipe reaches the helper), fail-closed: SIGKILL; --parent-pid stops it, rules removed', async () => {
-    const app = startApp('sudo-prompt', '--fail-closed');
+    const app = startApp('sudo-prompt', ['--fail-closed']);
     expect((await app.connected()).find((s) => s.kind === 'elevating')?.method).toBe('sudo-prompt');
     const socket = sockets.at(-1)!;
     const pid = theHelper(socket);

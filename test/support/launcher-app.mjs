@@ -5,7 +5,8 @@
 // pkexec does once authorized) and sudo-prompt by the same double shell wrapping with
 // the password binary left out. Runs as root, so both need no password.
 //
-// argv[2]: JSON { socket, pkexec, extraArgs, runtimeDir }. Prints each link state as a
+// argv[2]: JSON { socket, pkexec, extraArgs, runtimeDir, parent? } (parent: the process
+// the helper watches instead of this one, to test the stdin lifeline alone). Prints each link state as a
 // JSON line on stdout; the line `quit` on stdin quits the way the app does (before-quit:
 // launcher.stop()), then exits 0.
 import { exec } from 'node:child_process';
@@ -48,6 +49,7 @@ const launcher = new HelperLauncher({
     pkexec: config.pkexec,
     extraArgs: config.extraArgs,
     runtimeDir: config.runtimeDir,
+    ...(config.parent ? { parent: config.parent } : {}),
     sudoExec: async () => sudoExec,
   }),
   generateToken: () => randomBytes(32).toString('base64url'),
