@@ -4,11 +4,11 @@
  * launcher's command line, SIGKILL, rules gone) is test/root/launcher-lifeline.test.ts.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runHelper } from '../../../helper/cli/helper.js';
 import {
   parentGone,
@@ -152,11 +152,15 @@ describe('portcullis helper: an app already gone installs nothing', () => {
   });
   // Should a refusal ever be missed, the helper must still touch nothing of the host:
   // a namespace that does not exist stops it before any rule (these tests run as root).
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
   const safe = () => [
     '--netns',
     `portcullis-unit-none-${process.pid}`,
     '--state-dir',
-    mkdtempSync(join(tmpdir(), 'portcullis-lifeline-')),
+    dirs[dirs.push(mkdtempSync(join(tmpdir(), 'portcullis-lifeline-'))) - 1]!,
     '--socket',
     '/nonexistent/portcullis-unit.sock',
   ];
