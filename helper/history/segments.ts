@@ -73,6 +73,8 @@ export function longestInOrder(seqs: readonly number[], floor: number, ceiling: 
     if (!(s > floor && s < ceiling)) continue;
     let lo = 0;
     let hi = tails.length;
+    // Undamaged segments only ever extend the run: no search.
+    if (hi > 0 && seqs[tails[hi - 1]!]! < s) lo = hi;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (seqs[tails[mid]!]! < s) lo = mid + 1;

@@ -220,7 +220,14 @@ interface SegmentRecords {
   tornAt: number | null;
 }
 
-async function readSegment(path: string): Promise<SegmentRecords> {
+type ProcessMap = Map<string, NonNullable<HistoryEntry['request']['process']>>;
+
+/**
+ * Reads a segment's records. With `processes`, entries of one process share one
+ * ProcessInfo, as they do when recorded live: parsed line by line, each would carry
+ * its own copy (about 60 % of an entry's memory).
+ */
+async function readSegment(path: string, processes?: ProcessMap): Promise<SegmentRecords> {
   const r: SegmentRecords = {
     entries: [],
     offsets: [],
@@ -232,6 +239,14 @@ async function readSegment(path: string): Promise<SegmentRecords> {
   const read = await readLines(path, (line, offset) => {
     const parsed = parseLine(line);
     if (parsed.kind === 'entry') {
+      const p = parsed.entry.request.process;
+      if (p && processes) {
+        // The whole content: a process may change uid or argv under the same pid.
+        const key = JSON.stringify(p);
+        const known = processes.get(key);
+        if (known) parsed.entry.request.process = known;
+        else processes.set(key, p);
+      }
       r.entries.push(parsed.entry);
       r.offsets.push(offset);
     } else if (parsed.kind === 'end') r.ends.push(parsed.end);
@@ -896,16 +911,14 @@ export class HistoryStore {
     let maxSeq = 0;
     // The highest seq kept so far: a later segment's entries are above it.
     let floor = 0;
-    // Entries of one process share one ProcessInfo, as they do when recorded live:
-    // parsed line by line, each would carry its own copy (about 60 % of an entry's memory).
-    const processes = new Map<string, NonNullable<HistoryEntry['request']['process']>>();
+    const processes: ProcessMap = new Map();
     const window = this.#memoryEntries;
     for (let k = 0; k < segs.length; k++) {
       const seg = segs[k]!;
       const path = join(this.dir, seg.name);
       let recs: SegmentRecords;
       try {
-        recs = await readSegment(path);
+        recs = await readSegment(path, processes);
       } catch (e) {
         if (lazy && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw new HistoryError('IO', `reading ${seg.name}: ${(e as Error).message}`, {
@@ -930,14 +943,6 @@ export class HistoryStore {
         }
         floor = e.seq;
         maxSeq = Math.max(maxSeq, e.seq);
-        const p = e.request.process;
-        if (p) {
-          // The whole content: a process may change uid or argv under the same pid.
-          const key = JSON.stringify(p);
-          const known = processes.get(key);
-          if (known) e.request.process = known;
-          else processes.set(key, p);
-        }
         entries.push(e);
         report.entries++;
         if (!lazy) seg.lastTime = Math.max(seg.lastTime, e.decidedAt);

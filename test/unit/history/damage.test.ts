@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -185,5 +186,25 @@ describe('longestInOrder', () => {
     expect(longestInOrder([1, 2, 3, 1, 4], 0, Infinity)).toEqual([true, true, true, false, true]);
     expect(longestInOrder([5, 6, 7], 5, 7)).toEqual([false, true, false]);
     expect(longestInOrder([], 0, 10)).toEqual([]);
+  });
+
+  it('property: one damaged seq costs at most its own line; what is kept is strictly increasing', () => {
+    const damagedRun = fc
+      .tuple(fc.integer({ min: 1, max: 80 }), fc.nat(), fc.integer({ min: -5, max: 10_000 }))
+      .map(([n, at, value]) => {
+        const seqs = Array.from({ length: n }, (_, k) => k + 1);
+        seqs[at % n] = value;
+        return seqs;
+      });
+    fc.assert(
+      fc.property(damagedRun, (seqs) => {
+        const keep = longestInOrder(seqs, 0, Infinity);
+        const kept = seqs.filter((_, i) => keep[i]);
+        expect(kept.length).toBeGreaterThanOrEqual(seqs.length - 1);
+        for (let i = 1; i < kept.length; i++) expect(kept[i]).toBeGreaterThan(kept[i - 1]!);
+        expect(kept.every((s) => s > 0)).toBe(true);
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });
