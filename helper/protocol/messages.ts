@@ -34,7 +34,7 @@ import {
 } from './model.js';
 
 /** This build's protocol version: a major mismatch is refused at Hello. */
-/** 1.1: HelperState.conntrack (optional). 1.3: the staged rules import. */
+/** 1.1: HelperState.conntrack (optional). 1.3: the staged rules import; HelperState.settingsRecovered (optional). */
 export const PROTOCOL_VERSION = { major: 1, minor: 3 } as const;
 
 /** Largest JSON payload of one frame (the 4-byte length prefix excluded).
