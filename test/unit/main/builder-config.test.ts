@@ -135,13 +135,15 @@ describe('packaging/systemd/portcullis-helper.service', () => {
   it('runs the wrapper as root with only the capabilities docs/packaging.md explains', () => {
     expect(values('ExecStart')[0]).toMatch(/^\/usr\/lib\/portcullis\/portcullis-helper /);
     expect(values('User')).toEqual([]);
+    // In the access group: its files are root:portcullis without CAP_CHOWN.
+    expect(values('Group')).toEqual(['portcullis']);
     expect(values('CapabilityBoundingSet')).toEqual([
-      'CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_CHOWN',
+      'CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_PTRACE CAP_DAC_READ_SEARCH',
     ]);
     expect(values('AmbientCapabilities')).toEqual(['']);
   });
 
-  it('has the protections issue 8 names', () => {
+  it('has the protections docs/packaging.md names', () => {
     expect(values('ProtectSystem')).toEqual(['strict']);
     expect(values('ReadWritePaths')).toContain('/var/lib/portcullis');
     expect(values('RuntimeDirectory')).toEqual(['portcullis']);
@@ -149,6 +151,10 @@ describe('packaging/systemd/portcullis-helper.service', () => {
     expect(values('Restart')).toEqual(['on-failure']);
     expect(values('NoNewPrivileges')).toEqual(['true']);
     expect(values('MemoryDenyWriteExecute')).toEqual([]); // V8's JIT
-    expect(values('ProtectProc')).toEqual([]); // attribution sees every process
+    // CAP_SYS_PTRACE may read every process, so `invisible` hides none from attribution.
+    expect(values('ProtectProc')).toEqual(['invisible']);
+    expect(values('ProcSubset')).toEqual([]); // attribution reads /proc/net
+    expect(values('PrivateMounts')).toEqual(['true']);
+    expect(values('IPAddressDeny')).toEqual(['any']);
   });
 });
