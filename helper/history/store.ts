@@ -297,7 +297,9 @@ function queryMatches(e: HistoryEntry, q: HistoryQuery, needle: string): boolean
 function textOf(e: HistoryEntry): string {
   const r = e.request;
   const p = r.process;
-  return [p?.exe, p?.comm, p?.appId, p?.user, p?.unit, r.host, r.src, r.dst]
+  // The command line as a shell shows it, so that `--text "-m http.server"` matches.
+  const cmdline = p?.cmdline.join(' ');
+  return [p?.exe, p?.comm, cmdline, p?.appId, p?.user, p?.unit, r.host, r.src, r.dst]
     .filter((x): x is string => typeof x === 'string')
     .join('\n')
     .toLowerCase();

@@ -82,6 +82,16 @@ describe('appending and querying', () => {
     expect(s.query({ text: 'bob' }).entries.map((e) => e.seq)).toEqual([16, 11, 6, 1]);
   });
 
+  it('text matches the command line, its arguments joined by spaces', async () => {
+    const s = await open();
+    const python = proc({ exe: '/usr/bin/python3.11', cmdline: ['python3', '-m', 'http.server'] });
+    s.append(input(1, { request: req({ process: python }) }));
+    s.append(input(2));
+    expect(s.query({ text: '-m HTTP.server' }).entries.map((e) => e.seq)).toEqual([1]);
+    expect(s.query({ text: 'curl https://' }).entries.map((e) => e.seq)).toEqual([2]);
+    expect(s.query({ text: 'http.server --bind' }).entries).toEqual([]);
+  });
+
   it('pages with beforeSeq', async () => {
     const s = await open();
     for (let i = 0; i < 7; i++) s.append(input(i));
