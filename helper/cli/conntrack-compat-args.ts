@@ -500,6 +500,8 @@ export interface CompatArgs {
   secmark?: number;
   timeout?: number;
   status?: number;
+  /** -u as a filter: (status & statusMask) == status (see the parser). */
+  statusMask?: number;
   mark?: { value: number; mask: number };
   zone?: number;
   state?: TcpState;
@@ -993,6 +995,10 @@ export function parseCompatArgs(
           break;
         case 'status':
           r.status = parseParameter(v, STATUS_NAMES).reduce((a, b) => a | b, r.status ?? 0);
+          // 1.4.7 keeps the kernel filter's mask (used by -L) from the first -u that
+          // sets a bit, while the value gathers every -u: `-L -u ASSURED -u
+          // SEEN_REPLY` matches nothing.
+          if (!r.statusMask) r.statusMask = r.status;
           break;
         case 'mark':
           r.mark = parseMark(v);

@@ -303,7 +303,10 @@ function listFilter(a: CompatArgs, tupleOnly = false): ListOptions {
     }
     if (a.status !== undefined) {
       f.status = a.status;
-      f.statusMask = a.status;
+      // Only -L of the main table hands the kernel 1.4.7's status filter, with
+      // its mask from the first -u (see the parser); -D and -E compare all flags.
+      f.statusMask =
+        a.command === 'L' && a.table === 'conntrack' ? (a.statusMask ?? a.status) : a.status;
     }
     if (a.zone !== undefined) f.zone = a.zone;
     if (a.state !== undefined) {

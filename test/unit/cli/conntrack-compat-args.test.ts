@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { STATUS_BITS } from '../../../helper/conntrack/constants.js';
 import { main } from '../../../helper/cli.js';
 import {
   CompatUsageError,
@@ -118,6 +119,22 @@ describe('conntrack-tools command line', () => {
     expect(
       parse('-I -p udp -r 1.2.3.4 -q 1.2.3.5 --reply-port-src 1 --reply-port-dst 2 -t 1').reply,
     ).toEqual({ src: '1.2.3.4', dst: '1.2.3.5', srcPort: 1, dstPort: 2, proto: 17 });
+  });
+
+  it('gathers repeated -u flags but keeps the first one as the mask, as 1.4.7', () => {
+    const { ASSURED, SEEN_REPLY } = STATUS_BITS;
+    expect(parse('-L -u ASSURED,SEEN_REPLY')).toMatchObject({
+      status: ASSURED | SEEN_REPLY,
+      statusMask: ASSURED | SEEN_REPLY,
+    });
+    expect(parse('-L -u ASSURED -u SEEN_REPLY')).toMatchObject({
+      status: ASSURED | SEEN_REPLY,
+      statusMask: ASSURED,
+    });
+    expect(parse('-L -u UNSET -u SEEN_REPLY')).toMatchObject({
+      status: SEEN_REPLY,
+      statusMask: SEEN_REPLY,
+    });
   });
 
   it('keeps the lenient number parsing of conntrack-tools 1.4.7', () => {
