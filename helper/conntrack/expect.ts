@@ -424,7 +424,9 @@ export class ConntrackExpectations {
       ...(options.signal ? { signal: options.signal } : {}),
     };
     for await (const msg of this.connection.dump(request, dumpOptions)) {
-      yield decodeExpectation(msg);
+      const e = decodeExpectation(msg);
+      // Checked again here, as the conntrack dumps are: flush(family) deletes what this returns.
+      if (options.family === undefined || e.family === options.family) yield e;
     }
   }
 
@@ -433,7 +435,12 @@ export class ConntrackExpectations {
     const request = this.message(C.IPCTNL_MSG_EXP_GET, familyNumber(options.family))
       .endMessage()
       .finish();
-    await this.connection.dumpEach(request, (msg) => out.push(decodeExpectation(msg)), {
+    const { family } = options;
+    const onMessage = (msg: NetlinkMessage): void => {
+      const e = decodeExpectation(msg);
+      if (family === undefined || e.family === family) out.push(e);
+    };
+    await this.connection.dumpEach(request, onMessage, {
       operation: 'expectation list',
       ...(options.signal ? { signal: options.signal } : {}),
     });
