@@ -2,9 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NfQueue, type NfQueueOptions, type NfQueuePacket } from '../../helper/nfqueue/queue.js';
 import { NfQueueGroup } from '../../helper/nfqueue/group.js';
+import { Conntrack } from '../../helper/conntrack/client.js';
+import { labelBits } from '../../helper/conntrack/decode.js';
 import { NFPROTO_IPV4, NFPROTO_IPV6, NF_INET_LOCAL_OUT } from '../../helper/nfqueue/constants.js';
 import { parsePacket } from '../../helper/packet/parse.js';
 import { recomputeChecksums, verifyChecksums } from '../../helper/packet/checksum.js';
+import { kernelHas } from '../support/kernel.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
 import { Agent, sleep } from '../support/udp-agent.js';
 import { vethPair } from '../support/veth.js';
@@ -391,37 +394,93 @@ describe.skipIf(skip)('NFQUEUE with iptables (nft backend), IPv4 and IPv6 over l
     );
   });
 
-  it('the CONNTRACK flag: this kernel lacks the glue, says so, and the queue works without it', async () => {
+  it('the CONNTRACK flag: NFQA_CT and connmark/label verdicts where the kernel has the glue; a clear refusal where not', async () => {
+    const glue = kernelHas('CONFIG_NETFILTER_NETLINK_GLUE_CT');
     await agent.listen('ipv4', 9014);
-    ipt('-A', 'OUTPUT', '-p', 'udp', '--dport', '9014', '-j', 'NFQUEUE', '--queue-num', '15');
+    // A connlabel rule makes the namespace keep labels, and a conntrack match makes it
+    // track connections at all (the kernel attaches no entry until some rule needs one).
+    ipt(
+      '-A',
+      'OUTPUT',
+      '-p',
+      'udp',
+      '--dport',
+      '9014',
+      '-m',
+      'connlabel',
+      '--label',
+      '5',
+      '-j',
+      'ACCEPT',
+    );
+    ipt(
+      '-A',
+      'OUTPUT',
+      '-p',
+      'udp',
+      '--dport',
+      '9014',
+      '-m',
+      'conntrack',
+      '--ctstate',
+      'NEW',
+      '-j',
+      'NFQUEUE',
+      '--queue-num',
+      '15',
+    );
     const q = await openQueue({ queue: 15, flags: { conntrack: true, uidGid: true } });
     const refused = q.flagReport.refused.find((r) => r.flag === 'conntrack');
-    if (refused) {
-      console.info(
-        `NFQUEUE: this kernel refuses NFQA_CFG_F_CONNTRACK (${refused.code}): no nfqueue conntrack glue (CONFIG_NETFILTER_NETLINK_GLUE_CT); no NFQA_CT, connmark verdicts unavailable`,
-      );
-      expect(refused.code).toBe('EOPNOTSUPP');
-      expect(q.conntrackGlue).toBe(false);
+    console.info(
+      `NFQUEUE: kernel config has the conntrack glue: ${glue}; the queue: ${
+        refused ? `refuses NFQA_CFG_F_CONNTRACK (${refused.code})` : 'CONNTRACK flag applied'
+      }`,
+    );
+    expect(q.conntrackGlue).toBe(glue);
+    if (glue) expect(q.flagReport.applied).toEqual(expect.arrayContaining(['conntrack', 'uidGid']));
+    else {
+      expect(refused?.code).toBe('EOPNOTSUPP');
       expect(q.flagReport.applied).toEqual(['uidGid']);
-    } else {
-      expect(q.conntrackGlue).toBe(true);
     }
-    let connmarkError: unknown;
+    const seen: { ct?: { dport?: number; mark?: number; id?: number }; error?: unknown }[] = [];
     q.onPacket((p) => {
-      if (q.conntrackGlue) expect(p.ct).toBeDefined();
-      else {
-        expect(p.ct).toBeUndefined();
-        try {
-          p.accept({ connmark: 5 });
-        } catch (e) {
-          connmarkError = e;
-        }
+      const ct = p.ct ? { dport: p.ct.orig.dstPort, mark: p.ct.mark ?? 0, id: p.ct.id } : undefined;
+      let error: unknown;
+      try {
+        const labels = new Uint8Array(16);
+        labels[0] = 1 << 5; // label bit 5: the bitmap is host-endian, bit 5 is in byte 0
+        p.accept({ connmark: 5, connlabels: { labels } });
+      } catch (e) {
+        error = e;
+        p.accept();
       }
-      if (!p.decided) p.accept();
+      seen.push({ ...(ct ? { ct } : {}), ...(error !== undefined ? { error } : {}) });
     });
     await agent.send('ipv4', 9014, 'tracked?');
     await until(() => agent.received('ipv4', 9014).length === 1);
-    if (!q.conntrackGlue) expect(connmarkError).toMatchObject({ code: 'UNSUPPORTED' });
+    expect(seen).toHaveLength(1);
+    if (!glue) {
+      expect(seen[0]!.ct).toBeUndefined();
+      expect(seen[0]!.error).toMatchObject({ code: 'UNSUPPORTED' });
+      return;
+    }
+    // NFQA_CT decoded from a real packet: the new entry of this very flow.
+    expect(seen[0]!.error).toBeUndefined();
+    expect(seen[0]!.ct).toMatchObject({ dport: 9014, mark: 0 });
+    // The verdict's connmark and label are on that entry.
+    const ct = Conntrack.open({ netns: ns.name });
+    try {
+      const flows = [];
+      for await (const f of ct.list({ orig: { proto: 17 } })) {
+        if (f.orig.dstPort === 9014) flows.push(f);
+      }
+      expect(flows).toHaveLength(1);
+      expect(flows[0]!.id).toBe(seen[0]!.ct!.id);
+      expect(flows[0]!.mark).toBe(5);
+      expect(labelBits(flows[0]!.labels!)).toEqual([5]);
+    } finally {
+      ct.close();
+    }
   });
 
   it('copy range cuts the payload and reports the full length in capLen; copy mode meta sends none', async () => {
