@@ -25,10 +25,11 @@
  * - the WebSocket upgrade is refused unless its Origin is the host's own and
  *   it carries a live session cookie; its first message must be the session
  *   secret;
- * - unfinished handshakes (a connection without a complete request, a
- *   WebSocket without its hello) have a deadline and a per-uid bound (a new
- *   one closes that uid's oldest), counted apart from the authenticated pages,
- *   so they never keep a page out;
+ * - unfinished handshakes (a connection without a complete request; apart
+ *   from those, a WebSocket with a session but without its hello) have a
+ *   deadline and a per-uid bound (a new one closes that uid's oldest),
+ *   counted apart from the authenticated pages, so they never keep a page
+ *   out;
  * - every message is validated (envelope and per-channel argument), bounded
  *   in size; each connection has a bounded number of calls in flight and a
  *   bounded send buffer: a page that does not read is cut off (it reconnects
@@ -106,7 +107,11 @@ export interface WebHostOptions {
    * request, or, for a WebSocket, its hello) is closed. Default 5000 ms.
    */
   handshakeTimeoutMs?: number;
-  /** Unfinished handshakes per uid; one more closes that uid's oldest. Default 16. */
+  /**
+   * Unfinished handshakes per uid in each stage (no whole request yet; a
+   * WebSocket with a session but no hello yet); one more closes that uid's
+   * oldest in the stage. Default 16.
+   */
   maxHandshakesPerUid?: number;
   /** A connection's unsent messages beyond this: cut off. Default 32 MiB. */
   maxBufferedBytes?: number;
@@ -215,8 +220,13 @@ interface Conn {
   uid: number | null;
   /** Set while the handshake is unfinished. */
   timer: NodeJS.Timeout | null;
+  /** The stage whose bound counts it, while its handshake is unfinished. */
+  pool: Pool | null;
   ws: WebSocket | null;
 }
+
+/** Unfinished handshakes of one stage, per uid, oldest first. */
+type Pool = Map<number, Set<Conn>>;
 
 interface Session {
   /** SHA-256 of the secret the page sends in its hello. */
@@ -248,7 +258,11 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   /** Sessions by the hex digest of their cookie. */
   const sessions = new Map<string, Session>();
   const conns = new Map<Socket, Conn>();
-  const handshaking = new Map<number, Set<Conn>>();
+  // Unfinished handshakes per uid, in two stages: connections that have not
+  // sent a whole request, and WebSockets (with a live session cookie) that
+  // have not said hello. Upgrades without a session never reach the second.
+  const awaitingRequest: Pool = new Map();
+  const awaitingHello: Pool = new Map();
   const authenticated = new Set<WebSocket>();
   const refused = new Map<number, number>();
 
@@ -260,14 +274,42 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
 
   // --- connections: owner check, handshake deadline and bound ---------------
 
-  const finishHandshake = (conn: Conn): void => {
-    if (conn.timer === null) return;
-    clearTimeout(conn.timer);
-    conn.timer = null;
-    if (conn.uid === null) return;
-    const set = handshaking.get(conn.uid);
+  const leavePool = (conn: Conn): void => {
+    if (conn.pool === null || conn.uid === null) return;
+    const set = conn.pool.get(conn.uid);
     set?.delete(conn);
-    if (set?.size === 0) handshaking.delete(conn.uid);
+    if (set?.size === 0) conn.pool.delete(conn.uid);
+    conn.pool = null;
+  };
+
+  const finishHandshake = (conn: Conn): void => {
+    if (conn.timer !== null) clearTimeout(conn.timer);
+    conn.timer = null;
+    leavePool(conn);
+  };
+
+  const startDeadline = (conn: Conn): void => {
+    if (conn.timer !== null) clearTimeout(conn.timer);
+    conn.timer = setTimeout(
+      () => abandon(conn, WS_CLOSE_HELLO_TIMEOUT, 'handshake timeout'),
+      handshakeTimeoutMs,
+    );
+  };
+
+  /** Counts an unfinished handshake of a known uid in a stage. */
+  const enterPool = (conn: Conn, pool: Pool): void => {
+    leavePool(conn);
+    if (conn.uid === null) return;
+    let set = pool.get(conn.uid);
+    if (!set) pool.set(conn.uid, (set = new Set()));
+    set.add(conn);
+    conn.pool = pool;
+    if (set.size > maxHandshakesPerUid) {
+      // Make room for the newest (a page sends its request, or its hello, at
+      // once) rather than refuse it.
+      const oldest = set.values().next().value as Conn;
+      abandon(oldest, WS_CLOSE_TOO_MANY, 'too many handshakes');
+    }
   };
 
   /** Ends an unfinished handshake: a WebSocket gets a close code, a bare connection is dropped. */
@@ -293,16 +335,13 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       return;
     }
     socket.on('error', () => undefined);
-    const conn: Conn = { socket, uid: null, timer: null, ws: null };
+    const conn: Conn = { socket, uid: null, timer: null, pool: null, ws: null };
     conns.set(socket, conn);
     socket.once('close', () => {
       finishHandshake(conn);
       conns.delete(socket);
     });
-    conn.timer = setTimeout(
-      () => abandon(conn, WS_CLOSE_HELLO_TIMEOUT, 'handshake timeout'),
-      handshakeTimeoutMs,
-    );
+    startDeadline(conn);
 
     let uid: number | null;
     try {
@@ -320,15 +359,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       return refuseOwner(conn, uid, `the client socket belongs to uid ${uid}`);
     }
     conn.uid = uid;
-    let set = handshaking.get(uid);
-    if (!set) handshaking.set(uid, (set = new Set()));
-    set.add(conn);
-    if (set.size > maxHandshakesPerUid) {
-      // Make room for the newest (the page that just connected sends its
-      // hello at once) rather than refuse it.
-      const oldest = set.values().next().value as Conn;
-      abandon(oldest, WS_CLOSE_TOO_MANY, 'too many handshakes');
-    }
+    enterPool(conn, awaitingRequest);
     http.emit('connection', socket);
     socket.resume();
   }
@@ -458,7 +489,9 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     }
     const refuse = (status: number, why: string): void => {
       log(`web host: WebSocket refused: ${why}`);
-      // Still a handshake until it closes: the deadline ends one that lingers.
+      // Answered: no longer a handshake. The deadline still ends a
+      // connection whose client does not close its end.
+      leavePool(conn);
       socket.end(`HTTP/1.1 ${status} ${why}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     const pathname = new URL(req.url ?? '/', origin()).pathname;
@@ -468,6 +501,10 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     const session = sessionOf(req);
     if (!session) return refuse(401, 'Unauthorized');
     if (authenticated.size >= maxConnections) return refuse(503, 'Service Unavailable');
+    // A fresh deadline for the hello, counted apart from the connections
+    // that have not sent a request (which anyone of this uid can open).
+    enterPool(conn, awaitingHello);
+    startDeadline(conn);
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, conn, session));
   });
 
@@ -672,7 +709,8 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     port,
     issueUrl: (ttlMs) => `${origin()}/#code=${issueCode(ttlMs)}`,
     connections: () => authenticated.size,
-    handshakes: () => [...handshaking.values()].reduce((n, set) => n + set.size, 0),
+    handshakes: () =>
+      [...awaitingRequest.values(), ...awaitingHello.values()].reduce((n, s) => n + s.size, 0),
     refusedByUid: () => new Map(refused),
     close: async () => {
       closing = true;

@@ -325,7 +325,9 @@ describe('web host handshakes and owners', () => {
       ws.on('error', () => undefined);
       return closeCode(ws);
     });
-    await until(() => h.handshakes() === 8, 5000, 'eight handshakes');
+    // Eight of each stage at most: no request yet, no hello yet.
+    await until(() => h.handshakes() >= 8, 5000, 'eight handshakes');
+    expect(h.handshakes()).toBeLessThanOrEqual(16);
     // The page, and a second one: both get in.
     const pages = [];
     for (let i = 0; i < 2; i++) {
