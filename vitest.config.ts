@@ -4,9 +4,11 @@ import { defineConfig } from 'vitest/config';
 // Two projects: `unit` runs anywhere; `root` needs root and the kernel's netfilter
 // modules, and every file in it creates and deletes its own network namespace.
 // Renderer tests pick happy-dom with a `@vitest-environment` comment; the Vue
-// plugin compiles the .vue components they mount.
+// plugin compiles the .vue components they mount. dist/ (the compiled CLI that tests run
+// in child processes) is brought up to date once, before any file runs.
 export default defineConfig({
   test: {
+    globalSetup: ['test/support/global-build.ts'],
     projects: [
       {
         plugins: [vue()],

@@ -1,6 +1,6 @@
 /**
- * `portcullis helper --netns NS` as a child process (bin/portcullis.js, built with
- * `npm run build:ts` in beforeAll): verdicts by the no-GUI policy (no client), SIGTERM and
+ * `portcullis helper --netns NS` as a child process (bin/portcullis.js, built by the test run's
+ * global setup): verdicts by the no-GUI policy (no client), SIGTERM and
  * SIGINT clean-up, `kill -9` fail-open and the next start's reconcile, --fail-closed.
  * Only the children this file starts are signalled, by PID.
  */
@@ -8,7 +8,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../helper/cli.js';
 import { readQueueStats } from '../../helper/nfqueue/stats.js';
@@ -27,7 +26,6 @@ function missing(): string | undefined {
 const skip = missing();
 if (skip) console.warn(`skipping helper CLI root tests: ${skip}`);
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const QUEUE = 13;
 const PORT = 8080;
 
@@ -62,8 +60,6 @@ describe.skipIf(skip)('portcullis helper (child process, two namespaces)', () =>
   }
 
   beforeAll(async () => {
-    const build = spawnSync('npm', ['run', 'build:ts'], { cwd: ROOT, encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
     client = new TestNetns('pcl-hc');
     server = new TestNetns('pcl-hcs');
     addr = vethPair(client, server);

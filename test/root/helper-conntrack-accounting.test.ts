@@ -8,11 +8,9 @@
  * a namespace this file created (checked before each start), and the host's values are
  * read before and after each test and must not change. Children are stopped by PID.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { IpcClient } from '../../helper/protocol/client.js';
 import type { Flow } from '../../helper/protocol/index.js';
@@ -24,7 +22,6 @@ import { helperArgs, HelperProcess, removeHelperRules } from '../support/helper-
 const skip = firewallTestsUnavailable();
 if (skip) console.warn(`skipping conntrack accounting root tests: ${skip}`);
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const QUEUE = 23;
 const PORT = 8090;
 const KEYS = ['nf_conntrack_acct', 'nf_conntrack_timestamp'] as const;
@@ -69,8 +66,6 @@ describe.skipIf(skip)('conntrack accounting in the helper namespace', () => {
   }
 
   beforeAll(async () => {
-    const build = spawnSync('npm', ['run', 'build:ts'], { cwd: ROOT, encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
     client = new TestNetns('pcl-acct');
     server = new TestNetns('pcl-accts');
     addr = vethPair(client, server);

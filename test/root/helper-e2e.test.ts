@@ -120,8 +120,6 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
   }
 
   beforeAll(async () => {
-    const build = spawnSync('npm', ['run', 'build:ts'], { cwd: ROOT, encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
     client = new TestNetns('pcl-e2c');
     server = new TestNetns('pcl-e2s');
     addr = vethPair(client, server);

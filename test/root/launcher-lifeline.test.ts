@@ -8,7 +8,7 @@
  * (or lets it quit) and polls until the helper is gone, then checks its rules.
  * Only processes this file started are signalled, by PID.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -164,8 +164,6 @@ describe.skipIf(skip)("the app's helper stops with the app (launcher lifecycle)"
   }
 
   beforeAll(() => {
-    const build = spawnSync('npm', ['run', 'build:ts'], { cwd: ROOT, encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
     ns = new TestNetns('pcl-life');
     dir = mkdtempSync(join(tmpdir(), 'pcl-lifeline-'));
     // pkexec once the user is authorized: the program replaces it, keeping stdin (the

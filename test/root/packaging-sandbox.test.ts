@@ -95,8 +95,6 @@ describe.skipIf(skip)("the helper inside the unit's sandbox", () => {
   const lines: string[] = [];
 
   beforeAll(async () => {
-    const build = spawnSync('npm', ['run', 'build:ts'], { cwd: ROOT, encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
     client = new TestNetns('pcl-sbc');
     server = new TestNetns('pcl-sbs');
     addr = vethPair(client, server);

@@ -5,11 +5,9 @@
  * log, and keep the damaged file through the next settings.set. The namespace, temp dir
  * and child are this file's own; the child is stopped by PID.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IpcClient } from '../../helper/protocol/client.js';
 import { helperArgs, HelperProcess, removeHelperRules } from '../support/helper-process.js';
@@ -18,7 +16,6 @@ import { firewallTestsUnavailable, TestNetns } from '../support/netns.js';
 const skip = firewallTestsUnavailable();
 if (skip) console.warn(`skipping settings recovery tests: ${skip}`);
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const QUEUE = 19;
 
 describe.skipIf(skip)('portcullis helper with a damaged settings.json', () => {
@@ -29,8 +26,6 @@ describe.skipIf(skip)('portcullis helper with a damaged settings.json', () => {
   let client: IpcClient | undefined;
 
   beforeAll(() => {
-    const build = spawnSync('npm', ['run', 'build:ts'], { cwd: ROOT, encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
     ns = new TestNetns('pcl-set');
     dir = mkdtempSync(join(tmpdir(), 'pcl-settings-'));
     stateDir = join(dir, 'state');

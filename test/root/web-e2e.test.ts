@@ -9,7 +9,6 @@
  * Only the namespaces, temp dirs and children this file creates are touched;
  * children are stopped by PID, the browser by browser.close().
  */
-import { spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -117,13 +116,6 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
   }
 
   beforeAll(async () => {
-    for (const [cmd, args] of [
-      ['npm', ['run', 'build:ts']],
-      ['npm', ['run', 'build:renderer']],
-    ] as const) {
-      const b = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8' });
-      if (b.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${b.stdout}${b.stderr}`);
-    }
     mkdirSync(SHOTS, { recursive: true });
     client = new TestNetns('pcl-wec');
     server = new TestNetns('pcl-wes');

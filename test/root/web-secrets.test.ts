@@ -163,13 +163,6 @@ describe.skipIf(skip)('the web UI against other local users', () => {
   }
 
   beforeAll(async () => {
-    for (const [cmd, args] of [
-      ['npm', ['run', 'build:ts']],
-      ['npm', ['run', 'build:renderer']],
-    ] as const) {
-      const b = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8' });
-      if (b.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${b.stdout}${b.stderr}`);
-    }
     ns = new TestNetns('pcl-wsec');
     dir = mkdtempSync(join(tmpdir(), 'pcl-web-secrets-'));
     // Other users may traverse to the stub, nothing else.
