@@ -298,11 +298,18 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     await shot('settings');
   }, 30_000);
 
-  it('a reload keeps the session; the used link and a wrong code are refused', async () => {
+  it('a reload keeps the session, so does the used link in its tab; elsewhere it and a wrong code are refused', async () => {
     await page.reload();
     await page
       .locator('footer.statusbar[data-connection="connected"]')
       .waitFor({ timeout: 20_000 });
+    // The used link again in the same tab: its session still serves it.
+    await page.goto('about:blank');
+    await page.goto(link);
+    await page
+      .locator('footer.statusbar[data-connection="connected"]')
+      .waitFor({ timeout: 20_000 });
+    expect(page.url()).toBe(`${ui!.host.origin}/`);
     const other = await browser!.newPage();
     for (const url of [link, `${ui!.host.origin}/#code=wrong`]) {
       await other.goto(url);

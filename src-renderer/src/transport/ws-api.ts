@@ -23,9 +23,13 @@ export async function installWsApi(): Promise<void> {
   if (code !== null) {
     // Out of the address bar, the history and any screenshot.
     history.replaceState(null, '', window.location.pathname + window.location.search);
-    sessionStorage.removeItem(SESSION_KEY);
     const fetchFn: PageFetch = (url, init) => fetch(url, { ...init, cache: 'no-store' });
-    sessionStorage.setItem(SESSION_KEY, await exchangeCode(code, fetchFn));
+    try {
+      sessionStorage.setItem(SESSION_KEY, await exchangeCode(code, fetchFn));
+    } catch (error) {
+      // A used link opened again in a tab that has a session: keep that one.
+      if (!sessionStorage.getItem(SESSION_KEY)) throw error;
+    }
   }
   const session = sessionStorage.getItem(SESSION_KEY);
   if (!session) {
