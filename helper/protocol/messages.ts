@@ -21,6 +21,7 @@ import {
   Flow,
   HelperState,
   HistoryEntry,
+  KillResult,
   Prompt,
   PromptAnswer,
   Rule,
@@ -248,15 +249,7 @@ export const methods = {
    * (a kernel without SOCK_DESTROY: EOPNOTSUPP). Null from helpers of protocol 1.2. */
   'flows.kill': {
     params: v.object({ id: Uint32 }),
-    result: v.nullable(
-      v.object({
-        /** False: the entry was gone already. */
-        conntrackDeleted: v.boolean(),
-        /** Local sockets destroyed; null when none was tried (not TCP) or destroying failed. */
-        socketsDestroyed: v.nullable(Uint32),
-        socketError: v.optional(v.string()),
-      }),
-    ),
+    result: v.nullable(KillResult),
   },
   'flows.setMark': {
     params: v.object({ id: Uint32, mark: Uint32, mask: v.optional(Uint32) }),

@@ -276,6 +276,19 @@ export const Flow = v.object({
 });
 export type Flow = v.InferOutput<typeof Flow>;
 
+/**
+ * What a kill did. The conntrack entry is deleted even when a local socket cannot be
+ * destroyed; `socketError` says why (a kernel without SOCK_DESTROY: EOPNOTSUPP).
+ */
+export const KillResult = v.object({
+  /** False: the entry was gone already. */
+  conntrackDeleted: v.boolean(),
+  /** Local sockets destroyed; null when none was tried (not TCP) or destroying failed. */
+  socketsDestroyed: v.nullable(Uint32),
+  socketError: v.optional(v.string()),
+});
+export type KillResult = v.InferOutput<typeof KillResult>;
+
 export const NoGuiPolicy = v.picklist(['allow', 'deny']);
 
 export const Settings = v.object({

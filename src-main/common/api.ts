@@ -19,6 +19,7 @@ import type {
   Flow,
   HelperState,
   HistoryEntry,
+  KillResult,
   Prompt,
   PromptAnswer,
   Rule,
@@ -37,6 +38,7 @@ export type {
   Flow,
   HelperState,
   HistoryEntry,
+  KillResult,
   ProcessInfo,
   Prompt,
   PromptAnswer,
@@ -210,7 +212,8 @@ export interface HistorySeries {
  * so a transport can forward exactly one value) and returns a Promise.
  */
 export interface InvokeChannels {
-  killFlow(id: FlowId): Promise<void>;
+  /** Deletes the flow's conntrack entry and destroys its local TCP socket where it can. */
+  killFlow(id: FlowId): Promise<KillResult>;
   setFlowMark(params: SetFlowMarkParams): Promise<void>;
   setFlowLabels(params: SetFlowLabelsParams): Promise<void>;
 

@@ -24,6 +24,7 @@ import {
   type HistorySeries,
   type ImportRulesParams,
   type ImportRulesResult,
+  type KillResult,
   type PortcullisApi,
   type ProcessIcon,
   type ProcessIconQuery,
@@ -302,9 +303,11 @@ export class MemoryPortcullis implements PortcullisApi {
 
   // ---- flows ----
 
-  async killFlow(id: FlowId): Promise<void> {
-    if (!this.flows.has(id)) throw notFound(`flow ${id}`);
+  async killFlow(id: FlowId): Promise<KillResult> {
+    const flow = this.flows.get(id);
+    if (!flow) throw notFound(`flow ${id}`);
     this.removeFlows([id]);
+    return { conntrackDeleted: true, socketsDestroyed: flow.protocol === 'tcp' ? 1 : null };
   }
 
   async setFlowMark({ id, mark }: SetFlowMarkParams): Promise<void> {

@@ -299,7 +299,16 @@ export class HelperBridge {
 
   private invokeChannels(): InvokeChannels {
     return {
-      killFlow: (id) => this.run(async (c) => void (await c.call('flows.kill', { id }))),
+      // A helper of protocol 1.2 answers null: it deleted the entry and destroyed
+      // what it could, or it would have failed.
+      killFlow: (id) =>
+        this.run(
+          async (c) =>
+            (await c.call('flows.kill', { id })) ?? {
+              conntrackDeleted: true,
+              socketsDestroyed: null,
+            },
+        ),
       setFlowMark: ({ id, mark }) =>
         this.run(async (c) => void (await c.call('flows.setMark', { id, mark }))),
       // The API carries the complete label set; the wire adds and removes bits.

@@ -5,6 +5,7 @@ import type {
   Flow,
   HelperState,
   HistoryEntry,
+  KillResult,
   Prompt,
   Rule,
   RuleInput,
@@ -146,6 +147,8 @@ export class FakeHelperService implements HelperService {
   rules: Rule[] = [];
   history: HistoryEntry[] = [];
   flows = new Map<number, Flow>();
+  /** What flows.kill answers (null, as a helper of protocol 1.2 does). */
+  killResult: KillResult | null = null;
   prompts: Prompt[] = [];
   settings: Settings = { ...SETTINGS };
   calls: { method: string; params: unknown; uid: number }[] = [];
@@ -198,7 +201,7 @@ export class FakeHelperService implements HelperService {
   'flows.kill': HelperService['flows.kill'] = async (p, c) => {
     this.record('flows.kill', p, c.peer.uid);
     if (!this.flows.delete(p.id)) throw new ServiceError('not-found', `no flow ${p.id}`);
-    return null;
+    return this.killResult;
   };
   'flows.setMark': HelperService['flows.setMark'] = async (p, c) => {
     this.record('flows.setMark', p, c.peer.uid);

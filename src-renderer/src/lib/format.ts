@@ -1,9 +1,22 @@
 /** Display formatting shared by the renderer's views. Pure functions: no DOM, no Node. */
-import type { ConntrackAccounting } from '../../../src-main/common/api.js';
+import type { ConntrackAccounting, KillResult } from '../../../src-main/common/api.js';
 
 const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
 /** 1536 -> "1.5 KiB". Accepts bigint counters as conntrack reports them. */
+/**
+ * What a kill did, in words: the tracking entry goes even when the kernel cannot close
+ * the program's socket (no SOCK_DESTROY), and the user is told so rather than "killed".
+ */
+export function killMessage(id: number, r: KillResult): string {
+  if (r.socketError !== undefined) {
+    const entry = r.conntrackDeleted ? 'its tracking entry is deleted' : 'it had no tracking entry';
+    return `Connection ${id}: ${entry}, but its socket could not be closed (${r.socketError}).`;
+  }
+  if (!r.conntrackDeleted) return `Connection ${id} had ended already.`;
+  return `Connection ${id} killed.`;
+}
+
 export function formatBytes(value: number | bigint): string {
   let n = typeof value === 'bigint' ? Number(value) : value;
   if (!Number.isFinite(n) || n < 0) return '–';

@@ -14,6 +14,7 @@ import type {
   Flow,
   FlowEvent,
   FlowId,
+  KillResult,
   PortcullisApi,
   Unsubscribe,
 } from '../../../src-main/common/api.js';
@@ -226,8 +227,8 @@ export const useFlowsStore = defineStore('flows', () => {
     return api;
   }
 
-  async function kill(id: FlowId): Promise<void> {
-    await requireApi().killFlow(id);
+  async function kill(id: FlowId): Promise<KillResult> {
+    return requireApi().killFlow(id);
   }
 
   async function setMark(id: FlowId, mark: number): Promise<void> {

@@ -135,8 +135,21 @@ describe('HelperBridge', () => {
     expect(p.remove).not.toContain(5);
     await bridge.api.setFlowMark({ id: 7, mark: 42 });
     expect(h!.service.flows.get(7)!.mark).toBe(42);
-    await bridge.api.killFlow(7);
+    // A helper of protocol 1.2 answers null: it deleted the entry.
+    await expect(bridge.api.killFlow(7)).resolves.toEqual({
+      conntrackDeleted: true,
+      socketsDestroyed: null,
+    });
     expect(h!.service.flows.has(7)).toBe(false);
+    // A kernel without SOCK_DESTROY: the entry went, the socket stayed, and the UI hears why.
+    h!.service.flows.set(8, makeFlow(8));
+    const partial = {
+      conntrackDeleted: true,
+      socketsDestroyed: null,
+      socketError: 'EOPNOTSUPP: this kernel cannot destroy sockets (CONFIG_INET_DIAG_DESTROY)',
+    };
+    h!.service.killResult = partial;
+    await expect(bridge.api.killFlow(8)).resolves.toEqual(partial);
   });
 
   it('turns wire errors and a missing connection into ApiError with a code', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  killMessage,
   formatBytes,
   formatDuration,
   formatEndpoint,
@@ -70,5 +71,26 @@ describe('cell formatting', () => {
     expect(f.parseLabels('5, 1 5,,127')).toEqual([1, 5, 127]);
     expect(f.parseLabels('')).toEqual([]);
     expect(f.parseLabels('128')).toBeNull();
+  });
+});
+
+describe('kill messages', () => {
+  it('says "killed" only when the entry went and nothing failed', () => {
+    expect(killMessage(5, { conntrackDeleted: true, socketsDestroyed: 1 })).toBe(
+      'Connection 5 killed.',
+    );
+    expect(killMessage(5, { conntrackDeleted: false, socketsDestroyed: null })).toBe(
+      'Connection 5 had ended already.',
+    );
+  });
+
+  it('tells what could not be done without SOCK_DESTROY', () => {
+    const socketError = 'EOPNOTSUPP: the kernel cannot destroy sockets';
+    expect(killMessage(6, { conntrackDeleted: true, socketsDestroyed: null, socketError })).toBe(
+      `Connection 6: its tracking entry is deleted, but its socket could not be closed (${socketError}).`,
+    );
+    expect(
+      killMessage(6, { conntrackDeleted: false, socketsDestroyed: null, socketError }),
+    ).toContain('it had no tracking entry, but its socket could not be closed');
   });
 });
