@@ -1,7 +1,8 @@
 /**
  * Vitest global setup: compiles the TypeScript into dist/ and the renderer into
- * dist/renderer/ once, before any test file runs, each when a source is newer than it. Tests that run the CLI (bin/portcullis.js)
- * or a compiled module in a child node read dist/; a file that rebuilt it in its own
+ * dist/renderer/ once, before any test file runs, each only when a source is newer than
+ * its output. Tests run the CLI (bin/portcullis.js) or a compiled module in a child node,
+ * and the web UI tests serve the built renderer; files that rebuilt them in their own
  * beforeAll rewrote dist/ under the feet of files running in parallel (a child node then
  * failed to find a module now and then). PORTCULLIS_PREBUILT=1 skips the check (test/vm/,
  * where dist/ was built on the host and the guest's view of the tree is read-only).
@@ -12,13 +13,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const SOURCES = ['helper', 'src-main', 'bench', 'bin'];
-const CONFIGS = [
-  'tsconfig.base.json',
-  'tsconfig.node.json',
-  'tsconfig.preload.json',
-  'package.json',
-];
 
 function newestMtime(path: string): number {
   const st = statSync(path);
@@ -31,22 +25,39 @@ function newestMtime(path: string): number {
   return newest;
 }
 
-function built(): number {
+function mtime(path: string): number {
   try {
-    return statSync(join(ROOT, 'dist/helper/cli.js')).mtimeMs;
+    return statSync(join(ROOT, path)).mtimeMs;
   } catch {
     return 0;
   }
 }
 
+/** Runs `npm run script` when `output` is older than the newest file of `inputs`. */
+function buildIfStale(script: string, output: string, inputs: string[]): void {
+  const newest = Math.max(...inputs.map((p) => newestMtime(join(ROOT, p))));
+  if (mtime(output) >= newest) return;
+  const build = spawnSync('npm', ['run', '--silent', script], { cwd: ROOT, encoding: 'utf8' });
+  if (build.status !== 0) {
+    throw new Error(`npm run ${script} failed:\n${build.stdout}${build.stderr}`);
+  }
+}
+
 export default function setup(): void {
   if (process.env['PORTCULLIS_PREBUILT'] === '1') return;
-  const sources = Math.max(
-    ...SOURCES.map((d) => newestMtime(join(ROOT, d))),
-    ...CONFIGS.map((f) => statSync(join(ROOT, f)).mtimeMs),
-  );
-  if (built() >= sources) return;
-  const build = spawnSync('npm', ['run', '--silent', 'build:ts'], { cwd: ROOT, encoding: 'utf8' });
-  if (build.status !== 0)
-    throw new Error(`npm run build:ts failed:\n${build.stdout}${build.stderr}`);
+  buildIfStale('build:ts', 'dist/helper/cli.js', [
+    'helper',
+    'src-main',
+    'bench',
+    'bin',
+    'tsconfig.base.json',
+    'tsconfig.node.json',
+    'tsconfig.preload.json',
+    'package.json',
+  ]);
+  buildIfStale('build:renderer', 'dist/renderer/index.html', [
+    'src-renderer',
+    'src-main/common',
+    'package.json',
+  ]);
 }
