@@ -38,7 +38,7 @@ for kernel in "${KERNELS[@]}"; do
   start=$(date +%s)
   rc=0
   bash test/vm/run-in-vm.sh --kernel-deb "$kernel" --timeout "${PORTCULLIS_VM_TIMEOUT:-1800}" \
-    --env PORTCULLIS_PREBUILT=1 --env CI -- \
+    --env PORTCULLIS_PREBUILT=1 --env PORTCULLIS_IN_VM=1 --env CI -- \
     "echo \"kernel \$(uname -r)\"; npx vitest run --project root ${FILES[*]}" || rc=$?
   echo "== $kernel: exit $rc in $(($(date +%s) - start)) s"
   [[ $rc -eq 0 || $status -ne 0 ]] || status=$rc
