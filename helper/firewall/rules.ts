@@ -3,7 +3,7 @@ import { detect, type Detection } from './detect.js';
 import { FirewallError } from './errors.js';
 import { execFileRunner, inNetns, type CommandRunner } from './exec.js';
 import { IptablesTable, wantedState, type IpFamily, type IptablesVariant } from './iptables.js';
-import { NftTable } from './nft.js';
+import { NftTable, nftInstallScript } from './nft.js';
 
 export type BackendKind = 'nft' | 'iptables-nft' | 'iptables-legacy';
 
@@ -57,6 +57,8 @@ export class FirewallRules {
   readonly backend: BackendKind;
   private readonly run: CommandRunner;
   private installed: ResolvedConfig | undefined;
+  /** What our last nft install wrote, and how nft listed the table right after. */
+  private nftApplied: { script: string; listing: string | undefined } | undefined;
 
   private constructor(
     readonly detection: Detection,
@@ -91,7 +93,16 @@ export class FirewallRules {
     const resolved = resolveConfig(config);
     const actions: string[] = [];
     if (this.backend === 'nft') {
-      actions.push(...(await new NftTable(this.run).install(resolved)));
+      // The table is replaced as a whole, so compare first: unchanged since our last
+      // install of the same config means nothing to do (a rules watch calls this after
+      // every ruleset change, ours included, and must not reinstall forever).
+      const table = new NftTable(this.run);
+      const script = nftInstallScript(resolved);
+      const applied = this.nftApplied;
+      if (!applied || applied.script !== script || applied.listing !== (await table.current())) {
+        actions.push(...(await table.install(resolved)));
+        this.nftApplied = { script, listing: await table.current() };
+      }
     } else {
       const variant = this.backend === 'iptables-nft' ? 'nft' : 'legacy';
       for (const table of this.tables(variant)) {
@@ -113,6 +124,7 @@ export class FirewallRules {
   async remove(): Promise<ChangeReport> {
     const actions = await this.removeExcept(undefined);
     this.installed = undefined;
+    this.nftApplied = undefined;
     return { backend: this.backend, changed: actions.length > 0, actions };
   }
 

@@ -232,8 +232,16 @@ describe.skipIf(skip)('firewall rules, native nft backend', () => {
         return;
       }
       const fw = await FirewallRules.open({ netns: ns.name, backend: 'nft' });
-      await fw.install({ queue: 3, inbound: true });
-      expect(ns.exec('nft', ['list', 'table', 'inet', 'portcullis'])).toMatch(/queue/);
+      expect((await fw.install({ queue: 3, inbound: true })).changed).toBe(true);
+      const table = ns.exec('nft', ['list', 'table', 'inet', 'portcullis']);
+      expect(table).toMatch(/queue/);
+      // Twice changes nothing; a changed config or somebody else's edit does.
+      expect(await fw.install({ queue: 3, inbound: true })).toMatchObject({ changed: false });
+      expect(ns.exec('nft', ['list', 'table', 'inet', 'portcullis'])).toBe(table);
+      expect((await fw.install({ queue: 3, inbound: false })).changed).toBe(true);
+      ns.exec('nft', ['add', 'rule', 'inet', 'portcullis', 'output', 'counter']);
+      expect((await fw.install({ queue: 3, inbound: false })).changed).toBe(true);
+      expect((await fw.install({ queue: 3, inbound: false })).changed).toBe(false);
       await fw.remove();
       expect(ns.exec('nft', ['list', 'tables'])).not.toMatch(/portcullis/);
     } finally {
