@@ -255,6 +255,7 @@ export class Helper {
       pendingPrompts: 0,
       rules: 0,
       conntrack: this.accounting.state,
+      rulesRestored: this.interceptor.counters.rulesRestored,
       ...this.options.stateExtras?.(),
     };
   }

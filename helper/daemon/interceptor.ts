@@ -9,6 +9,7 @@
 import {
   DEFAULT_MARKS,
   FirewallRules,
+  RulesetChanges,
   type BackendKind,
   type ChangeReport,
   type DnsLogConfig,
@@ -87,6 +88,8 @@ export interface InterceptorCounters {
   coalesced: number;
   /** Decisions not logged one by one (over decisionLogPerSecond), only summed up. */
   logSuppressed: number;
+  /** Times our rules were found changed by somebody else (a ruleset reload) and restored. */
+  rulesRestored: number;
 }
 
 const COMPONENT = 'interceptor';
@@ -103,8 +106,12 @@ function newCounters(): InterceptorCounters {
     inFlight: 0,
     coalesced: 0,
     logSuppressed: 0,
+    rulesRestored: 0,
   };
 }
+
+/** How long the ruleset stays quiet before our rules are checked (a reload is many commits). */
+const RULES_CHECK_DELAY_MS = 200;
 
 /** Resolves with `fallback()` when `work` has not settled by `deadline` (epoch ms). */
 function byDeadline<T>(
@@ -134,6 +141,10 @@ export class Interceptor {
   private q: NfQueue | undefined;
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private ownsRules = false;
+  private rulesWatch: RulesetChanges | undefined;
+  private rulesCheck: NodeJS.Timeout | undefined;
+  /** The rules change in progress: changes run one after the other. */
+  private rulesOp: Promise<unknown> = Promise.resolve();
   private readonly marks: MarkLayout;
   /** The decision in progress per flow (tuple key), so a flow is decided once. */
   private readonly pendingFlows = new Map<string, Promise<Action>>();
@@ -211,6 +222,7 @@ export class Interceptor {
       // (a second one gets EPERM above and must not remove the first one's rules).
       this.ownsRules = true;
       const report = await this.installRules();
+      this.watchRules();
       log.info(COMPONENT, 'rules installed', {
         backend: report.backend,
         changed: report.changed,
@@ -233,16 +245,65 @@ export class Interceptor {
     }
   }
 
+  /** Installs or reconciles the rules; one change at a time (settings, the ruleset watch). */
   private installRules(): Promise<ChangeReport> {
-    const { queue, failClosed, inbound, dnsLog } = this.options;
-    if (!this.fw) throw new DaemonError('BAD_STATE', 'no firewall backend');
-    return this.fw.reconcile({
-      queue,
-      bypass: !failClosed,
-      inbound,
-      marks: this.marks,
-      ...(dnsLog ? { dnsLog } : {}),
+    const fw = this.fw;
+    if (!fw) return Promise.reject(new DaemonError('BAD_STATE', 'no firewall backend'));
+    const run = this.rulesOp.then(() => {
+      const { queue, failClosed, inbound, dnsLog } = this.options;
+      return fw.reconcile({
+        queue,
+        bypass: !failClosed,
+        inbound,
+        marks: this.marks,
+        ...(dnsLog ? { dnsLog } : {}),
+      });
     });
+    this.rulesOp = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * After every committed ruleset change in the namespace (nft, iptables-nft, firewalld,
+   * `nft flush ruleset`), once it has been quiet for a moment, checks our rules and puts
+   * back what somebody else removed: a reload must not end interception silently. Our own
+   * changes are checked too and find nothing to do.
+   */
+  private watchRules(): void {
+    const { netns, log } = this.options;
+    try {
+      this.rulesWatch = RulesetChanges.open(netns !== undefined ? { netns } : {});
+    } catch (error) {
+      log.warn(COMPONENT, `cannot watch the ruleset: ${(error as Error).message}`);
+      return;
+    }
+    this.rulesWatch.onError((e) => log.warn(COMPONENT, `ruleset watch: ${e.message}`));
+    this.rulesWatch.onChange(() => {
+      if (this.rulesCheck) clearTimeout(this.rulesCheck);
+      this.rulesCheck = setTimeout(() => void this.checkRules(), RULES_CHECK_DELAY_MS);
+    });
+  }
+
+  private async checkRules(): Promise<void> {
+    this.rulesCheck = undefined;
+    if (this.state !== 'running') return;
+    try {
+      const report = await this.installRules();
+      if (!report.changed || this.state !== 'running') return;
+      this.counters.rulesRestored++;
+      this.options.log.warn(
+        COMPONENT,
+        'rules were changed by somebody else (a ruleset reload?): restored',
+        {
+          backend: report.backend,
+          actions: report.actions.length,
+          times: this.counters.rulesRestored,
+        },
+      );
+      for (const a of report.actions) this.options.log.debug(COMPONENT, `rules: ${a}`);
+    } catch (error) {
+      this.options.log.error(COMPONENT, `cannot restore the rules: ${(error as Error).message}`);
+    }
   }
 
   get failClosed(): boolean {
@@ -300,6 +361,12 @@ export class Interceptor {
 
   private async teardown(): Promise<void> {
     this.logSuppressed();
+    // Our own removal must not be taken for a reload to undo.
+    this.rulesWatch?.close();
+    this.rulesWatch = undefined;
+    if (this.rulesCheck) clearTimeout(this.rulesCheck);
+    this.rulesCheck = undefined;
+    await this.rulesOp;
     const errors: unknown[] = [];
     if (this.fw && this.ownsRules) {
       try {

@@ -5,3 +5,4 @@ export * from './detect.js';
 export * from './iptables.js';
 export * from './nft.js';
 export * from './rules.js';
+export * from './watch.js';

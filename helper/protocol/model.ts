@@ -366,6 +366,11 @@ export const HelperState = v.object({
   conntrack: v.optional(ConntrackAccounting),
   /** Optional: present while the helper runs with recovered settings (settings.json was unusable). */
   settingsRecovered: v.optional(SettingsRecovery),
+  /**
+   * Optional (protocol 1.3): how often somebody else's ruleset change (a firewalld or
+   * ufw reload, `nft flush ruleset`) removed our rules and the helper put them back.
+   */
+  rulesRestored: v.optional(Count),
 });
 export type HelperState = v.InferOutput<typeof HelperState>;
 

@@ -27,6 +27,7 @@ DEFAULT_FILES=(
   test/root/helper-cli.test.ts
   test/root/helper-conntrack-accounting.test.ts
   test/root/helper-e2e.test.ts
+  test/root/ruleset-reload.test.ts
 )
 FILES=("$@")
 [[ ${#FILES[@]} -gt 0 ]] || FILES=("${DEFAULT_FILES[@]}")
