@@ -39,8 +39,7 @@ import {
   promptingArgs,
   removeHelperRules,
 } from '../support/helper-process.js';
-
-const CHROMIUM = '/usr/bin/chromium';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../support/chromium.js';
 
 function missing(): string | undefined {
   const firewall = firewallTestsUnavailable();
@@ -62,16 +61,6 @@ const ICON_SVG =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">' +
   '<path d="M16 2 29 9.5v13L16 30 3 22.5v-13z" fill="#3c873a"/>' +
   '<text x="16" y="21" font-size="12" text-anchor="middle" fill="#fff">js</text></svg>\n';
-
-const BROWSER_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-];
 
 describe.skipIf(skip)('the UI through the web host, against the real helper', () => {
   let client: TestNetns;
@@ -167,7 +156,7 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
       { web: true, port: 0, socket, tokenFile, open: false, help: false },
       () => undefined,
     );
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_FLAGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     page = await context.newPage();
     link = ui.host.issueUrl(null);

@@ -20,8 +20,8 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, TOKEN, until, type Harness } from '../support/ipc-harness.js';
 import { rootTestsUnavailable, TestNetns } from '../support/netns.js';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const NOBODY = 65534;
 const PORT = 8123;
 
@@ -38,15 +38,6 @@ if (skip) console.warn(`skipping web secrets tests: ${skip}`);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PROBE = join(ROOT, 'test', 'support', 'web-probe.mjs');
 const WS_MODULE = join(ROOT, 'node_modules', 'ws', 'wrapper.mjs');
-const BROWSER_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-];
 
 /** A child whose output lines are kept. */
 interface Child {
@@ -182,7 +173,7 @@ describe.skipIf(skip)('the web UI against other local users', () => {
         '#!/bin/sh',
         `echo $$ > '${priv}/opener.pid'`,
         `printf '%s\\n' "$1" > '${priv}/opened-url'`,
-        `'${CHROMIUM}' ${BROWSER_FLAGS.join(' ')} --user-data-dir='${priv}/profile' "$1" &`,
+        `'${CHROMIUM}' ${CHROMIUM_FLAGS.join(' ')} --user-data-dir='${priv}/profile' "$1" &`,
         'wait',
         '',
       ].join('\n'),
@@ -196,7 +187,7 @@ describe.skipIf(skip)('the web UI against other local users', () => {
     );
     browser = await chromium.launch({
       executablePath: join(pub, 'bin', 'chromium-in-ns'),
-      args: BROWSER_FLAGS,
+      args: CHROMIUM_FLAGS,
     });
   }, 240_000);
 
