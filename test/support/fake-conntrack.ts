@@ -133,6 +133,20 @@ export function tcpEntry(
   };
 }
 
+/**
+ * Four IPv4 TCP entries that the untrusted-filter tests tell apart: marks 0x10/0x11/0x20,
+ * status flags, a zone, another port and another destination (ids 1-4).
+ */
+export function tcpPopulation(): FakeEntry[] {
+  const { ASSURED, SEEN_REPLY, CONFIRMED } = C.STATUS_BITS;
+  return [
+    tcpEntry(1, { mark: 0x10, status: CONFIRMED }),
+    tcpEntry(2, { mark: 0x11, status: CONFIRMED | ASSURED | SEEN_REPLY }),
+    tcpEntry(3, { dport: 443, zone: 7, status: CONFIRMED | SEEN_REPLY }),
+    tcpEntry(4, { dst: '10.9.0.2', mark: 0x20, status: CONFIRMED | ASSURED }),
+  ];
+}
+
 /** The flows of a list call, by id. */
 export function idsOf(flows: readonly Flow[]): number[] {
   return flows.map((f) => f.id ?? -1).sort((a, b) => a - b);

@@ -5,20 +5,8 @@
  * before a conntrack-tools command is ignored, as conntrack 1.4.7 ignores it.
  */
 import { describe, expect, it } from 'vitest';
-import { STATUS_BITS } from '../../../helper/conntrack/constants.js';
 import { runConntrack } from '../../../helper/cli/conntrack.js';
-import { FakeConntrackTable, tcpEntry, type FakeEntry } from '../../support/fake-conntrack.js';
-
-const { ASSURED, SEEN_REPLY, CONFIRMED } = STATUS_BITS;
-
-function population(): FakeEntry[] {
-  return [
-    tcpEntry(1, { mark: 0x10, status: CONFIRMED }),
-    tcpEntry(2, { mark: 0x11, status: CONFIRMED | ASSURED | SEEN_REPLY }),
-    tcpEntry(3, { dport: 443, zone: 7, status: CONFIRMED | SEEN_REPLY }),
-    tcpEntry(4, { dst: '10.9.0.2', mark: 0x20, status: CONFIRMED | ASSURED }),
-  ];
-}
+import { FakeConntrackTable, tcpPopulation } from '../../support/fake-conntrack.js';
 
 async function cli(table: FakeConntrackTable, argv: string[]) {
   let stdout = '';
@@ -71,7 +59,7 @@ const rest = (ids: number[]) => ALL.filter((id) => !ids.includes(id));
 
 describe('portcullis conntrack with a kernel that ignores dump filters', () => {
   it.each(SUBCOMMAND_CASES)('list %j prints only matches', async (words, ids) => {
-    const table = new FakeConntrackTable(population());
+    const table = new FakeConntrackTable(tcpPopulation());
     const r = await cli(table, ['list', '--json', ...words]);
     expect(r.status, r.stderr).toBe(0);
     const listed = r.stdout
@@ -85,7 +73,7 @@ describe('portcullis conntrack with a kernel that ignores dump filters', () => {
   });
 
   it.each(SUBCOMMAND_CASES)('delete --all-matching %j deletes only matches', async (words, ids) => {
-    const table = new FakeConntrackTable(population());
+    const table = new FakeConntrackTable(tcpPopulation());
     const r = await cli(table, ['delete', '--all-matching', ...words]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe(`${ids.length} ${ids.length === 1 ? 'entry' : 'entries'} deleted\n`);
@@ -94,7 +82,7 @@ describe('portcullis conntrack with a kernel that ignores dump filters', () => {
   });
 
   it.each(COMPAT_CASES)('-L %j prints only matches', async (words, ids) => {
-    const table = new FakeConntrackTable(population());
+    const table = new FakeConntrackTable(tcpPopulation());
     const r = await cli(table, ['-L', ...words]);
     expect(r.status, r.stderr).toBe(0);
     expect(shown(r.stdout)).toEqual(ids);
@@ -102,7 +90,7 @@ describe('portcullis conntrack with a kernel that ignores dump filters', () => {
   });
 
   it.each(COMPAT_CASES)('-D %j deletes only matches', async (words, ids) => {
-    const table = new FakeConntrackTable(population());
+    const table = new FakeConntrackTable(tcpPopulation());
     const r = await cli(table, ['-D', ...words]);
     expect(r.status, r.stderr).toBe(ids.length ? 0 : 1);
     expect(shown(r.stdout)).toEqual(ids);
@@ -118,21 +106,21 @@ describe('portcullis conntrack WORD -L (conntrack-tools ignores stray words)', (
     [['words', '-s', '10.0.0.2', '-L', 'conntrack', 'more']],
     [['conntrack', '--dump']],
   ])('%j lists as conntrack 1.4.7 does', async (argv) => {
-    const table = new FakeConntrackTable(population());
+    const table = new FakeConntrackTable(tcpPopulation());
     const r = await cli(table, argv);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/flow entries have been shown\.\n$/);
   });
 
   it('a stray word before -D deletes what -D names, nothing else', async () => {
-    const table = new FakeConntrackTable(population());
+    const table = new FakeConntrackTable(tcpPopulation());
     const r = await cli(table, ['conntrack', '-D', '-s', '10.0.0.2']);
     expect(r.status, r.stderr).toBe(0);
     expect(table.ids()).toEqual([1, 3, 4]);
   });
 
   it('a mistyped subcommand is still named as one', async () => {
-    const table = new FakeConntrackTable(population());
+    const table = new FakeConntrackTable(tcpPopulation());
     for (const argv of [['lsit', '-p', 'tcp'], ['conntrack']]) {
       // A usage error: main() prints it with the hint, exit status 2.
       await expect(cli(table, argv)).rejects.toThrow(`unknown conntrack subcommand '${argv[0]}'`);

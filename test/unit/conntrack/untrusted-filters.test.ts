@@ -11,18 +11,15 @@ import { STATUS_BITS } from '../../../helper/conntrack/constants.js';
 import {
   FakeConntrackTable,
   idsOf,
-  tcpEntry,
+  tcpPopulation,
   type FakeEntry,
 } from '../../support/fake-conntrack.js';
 
-const { ASSURED, SEEN_REPLY, CONFIRMED } = STATUS_BITS;
+const { ASSURED, CONFIRMED } = STATUS_BITS;
 
 function population(): FakeEntry[] {
   return [
-    tcpEntry(1, { mark: 0x10, status: CONFIRMED }),
-    tcpEntry(2, { mark: 0x11, status: CONFIRMED | ASSURED | SEEN_REPLY }),
-    tcpEntry(3, { dport: 443, zone: 7, status: CONFIRMED | SEEN_REPLY }),
-    tcpEntry(4, { dst: '10.9.0.2', mark: 0x20, status: CONFIRMED | ASSURED }),
+    ...tcpPopulation(),
     {
       family: 'ipv6',
       orig: { src: '2001:db8::5', dst: '2001:db8::1', proto: 17, srcPort: 5, dstPort: 53 },
