@@ -28,6 +28,22 @@ function formatValue(v: string | number | boolean | null): string {
   return /^[^\s"=]+$/u.test(s) ? s : JSON.stringify(s);
 }
 
+/** A line without its time: `LEVEL component: message key=value ...`. */
+function formatLogBody(
+  level: LogLevel,
+  component: string,
+  message: string,
+  fields: LogFields,
+): string {
+  const extra = Object.entries(fields)
+    .filter((e): e is [string, string | number | boolean | null] => e[1] !== undefined)
+    .map(([k, v]) => ` ${k}=${formatValue(v)}`)
+    .join('');
+  // A message never spans lines: one event, one line.
+  const text = message.replace(/\s*\n\s*/gu, ' ');
+  return `${level} ${component}: ${text}${extra}`;
+}
+
 /** One log line (without the newline). */
 export function formatLogLine(
   time: Date,
@@ -36,13 +52,7 @@ export function formatLogLine(
   message: string,
   fields: LogFields = {},
 ): string {
-  const extra = Object.entries(fields)
-    .filter((e): e is [string, string | number | boolean | null] => e[1] !== undefined)
-    .map(([k, v]) => ` ${k}=${formatValue(v)}`)
-    .join('');
-  // A message never spans lines: one event, one line.
-  const text = message.replace(/\s*\n\s*/gu, ' ');
-  return `${time.toISOString()} ${level} ${component}: ${text}${extra}`;
+  return `${time.toISOString()} ${formatLogBody(level, component, message, fields)}`;
 }
 
 /** One journal line: the sd-daemon priority prefix, no time (journald stamps it). */
@@ -52,8 +62,7 @@ export function formatJournalLine(
   message: string,
   fields: LogFields = {},
 ): string {
-  const line = formatLogLine(new Date(0), level, component, message, fields);
-  return `<${SYSLOG_PRIORITY[level]}>${line.slice(line.indexOf(' ') + 1)}`;
+  return `<${SYSLOG_PRIORITY[level]}>${formatLogBody(level, component, message, fields)}`;
 }
 
 /**
