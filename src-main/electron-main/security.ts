@@ -11,24 +11,6 @@ export const APP_HOST = 'portcullis';
 export const APP_ORIGIN = `${APP_SCHEME}://${APP_HOST}`;
 export const APP_ENTRY = `${APP_ORIGIN}/index.html`;
 
-/**
- * Sent as a header with every app:// response (stricter than the renderer's
- * meta tag, which also allows the web host's loopback WebSocket; the browser
- * applies both). No inline script, no eval, nothing remote.
- */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "font-src 'self'",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "object-src 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
-
 export function secureWebPreferences(preload: string): WebPreferences {
   return {
     preload,

@@ -36,13 +36,10 @@
  *   and gets a fresh snapshot), like the helper's slow-consumer cut-off.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { dirname, extname, join, normalize, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as v from 'valibot';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import {
@@ -66,35 +63,12 @@ import {
 import { toApiError } from './bridge.js';
 import { ClientMessage, invokeArgs } from './web-schemas.js';
 import { PeerUidReader } from './web-peer.js';
-
-/** The CSP of every response (as Electron's app://, with the page's own WebSocket). */
-export const WEB_CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "worker-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "font-src 'self'",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "object-src 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
-
-const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.map': 'application/json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.woff2': 'font/woff2',
-  '.woff': 'font/woff',
-};
+import {
+  contentType,
+  defaultRendererDir,
+  rendererSecurityHeaders,
+  resolveRendererPath,
+} from './renderer-files.js';
 
 export interface WebHostOptions {
   api: PortcullisApi;
@@ -147,34 +121,6 @@ export interface WebHost {
   close(): Promise<void>;
 }
 
-/** dist/renderer, from the source tree or the compiled one. */
-export function defaultRendererDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return join(dir, 'dist', 'renderer');
-    const parent = dirname(dir);
-    if (parent === dir) return join(process.cwd(), 'dist', 'renderer');
-    dir = parent;
-  }
-}
-
-/** The file for a request path, or null (escape, dot-file, NUL). */
-export function resolveRendererFile(pathname: string, root: string): string | null {
-  let path: string;
-  try {
-    path = decodeURIComponent(pathname);
-  } catch {
-    return null;
-  }
-  if (path.includes('\0')) return null;
-  if (path === '/' || path === '') path = '/index.html';
-  const segments = path.split('/').filter((s) => s !== '');
-  if (segments.some((s) => s.startsWith('.'))) return null;
-  const file = normalize(join(root, ...segments));
-  const base = normalize(root.endsWith(sep) ? root : root + sep);
-  return file.startsWith(base) ? file : null;
-}
-
 /** A secret as stored: its SHA-256 (a lookup by hash leaks nothing about the secret). */
 function digest(secret: string): Buffer {
   return createHash('sha256').update(secret, 'utf8').digest();
@@ -186,13 +132,9 @@ function newSecret(): string {
 
 function securityHeaders(type: string): Record<string, string> {
   return {
-    'Content-Type': type,
-    'Content-Security-Policy': WEB_CONTENT_SECURITY_POLICY,
-    'X-Content-Type-Options': 'nosniff',
+    ...rendererSecurityHeaders(type),
     'X-Frame-Options': 'DENY',
-    'Cross-Origin-Opener-Policy': 'same-origin',
     'Cross-Origin-Resource-Policy': 'same-origin',
-    'Referrer-Policy': 'no-referrer',
     'Cache-Control': 'no-store',
     // One request per connection: an idle keep-alive socket would be a
     // handshake that never ends.
@@ -479,7 +421,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
     finishHandshake(conn);
-    const file = resolveRendererFile(pathname, root);
+    const file = resolveRendererPath(pathname, root);
     if (file === null) return send(404, 'not found');
     let body: Buffer;
     try {
@@ -488,7 +430,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       return send(404, 'not found');
     }
     res.writeHead(200, {
-      ...securityHeaders(MIME[extname(file).toLowerCase()] ?? 'application/octet-stream'),
+      ...securityHeaders(contentType(file)),
       'Content-Length': String(body.length),
     });
     res.end(req.method === 'HEAD' ? undefined : body);

@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  appRequestHandler,
-  contentType,
-  resolveAppFile,
-} from '../../../src-main/electron-main/app-protocol.js';
-import { CONTENT_SECURITY_POLICY } from '../../../src-main/electron-main/security.js';
+import { appRequestHandler, resolveAppFile } from '../../../src-main/electron-main/app-protocol.js';
+import { RENDERER_CSP, contentType } from '../../../src-main/node/renderer-files.js';
 
 const root = '/opt/Portcullis/resources/app.asar/dist/renderer';
 
@@ -48,18 +44,18 @@ describe('app:// resolution', () => {
     expect(ok.status).toBe(200);
     expect(await ok.text()).toBe('<html>');
     expect(ok.headers.get('content-type')).toBe('text/html; charset=utf-8');
-    expect(ok.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);
+    expect(ok.headers.get('content-security-policy')).toBe(RENDERER_CSP);
     expect(ok.headers.get('x-content-type-options')).toBe('nosniff');
     expect((await handler(new Request('app://portcullis/missing.js'))).status).toBe(404);
     expect((await handler(new Request('app://portcullis/../x'))).status).toBe(404);
     const post = await handler(new Request('app://portcullis/', { method: 'POST', body: 'x' }));
     expect(post.status).toBe(405);
-    expect(post.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);
+    expect(post.headers.get('content-security-policy')).toBe(RENDERER_CSP);
   });
 
   it('types module scripts as JavaScript (ES modules need it)', () => {
     expect(contentType('/a/b.js')).toBe('text/javascript; charset=utf-8');
     expect(contentType('/a/b.bin')).toBe('application/octet-stream');
-    expect(CONTENT_SECURITY_POLICY).not.toMatch(/unsafe|\*/);
+    expect(RENDERER_CSP).not.toMatch(/unsafe|\*/);
   });
 });

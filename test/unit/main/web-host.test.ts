@@ -18,8 +18,8 @@ import {
   WS_CLOSE_TOO_MANY,
   WS_FLOWS_PER_CHUNK,
 } from '../../../src-main/common/web-protocol.js';
+import { RENDERER_CSP } from '../../../src-main/node/renderer-files.js';
 import {
-  WEB_CONTENT_SECURITY_POLICY,
   startWebHost,
   type WebHost,
   type WebHostOptions,
@@ -161,7 +161,7 @@ describe('web host HTTP', () => {
     expect(codeOf(url).length).toBeGreaterThanOrEqual(43);
     const index = await get(h, '/');
     expect(index.status).toBe(200);
-    expect(index.headers['content-security-policy']).toBe(WEB_CONTENT_SECURITY_POLICY);
+    expect(index.headers['content-security-policy']).toBe(RENDERER_CSP);
     expect(index.headers['content-type']).toMatch(/text\/html/);
     expect(index.headers['x-content-type-options']).toBe('nosniff');
     expect(index.headers['connection']).toBe('close');
