@@ -18,6 +18,7 @@ import {
 import { NfQueueError } from '../nfqueue/errors.js';
 import { NfQueue, type NfQueuePacket } from '../nfqueue/queue.js';
 import type { Action, ConnectionRequest, VerdictReason } from '../protocol/model.js';
+import { remoteAddress } from '../protocol/rules.js';
 import { Deadlines } from './deadlines.js';
 import { DaemonError } from './errors.js';
 import type { Logger } from './log.js';
@@ -30,7 +31,7 @@ import type {
   HostNames,
   ProcessAttributor,
 } from './ports.js';
-import { buildRequest, remoteAddress, requestTuple, tupleKey } from './request.js';
+import { buildRequest, requestTuple, tupleKey } from './request.js';
 
 export interface InterceptorOptions {
   /** Work inside this `ip netns` (rules, queue); the helper's own namespace by default. */

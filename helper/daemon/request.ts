@@ -135,8 +135,3 @@ export function requestTuple(r: ConnectionRequest): ConnectionTuple {
 export function tupleKey(t: ConnectionTuple): string {
   return `${t.family}/${t.protocol}/${t.src}/${t.sport ?? '-'}/${t.dst}/${t.dport ?? '-'}`;
 }
-
-/** The remote end of a request: the destination of an outbound one, the source of an inbound one. */
-export function remoteAddress(r: ConnectionRequest): string {
-  return r.direction === 'outbound' ? r.dst : r.src;
-}

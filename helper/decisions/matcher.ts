@@ -6,6 +6,7 @@
  */
 import { parseIP } from '../conntrack/ip.js';
 import type { ConnectionRequest, Direction, Protocol, Rule, RuleMatch } from '../protocol/model.js';
+import { normalizeHost, remoteAddress } from '../protocol/rules.js';
 import { DecisionsError } from './errors.js';
 
 /** A request reduced to what rules look at, computed once per lookup. */
@@ -24,12 +25,6 @@ export interface RequestView {
   readonly direction: Direction;
 }
 
-/** Lower case and drop one trailing dot: "Example.COM." and "example.com" are the same name. */
-export function normalizeHost(host: string): string {
-  const lower = host.toLowerCase();
-  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
-}
-
 function toV4IfMapped(bytes: Uint8Array): Uint8Array {
   if (bytes.length !== 16) return bytes;
   for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return bytes;
@@ -39,8 +34,7 @@ function toV4IfMapped(bytes: Uint8Array): Uint8Array {
 
 export function requestView(request: ConnectionRequest): RequestView {
   const p = request.process;
-  const remote = request.direction === 'outbound' ? request.dst : request.src;
-  const bytes = parseIP(remote);
+  const bytes = parseIP(remoteAddress(request));
   return {
     exe: p?.exe ?? null,
     appId: p?.appId ?? null,

@@ -16,6 +16,7 @@
  */
 import * as v from 'valibot';
 import type { Duration, Protocol, Rule, RuleMatch } from '../protocol/model.js';
+import { ruleFromInput } from '../protocol/rules.js';
 import { compileMatch } from './matcher.js';
 import { RULES_VERSION, RulesDocument } from './store.js';
 
@@ -372,19 +373,14 @@ function convertOne(
   const parsedCreated = parseTime(os.created);
   // A timed rule runs from the conversion: its original start has long passed.
   const created = dur.kind === 'minutes' ? now : (parsedCreated ?? now);
-  const rule: Rule = {
-    id: ruleId(os.name, taken),
+  const input = {
     enabled: os.enabled ?? true,
     action,
     match,
     duration: dur,
-    created,
-    expires: dur.kind === 'minutes' ? created + dur.minutes * 60_000 : null,
     note: `opensnitch: ${os.name}`.slice(0, 200),
-    hits: 0,
-    lastHit: null,
   };
-  return { rule, notes };
+  return { rule: ruleFromInput(input, ruleId(os.name, taken), created), notes };
 }
 
 /** An input: the rule file's name (for the report) and its text. */

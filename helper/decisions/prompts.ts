@@ -18,14 +18,12 @@ import {
   type PromptAnswer,
   type Rule,
   type RuleInput,
-  type RuleMatch,
-  type AnswerScope,
   type VerdictReason,
 } from '../protocol/model.js';
+import { matchForScope, normalizeHost, remoteAddress } from '../protocol/rules.js';
 import { setNewest } from '../common/bounded-map.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { DecisionsError } from './errors.js';
-import { normalizeHost } from './matcher.js';
 
 /** The settings that decisions depend on (a subset of the model's Settings). */
 export interface DecisionSettings {
@@ -108,13 +106,8 @@ interface Pending {
   timer: TimerHandle;
 }
 
-/** The remote end of a request: dst for outbound, src for inbound. */
-export function remoteAddress(request: ConnectionRequest): string {
-  return request.direction === 'outbound' ? request.dst : request.src;
-}
-
 /** The coalescing key: app (app id or exe) and uid, destination, port, protocol, direction. */
-export function promptKey(request: ConnectionRequest): string {
+function promptKey(request: ConnectionRequest): string {
   const p = request.process;
   const app = p?.appId != null ? `app:${p.appId}` : p?.exe != null ? `exe:${p.exe}` : '-';
   const uid = request.uid ?? p?.uid ?? '-';
@@ -122,31 +115,6 @@ export function promptKey(request: ConnectionRequest): string {
     ? `host:${normalizeHost(request.host)}`
     : `addr:${remoteAddress(request)}`;
   return `${app}|${uid}|${dest}|${request.dport ?? '-'}|${request.protocol}|${request.direction}`;
-}
-
-/**
- * The rule match an answer's scope keeps (docs/rules.md): always the app (app
- * id for sandboxed apps, else the executable), the uid and the direction;
- * "destination" adds host (or address), port and protocol; "port" adds port
- * and protocol; "any" nothing more.
- */
-export function matchForScope(request: ConnectionRequest, scope: AnswerScope): RuleMatch {
-  const p = request.process;
-  const m: RuleMatch = {};
-  if (p?.appId != null) m.appId = p.appId;
-  else if (p?.exe != null) m.exe = p.exe;
-  const uid = request.uid ?? p?.uid ?? null;
-  if (uid !== null) m.uid = uid;
-  if (scope === 'destination') {
-    if (request.host) m.host = normalizeHost(request.host);
-    else m.address = remoteAddress(request);
-  }
-  if (scope !== 'any') {
-    if (request.dport !== null) m.port = { from: request.dport, to: request.dport };
-    m.protocol = request.protocol;
-  }
-  m.direction = request.direction;
-  return m;
 }
 
 export class PromptBroker {

@@ -16,6 +16,7 @@ import {
   type Rule,
   type RuleInput,
 } from '../protocol/model.js';
+import { ruleFromInput } from '../protocol/rules.js';
 import { atomicWrite, nodeFs, syncDir, type StoreFs } from './atomic.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { DecisionsError } from './errors.js';
@@ -448,18 +449,7 @@ export class RuleStore {
   }
 
   #fromInput(input: RuleInput, id: string, created: number): Rule {
-    const rule: Rule = {
-      id,
-      enabled: input.enabled ?? true,
-      action: input.action,
-      match: input.match,
-      duration: input.duration,
-      created,
-      expires: input.duration.kind === 'minutes' ? created + input.duration.minutes * 60_000 : null,
-      hits: 0,
-      lastHit: null,
-    };
-    if (input.note !== undefined) rule.note = input.note;
+    const rule = ruleFromInput(input, id, created);
     // Fails on a bad CIDR or host pattern before anything changes.
     compileMatch(rule.match);
     return rule;

@@ -1,32 +1,11 @@
 /**
- * Rule matches as the UI builds and previews them. The helper's decision
- * engine is the authority on what a rule matches; this copy of the semantics
- * in model.ts (RuleMatch) serves the in-memory API double and the renderer's
- * previews ("this answer creates: ..."), which must not import helper code.
+ * Rule matches as the UI builds and previews them. The match a prompt answer
+ * keeps comes from the protocol module, the same function the helper saves
+ * with, so the card's preview is the rule that gets saved.
  */
-import type { AnswerScope, ConnectionRequest, Flow, RuleMatch } from './api.js';
+import type { ConnectionRequest, Flow, RuleMatch } from './api.js';
 
-/**
- * The rule a prompt answer remembers, by scope:
- * - destination: this app, to this host (or address), port and protocol;
- * - port: this app, to any host on this port and protocol;
- * - any: this app, anywhere.
- * The app is its sandbox id when it has one, else its executable.
- */
-export function matchForScope(request: ConnectionRequest, scope: AnswerScope): RuleMatch {
-  const match: RuleMatch = { direction: request.direction };
-  const proc = request.process;
-  if (proc?.appId) match.appId = proc.appId;
-  else if (proc?.exe) match.exe = proc.exe;
-  else if (request.uid !== null) match.uid = request.uid;
-  if (scope === 'any') return match;
-  match.protocol = request.protocol;
-  if (request.dport !== null) match.port = { from: request.dport, to: request.dport };
-  if (scope === 'port') return match;
-  if (request.host) match.host = request.host;
-  else match.address = request.dst;
-  return match;
-}
+export { matchForScope, remoteAddress } from '../../helper/protocol/rules.js';
 
 /** "Create rule from this flow": the flow's process, destination, port and protocol. */
 export function matchForFlow(flow: Flow): RuleMatch {

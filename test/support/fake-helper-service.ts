@@ -12,6 +12,7 @@ import type {
   Settings,
   Stats,
 } from '../../helper/protocol/model.js';
+import { ruleFromInput } from '../../helper/protocol/rules.js';
 import type { HelperService } from '../../helper/server/service.js';
 
 export function makeFlow(id: number, overrides: Partial<Flow> = {}): Flow {
@@ -118,21 +119,6 @@ export function makeStats(time: number): Stats {
   };
 }
 
-function ruleFrom(input: RuleInput, id: string, now: number): Rule {
-  return {
-    id,
-    enabled: input.enabled ?? true,
-    action: input.action,
-    match: input.match,
-    duration: input.duration,
-    created: now,
-    expires: input.duration.kind === 'minutes' ? now + input.duration.minutes * 60_000 : null,
-    ...(input.note !== undefined ? { note: input.note } : {}),
-    hits: 0,
-    lastHit: null,
-  };
-}
-
 function toInput(rule: Rule): RuleInput {
   return {
     enabled: rule.enabled,
@@ -233,7 +219,7 @@ export class FakeHelperService implements HelperService {
   };
   'rules.add': HelperService['rules.add'] = async (p, c) => {
     this.record('rules.add', p, c.peer.uid);
-    const rule = ruleFrom(p, `r${this.nextRule++}`, 1_700_000_000_000);
+    const rule = ruleFromInput(p, `r${this.nextRule++}`, 1_700_000_000_000);
     this.rules.push(rule);
     return rule;
   };
@@ -263,7 +249,7 @@ export class FakeHelperService implements HelperService {
     this.record('rules.import', p, c.peer.uid);
     const removed = p.mode === 'replace' ? this.rules.length : 0;
     if (p.mode === 'replace') this.rules = [];
-    for (const input of p.rules) this.rules.push(ruleFrom(input, `r${this.nextRule++}`, 1));
+    for (const input of p.rules) this.rules.push(ruleFromInput(input, `r${this.nextRule++}`, 1));
     return { added: p.rules.length, removed };
   };
   /** Staged imports by id. No rule checks beyond the wire's: tests of those
@@ -294,7 +280,7 @@ export class FakeHelperService implements HelperService {
     this.stagings.delete(p.staging);
     const removed = p.mode === 'replace' ? this.rules.length : 0;
     if (p.mode === 'replace') this.rules = [];
-    for (const input of rules) this.rules.push(ruleFrom(input, `r${this.nextRule++}`, 1));
+    for (const input of rules) this.rules.push(ruleFromInput(input, `r${this.nextRule++}`, 1));
     return { added: rules.length, skipped: 0, removed };
   };
   'rules.importAbort': HelperService['rules.importAbort'] = async (p, c) => {

@@ -5,10 +5,10 @@ import {
   buildRequest,
   directionOf,
   protocolName,
-  remoteAddress,
   requestTuple,
   tupleKey,
 } from '../../../helper/daemon/request.js';
+import { remoteAddress } from '../../../helper/protocol/rules.js';
 import { conntrackTuple } from '../../../helper/daemon/flows.js';
 import type { Flow as CtFlow } from '../../../helper/conntrack/index.js';
 

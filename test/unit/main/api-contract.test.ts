@@ -60,10 +60,15 @@ describe('rule matches', () => {
   const r = request();
 
   it('derives the remembered match from the answer scope', () => {
-    expect(matchForScope(r, 'any')).toEqual({ direction: 'outbound', exe: '/usr/bin/curl' });
+    expect(matchForScope(r, 'any')).toEqual({
+      direction: 'outbound',
+      exe: '/usr/bin/curl',
+      uid: 1000,
+    });
     expect(matchForScope(r, 'port')).toEqual({
       direction: 'outbound',
       exe: '/usr/bin/curl',
+      uid: 1000,
       protocol: 'tcp',
       port: { from: 443, to: 443 },
     });
@@ -75,6 +80,7 @@ describe('rule matches', () => {
     expect(matchForScope(sandboxed, 'any')).toEqual({
       direction: 'outbound',
       appId: 'org.mozilla.firefox',
+      uid: 1000,
     });
   });
 

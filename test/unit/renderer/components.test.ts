@@ -177,6 +177,25 @@ describe('Prompts view', () => {
     expect(w.text()).toContain('No connection is waiting');
   });
 
+  it('an inbound prompt names the remote side in its title and its rule preview', async () => {
+    const inbound = request({
+      direction: 'inbound',
+      src: '198.51.100.7',
+      dst: '192.168.1.10',
+      dport: 22,
+      host: null,
+    });
+    api.upsertPrompt(prompt('p1', Date.now(), { request: inbound }));
+    const w = mountWith(PromptsView);
+    await nextTick();
+    await w.get('select').setValue('forever');
+    expect(w.get('h3').text()).toContain('accept from 198.51.100.7');
+    expect(w.get('.preview').text()).toBe(
+      'Remembers: /usr/bin/curl uid 1000 from 198.51.100.7 port 22 tcp',
+    );
+    expect(w.text()).not.toContain('192.168.1.10');
+  });
+
   it('is keyboard-driven: arrows select, D denies, Right then Enter denies', async () => {
     api.upsertPrompt(prompt('a', 1));
     api.upsertPrompt(prompt('b', 2, { request: request({ host: 'b.example' }) }));
