@@ -64,10 +64,9 @@ export function decodePacketAttributes(
   family: number,
 ): QueuedPacket {
   let hasHeader = false;
-  // Every field from the start, in one order: one hidden class for every
-  // packet whatever attributes it carries, so the code that reads packets stays
-  // monomorphic (a shape per attribute combination deoptimised it on the first
-  // packets that differed from the warm-up's).
+  // Every field from the start, in one order: one object shape for every
+  // packet whatever attributes it carries, so the code that reads packets
+  // sees one shape.
   const p: QueuedPacket = {
     queue,
     family,

@@ -2,9 +2,9 @@ import { NfQueueError } from './errors.js';
 import { isPlainVerdict, type VerdictOptions } from './encode.js';
 
 export const WAITING = 0;
-export const DECIDED = 1;
-export const SENT = 2;
-export type EntryState = typeof WAITING | typeof DECIDED | typeof SENT;
+const DECIDED = 1;
+const SENT = 2;
+type EntryState = typeof WAITING | typeof DECIDED | typeof SENT;
 
 /** A packet waiting for its verdict, in arrival (= id) order. */
 export interface PendingEntry {
@@ -28,16 +28,6 @@ export interface VerdictOp {
   /** The first id a batch covers. */
   firstId: number;
   options?: VerdictOptions;
-}
-
-/** An empty array that is already of the kind that holds objects: `[]` starts
- * as a small-integer array and changes kind on its first object, and code V8
- * optimised on the tables of the warm-up (whose arrays had changed already)
- * would be deoptimised by the first packet of every new queue. */
-function objectArray<T>(): T[] {
-  const a: unknown[] = [null];
-  a.length = 0;
-  return a as T[];
 }
 
 /** Receives the messages drain work out, one call per message, without
@@ -75,11 +65,11 @@ export class OutstandingTable {
   /** Arrival list: entries [head, tail). The array is never shortened (a
    * `length = 0` drops its backing store, so the next push would allocate
    * again, every tick); slots past the tail hold undefined. */
-  private fifo: PendingEntry[] = objectArray();
+  private fifo: PendingEntry[] = [];
   private head = 0;
   private tail = 0;
   private live = 0;
-  private decided: PendingEntry[] = objectArray();
+  private decided: PendingEntry[] = [];
   private decidedCount = 0;
   /** Ids in the list grow (mod 2^32) with the position: lookup by distance. */
   private ordered = true;

@@ -9,9 +9,9 @@ import { NetlinkDecodeError } from '../netlink/errors.js';
 import type { HardwareAddress, PacketTimestamp, VlanInfo } from './types.js';
 
 /** sizeof(struct nfqnl_msg_packet_hw) == sizeof(struct nfulnl_msg_packet_hw) */
-export const PACKET_HW_LEN = 12;
+const PACKET_HW_LEN = 12;
 /** sizeof(struct nfqnl_msg_packet_timestamp) == sizeof(struct nfulnl_msg_packet_timestamp) */
-export const PACKET_TIMESTAMP_LEN = 16;
+const PACKET_TIMESTAMP_LEN = 16;
 /** NFQA_VLAN_PROTO == NFULA_VLAN_PROTO, NFQA_VLAN_TCI == NFULA_VLAN_TCI. */
 const VLAN_PROTO = 1;
 const VLAN_TCI = 2;
