@@ -168,7 +168,7 @@ export function createHelperService(parts: ServiceParts): HelperService {
     'history.query': (q) =>
       guarded(async () => {
         await history.loaded();
-        const page = await history.search({
+        const page = await history.queryAll({
           limit: q.limit,
           ...(q.since !== undefined ? { since: q.since } : {}),
           ...(q.until !== undefined ? { until: q.until } : {}),

@@ -2,3 +2,4 @@
 export * from './errors.js';
 export * from './segments.js';
 export * from './store.js';
+export type * from './types.js';

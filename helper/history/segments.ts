@@ -7,8 +7,8 @@
 import * as v from 'valibot';
 import { Count, EpochMs, HistoryEntry } from '../protocol/model.js';
 
-export const SEGMENT_PREFIX = 'seg-';
-export const SEGMENT_SUFFIX = '.jsonl';
+const SEGMENT_PREFIX = 'seg-';
+const SEGMENT_SUFFIX = '.jsonl';
 
 export function segmentName(firstSeq: number): string {
   return `${SEGMENT_PREFIX}${String(firstSeq).padStart(16, '0')}${SEGMENT_SUFFIX}`;
@@ -47,13 +47,6 @@ export function parseLine(line: string): ParsedLine {
   }
   const r = v.safeParse(HistoryEntry, raw);
   return r.success ? { kind: 'entry', entry: r.output } : { kind: 'bad' };
-}
-
-/** Splits a segment's text into complete lines; a last line without "\n" is torn. */
-export function splitLines(text: string): { lines: string[]; torn: boolean } {
-  const lines = text.split('\n');
-  const last = lines.pop() ?? '';
-  return { lines: lines.filter((l) => l !== ''), torn: last !== '' };
 }
 
 /**

@@ -184,7 +184,9 @@ describe('HistorySink', () => {
     } as Flow;
     sink.flowEnded(flow);
     sink.flowEnded(flow); // once only
-    const [entry] = store.query({ limit: 10 }).entries.filter((e) => e.request.sport === 40000);
+    const [entry] = store
+      .queryMemory({ limit: 10 })
+      .entries.filter((e) => e.request.sport === 40000);
     expect(entry).toMatchObject({ bytesOut: 10, bytesIn: 20, packetsOut: 1, packetsIn: 2 });
     expect(entry!.ended).not.toBeNull();
     await store.close();
@@ -198,9 +200,12 @@ describe('HistorySink', () => {
     sink.record({ request, action: 'allow', reason: 'rule', ruleId: null, decidedAt: 1000 }, given);
     const ended = { bytesOut: 1, bytesIn: 2, packetsOut: 3, packetsIn: 4 } as Flow;
     sink.flowEnded(ended, 'some/other/key');
-    expect(store.query({ limit: 10 }).entries[0]!.ended).toBeNull();
+    expect(store.queryMemory({ limit: 10 }).entries[0]!.ended).toBeNull();
     sink.flowEnded(ended, given);
-    expect(store.query({ limit: 10 }).entries[0]).toMatchObject({ bytesOut: 1, packetsIn: 4 });
+    expect(store.queryMemory({ limit: 10 }).entries[0]).toMatchObject({
+      bytesOut: 1,
+      packetsIn: 4,
+    });
     // A key that is not the request's own is used as given, not rebuilt.
     sink.record(
       {
@@ -214,7 +219,7 @@ describe('HistorySink', () => {
     );
     sink.flowEnded(ended, 'k');
     expect(
-      store.query({ limit: 10 }).entries.find((e) => e.request.sport === 40003)!.ended,
+      store.queryMemory({ limit: 10 }).entries.find((e) => e.request.sport === 40003)!.ended,
     ).not.toBeNull();
     await store.close();
   });

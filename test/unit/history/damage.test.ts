@@ -55,7 +55,7 @@ async function everything(s: HistoryStore): Promise<{ seq: number; port: number 
   const out: { seq: number; port: number | null }[] = [];
   let before: number | undefined;
   for (;;) {
-    const page = await s.search({
+    const page = await s.queryAll({
       limit: 7,
       ...(before !== undefined ? { beforeSeq: before } : {}),
     });
@@ -116,11 +116,11 @@ describe('damaged history lines', () => {
     const { file, offsets } = await damagedSegment();
     const s = await open();
     expect(await everything(s)).toEqual(all80);
-    expect(s.query({ limit: 100 }).entries).toHaveLength(80);
+    expect(s.queryMemory({ limit: 100 }).entries).toHaveLength(80);
     expect(s.loadReport).toMatchObject({ entries: 80, skippedLines: 3, tornLines: 1 });
     // A flow's end finds its entry by seq: the order is intact.
     expect(s.markEnded(75, { ended: clock.now() + 500, bytesOut: 7 })).toBe(true);
-    expect((await s.search({ beforeSeq: 76, limit: 1 })).entries[0]).toMatchObject({
+    expect((await s.queryAll({ beforeSeq: 76, limit: 1 })).entries[0]).toMatchObject({
       seq: 75,
       bytesOut: 7,
       request: { dport: 1074 },

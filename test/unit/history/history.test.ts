@@ -65,21 +65,21 @@ describe('appending and querying', () => {
       s.append(input(i));
       clock.advance(1000);
     }
-    const all = s.query({ limit: 100 });
+    const all = s.queryMemory({ limit: 100 });
     expect(all.entries.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => 20 - i));
     expect(all.nextBeforeSeq).toBeNull();
     const t0 = 1_700_000_000_000;
-    expect(s.query({ since: t0 + 5000, until: t0 + 8000 }).entries.map((e) => e.seq)).toEqual([
-      8, 7, 6,
-    ]);
-    expect(s.query({ action: 'deny' }).entries.every((e) => e.action === 'deny')).toBe(true);
-    expect(s.query({ action: 'deny' }).entries).toHaveLength(5);
-    expect(s.query({ text: 'FIREFOX' }).entries.map((e) => e.seq)).toEqual([
+    expect(s.queryMemory({ since: t0 + 5000, until: t0 + 8000 }).entries.map((e) => e.seq)).toEqual(
+      [8, 7, 6],
+    );
+    expect(s.queryMemory({ action: 'deny' }).entries.every((e) => e.action === 'deny')).toBe(true);
+    expect(s.queryMemory({ action: 'deny' }).entries).toHaveLength(5);
+    expect(s.queryMemory({ text: 'FIREFOX' }).entries.map((e) => e.seq)).toEqual([
       19, 16, 13, 10, 7, 4, 1,
     ]);
-    expect(s.query({ text: 'h4.example' }).entries.map((e) => e.seq)).toEqual([5]);
-    expect(s.query({ text: '192.0.2.17' }).entries.map((e) => e.seq)).toEqual([18]);
-    expect(s.query({ text: 'bob' }).entries.map((e) => e.seq)).toEqual([16, 11, 6, 1]);
+    expect(s.queryMemory({ text: 'h4.example' }).entries.map((e) => e.seq)).toEqual([5]);
+    expect(s.queryMemory({ text: '192.0.2.17' }).entries.map((e) => e.seq)).toEqual([18]);
+    expect(s.queryMemory({ text: 'bob' }).entries.map((e) => e.seq)).toEqual([16, 11, 6, 1]);
   });
 
   it('text matches the command line, its arguments joined by spaces', async () => {
@@ -87,19 +87,19 @@ describe('appending and querying', () => {
     const python = proc({ exe: '/usr/bin/python3.11', cmdline: ['python3', '-m', 'http.server'] });
     s.append(input(1, { request: req({ process: python }) }));
     s.append(input(2));
-    expect(s.query({ text: '-m HTTP.server' }).entries.map((e) => e.seq)).toEqual([1]);
-    expect(s.query({ text: 'curl https://' }).entries.map((e) => e.seq)).toEqual([2]);
-    expect(s.query({ text: 'http.server --bind' }).entries).toEqual([]);
+    expect(s.queryMemory({ text: '-m HTTP.server' }).entries.map((e) => e.seq)).toEqual([1]);
+    expect(s.queryMemory({ text: 'curl https://' }).entries.map((e) => e.seq)).toEqual([2]);
+    expect(s.queryMemory({ text: 'http.server --bind' }).entries).toEqual([]);
   });
 
   it('pages with beforeSeq', async () => {
     const s = await open();
     for (let i = 0; i < 7; i++) s.append(input(i));
-    const p1 = s.query({ limit: 3 });
+    const p1 = s.queryMemory({ limit: 3 });
     expect(p1.entries.map((e) => e.seq)).toEqual([7, 6, 5]);
-    const p2 = s.query({ limit: 3, beforeSeq: p1.nextBeforeSeq! });
+    const p2 = s.queryMemory({ limit: 3, beforeSeq: p1.nextBeforeSeq! });
     expect(p2.entries.map((e) => e.seq)).toEqual([4, 3, 2]);
-    const p3 = s.query({ limit: 3, beforeSeq: p2.nextBeforeSeq! });
+    const p3 = s.queryMemory({ limit: 3, beforeSeq: p2.nextBeforeSeq! });
     expect(p3).toEqual({ entries: [expect.objectContaining({ seq: 1 })], nextBeforeSeq: null });
   });
 
@@ -128,7 +128,7 @@ describe('appending and querying', () => {
       }),
     ).toBe(true);
     expect(s.markEnded(999, { ended: 1 })).toBe(false);
-    expect(s.query({}).entries[1]).toMatchObject({
+    expect(s.queryMemory({}).entries[1]).toMatchObject({
       seq: 1,
       bytesOut: 10,
       bytesIn: 20,
@@ -144,7 +144,7 @@ describe('appending and querying', () => {
     expect(lines[0]).toMatchObject({ seq: 1, bytesOut: 10, ended: clock.now() + 5 });
     expect(lines).toContainEqual(expect.objectContaining({ endOf: 1, bytesOut: 10 }));
     const again = await open();
-    expect(again.query({}).entries[1]).toMatchObject({ seq: 1, bytesOut: 10, packetsIn: 2 });
+    expect(again.queryMemory({}).entries[1]).toMatchObject({ seq: 1, bytesOut: 10, packetsIn: 2 });
     expect(again.loadReport).toMatchObject({ entries: 2, endRecords: 2, skippedLines: 0 });
     expect(again.nextSeq).toBe(1000);
   });
@@ -159,13 +159,13 @@ describe('loading damaged files', () => {
     await appendFile(join(histDir(), name!), 'not json\n{"seq":4,"request":');
     const again = await open();
     expect(again.loadReport).toMatchObject({ entries: 3, skippedLines: 2, tornLines: 1 });
-    expect(again.query({}).entries.map((e) => e.seq)).toEqual([3, 2, 1]);
+    expect(again.queryMemory({}).entries.map((e) => e.seq)).toEqual([3, 2, 1]);
     again.append(input(3));
     await again.close();
     // The torn file is left as it was; the new entry went to a new segment.
     expect((await readdir(histDir())).sort()).toEqual([name, segmentName(4)].sort());
     const third = await open();
-    expect(third.query({}).entries.map((e) => e.seq)).toEqual([4, 3, 2, 1]);
+    expect(third.queryMemory({}).entries.map((e) => e.seq)).toEqual([4, 3, 2, 1]);
     expect(third.loadReport.tornLines).toBe(1);
   });
 
@@ -184,7 +184,7 @@ describe('loading', () => {
     await a.close();
     stores.splice(stores.indexOf(a), 1);
     const b = await open();
-    const entries = b.query({ limit: 100 }).entries;
+    const entries = b.queryMemory({ limit: 100 }).entries;
     expect(entries).toHaveLength(30);
     const byContent = new Map<string, unknown>();
     for (const e of entries) {
@@ -217,14 +217,14 @@ describe('lazy loading', () => {
     expect(fresh.seq).toBe(41);
     // An old flow ends before its entry is loaded: the end is kept for the load.
     expect(b.markEnded(7, { ended: clock.now(), bytesOut: 70, bytesIn: 7 })).toBe(true);
-    expect(b.query({ limit: 100 }).entries.map((e) => e.seq)).toEqual([41]);
+    expect(b.queryMemory({ limit: 100 }).entries.map((e) => e.seq)).toEqual([41]);
 
     await Promise.all([b.loaded(), b.loaded()]);
     expect(b.isLoaded).toBe(true);
     expect(b.loadReport.entries).toBe(40);
-    const seqs = b.query({ limit: 100 }).entries.map((e) => e.seq);
+    const seqs = b.queryMemory({ limit: 100 }).entries.map((e) => e.seq);
     expect(seqs).toEqual([41, ...Array.from({ length: 40 }, (_, k) => 40 - k)]);
-    const seven = b.query({ limit: 100 }).entries.find((e) => e.seq === 7)!;
+    const seven = b.queryMemory({ limit: 100 }).entries.find((e) => e.seq === 7)!;
     expect(seven).toMatchObject({ bytesOut: 70, bytesIn: 7 });
     await b.close();
     stores.splice(stores.indexOf(b), 1);
@@ -232,7 +232,7 @@ describe('lazy loading', () => {
     // Both runs, and the end record, survive the next (eager) open.
     const c = await open();
     expect(c.size).toBe(41);
-    expect(c.query({ limit: 100 }).entries.find((e) => e.seq === 7)?.bytesOut).toBe(70);
+    expect(c.queryMemory({ limit: 100 }).entries.find((e) => e.seq === 7)?.bytesOut).toBe(70);
     expect(c.nextSeq).toBe(42);
   });
 
@@ -247,7 +247,7 @@ describe('lazy loading', () => {
     expect(b.nextSeq).toBe(2);
     await b.loaded();
     expect(b.loadReport.tornLines).toBe(1);
-    expect(b.query().entries.map((e) => e.seq)).toEqual([1]);
+    expect(b.queryMemory().entries.map((e) => e.seq)).toEqual([1]);
   });
 });
 
@@ -267,7 +267,7 @@ describe('rotation', () => {
     // Memory holds exactly what the remaining segments hold, ending at the newest.
     await s.close();
     const again = await open({ segmentBytes: 4096, maxBytes: 16_384 });
-    const onDisk = again.query({ limit: 10_000 }).entries.map((e) => e.seq);
+    const onDisk = again.queryMemory({ limit: 10_000 }).entries.map((e) => e.seq);
     expect(onDisk[0]).toBe(200);
     expect(s.size).toBe(onDisk.length);
     expect(onDisk.at(-1)).toBeGreaterThan(1);
@@ -287,7 +287,7 @@ describe('rotation', () => {
       s.append(input(i, { decidedAt: clock.now() }));
       await s.flush();
     }
-    const seqs = s.query({ limit: 1000 }).entries.map((e) => e.seq);
+    const seqs = s.queryMemory({ limit: 1000 }).entries.map((e) => e.seq);
     expect(Math.min(...seqs)).toBeGreaterThan(9);
     await s.close();
     // A restart after the age limit deletes what is left of the old data too.
@@ -318,9 +318,9 @@ describe('rotation', () => {
           }
           await s.close();
           // Queried after close: the last flush may rotate and delete a segment.
-          const before = s.query({ limit: 10_000 }).entries;
+          const before = s.queryMemory({ limit: 10_000 }).entries;
           const again = await open(opts);
-          const after = again.query({ limit: 10_000 }).entries;
+          const after = again.queryMemory({ limit: 10_000 }).entries;
           // Nothing lost that was kept, nothing invented; the newest always survives.
           expect(after).toEqual(before);
           expect(after[0]?.seq).toBe(count);
@@ -337,7 +337,7 @@ describe('rotation', () => {
 });
 
 describe('charts and dry runs', () => {
-  it('series counts allowed, denied, prompted and the bytes of ended flows per bucket', async () => {
+  it('seriesMemory counts allowed, denied, prompted and the bytes of ended flows per bucket', async () => {
     const s = await open();
     const t0 = clock.now();
     const mk = (dt: number, action: Action, reason: VerdictReason) =>
@@ -350,28 +350,28 @@ describe('charts and dry runs', () => {
     // Ended flows bring their bytes; an open one counts none yet.
     s.markEnded(first.seq, { ended: t0 + 5000, bytesOut: 100, bytesIn: 2000 });
     s.markEnded(third.seq, { ended: t0 + 5000, bytesOut: 7, bytesIn: null });
-    expect(s.series({ since: t0, until: t0 + 3000, bucketMs: 1000 })).toEqual([
+    expect(s.seriesMemory({ since: t0, until: t0 + 3000, bucketMs: 1000 })).toEqual([
       { start: t0, allowed: 1, denied: 1, prompted: 1, bytesOut: 100, bytesIn: 2000 },
       { start: t0 + 1000, allowed: 1, denied: 0, prompted: 1, bytesOut: 7, bytesIn: 0 },
       { start: t0 + 2000, allowed: 0, denied: 1, prompted: 0, bytesOut: 0, bytesIn: 0 },
     ]);
-    expect(() => s.series({ since: 0, until: 1e9, bucketMs: 1 })).toThrow(/buckets/u);
+    expect(() => s.seriesMemory({ since: 0, until: 1e9, bucketMs: 1 })).toThrow(/buckets/u);
   });
 
-  it('dryRun lists what a rule would have matched, with the total', async () => {
+  it('dryRunMemory lists what a rule would have matched, with the total', async () => {
     const s = await open();
     for (let i = 0; i < 30; i++) s.append(input(i));
-    const firefox = s.dryRun({ exe: '/usr/bin/firefox' }, { limit: 3 });
+    const firefox = s.dryRunMemory({ exe: '/usr/bin/firefox' }, { limit: 3 });
     expect(firefox.total).toBe(10);
     expect(firefox.entries.map((e) => e.seq)).toEqual([28, 25, 22]);
-    const hosts = s.dryRun({ host: '*.example.com', port: { from: 1000, to: 1009 } });
+    const hosts = s.dryRunMemory({ host: '*.example.com', port: { from: 1000, to: 1009 } });
     expect(hosts.entries.map((e) => e.seq)).toEqual([9, 7, 5, 3, 1]);
-    expect(s.dryRun({ address: '192.0.2.0/30' }).total).toBe(4);
-    expect(s.dryRun({ exe: '/nothing' })).toEqual({ entries: [], total: 0 });
+    expect(s.dryRunMemory({ address: '192.0.2.0/30' }).total).toBe(4);
+    expect(s.dryRunMemory({ exe: '/nothing' })).toEqual({ entries: [], total: 0 });
   });
 });
 
-describe('queries beyond the memory window (search, seriesAll, dryRunAll)', () => {
+describe('queries beyond the memory window (queryAll, seriesAll, dryRunAll)', () => {
   const N = 3000;
   // A small window (10 entries, trimmed in chunks of 1,024) and small segments: most
   // entries are only on disk, spread over many segments.
@@ -391,7 +391,7 @@ describe('queries beyond the memory window (search, seriesAll, dryRunAll)', () =
     const seqs: number[] = [];
     let before: number | undefined;
     for (;;) {
-      const page = await s.search({
+      const page = await s.queryAll({
         ...q,
         limit: 97,
         ...(before !== undefined ? { beforeSeq: before } : {}),
@@ -402,7 +402,7 @@ describe('queries beyond the memory window (search, seriesAll, dryRunAll)', () =
     }
   }
 
-  it('pages through every kept entry, newest first, with filters; query() sees only memory', async () => {
+  it('pages through every kept entry, newest first, with filters; queryMemory() sees only memory', async () => {
     const s = await filled();
     expect(s.size).toBeLessThan(N);
     expect(s.segments().length).toBeGreaterThan(3);
@@ -417,7 +417,7 @@ describe('queries beyond the memory window (search, seriesAll, dryRunAll)', () =
     expect(denied).toEqual(expected);
     const firefox = await allPages(s, { text: 'FIREFOX' });
     expect(firefox).toHaveLength(N / 3);
-    expect(s.query({ limit: 10_000 }).entries.length).toBe(s.size);
+    expect(s.queryMemory({ limit: 10_000 }).entries.length).toBe(s.size);
   });
 
   it('gives entries only on disk their end counters, also after a reopen', async () => {
@@ -425,7 +425,7 @@ describe('queries beyond the memory window (search, seriesAll, dryRunAll)', () =
     // seq 5 left the window long ago: its end record goes to a later segment.
     expect(s.markEnded(5, { ended: clock.now() + 9, bytesOut: 55, bytesIn: 66 })).toBe(true);
     const hit = async (store: HistoryStore) =>
-      (await store.search({ beforeSeq: 6, limit: 1 })).entries[0];
+      (await store.queryAll({ beforeSeq: 6, limit: 1 })).entries[0];
     expect(await hit(s)).toMatchObject({ seq: 5, bytesOut: 55, bytesIn: 66 });
     await s.close();
     stores.splice(stores.indexOf(s), 1);
@@ -439,7 +439,7 @@ describe('queries beyond the memory window (search, seriesAll, dryRunAll)', () =
     const s = await filled();
     const t0 = clock.now();
     const q = { since: t0, until: t0 + N, bucketMs: 1000 };
-    const memoryOnly = s.series(q).reduce((n, b) => n + b.allowed + b.denied, 0);
+    const memoryOnly = s.seriesMemory(q).reduce((n, b) => n + b.allowed + b.denied, 0);
     const all = await s.seriesAll(q);
     expect(all.reduce((n, b) => n + b.allowed + b.denied, 0)).toBe(N);
     expect(all.reduce((n, b) => n + b.denied, 0)).toBe(N / 4);
@@ -447,12 +447,12 @@ describe('queries beyond the memory window (search, seriesAll, dryRunAll)', () =
     const dry = await s.dryRunAll({ exe: '/usr/bin/firefox' }, { limit: 5 });
     expect(dry.total).toBe(N / 3);
     expect(dry.entries.map((e) => e.seq)).toEqual([2998, 2995, 2992, 2989, 2986]);
-    expect(s.dryRun({ exe: '/usr/bin/firefox' }).total).toBeLessThan(N / 3);
+    expect(s.dryRunMemory({ exe: '/usr/bin/firefox' }).total).toBeLessThan(N / 3);
   });
 
   it('keeps the segments read for paging a minute after their last use, then drops them', async () => {
     const s = await filled();
-    const first = async () => (await s.search({ beforeSeq: 2, limit: 1 })).entries[0]?.seq;
+    const first = async () => (await s.queryAll({ beforeSeq: 2, limit: 1 })).entries[0]?.seq;
     expect(await first()).toBe(1);
     // Removed behind the store's back: the cached copy still answers...
     await rm(join(histDir(), s.segments()[0]!.name));

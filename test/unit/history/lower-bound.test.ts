@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { lowerBound } from '../../../helper/history/store.js';
+import { lowerBound } from '../../../helper/history/entries.js';
 
 describe('lowerBound', () => {
   it('property: the first index whose seq is >= the one asked, with and without gaps', () => {
