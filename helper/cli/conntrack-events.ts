@@ -5,7 +5,7 @@ import type { ConntrackEventType } from '../conntrack/types.js';
 import { flowMatcher } from '../conntrack/filter.js';
 import { parseConntrackArgs } from './conntrack-args.js';
 import { flowToJson } from './conntrack-json.js';
-import { expectationJsonLine } from './conntrack-compat-format.js';
+import { expectationJsonLine } from './conntrack-compat/format-json.js';
 import { formatTuple } from './conntrack-table.js';
 import { CliUsageError, type CliIo } from './command.js';
 

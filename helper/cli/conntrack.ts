@@ -5,12 +5,13 @@ import type { CpuStats } from '../conntrack/stats.js';
 import type { Flow } from '../conntrack/types.js';
 import { NetlinkError } from '../netlink/errors.js';
 import { type CommonOptions, SUBCOMMANDS, parseConntrackArgs } from './conntrack-args.js';
-import { namesCompatCommand } from './conntrack-compat-args.js';
+import { namesCompatCommand } from './conntrack-compat/option-table.js';
 import { flowJsonLine } from './conntrack-json.js';
 import { formatFlowTable } from './conntrack-table.js';
 import { CliUsageError, type CliCommand, type CliIo } from './command.js';
 import { runEvents, runExpect } from './conntrack-events.js';
-import { openConntrack, runConntrackCompat, type ConntrackRunOptions } from './conntrack-compat.js';
+import { openConntrack, type ConntrackRunOptions } from './conntrack-compat/open-table.js';
+import { runConntrackCompat } from './conntrack-compat/run.js';
 
 export const HELP = `Usage: portcullis conntrack <subcommand> [options]
 

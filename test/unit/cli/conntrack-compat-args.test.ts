@@ -1,20 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { STATUS_BITS } from '../../../helper/conntrack/constants.js';
 import { main } from '../../../helper/cli.js';
-import {
-  CompatUsageError,
-  atoi,
-  inetAton,
-  parseLabelMap,
-  parseCompatArgs,
-  strtoul,
-} from '../../../helper/cli/conntrack-compat-args.js';
+import { inetAton } from '../../../helper/cli/conntrack-compat/addresses.js';
+import { atoi, strtoul } from '../../../helper/cli/conntrack-compat/c-numbers.js';
+import { CompatUsageError } from '../../../helper/cli/conntrack-compat/errors.js';
 import {
   ctime,
   formatCompatExpectation,
   formatCompatFlow,
-  formatCompatXml,
-} from '../../../helper/cli/conntrack-compat-format.js';
+} from '../../../helper/cli/conntrack-compat/format-text.js';
+import { formatCompatXml } from '../../../helper/cli/conntrack-compat/format-xml.js';
+import { parseLabelMap } from '../../../helper/cli/conntrack-compat/label-map.js';
+import { parseCompatArgs } from '../../../helper/cli/conntrack-compat/parse.js';
 import type { Flow } from '../../../helper/conntrack/types.js';
 
 const parse = (line: string) => parseCompatArgs(line.split(' '));

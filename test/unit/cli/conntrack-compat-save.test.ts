@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { CompatUsageError, parseCompatArgs } from '../../../helper/cli/conntrack-compat-args.js';
-import { formatCompatSave } from '../../../helper/cli/conntrack-compat-format.js';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { CompatUsageError } from '../../../helper/cli/conntrack-compat/errors.js';
+import { formatCompatSave } from '../../../helper/cli/conntrack-compat/format-save.js';
 import {
   fgetsLines,
   loadFileRequest,
   loadFileWords,
-  runConntrackCompat,
-} from '../../../helper/cli/conntrack-compat.js';
+} from '../../../helper/cli/conntrack-compat/load-file.js';
+import { parseCompatArgs } from '../../../helper/cli/conntrack-compat/parse.js';
+import { runConntrackCompat } from '../../../helper/cli/conntrack-compat/run.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Flow } from '../../../helper/conntrack/types.js';
 import { FakeConntrackTable, tcpEntry } from '../../support/fake-conntrack.js';
 
