@@ -6,6 +6,7 @@
  */
 import { CgroupIndex } from './cgroups.js';
 import { setNewest } from '../common/bounded-map.js';
+import { tupleKey } from '../common/tuple-key.js';
 import { ProcReader, PasswdCache } from './procfs.js';
 import { SockDiag, type SockDiagOptions } from './sock-diag.js';
 import { SocketOwnerIndex, type SocketOwnerIndexOptions } from './owners.js';
@@ -55,11 +56,6 @@ export interface AttributorStats {
 interface TupleEntry {
   at: number;
   value: Attribution;
-}
-
-function tupleKey(t: SocketTuple): string {
-  // The family too: IPv4 text in an IPv6 tuple is a dual-stack socket's.
-  return `${t.family}|${t.protocol}|${t.src}|${t.sport}|${t.dst}|${t.dport}`;
 }
 
 export class Attributor {

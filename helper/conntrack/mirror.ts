@@ -1,8 +1,9 @@
 import { DumpInterruptedError } from '../netlink/errors.js';
 import { Conntrack } from './client.js';
 import { ConntrackEvents, type LostInfo } from './events.js';
-import type { ConntrackEvent, Family, Flow, Tuple } from './types.js';
+import type { ConntrackEvent, Family, Flow } from './types.js';
 import { emitError } from '../common/emit-error.js';
+import { tupleKey } from '../common/tuple-key.js';
 
 export interface ConntrackMirrorOptions {
   /** Mirror the table of this network namespace. */
@@ -49,23 +50,26 @@ export interface MirrorCounters {
   failures: number;
 }
 
-function tupleKey(t: Tuple): string {
-  const l4 =
-    t.icmpType !== undefined || t.icmpCode !== undefined || t.icmpId !== undefined
-      ? `${t.icmpType ?? ''}/${t.icmpCode ?? ''}/${t.icmpId ?? ''}`
-      : `${t.srcPort ?? ''}>${t.dstPort ?? ''}`;
-  return `${t.src}>${t.dst}/${t.proto}/${l4}/${t.zone ?? ''}`;
+/** The original tuple as a key, with what else tells two entries apart: the ICMP
+ * type, code and id (pings with other ids are other entries) and the tuple's zone. */
+function origKey(flow: Flow): string {
+  const t = flow.orig;
+  const five = tupleKey({
+    family: flow.family,
+    protocol: t.proto,
+    src: t.src,
+    sport: t.srcPort,
+    dst: t.dst,
+    dport: t.dstPort,
+  });
+  return `${five}/${t.icmpType ?? ''}/${t.icmpCode ?? ''}/${t.icmpId ?? ''}/${t.zone ?? ''}`;
 }
 
 /** The key of a flow in a mirror: its CTA_ID, or (for kernels that do not
- * send one) its family, original tuple and zone. */
+ * send one) its original tuple and zone. */
 export function flowKey(flow: Flow): string {
   if (flow.id !== undefined) return `id:${flow.id}`;
-  return `t:${flow.family}/${tupleKey(flow.orig)}/z${flow.zone ?? 0}`;
-}
-
-function sameTuple(a: Tuple, b: Tuple): boolean {
-  return tupleKey(a) === tupleKey(b);
+  return `t:${origKey(flow)}/z${flow.zone ?? 0}`;
 }
 
 function deepEqual(a: unknown, b: unknown): boolean {
@@ -415,7 +419,7 @@ export class ConntrackMirror {
       // Update events carry only some attributes (counters never, protoinfo
       // when it changed): merge into what is known. A different tuple under
       // the same id is another entry.
-      const flow = sameTuple(old.orig, event.flow.orig) ? { ...old, ...event.flow } : event.flow;
+      const flow = origKey(old) === origKey(event.flow) ? { ...old, ...event.flow } : event.flow;
       this.map.set(key, flow);
       if (emit) this.emitChange({ type: 'update', flow });
     } else {

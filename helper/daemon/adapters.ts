@@ -146,17 +146,6 @@ export class DnsHostNames implements HostNames {
   }
 }
 
-function flowKey(f: Flow): string {
-  return tupleKey({
-    family: f.family,
-    protocol: f.protocolNumber,
-    src: f.src,
-    dst: f.dst,
-    sport: f.sport,
-    dport: f.dport,
-  });
-}
-
 /**
  * The history store as a DecisionSink: each decision is appended (and published
  * on `verdicts` with its sequence number); when its flow leaves the conntrack
@@ -195,7 +184,7 @@ export class HistorySink implements DecisionSink {
   }
 
   /** `key`: the flow's tupleKey, when the caller has it already (the FlowTable does). */
-  flowEnded(flow: Flow, key = flowKey(flow)): void {
+  flowEnded(flow: Flow, key = tupleKey(requestTuple(flow))): void {
     const seq = this.open.get(key);
     if (seq === undefined) return;
     this.open.delete(key);

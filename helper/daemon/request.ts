@@ -119,8 +119,10 @@ export function buildRequest(
   };
 }
 
-/** The original-direction tuple of a request (what sock_diag and conntrack key on). */
-export function requestTuple(r: ConnectionRequest): ConnectionTuple {
+/** The original-direction tuple of a request or of a model Flow (what sock_diag and conntrack key on). */
+export function requestTuple(
+  r: Pick<ConnectionRequest, 'family' | 'protocolNumber' | 'src' | 'dst' | 'sport' | 'dport'>,
+): ConnectionTuple {
   return {
     family: r.family,
     protocol: r.protocolNumber,
@@ -131,7 +133,5 @@ export function requestTuple(r: ConnectionRequest): ConnectionTuple {
   };
 }
 
-/** A map key for a tuple; the same tuple from a conntrack entry gives the same key. */
-export function tupleKey(t: ConnectionTuple): string {
-  return `${t.family}/${t.protocol}/${t.src}/${t.sport ?? '-'}/${t.dst}/${t.dport ?? '-'}`;
-}
+/** The same tuple from a request and from its conntrack entry gives the same key. */
+export { tupleKey } from '../common/tuple-key.js';
