@@ -263,6 +263,12 @@ export interface PushChannels {
 export type InvokeChannel = keyof InvokeChannels;
 export type PushChannel = keyof PushChannels;
 
+/** What an invoke channel takes: its one argument, or `undefined` for none. */
+export type InvokeArg<K extends InvokeChannel> =
+  Parameters<InvokeChannels[K]> extends [infer A] ? A : undefined;
+/** What an invoke channel's promise resolves to. */
+export type InvokeResult<K extends InvokeChannel> = Awaited<ReturnType<InvokeChannels[K]>>;
+
 /** Stops a subscription. Idempotent. */
 export type Unsubscribe = () => void;
 

@@ -2,7 +2,8 @@
  * The web host's WebSocket messages (src-main/node/web-host.ts <->
  * src-renderer/src/transport/ws-api.ts): the channel map of api.ts as JSON.
  * Types only, shared by both ends; the host validates what it receives with
- * valibot (src-main/node/web-schemas.ts), the page checks the envelope.
+ * valibot (src-main/node/web-client-message.ts and invoke-args.ts), the page
+ * checks the envelope.
  *
  * 0. The page is opened at a URL whose fragment (never sent to a server)
  *    carries a one-time code: `#code=...`. It POSTs `{code}` to WEB_SESSION_PATH

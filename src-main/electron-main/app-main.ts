@@ -17,7 +17,7 @@ import {
 } from 'electron';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import type { HelperStatus, PushChannel } from '../common/api.js';
+import type { HelperStatus, PushChannel, PushChannels } from '../common/api.js';
 import { Backoff } from '../common/backoff.js';
 import { describeLink, linkStatus, type HelperLinkState } from '../common/helper-link.js';
 import { PromptNotices, type Notice, type PromptSummary } from '../common/prompt-notices.js';
@@ -62,7 +62,7 @@ export interface AppContext {
   ipc: TrustedIpc;
   launcher: HelperLauncher;
   /** Sends to the window if it subscribed to that channel. */
-  push(channel: PushName, payload: unknown): void;
+  push<K extends PushName>(channel: K, payload: PushChannels[K]): void;
   /** The pending prompts changed: tray count and rate-limited notifications. */
   promptsChanged(pending: readonly PromptSummary[], answered: readonly PromptSummary['id'][]): void;
   paths: AppPaths;
@@ -145,7 +145,7 @@ export function runApp(o: AppOptions): AppHandle | null {
     win.focus();
   };
 
-  const push = (channel: PushName, payload: unknown): void => {
+  const push = <K extends PushName>(channel: K, payload: PushChannels[K]): void => {
     if (win && subscribed.has(channel)) ipc.send(win.webContents, channel, payload);
   };
 

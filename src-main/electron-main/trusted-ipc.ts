@@ -15,19 +15,31 @@
  * of a thrown Error across invoke.
  */
 import type { IpcMain, IpcMainEvent, IpcMainInvokeEvent, WebContents } from 'electron';
+import type {
+  ApiErrorData,
+  ApiResult,
+  InvokeArg,
+  InvokeChannel,
+  InvokeResult,
+  PushChannel,
+  PushChannels,
+} from '../common/api.js';
 import { APP_ORIGIN } from './security.js';
 
-export const CHANNEL_PREFIX = 'portcullis:';
-
-export interface ErrorData {
-  name: string;
-  message: string;
-  code: string;
-}
-export type Envelope<T> = { ok: true; result: T } | { ok: false; error: ErrorData };
+const CHANNEL_PREFIX = 'portcullis:';
 
 /** Turns an unknown payload into T or throws (a valibot parse, for instance). */
 export type Validator<T> = (payload: unknown) => T;
+
+/**
+ * Renderer -> main one-way messages (ipcRenderer.send), by channel: their
+ * payload. The preload asks for a push channel's events with these.
+ */
+export interface SendChannels {
+  subscribe: PushChannel;
+  unsubscribe: PushChannel;
+}
+export type SendChannel = keyof SendChannels;
 
 export interface RejectedMessage {
   channel: string;
@@ -70,33 +82,44 @@ export class TrustedIpc {
     return null;
   }
 
-  /** A request/response operation (ipcRenderer.invoke). */
-  handle<A, R>(name: string, validate: Validator<A>, fn: (arg: A) => Promise<R> | R): void {
+  /** A request/response operation (ipcRenderer.invoke) of the api.ts channel map. */
+  handle<K extends InvokeChannel>(
+    name: K,
+    validate: Validator<InvokeArg<K>>,
+    fn: (arg: InvokeArg<K>) => Promise<InvokeResult<K>> | InvokeResult<K>,
+  ): void {
     const channel = this.register(name);
-    this.ipcMain.handle(channel, async (event, ...args: unknown[]): Promise<Envelope<R>> => {
-      const problem = this.senderProblem(event);
-      if (problem !== null) {
-        this.onReject({ channel, reason: problem });
-        // Reject without details: an untrusted caller learns nothing.
-        throw new Error('forbidden');
-      }
-      if (args.length > 1) return failure('invalid', new Error('at most one argument'));
-      let arg: A;
-      try {
-        arg = validate(args[0]);
-      } catch (error) {
-        return failure('invalid', error);
-      }
-      try {
-        return { ok: true, result: await fn(arg) };
-      } catch (error) {
-        return failure(errorCode(error), error);
-      }
-    });
+    this.ipcMain.handle(
+      channel,
+      async (event, ...args: unknown[]): Promise<ApiResult<InvokeResult<K>>> => {
+        const problem = this.senderProblem(event);
+        if (problem !== null) {
+          this.onReject({ channel, reason: problem });
+          // Reject without details: an untrusted caller learns nothing.
+          throw new Error('forbidden');
+        }
+        if (args.length > 1) return failure('invalid', new Error('at most one argument'));
+        let arg: InvokeArg<K>;
+        try {
+          arg = validate(args[0]);
+        } catch (error) {
+          return failure('invalid', error);
+        }
+        try {
+          return { ok: true, result: await fn(arg) };
+        } catch (error) {
+          return failure(errorCode(error), error);
+        }
+      },
+    );
   }
 
   /** A one-way message (ipcRenderer.send), e.g. subscribe/unsubscribe. */
-  on<A>(name: string, validate: Validator<A>, fn: (arg: A, sender: WebContents) => void): void {
+  on<K extends SendChannel>(
+    name: K,
+    validate: Validator<SendChannels[K]>,
+    fn: (arg: SendChannels[K], sender: WebContents) => void,
+  ): void {
     const channel = this.register(name);
     this.ipcMain.on(channel, (event, ...args: unknown[]) => {
       const problem = this.senderProblem(event);
@@ -104,7 +127,7 @@ export class TrustedIpc {
         this.onReject({ channel, reason: problem });
         return;
       }
-      let arg: A;
+      let arg: SendChannels[K];
       try {
         if (args.length > 1) throw new Error('at most one argument');
         arg = validate(args[0]);
@@ -117,7 +140,7 @@ export class TrustedIpc {
   }
 
   /** Main -> renderer, only to live contents we trust. */
-  send(contents: WebContents, name: string, payload: unknown): boolean {
+  send<K extends PushChannel>(contents: WebContents, name: K, payload: PushChannels[K]): boolean {
     if (contents.isDestroyed() || !this.trusted.has(contents.id)) return false;
     contents.send(CHANNEL_PREFIX + name, payload);
     return true;
@@ -144,7 +167,7 @@ function errorCode(error: unknown): string {
   return typeof code === 'string' ? code : 'internal';
 }
 
-function failure(code: string, error: unknown): { ok: false; error: ErrorData } {
+function failure(code: string, error: unknown): { ok: false; error: ApiErrorData } {
   const e = error instanceof Error ? error : new Error(String(error));
   return { ok: false, error: { name: e.name, message: e.message, code } };
 }

@@ -4,18 +4,19 @@
  * so electron-main/ passes its TrustedIpc and its push(), and tests pass fakes.
  *
  * - Every invoke channel is registered with the valibot validator of its
- *   argument (web-schemas.ts: the same checks as the web host), except the
+ *   argument (invoke-args.ts: the same checks as the web host), except the
  *   ones main serves itself (`skip`).
  * - Every push channel is forwarded; `subscribed(channel)` replays the
  *   current snapshot (flows, prompts) or status when a window subscribes.
  * - The pending prompts feed the tray count and the notices.
  */
-import * as v from 'valibot';
 import {
   INVOKE_CHANNELS,
   PUSH_CHANNELS,
   subscribeMethod,
+  type InvokeArg,
   type InvokeChannel,
+  type InvokeResult,
   type PortcullisApi,
   type Prompt,
   type PushChannel,
@@ -23,19 +24,25 @@ import {
   type Unsubscribe,
 } from '../common/api.js';
 import type { PromptSummary } from '../common/prompt-notices.js';
-import { invokeArgs } from './web-schemas.js';
+import { checkInvokeArg } from './invoke-args.js';
 
+/** Where invoke channels are served (Electron main's TrustedIpc; a fake in tests). */
 export interface InvokeRegistrar {
-  handle<A, R>(name: string, validate: (payload: unknown) => A, fn: (arg: A) => Promise<R>): void;
+  handle<K extends InvokeChannel>(
+    name: K,
+    validate: (payload: unknown) => InvokeArg<K>,
+    fn: (arg: InvokeArg<K>) => Promise<InvokeResult<K>>,
+  ): void;
 }
 
 /** A validator (throws with the first issue) for a channel's argument. */
-export function validatorFor(channel: InvokeChannel): (payload: unknown) => unknown {
-  const schema = invokeArgs[channel];
+export function validatorFor<K extends InvokeChannel>(
+  channel: K,
+): (payload: unknown) => InvokeArg<K> {
   return (payload) => {
-    const r = v.safeParse(schema, payload);
-    if (!r.success) throw new Error(`${channel}: ${r.issues[0]?.message ?? 'invalid argument'}`);
-    return r.output;
+    const r = checkInvokeArg(channel, payload);
+    if (!r.ok) throw new Error(r.message);
+    return r.arg;
   };
 }
 
@@ -48,11 +55,20 @@ export function registerInvokeChannels(
   const done: InvokeChannel[] = [];
   for (const channel of INVOKE_CHANNELS) {
     if (skip.includes(channel)) continue;
-    const fn = api[channel] as (arg: unknown) => Promise<unknown>;
-    ipc.handle(channel, validatorFor(channel), (arg) => fn.call(api, arg));
+    registerInvokeChannel(ipc, api, channel);
     done.push(channel);
   }
   return done;
+}
+
+function registerInvokeChannel<K extends InvokeChannel>(
+  ipc: InvokeRegistrar,
+  api: PortcullisApi,
+  channel: K,
+): void {
+  // TypeScript cannot tie api[K]'s signature to K's argument and result types.
+  const fn = api[channel] as unknown as (arg: InvokeArg<K>) => Promise<InvokeResult<K>>;
+  ipc.handle(channel, validatorFor(channel), (arg) => fn.call(api, arg));
 }
 
 export interface PushForwarder {

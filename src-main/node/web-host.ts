@@ -44,6 +44,7 @@ import * as v from 'valibot';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import {
   subscribeMethod,
+  type InvokeChannel,
   type PortcullisApi,
   type PushChannel,
   type PushChannels,
@@ -61,7 +62,8 @@ import {
   type WsServerMessage,
 } from '../common/web-protocol.js';
 import { toApiError } from './bridge.js';
-import { ClientMessage, invokeArgs } from './web-schemas.js';
+import { checkInvokeArg } from './invoke-args.js';
+import { WsClientMessageSchema } from './web-client-message.js';
 import { PeerUidReader } from './web-peer.js';
 import {
   contentType,
@@ -554,15 +556,14 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       );
     };
 
-    const invoke = async (id: number, channel: keyof typeof invokeArgs, arg: unknown) => {
-      const parsed = v.safeParse(invokeArgs[channel], arg);
-      if (!parsed.success) {
-        const message = `${channel}: ${parsed.issues[0]?.message ?? 'invalid argument'}`;
+    const invoke = async (id: number, channel: InvokeChannel, arg: unknown) => {
+      const checked = checkInvokeArg(channel, arg);
+      if (!checked.ok) {
         send({
           type: 'result',
           id,
           ok: false,
-          error: { name: 'ApiError', message, code: 'invalid' },
+          error: { name: 'ApiError', message: checked.message, code: 'invalid' },
         });
         return;
       }
@@ -574,7 +575,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       inFlight++;
       try {
         const fn = api[channel] as (a: unknown) => Promise<unknown>;
-        const result = await fn.call(api, parsed.output);
+        const result = await fn.call(api, checked.arg);
         send({ type: 'result', id, ok: true, result: result ?? null });
       } catch (error) {
         const e = toApiError(error);
@@ -598,7 +599,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
         ws.close(WS_CLOSE_BAD_MESSAGE, 'not JSON text');
         return;
       }
-      const parsed = v.safeParse(ClientMessage, raw);
+      const parsed = v.safeParse(WsClientMessageSchema, raw);
       if (!parsed.success) {
         ws.close(WS_CLOSE_BAD_MESSAGE, 'invalid message');
         return;
@@ -629,12 +630,11 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
           void invoke(m.id, m.channel, m.arg);
           return;
         case 'subscribe':
-          subscribe(m.channel as PushChannel);
+          subscribe(m.channel);
           return;
         case 'unsubscribe': {
-          const channel = m.channel as PushChannel;
-          subs.get(channel)?.();
-          subs.delete(channel);
+          subs.get(m.channel)?.();
+          subs.delete(m.channel);
           return;
         }
       }

@@ -13,6 +13,7 @@ import {
   type ElectronStub,
 } from '../../support/electron-stub.js';
 import type { HelperConnection } from '../../../src-main/node/launcher.js';
+import { makeStats } from '../../support/fake-helper-service.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'portcullis-app-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -199,7 +200,7 @@ describe('IPC senders', () => {
 
   it('pushes only subscribed channels, only to trusted live contents', async () => {
     const { stub, win, ctx } = await ready();
-    ctx.push('stats', { n: 1 });
+    ctx.push('stats', makeStats(1));
     expect(win.webContents.sent).toEqual([]);
     stub.ipcMain.emit('portcullis:subscribe', ipcEvent(win.webContents), 'helperStatus');
     expect(win.webContents.sent).toEqual([
@@ -209,10 +210,10 @@ describe('IPC senders', () => {
       },
     ]);
     stub.ipcMain.emit('portcullis:subscribe', ipcEvent(new StubWebContents()), 'stats');
-    ctx.push('stats', { n: 2 });
+    ctx.push('stats', makeStats(2));
     expect(win.webContents.sent).toHaveLength(1);
     win.webContents.destroy();
-    ctx.push('helperStatus', {});
+    ctx.push('helperStatus', { connection: 'connected', state: null, error: null });
     expect(win.webContents.sent).toHaveLength(1);
   });
 });

@@ -9,7 +9,7 @@ import {
   type PushChannel,
 } from '../../../src-main/common/api.js';
 import type { InvokeName, PushName } from '../../../src-main/preload/preload.js';
-import { invokeArgs } from '../../../src-main/node/web-schemas.js';
+import { INVOKE_ARG_SCHEMAS } from '../../../src-main/node/invoke-args.js';
 import { makeElectronStub } from '../../support/electron-stub.js';
 
 // Compile-time, both ways: a channel added on one side only stops tsc.
@@ -27,7 +27,7 @@ describe('channel map', () => {
     expect([...preload.INVOKE_NAMES]).toEqual([...INVOKE_CHANNELS]);
     expect([...preload.PUSH_NAMES]).toEqual([...PUSH_CHANNELS]);
     expect([...main.PUSH_CHANNELS]).toEqual([...PUSH_CHANNELS]);
-    expect(Object.keys(invokeArgs)).toEqual([...INVOKE_CHANNELS]);
+    expect(Object.keys(INVOKE_ARG_SCHEMAS)).toEqual([...INVOKE_CHANNELS]);
     expect(invokeAgree && pushAgree).toBe(true);
   });
 });
