@@ -1,17 +1,14 @@
-import { parseDoneMessage, parseErrorMessage } from './ack.js';
+/**
+ * The request engine over one netlink socket. Its parts: requests.ts (the
+ * records), batch.ts (requestBatch), datagrams.ts (headers and packing),
+ * dump-iterator.ts (dumps as AsyncIterables), replies.ts (what an answer does).
+ */
+import { BatchQueue } from './batch.js';
+import { barrierMessage, packDatagrams, writeRequestHeader } from './datagrams.js';
+import { dumpIterator, finishDump, type DumpOptions, type DumpResult } from './dump-iterator.js';
+import { NLMSG_DONE, NLMSG_ERROR } from './constants.js';
+import { align4 } from './endian.js';
 import {
-  NLM_F_ACK,
-  NLM_F_DUMP,
-  NLM_F_DUMP_INTR,
-  NLM_F_REQUEST,
-  NLMSG_DONE,
-  NLMSG_ERROR,
-  NLMSG_NOOP,
-  NLMSG_OVERRUN,
-} from './constants.js';
-import { align4, HOST_LITTLE_ENDIAN } from './endian.js';
-import {
-  DumpInterruptedError,
   NetlinkAbortError,
   NetlinkDecodeError,
   NetlinkError,
@@ -19,7 +16,17 @@ import {
 } from './errors.js';
 import { errnoNumber } from './errno.js';
 import { messageAt, type NetlinkMessage } from './message.js';
+import { routeReply, type ReplyHandlers } from './replies.js';
+import {
+  newPending,
+  type BatchResult,
+  type Pending,
+  type RequestOptions,
+  type RequestOutcome,
+} from './requests.js';
 import type { DatagramSink, NetlinkTransport } from './socket.js';
+
+export type { BatchResult, DumpOptions, DumpResult, RequestOptions };
 
 const ENOBUFS = errnoNumber('ENOBUFS') ?? 105;
 
@@ -35,110 +42,6 @@ export interface ConnectionOptions {
   dumpHighWaterMark?: number;
 }
 
-export interface RequestOptions {
-  timeoutMs?: number;
-  signal?: AbortSignal;
-  /** Name used in errors ("ctnetlink get"). */
-  operation?: string;
-}
-
-export interface DumpOptions extends RequestOptions {
-  /** Called instead of throwing DumpInterruptedError when NLM_F_DUMP_INTR is seen. */
-  onInterrupted?: () => void;
-}
-
-export interface DumpResult {
-  messages: number;
-  interrupted: boolean;
-}
-
-interface Pending {
-  seq: number;
-  operation: string;
-  timeoutMs: number;
-  timer: NodeJS.Timeout | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-  message: Uint8Array;
-  /** A dump's messages go to onMessage; a request's replies are collected. */
-  dump: boolean;
-  onMessage: (msg: NetlinkMessage) => void;
-  /** The async iterator needs messages that outlive the receive slab. */
-  copy: boolean;
-  replies: NetlinkMessage[];
-  messages: number;
-  interrupted: boolean;
-  /** Abandoned (aborted/broken off): drop what still arrives until the end. */
-  discarding: boolean;
-  resolve: (result: { replies: NetlinkMessage[]; messages: number; interrupted: boolean }) => void;
-  reject: (error: Error) => void;
-  /** Set for the members of a requestBatch(). */
-  batch: Batch | undefined;
-  index: number;
-  /** Sent without NLM_F_ACK: success is known from the barrier after it. */
-  silent: boolean;
-  /** A barrier (NLMSG_NOOP with an ACK) settles these when it is answered. */
-  barrierFor: Pending[] | undefined;
-}
-
-/** The outcome of requestBatch(). */
-export interface BatchResult {
-  /** Requests the kernel acknowledged without error. */
-  ok: number;
-  /** Requests that were refused (NetlinkError) or could not be built, by position. */
-  errors: { index: number; error: Error }[];
-}
-
-interface Batch {
-  source: Iterator<Uint8Array | Error>;
-  ackEach: boolean;
-  next: number;
-  exhausted: boolean;
-  outstanding: number;
-  ok: number;
-  errors: { index: number; error: Error }[];
-  operation: string;
-  timeoutMs: number;
-  timer: NodeJS.Timeout | undefined;
-  progress: number;
-  done: boolean;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-  resolve: (result: BatchResult) => void;
-  reject: (error: Error) => void;
-}
-
-/** A request in its initial state; callers give what differs. */
-function newPending(
-  operation: string,
-  message: Uint8Array,
-  fields: Partial<Pending> = {},
-): Pending {
-  return {
-    seq: 0,
-    operation,
-    timeoutMs: 0,
-    timer: undefined,
-    signal: undefined,
-    onAbort: undefined,
-    message,
-    dump: false,
-    onMessage: () => {},
-    copy: false,
-    replies: [],
-    messages: 0,
-    interrupted: false,
-    discarding: false,
-    resolve: () => {},
-    reject: () => {},
-    batch: undefined,
-    index: 0,
-    silent: false,
-    barrierFor: undefined,
-    ...fields,
-  };
-}
-
 export interface ConnectionCounters {
   sent: number;
   datagramsSent: number;
@@ -149,11 +52,10 @@ export interface ConnectionCounters {
 }
 
 /**
- * The request engine over one netlink socket: sequence numbers, an ACK on
- * every request, concurrent requests matched by seq, dumps (one at a time,
- * as the kernel allows one per socket) as callbacks or AsyncIterables,
- * timeouts and AbortSignal. Unsolicited and multicast messages go to
- * notification listeners.
+ * Sequence numbers, an ACK on every request, concurrent requests matched by
+ * seq, dumps (one at a time, as the kernel allows one per socket) as
+ * callbacks or AsyncIterables, timeouts and AbortSignal. Unsolicited and
+ * multicast messages go to notification listeners.
  */
 export class NetlinkConnection {
   readonly counters: ConnectionCounters = {
@@ -167,7 +69,7 @@ export class NetlinkConnection {
   private readonly pending = new Map<number, Pending>();
   private readonly queue: Pending[] = [];
   private readonly dumpQueue: Pending[] = [];
-  private readonly batchQueue: Batch[] = [];
+  private readonly batches = new BatchQueue(() => this.pending.values());
   private activeDump: Pending | undefined;
   private inFlight = 0;
   private seq = 0;
@@ -181,6 +83,10 @@ export class NetlinkConnection {
   private readonly maxInFlight: number;
   private readonly maxDatagram: number;
   private readonly highWaterMark: number;
+  private readonly replyHandlers: ReplyHandlers = {
+    settle: (p, error) => this.settle(p, error),
+    abandon: (p) => this.abandon(p),
+  };
 
   constructor(
     readonly transport: NetlinkTransport,
@@ -242,93 +148,25 @@ export class NetlinkConnection {
     options: DumpOptions = {},
   ): Promise<DumpResult> {
     const result = await this.enqueue(message, options, true, onMessage, false);
-    return this.finishDump(result, options);
+    return finishDump(result, options);
   }
 
   /** A dump as an AsyncIterable of messages that stay valid. Reading pauses
    * when the consumer falls behind; breaking off abandons the dump. */
   dump(message: Uint8Array, options: DumpOptions = {}): AsyncIterable<NetlinkMessage> {
     return {
-      [Symbol.asyncIterator]: () => this.dumpIterator(message, options),
-    };
-  }
-
-  private dumpIterator(message: Uint8Array, options: DumpOptions): AsyncIterator<NetlinkMessage> {
-    const buffered: NetlinkMessage[] = [];
-    let head = 0;
-    let done = false;
-    let failure: Error | undefined;
-    // Every waiting next() call: the protocol allows several at once.
-    const waiters: (() => void)[] = [];
-    let pausedHere = false;
-    const notify = () => {
-      for (const w of waiters.splice(0)) w();
-    };
-    const unpause = () => {
-      if (pausedHere) {
-        pausedHere = false;
-        this.releasePause();
-      }
-    };
-    let pending: Pending | undefined;
-    const started = this.enqueue(
-      message,
-      options,
-      true,
-      (msg) => {
-        buffered.push(msg);
-        if (buffered.length - head >= this.highWaterMark && !pausedHere) {
-          pausedHere = true;
-          this.acquirePause();
-        }
-        notify();
-      },
-      true,
-      (p) => (pending = p),
-    ).then(
-      (result) => {
-        try {
-          this.finishDump(result, options);
-        } catch (error) {
-          failure = error as Error;
-        }
-        done = true;
-        notify();
-      },
-      (error: Error) => {
-        failure = error;
-        done = true;
-        notify();
-      },
-    );
-    void started;
-    return {
-      next: async (): Promise<IteratorResult<NetlinkMessage>> => {
-        while (true) {
-          if (head < buffered.length) {
-            const value = buffered[head]!;
-            buffered[head++] = undefined as unknown as NetlinkMessage;
-            if (head > 1024 && head * 2 > buffered.length) {
-              buffered.splice(0, head);
-              head = 0;
-            }
-            if (buffered.length - head < this.highWaterMark / 2) unpause();
-            return { value, done: false };
-          }
-          unpause();
-          if (failure) throw failure;
-          if (done) return { value: undefined, done: true };
-          await new Promise<void>((resolve) => waiters.push(resolve));
-        }
-      },
-      return: async (): Promise<IteratorResult<NetlinkMessage>> => {
-        unpause();
-        if (!done && pending) this.abandon(pending);
-        done = true;
-        buffered.length = 0;
-        notify(); // a next() still waiting ends too
-        return { value: undefined, done: true };
-      },
+      [Symbol.asyncIterator]: () =>
+        dumpIterator(
+          {
+            start: (onMessage, expose) =>
+              this.enqueue(message, options, true, onMessage, true, expose),
+            highWaterMark: this.highWaterMark,
+            pause: () => this.acquirePause(),
+            resume: () => this.releasePause(),
+            abandon: (p) => this.abandon(p),
+          },
+          options,
+        ),
     };
   }
 
@@ -350,125 +188,9 @@ export class NetlinkConnection {
     const operation = options.operation ?? 'batch';
     if (this.closed) return Promise.reject(new NetlinkAbortError(operation, 'connection closed'));
     if (options.signal?.aborted) return Promise.reject(new NetlinkAbortError(operation));
-    return new Promise((resolve, reject) => {
-      const b: Batch = {
-        source: messages[Symbol.iterator](),
-        ackEach: options.ackEach ?? false,
-        next: 0,
-        exhausted: false,
-        outstanding: 0,
-        ok: 0,
-        errors: [],
-        operation,
-        timeoutMs: options.timeoutMs ?? this.timeoutMs,
-        timer: undefined,
-        progress: 0,
-        done: false,
-        signal: options.signal,
-        onAbort: undefined,
-        resolve,
-        reject,
-      };
-      if (b.signal) {
-        b.onAbort = () => this.failBatch(b, new NetlinkAbortError(operation));
-        b.signal.addEventListener('abort', b.onAbort, { once: true });
-      }
-      if (b.timeoutMs > 0 && Number.isFinite(b.timeoutMs)) {
-        let seen = -1;
-        const check = () => {
-          if (b.done) return;
-          if (b.progress !== seen) {
-            seen = b.progress;
-            b.timer = setTimeout(check, b.timeoutMs);
-            return;
-          }
-          this.failBatch(b, new NetlinkTimeoutError(operation, b.timeoutMs));
-        };
-        b.timer = setTimeout(check, b.timeoutMs);
-      }
-      this.batchQueue.push(b);
-      this.scheduleFlush();
-    });
-  }
-
-  /** Pulls the next message of a batch into a member request, or undefined when none is left. */
-  private pullBatchMember(b: Batch): Pending | undefined {
-    while (!b.exhausted) {
-      let item: IteratorResult<Uint8Array | Error>;
-      try {
-        item = b.source.next();
-      } catch (error) {
-        this.failBatch(b, error as Error);
-        return undefined;
-      }
-      if (item.done) {
-        b.exhausted = true;
-        break;
-      }
-      const index = b.next++;
-      if (item.value instanceof Error) {
-        b.errors.push({ index, error: item.value });
-        continue;
-      }
-      if (item.value.byteLength < 16) {
-        b.errors.push({ index, error: new RangeError('message shorter than nlmsghdr') });
-        continue;
-      }
-      b.outstanding++;
-      return newPending(b.operation, item.value, { batch: b, index, silent: !b.ackEach });
-    }
-    this.finishBatchIfDone(b);
-    return undefined;
-  }
-
-  private finishBatchIfDone(b: Batch): void {
-    if (b.done || !b.exhausted || b.outstanding > 0) return;
-    b.done = true;
-    this.releaseBatch(b);
-    b.errors.sort((x, y) => x.index - y.index);
-    b.resolve({ ok: b.ok, errors: b.errors });
-  }
-
-  private releaseBatch(b: Batch): void {
-    if (b.timer) clearTimeout(b.timer);
-    if (b.signal && b.onAbort) b.signal.removeEventListener('abort', b.onAbort);
-    const i = this.batchQueue.indexOf(b);
-    if (i >= 0) this.batchQueue.splice(i, 1);
-  }
-
-  private failBatch(b: Batch, error: Error): void {
-    if (b.done) return;
-    b.done = true;
-    b.exhausted = true;
-    this.releaseBatch(b);
-    // Members still in flight are dropped when their answers come.
-    for (const p of this.pending.values()) if (p.batch === b) p.discarding = true;
-    b.reject(error);
-  }
-
-  private settleBatchMember(b: Batch, p: Pending, error?: Error): void {
-    b.outstanding--;
-    b.progress++;
-    if (b.done) return;
-    if (!error) b.ok++;
-    else if (error instanceof NetlinkError && error.operation === b.operation)
-      b.errors.push({ index: p.index, error });
-    else {
-      this.failBatch(b, error);
-      return;
-    }
-    this.finishBatchIfDone(b);
-  }
-
-  private finishDump(
-    result: { messages: number; interrupted: boolean },
-    options: DumpOptions,
-  ): DumpResult {
-    if (result.interrupted) {
-      if (options.onInterrupted) options.onInterrupted();
-      else throw new DumpInterruptedError(options.operation ?? 'dump');
-    }
-    return { messages: result.messages, interrupted: result.interrupted };
+    const result = this.batches.add(messages, options, operation, this.timeoutMs);
+    this.scheduleFlush();
+    return result;
   }
 
   private enqueue(
@@ -478,7 +200,7 @@ export class NetlinkConnection {
     onMessage: (msg: NetlinkMessage) => void,
     copy: boolean,
     expose?: (p: Pending) => void,
-  ): Promise<{ replies: NetlinkMessage[]; messages: number; interrupted: boolean }> {
+  ): Promise<RequestOutcome> {
     const operation = options.operation ?? (dump ? 'dump' : 'request');
     if (this.closed) return Promise.reject(new NetlinkAbortError(operation, 'connection closed'));
     if (message.byteLength < 16)
@@ -534,12 +256,7 @@ export class NetlinkConnection {
 
   private stamp(p: Pending): void {
     p.seq = this.nextSeq();
-    const view = new DataView(p.message.buffer, p.message.byteOffset, p.message.byteLength);
-    const base = view.getUint16(6, HOST_LITTLE_ENDIAN) | NLM_F_REQUEST;
-    const flags = p.silent ? base & ~NLM_F_ACK : base | NLM_F_ACK;
-    view.setUint16(6, p.dump ? flags | NLM_F_DUMP : flags, HOST_LITTLE_ENDIAN);
-    view.setUint32(8, p.seq, HOST_LITTLE_ENDIAN);
-    view.setUint32(12, 0, HOST_LITTLE_ENDIAN);
+    writeRequestHeader(p.message, p.seq, p.silent, p.dump);
     this.pending.set(p.seq, p);
     this.armTimer(p);
   }
@@ -578,12 +295,9 @@ export class NetlinkConnection {
       this.inFlight++;
       batch.push(p);
     }
-    while (this.batchQueue.length > 0 && this.inFlight < this.maxInFlight) {
-      const member = this.pullBatchMember(this.batchQueue[0]!);
-      if (!member) {
-        if (this.batchQueue[0]?.exhausted) this.batchQueue.shift();
-        continue;
-      }
+    while (this.batches.length > 0 && this.inFlight < this.maxInFlight) {
+      const member = this.batches.nextMember();
+      if (!member) break;
       this.stamp(member);
       this.inFlight++;
       batch.push(member);
@@ -592,44 +306,7 @@ export class NetlinkConnection {
   }
 
   private transmit(batch: Pending[]): void {
-    const datagrams: Uint8Array[] = [];
-    let group: Pending[] = [];
-    let size = 0;
-    const seal = () => {
-      if (group.length === 0) return;
-      const silent = group.filter((g) => g.silent);
-      if (silent.length > 0) {
-        const barrier = this.barrier(silent);
-        group.push(barrier);
-        size += barrier.message.byteLength;
-      }
-      if (group.length === 1) datagrams.push(group[0]!.message);
-      else {
-        const out = new Uint8Array(size);
-        let at = 0;
-        for (const g of group) {
-          out.set(g.message, at);
-          at += (g.message.byteLength + 3) & ~3;
-        }
-        datagrams.push(out);
-      }
-      group = [];
-      size = 0;
-    };
-    let groupSilent = false;
-    for (const p of batch) {
-      const len = (p.message.byteLength + 3) & ~3;
-      // Room is kept for a barrier (16 bytes) after silent requests.
-      const reserve = groupSilent || p.silent ? 16 : 0;
-      if (size + len + reserve > this.maxDatagram) {
-        seal();
-        groupSilent = false;
-      }
-      group.push(p);
-      size += len;
-      groupSilent ||= p.silent;
-    }
-    seal();
+    const datagrams = packDatagrams(batch, this.maxDatagram, (silent) => this.barrier(silent));
     this.counters.sent += batch.length;
     this.counters.datagramsSent += datagrams.length;
     // Bulk batch members go through the transport's sender thread when it
@@ -650,18 +327,12 @@ export class NetlinkConnection {
     }
   }
 
-  /** A NLMSG_NOOP with an ACK: the kernel handles a datagram's messages in
-   * order, so its ACK means every silent request before it succeeded (a
-   * refusal would have been answered before it). */
+  /** A stamped barrier request that settles `members` when the kernel ACKs it. */
   private barrier(members: Pending[]): Pending {
-    const message = new Uint8Array(16);
-    const view = new DataView(message.buffer);
-    view.setUint32(0, 16, HOST_LITTLE_ENDIAN);
-    view.setUint16(4, NLMSG_NOOP, HOST_LITTLE_ENDIAN);
     const settleMembers = (error?: Error) => {
       for (const m of members) if (this.pending.get(m.seq) === m) this.settle(m, error);
     };
-    const p = newPending(members[0]!.operation, message, {
+    const p = newPending(members[0]!.operation, barrierMessage(), {
       resolve: () => settleMembers(),
       reject: (error) => settleMembers(error),
       barrierFor: members,
@@ -740,45 +411,7 @@ export class NetlinkConnection {
       );
       msg = { ...msg, view: this.copyView, offset: msg.offset - offset };
     }
-    this.route(p, msg);
-  }
-
-  private route(p: Pending, msg: NetlinkMessage): void {
-    if (msg.type === NLMSG_NOOP || msg.type === NLMSG_OVERRUN) return;
-    if (msg.type === NLMSG_ERROR) {
-      const status = parseErrorMessage(msg);
-      if (status.errno !== 0) {
-        this.settle(p, new NetlinkError(status.errno, p.operation, status.extack));
-      } else {
-        // For a dump, a plain ACK means the kernel did not start one (a
-        // started dump suppresses the ACK and ends with NLMSG_DONE).
-        this.settle(p);
-      }
-      return;
-    }
-    if (p.dump && msg.type === NLMSG_DONE) {
-      // The kernel checks dump consistency for NLMSG_DONE too.
-      if (msg.flags & NLM_F_DUMP_INTR) p.interrupted = true;
-      const status = parseDoneMessage(msg);
-      if (status.errno !== 0)
-        this.settle(p, new NetlinkError(status.errno, p.operation, status.extack));
-      else this.settle(p);
-      return;
-    }
-    if (p.discarding) return;
-    if (msg.flags & NLM_F_DUMP_INTR) p.interrupted = true;
-    p.messages++;
-    if (p.dump) {
-      try {
-        p.onMessage(msg);
-      } catch (error) {
-        // The consumer failed: stop delivering, report its error, drain the rest.
-        this.abandon(p);
-        p.reject(error as Error);
-      }
-    } else {
-      p.replies.push(msg);
-    }
+    routeReply(p, msg, this.replyHandlers);
   }
 
   /** Stops delivering a started request's messages; its end is still awaited
@@ -798,12 +431,12 @@ export class NetlinkConnection {
     } else {
       this.inFlight--;
     }
-    if (p.batch) this.settleBatchMember(p.batch, p, error);
+    if (p.batch) this.batches.settleMember(p.batch, p, error);
     else if (!p.discarding) {
       if (error) p.reject(error);
       else p.resolve({ replies: p.replies, messages: p.messages, interrupted: p.interrupted });
     }
-    if (this.queue.length > 0 || this.dumpQueue.length > 0 || this.batchQueue.length > 0)
+    if (this.queue.length > 0 || this.dumpQueue.length > 0 || this.batches.length > 0)
       this.scheduleFlush();
   }
 
@@ -817,25 +450,23 @@ export class NetlinkConnection {
 
   private failAll(error: Error): void {
     for (const l of this.errorListeners) l(error);
-    for (const p of [...this.pending.values()]) this.settle(p, error);
-    for (const p of [...this.queue, ...this.dumpQueue]) {
-      this.dequeue(p);
-      p.reject(error);
-    }
-    for (const b of [...this.batchQueue]) this.failBatch(b, error);
+    this.rejectOutstanding(error);
   }
 
   /** Rejects everything outstanding and closes the socket. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    const error = new NetlinkAbortError('netlink', 'connection closed');
+    this.rejectOutstanding(new NetlinkAbortError('netlink', 'connection closed'));
+    this.transport.close();
+  }
+
+  private rejectOutstanding(error: Error): void {
     for (const p of [...this.pending.values()]) this.settle(p, error);
     for (const p of [...this.queue, ...this.dumpQueue]) {
       this.dequeue(p);
       p.reject(error);
     }
-    for (const b of [...this.batchQueue]) this.failBatch(b, error);
-    this.transport.close();
+    this.batches.failAll(error);
   }
 }
