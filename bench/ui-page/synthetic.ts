@@ -3,8 +3,8 @@
 // window.portcullis backed by the in-memory API and a synthetic source
 // (100,000 flows, 1,000 updates/s by default) and a probe the bench drives.
 // Never part of the product bundle.
-import { MemoryPortcullis } from '../../src-main/common/memory-api.js';
-import { SyntheticSource } from '../../src-main/common/synthetic.js';
+import { MemoryPortcullis } from '../../test/support/memory-api.js';
+import { SyntheticSource } from '../../test/support/synthetic.js';
 
 interface BenchConfig {
   flows: number;

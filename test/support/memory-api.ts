@@ -3,8 +3,9 @@
  *
  * It is the renderer's test double (component and store tests drive it and
  * assert on what the UI asked for) and the back end of the synthetic data
- * source used by the UI benchmark. It is not a product feature: the real API
- * is the preload (Electron) or the WebSocket transport (web host).
+ * source used by the UI benchmark. It lives under test/ so that it never
+ * reaches dist/ or a package: the real API is the preload (Electron) or the
+ * WebSocket transport (web host).
  *
  * Like a real transport, it delivers snapshots on subscribe and deltas on
  * change, and it never mutates an object after handing it out (updates
@@ -45,8 +46,10 @@ import {
   type Stats,
   type Unsubscribe,
   type UpdateRuleParams,
-} from './api.js';
-import { matchForScope, matchProblem, requestMatches } from './matching.js';
+} from '../../src-main/common/api.js';
+import { matchForScope } from '../../src-main/common/matching.js';
+import { ruleFromInput } from '../../helper/protocol/rules.js';
+import { matchProblem, requestMatches } from './memory-matching.js';
 
 export const DEFAULT_SETTINGS: Settings = {
   defaultAction: 'deny',
@@ -349,22 +352,6 @@ export class MemoryPortcullis implements PortcullisApi {
 
   // ---- rules ----
 
-  private build(input: RuleInput, id: string, created: number, hits = 0): Rule {
-    const { duration } = input;
-    return {
-      id,
-      enabled: input.enabled ?? true,
-      action: input.action,
-      match: input.match,
-      duration,
-      created,
-      expires: duration.kind === 'minutes' ? created + duration.minutes * 60_000 : null,
-      ...(input.note !== undefined ? { note: input.note } : {}),
-      hits,
-      lastHit: null,
-    };
-  }
-
   private indexOf(id: string): number {
     const i = this.rules.findIndex((r) => r.id === id);
     if (i < 0) throw notFound(`rule ${id}`);
@@ -377,7 +364,7 @@ export class MemoryPortcullis implements PortcullisApi {
 
   async addRule(input: RuleInput): Promise<Rule> {
     if (input.duration.kind === 'once') throw invalid('a rule cannot last "once"');
-    const rule = this.build(input, `r${this.nextRule++}`, this.now());
+    const rule = ruleFromInput(input, `r${this.nextRule++}`, this.now());
     this.rules = [...this.rules, rule];
     this.refreshState();
     return rule;
@@ -386,7 +373,7 @@ export class MemoryPortcullis implements PortcullisApi {
   async updateRule({ id, rule: input }: UpdateRuleParams): Promise<Rule> {
     const i = this.indexOf(id);
     const old = this.rules[i] as Rule;
-    const rule = { ...this.build(input, id, old.created, old.hits), lastHit: old.lastHit };
+    const rule = { ...ruleFromInput(input, id, old.created), hits: old.hits, lastHit: old.lastHit };
     this.rules = this.rules.map((r, j) => (j === i ? rule : r));
     return rule;
   }
@@ -436,7 +423,7 @@ export class MemoryPortcullis implements PortcullisApi {
         continue;
       }
       seen.add(key);
-      added.push(this.build(input, `r${this.nextRule++}`, now));
+      added.push(ruleFromInput(input, `r${this.nextRule++}`, now));
     }
     const removed = this.rules.length - kept.length;
     this.rules = [...kept, ...added];

@@ -1,10 +1,10 @@
 /**
  * Synthetic traffic for the in-memory API: deterministic flows, live updates
  * and verdicts, for the UI benchmark (100,000 flows, 1,000 updates/s) and for
- * tests that need volume. Not a product feature. No timers here: the caller
+ * tests that need volume. No timers here: the caller
  * drives `tick()` so tests and the benchmark own the clock.
  */
-import type { Flow, HistoryEntry, ProcessInfo, Protocol } from './api.js';
+import type { Flow, HistoryEntry, ProcessInfo, Protocol } from '../../src-main/common/api.js';
 import type { MemoryPortcullis } from './memory-api.js';
 
 /** mulberry32: small, fast, seedable, good enough for test data. */

@@ -7,14 +7,9 @@ import {
   subscribeMethod,
   type PortcullisApi,
 } from '../../../src-main/common/api.js';
-import {
-  addressMatches,
-  describeMatch,
-  hostMatches,
-  matchForScope,
-  requestMatches,
-} from '../../../src-main/common/matching.js';
-import { MemoryPortcullis } from '../../../src-main/common/memory-api.js';
+import { describeMatch, matchForScope } from '../../../src-main/common/matching.js';
+import { MemoryPortcullis } from '../../support/memory-api.js';
+import { addressMatches, hostMatches, requestMatches } from '../../support/memory-matching.js';
 import { request } from '../renderer/fixtures.js';
 
 describe('PortcullisApi contract', () => {

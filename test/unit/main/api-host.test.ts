@@ -1,7 +1,7 @@
 // src-main/node/api-host.ts: the api served through a (fake) trusted IPC.
 import { describe, expect, it } from 'vitest';
 import { INVOKE_CHANNELS, type Prompt, type PushChannel } from '../../../src-main/common/api.js';
-import { MemoryPortcullis } from '../../../src-main/common/memory-api.js';
+import { MemoryPortcullis } from '../../support/memory-api.js';
 import {
   forwardPushChannels,
   registerInvokeChannels,

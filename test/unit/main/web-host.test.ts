@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ApiError, type FlowEvent, type PortcullisApi } from '../../../src-main/common/api.js';
-import { MemoryPortcullis } from '../../../src-main/common/memory-api.js';
-import { syntheticFlows } from '../../../src-main/common/synthetic.js';
+import { MemoryPortcullis } from '../../support/memory-api.js';
+import { syntheticFlows } from '../../support/synthetic.js';
 import {
   WS_CLOSE_BAD_MESSAGE,
   WS_CLOSE_BAD_SESSION,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Flow } from '../../../src-main/common/api.js';
-import { syntheticFlows } from '../../../src-main/common/synthetic.js';
+import { syntheticFlows } from '../../support/synthetic.js';
 import {
   buildRows,
   EMPTY_FILTER,

@@ -12,8 +12,8 @@ import type {
   ProcessIconQuery,
   ProcessInfo,
 } from '../../../src-main/common/api.js';
-import { MemoryPortcullis } from '../../../src-main/common/memory-api.js';
-import { syntheticFlows } from '../../../src-main/common/synthetic.js';
+import { MemoryPortcullis } from '../../support/memory-api.js';
+import { syntheticFlows } from '../../support/synthetic.js';
 import { apiKey } from '../../../src-renderer/src/api.js';
 import FlowTable from '../../../src-renderer/src/components/FlowTable.vue';
 import ProcessIconView from '../../../src-renderer/src/components/ProcessIcon.vue';

@@ -4,7 +4,7 @@
 import { createPinia, setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { RuleInput } from '../../../src-main/common/api.js';
-import { MemoryPortcullis } from '../../../src-main/common/memory-api.js';
+import { MemoryPortcullis } from '../../support/memory-api.js';
 import { useRulesStore } from '../../../src-renderer/src/stores/rules.js';
 
 beforeEach(() => setActivePinia(createPinia()));

@@ -4,7 +4,7 @@ import { createPinia, setActivePinia, type Pinia } from 'pinia';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { nextTick } from 'vue';
 import type { HelperState } from '../../../src-main/common/api.js';
-import { MemoryPortcullis } from '../../../src-main/common/memory-api.js';
+import { MemoryPortcullis } from '../../support/memory-api.js';
 import { apiKey } from '../../../src-renderer/src/api.js';
 import { attachStores } from '../../../src-renderer/src/stores/index.js';
 import SettingsView from '../../../src-renderer/src/views/SettingsView.vue';

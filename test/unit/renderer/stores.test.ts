@@ -2,8 +2,8 @@
 import { createPinia, setActivePinia } from 'pinia';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { nextTick } from 'vue';
-import { MemoryPortcullis } from '../../../src-main/common/memory-api.js';
-import { syntheticFlows } from '../../../src-main/common/synthetic.js';
+import { MemoryPortcullis } from '../../support/memory-api.js';
+import { syntheticFlows } from '../../support/synthetic.js';
 import {
   appendSample,
   emptySamples,
