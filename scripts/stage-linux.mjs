@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Offline packaging for tests (issue 8): electron-builder `--linux dir` with a
+// Offline packaging for tests: electron-builder `--linux dir` with a
 // stand-in Electron (the real binary cannot be downloaded on these machines),
 // then a .deb built from that staging with `dpkg-deb --build --root-owner-group`,
 // holding what electron-builder's deb target would add around it: the real
@@ -57,6 +57,8 @@ run('node', ['scripts/helper-package.mjs']);
 for (const [file, [cmd, args]] of Object.entries(needed)) {
   if (!existsSync(join(root, file))) run(cmd, args);
 }
+// Outputs of sources moved out of the product must not be packed.
+run('node', ['scripts/prune-dist.mjs']);
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });

@@ -1,13 +1,14 @@
 /**
- * The offline packaging pipeline (issue 8): electron-builder `--linux dir` with
+ * The offline packaging pipeline: electron-builder `--linux dir` with
  * a stand-in Electron, then the checks that need no installation: the staged
  * layout as the launcher resolves it, and lintian on the test .deb.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helperCommand } from '../../src-main/node/elevation.js';
 import { resolveAppPaths, type RuntimeFacts } from '../../src-main/node/resources.js';
+import { KNOWN_TEST_ONLY, productEntries, reachableFrom } from '../support/product-modules.js';
 import { packagingUnavailable, repoRoot, sh, stage, type Staging } from '../support/staging.js';
 
 const skip = packagingUnavailable(['dpkg-deb', 'lintian', 'strip']);
@@ -57,6 +58,28 @@ describe.skipIf(skip !== undefined)('staged Linux build', () => {
     expect(list).toContain('/dist/preload/preload.js');
     expect(list.filter((f) => f.endsWith('.node'))).toEqual([]);
     expect(list.filter((f) => f.startsWith('/dist/helper/'))).toEqual([]);
+  });
+
+  it('app.asar and the helper tree hold only product modules, no test/ or bench/ file', () => {
+    const asar = join(repoRoot, 'node_modules', '.bin', 'asar');
+    const asarFiles = sh(asar, ['list', join(s.unpacked, 'resources', 'app.asar')])
+      .stdout.split('\n')
+      .filter((f) => f.endsWith('.js'))
+      .map((f) => f.slice(1));
+    const helperDist = join(s.unpacked, 'resources', 'helper', 'dist');
+    const helperFiles = readdirSync(helperDist, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.js'))
+      .map((f) => `dist/${f}`);
+    const packed = [...asarFiles, ...helperFiles];
+    expect(packed.filter((f) => /^(dist\/)?(test|bench)\//u.test(f))).toEqual([]);
+    // Each compiled module is built from a source an entry point of the product reaches.
+    const product = reachableFrom(productEntries());
+    const compiled = packed.filter((f) => /^dist\/(helper|src-main)\//u.test(f));
+    expect(compiled.length).toBeGreaterThan(100);
+    const notProduct = compiled
+      .map((f) => f.slice('dist/'.length).replace(/\.js$/u, '.ts'))
+      .filter((source) => !product.has(source) && !(source in KNOWN_TEST_ONLY));
+    expect(notProduct).toEqual([]);
   });
 
   it('runs the staged helper with the launcher command line (app binary in Node mode)', () => {
