@@ -1,7 +1,6 @@
-import type { FlowFilter } from './client.js';
 import { statusBits } from './encode.js';
 import { canonicalIP } from './ip.js';
-import type { Flow, Tuple } from './types.js';
+import type { Flow, FlowFilter, Tuple } from './types.js';
 
 /**
  * A predicate with the meaning of a FlowFilter, for flows the kernel did not

@@ -1,12 +1,5 @@
-export {
-  Conntrack,
-  type ConntrackOptions,
-  type CreateSpec,
-  type FlowFilter,
-  type FlowKey,
-  type ListOptions,
-  type UpdateSpec,
-} from './client.js';
+export { Conntrack, type ConntrackOptions } from './client.js';
+export { ConntrackTable } from './table.js';
 export { decodeFlow, labelBits, statusFlagsOf } from './decode.js';
 export { ConntrackArgumentError, invertTuple } from './encode.js';
 export type { CpuStats, GlobalStats } from './stats.js';

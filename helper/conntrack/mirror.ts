@@ -1,5 +1,5 @@
 import { DumpInterruptedError } from '../netlink/errors.js';
-import { Conntrack } from './client.js';
+import { ConntrackTable } from './table.js';
 import { ConntrackEvents, type LostInfo } from './events.js';
 import type { ConntrackEvent, Family, Flow } from './types.js';
 import { emitError } from '../common/emit-error.js';
@@ -13,7 +13,7 @@ export interface ConntrackMirrorOptions {
   /** Receive buffer of the event socket the mirror opens (64 MiB by default). */
   rcvbuf?: number;
   /** The request socket for dumps; opened (and closed) by the mirror when absent. */
-  conntrack?: Conntrack;
+  conntrack?: ConntrackTable;
   /** The event source; opened (and closed) by the mirror when absent. Must be
    * open on the same namespace as `conntrack`, and subscribed to all three groups. */
   events?: ConntrackEvents;
@@ -139,7 +139,7 @@ export class ConntrackMirror {
 
   private constructor(
     readonly events: ConntrackEvents,
-    readonly conntrack: Conntrack,
+    readonly conntrack: ConntrackTable,
     private readonly owns: { events: boolean; conntrack: boolean },
     private readonly family: Family | undefined,
     private readonly maxBuffered: number,
@@ -173,9 +173,9 @@ export class ConntrackMirror {
         ...(options.family !== undefined ? { family: options.family } : {}),
         ...(options.rcvbuf !== undefined ? { rcvbuf: options.rcvbuf } : {}),
       });
-    let conntrack: Conntrack;
+    let conntrack: ConntrackTable;
     try {
-      conntrack = options.conntrack ?? Conntrack.open(netns);
+      conntrack = options.conntrack ?? ConntrackTable.open(netns);
     } catch (error) {
       if (!options.events) events.close();
       throw error;

@@ -115,3 +115,79 @@ export interface ConntrackEvent {
   type: ConntrackEventType;
   flow: Flow;
 }
+
+/** Kernel-side filters for list/flush/deleteWhere, and an optional predicate. */
+export interface FlowFilter {
+  /** One family; both when absent. */
+  family?: Family;
+  /** Entries with (mark & markMask) == mark; markMask defaults to 0xffffffff. */
+  mark?: number;
+  markMask?: number;
+  /** Entries with (status & statusMask) == status; statusMask defaults to status. */
+  status?: number | readonly StatusFlag[];
+  statusMask?: number | readonly StatusFlag[];
+  /** Matched in user space: the kernel ignores CTA_ZONE in dumps. */
+  zone?: number;
+  /** Fields of the original / reply tuple to match (CTA_FILTER). */
+  orig?: Partial<Tuple>;
+  reply?: Partial<Tuple>;
+  /** Applied in user space after the kernel's filters. */
+  where?: (flow: Flow) => boolean;
+}
+
+export interface ListOptions extends FlowFilter {
+  signal?: AbortSignal;
+  /** The main table, or entries being torn down / not yet confirmed. */
+  table?: 'conntrack' | 'dying' | 'unconfirmed';
+  /** Read and zero the counters (IPCTNL_MSG_CT_GET_CTRZERO). */
+  zeroCounters?: boolean;
+}
+
+/** What identifies one entry: a tuple of either direction, and its zone. */
+export interface FlowKey {
+  orig?: Tuple;
+  reply?: Tuple;
+  zone?: number;
+  /** CTA_ID: when given, the kernel checks it matches. */
+  id?: number;
+  family?: Family;
+}
+
+export interface CreateSpec {
+  orig: Tuple;
+  /** Defaults to the inverse of orig (no NAT). */
+  reply?: Tuple;
+  /** Seconds; required by the kernel. */
+  timeout: number;
+  mark?: number;
+  labels?: Uint8Array | readonly number[];
+  zone?: number;
+  status?: number | readonly StatusFlag[];
+  tcpState?: TcpState;
+  /** SCTP state; the kernel needs both verification tags with it (default 0). */
+  sctpState?: SctpState;
+  sctpVtagOrig?: number;
+  sctpVtagReply?: number;
+  /** DCCP state and role (0 client, 1 server), sent as CTA_PROTOINFO_DCCP. */
+  dccpState?: DccpState;
+  dccpRole?: number;
+  /** NAT can only be set at create. */
+  natSrc?: NatSpec;
+  natDst?: NatSpec;
+  helper?: string;
+}
+
+export interface UpdateSpec extends FlowKey {
+  /** New mark, applied as (old & ~markMask) ^ mark (markMask defaults to all bits). */
+  mark?: number;
+  markMask?: number;
+  /** Labels, applied as (old & ~labelsMask) ^ labels. */
+  labels?: Uint8Array | readonly number[];
+  labelsMask?: Uint8Array | readonly number[];
+  timeout?: number;
+  /** The whole new status (IPS_CONFIRMED is added). The kernel refuses to
+   * clear SEEN_REPLY or ASSURED (EBUSY): to add a flag, pass the entry's
+   * current flags with it, as `portcullis conntrack update --status` does. */
+  status?: number | readonly StatusFlag[];
+  tcpState?: TcpState;
+}
