@@ -1,7 +1,7 @@
 /**
- * The small adapters that plug the parts of issue 6 into the daemon's ports
- * (ports.ts): attribution, DNS names, the history store, the IPC server's
- * publish(), and the native sock_diag destroy for `kill`.
+ * The small adapters that plug attribution, DNS names, the history store, the
+ * IPC server's publish() and the native sock_diag destroy for `kill` into the
+ * daemon's ports (ports.ts).
  */
 import type { Attributor, SockDiag, ProcessInfo as ProcProcess } from '../attribution/index.js';
 import { setNewest } from '../common/bounded-map.js';

@@ -2,7 +2,7 @@
 export * from './errors.js';
 export * from './clock.js';
 export * from './matcher.js';
-export { matchForScope, normalizeHost, remoteAddress, ruleFromInput } from '../protocol/rules.js';
+export { matchForScope, normalizeHost } from '../protocol/rules.js';
 export * from './liveness.js';
 export * from './ruleset.js';
 export * from './atomic.js';

@@ -51,7 +51,7 @@ import { matchForScope } from '../../src-main/common/matching.js';
 import { ruleFromInput } from '../../helper/protocol/rules.js';
 import { matchProblem, requestMatches } from './memory-matching.js';
 
-export const DEFAULT_SETTINGS: Settings = {
+const DEFAULT_SETTINGS: Settings = {
   defaultAction: 'deny',
   promptTimeoutSeconds: 30,
   noGuiPolicy: 'deny',
@@ -60,7 +60,7 @@ export const DEFAULT_SETTINGS: Settings = {
   interceptInbound: false,
 };
 
-export function emptyStats(time: number): Stats {
+function emptyStats(time: number): Stats {
   return {
     time,
     allowed: 0,

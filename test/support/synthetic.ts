@@ -8,7 +8,7 @@ import type { Flow, HistoryEntry, ProcessInfo, Protocol } from '../../src-main/c
 import type { MemoryPortcullis } from './memory-api.js';
 
 /** mulberry32: small, fast, seedable, good enough for test data. */
-export function seededRandom(seed: number): () => number {
+function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -54,7 +54,7 @@ function pick<T>(list: readonly T[], r: number): T {
 }
 
 /** One synthetic flow; `id` fixes everything else for a given random stream. */
-export function syntheticFlow(id: number, random: () => number, now: number): Flow {
+function syntheticFlow(id: number, random: () => number, now: number): Flow {
   const [comm, exe, user, uid] = pick(APPS, random());
   const protocol: Protocol = random() < 0.8 ? 'tcp' : random() < 0.9 ? 'udp' : 'icmp';
   const ipv6 = random() < 0.2;
