@@ -45,55 +45,38 @@ function natMatcher(a: CompatArgs): ((flow: Flow) => boolean) | undefined {
   const checkSrc = any || a.options.has('src-nat');
   const checkDst = any || a.options.has('dst-nat');
   if (!checkSrc && !checkDst) return undefined;
-  const has = (
-    flow: Flow,
-    nat: CompatArgs['natSrc'],
-    doneBit: number,
-    natIp: string,
-    origIp: string,
-    natPort: number,
-    origPort: number,
-  ): boolean => {
-    const done = (flow.status & doneBit) !== 0;
-    const isNat = done && natIp !== origIp;
-    const isPat = done && natPort !== origPort;
-    let result = false;
-    const checkAddress = nat !== undefined && !nat.ip.includes(':');
-    if (checkAddress) result = isNat && nat.ip === natIp;
-    if (nat?.port !== undefined) {
-      const ret = isPat && nat.port === natPort;
-      if (checkAddress && result && !ret) result = false;
-      if (!checkAddress && ret) result = true;
-    } else if (!checkAddress) result = isNat || isPat;
-    return result;
-  };
   return (flow) => {
-    const src =
-      checkSrc &&
-      has(
-        flow,
-        a.natSrc,
-        STATUS_BITS.SRC_NAT_DONE,
-        flow.reply.dst,
-        flow.orig.src,
-        flow.reply.dstPort ?? 0,
-        flow.orig.srcPort ?? 0,
-      );
-    const dst =
-      checkDst &&
-      has(
-        flow,
-        a.natDst,
-        STATUS_BITS.DST_NAT_DONE,
-        flow.reply.src,
-        flow.orig.dst,
-        flow.reply.srcPort ?? 0,
-        flow.orig.dstPort ?? 0,
-      );
+    const src = checkSrc && natted(flow, 'src', a.natSrc);
+    const dst = checkDst && natted(flow, 'dst', a.natDst);
     if (any) return src || dst;
     if (checkSrc && checkDst) return src && dst;
     return checkSrc ? src : dst;
   };
+}
+
+/**
+ * One side of filter_nat(): SNAT compares the reply's destination with the
+ * original source, DNAT the reply's source with the original destination.
+ */
+function natted(flow: Flow, side: 'src' | 'dst', nat: CompatArgs['natSrc']): boolean {
+  const snat = side === 'src';
+  const doneBit = snat ? STATUS_BITS.SRC_NAT_DONE : STATUS_BITS.DST_NAT_DONE;
+  const natIp = snat ? flow.reply.dst : flow.reply.src;
+  const origIp = snat ? flow.orig.src : flow.orig.dst;
+  const natPort = (snat ? flow.reply.dstPort : flow.reply.srcPort) ?? 0;
+  const origPort = (snat ? flow.orig.srcPort : flow.orig.dstPort) ?? 0;
+  const done = (flow.status & doneBit) !== 0;
+  const isNat = done && natIp !== origIp;
+  const isPat = done && natPort !== origPort;
+  let result = false;
+  const checkAddress = nat !== undefined && !nat.ip.includes(':');
+  if (checkAddress) result = isNat && nat.ip === natIp;
+  if (nat?.port !== undefined) {
+    const ret = isPat && nat.port === natPort;
+    if (checkAddress && result && !ret) result = false;
+    if (!checkAddress && ret) result = true;
+  } else if (!checkAddress) result = isNat || isPat;
+  return result;
 }
 
 type Check = (flow: Flow) => boolean;

@@ -32,25 +32,54 @@ const strtoul32 = (v: string): number => strtoul(v).value >>> 0;
 type TupleNumber = 'srcPort' | 'dstPort' | 'icmpType' | 'icmpCode' | 'icmpId';
 type TupleOf = 'orig' | 'reply' | 'expTuple' | 'expMask';
 
+type Reader = (v: string) => number;
+
+/** The eight numbers the port options (and GRE's key options) set, in the order of their names. */
+const PORT_SLOTS = [
+  ['orig', 'srcPort'],
+  ['orig', 'dstPort'],
+  ['reply', 'srcPort'],
+  ['reply', 'dstPort'],
+  ['expTuple', 'srcPort'],
+  ['expTuple', 'dstPort'],
+  ['expMask', 'srcPort'],
+  ['expMask', 'dstPort'],
+] as const;
+
+/** The options `names` (one per port slot), each setting its slot with `read`. */
+function portOptions(names: readonly string[], read: Reader) {
+  return Object.fromEntries(names.map((name, n) => [name, [...PORT_SLOTS[n]!, read] as const]));
+}
+
 /** Options that set one number of a tuple: which tuple, which field, how it is read. */
-const TUPLE_NUMBERS: Record<string, readonly [TupleOf, TupleNumber, (v: string) => number]> = {
-  sport: ['orig', 'srcPort', atoi16],
-  dport: ['orig', 'dstPort', atoi16],
-  'reply-port-src': ['reply', 'srcPort', atoi16],
-  'reply-port-dst': ['reply', 'dstPort', atoi16],
-  'tuple-port-src': ['expTuple', 'srcPort', atoi16],
-  'tuple-port-dst': ['expTuple', 'dstPort', atoi16],
-  'mask-port-src': ['expMask', 'srcPort', atoi16],
-  'mask-port-dst': ['expMask', 'dstPort', atoi16],
+const TUPLE_NUMBERS: Record<string, readonly [TupleOf, TupleNumber, Reader]> = {
+  ...portOptions(
+    [
+      'sport',
+      'dport',
+      'reply-port-src',
+      'reply-port-dst',
+      'tuple-port-src',
+      'tuple-port-dst',
+      'mask-port-src',
+      'mask-port-dst',
+    ],
+    atoi16,
+  ),
   // GRE keys: strtoul() (base 0), 16 bits, where the ports go.
-  srckey: ['orig', 'srcPort', strtoul16],
-  dstkey: ['orig', 'dstPort', strtoul16],
-  'reply-key-src': ['reply', 'srcPort', strtoul16],
-  'reply-key-dst': ['reply', 'dstPort', strtoul16],
-  'tuple-key-src': ['expTuple', 'srcPort', strtoul16],
-  'tuple-key-dst': ['expTuple', 'dstPort', strtoul16],
-  'mask-key-src': ['expMask', 'srcPort', strtoul16],
-  'mask-key-dst': ['expMask', 'dstPort', strtoul16],
+  ...portOptions(
+    [
+      'srckey',
+      'dstkey',
+      'reply-key-src',
+      'reply-key-dst',
+      'tuple-key-src',
+      'tuple-key-dst',
+      'mask-key-src',
+      'mask-key-dst',
+    ],
+    strtoul16,
+  ),
   'icmp-type': ['orig', 'icmpType', atoi8],
   'icmp-code': ['orig', 'icmpCode', atoi8],
   'icmp-id': ['orig', 'icmpId', atoi16],
@@ -68,7 +97,7 @@ type ArgsNumber =
   | 'vtagReply';
 
 /** Options that set one number of the command: which, and how it is read. */
-const NUMBERS: Record<string, readonly [ArgsNumber, (v: string) => number]> = {
+const NUMBERS: Record<string, readonly [ArgsNumber, Reader]> = {
   'orig-zone': ['origZone', strtoul16],
   'reply-zone': ['replyZone', strtoul16],
   // --id takes an optional argument in 1.4.7's table; without one, 0 here.

@@ -3,7 +3,7 @@
  * generic long options (plus Portcullis' --json and --netns) and the short
  * option letters. The protocol options are in proto-extensions.ts.
  */
-export type ArgKind = 'none' | 'required' | 'optional';
+type ArgKind = 'none' | 'required' | 'optional';
 
 export interface LongOption {
   name: string;
