@@ -14,6 +14,7 @@ import { main } from '../../helper/cli.js';
 import { TestNetns } from '../support/netns.js';
 import {
   conntrackIn,
+  conntrackTableIn,
   expectSameOutput,
   oracleUnavailable,
   portcullisIn,
@@ -99,15 +100,7 @@ describe.skipIf(skip)('portcullis conntrack command lines and -R input, against 
     }
   }
 
-  const table = (where = ns): ToolResult => {
-    const a = tool(['-L', '-o', 'extended'], where);
-    const b = tool(['-L', '-o', 'save'], where);
-    return {
-      status: a.status + b.status,
-      stdout: a.stdout + b.stdout,
-      stderr: a.stderr + b.stderr,
-    };
-  };
+  const table = (where = ns): ToolResult => conntrackTableIn(where);
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'pcl-ctbatch-'));

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestNetns } from '../support/netns.js';
 import {
   conntrackIn,
+  conntrackTableIn,
   expectSameOutput,
   oracleUnavailable,
   portcullisIn,
@@ -172,16 +173,7 @@ describe.skipIf(skip)('portcullis conntrack -o save and -R, against conntrack 1.
     }
   }
 
-  /** The table as -o extended and as -o save (which has the SCTP tags and GRE keys). */
-  const table = (): Result => {
-    const a = tool(['-L', '-o', 'extended']);
-    const b = tool(['-L', '-o', 'save']);
-    return {
-      status: a.status + b.status,
-      stdout: a.stdout + b.stdout,
-      stderr: a.stderr + b.stderr,
-    };
-  };
+  const table = (): Result => conntrackTableIn(ns);
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'pcl-ctsave-'));

@@ -31,6 +31,21 @@ export function conntrackIn(ns: TestNetns, argv: string[]): ToolResult {
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * The table of `ns` as conntrack-tools lists it with -o extended, then with
+ * -o save (which has the SCTP tags and GRE keys): what is compared after a
+ * command that changes the table.
+ */
+export function conntrackTableIn(ns: TestNetns): ToolResult {
+  const a = conntrackIn(ns, ['-L', '-o', 'extended']);
+  const b = conntrackIn(ns, ['-L', '-o', 'save']);
+  return {
+    status: a.status + b.status,
+    stdout: a.stdout + b.stdout,
+    stderr: a.stderr + b.stderr,
+  };
+}
+
 /** `portcullis conntrack --netns NS ARGV`, in-process. */
 export async function portcullisIn(ns: TestNetns, argv: string[]): Promise<ToolResult> {
   const out: string[] = [];
