@@ -44,9 +44,9 @@ import {
   type Unsubscribe,
   type VerdictEvent,
 } from '../common/api.js';
-import { IconResolver } from './process-icons.js';
+import { IconResolver } from './process-icons/icon-resolver.js';
 
-/** Where processIcon's answers come from (process-icons.ts; a test seam). */
+/** Where processIcon's answers come from (process-icons/icon-resolver.ts; a test seam). */
 export interface IconSource {
   resolve(exe: string, appId: string | null): Promise<ProcessIcon | null>;
 }

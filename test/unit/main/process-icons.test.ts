@@ -1,4 +1,4 @@
-// Process icons (src-main/node/process-icons.ts) against a real temporary XDG tree:
+// Process icons (src-main/node/process-icons/) against a real temporary XDG tree:
 // desktop files in two applications/ dirs and snap's, hicolor with 32x32, 48x48 and
 // scalable icons (no index.theme: discovered), a theme with an index.theme that inherits
 // hicolor, pixmaps, absolute Icon= paths, and hostile files (huge, FIFO, device, not an
@@ -18,13 +18,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  IconResolver,
   execProgram,
   parseDesktopEntry,
-  searchPathsFromEnv,
-  sniffImage,
+} from '../../../src-main/node/process-icons/desktop-entry.js';
+import { sniffImage } from '../../../src-main/node/process-icons/icon-files.js';
+import {
+  IconResolver,
   type IconResolverOptions,
-} from '../../../src-main/node/process-icons.js';
+} from '../../../src-main/node/process-icons/icon-resolver.js';
+import { searchPathsFromEnv } from '../../../src-main/node/process-icons/search-paths.js';
 import { solidPng } from '../../support/png.js';
 
 let t: string;
