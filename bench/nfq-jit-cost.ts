@@ -1,10 +1,9 @@
 // The JavaScript cost of a queued packet in CPU time, for the first packets
-// after open and in the steady state, without the kernel: a fresh process runs
-// NfQueue's warm-up (unless --no-warm-up), then a queue over a fake addon of
-// its own class (the real addon differs from the warm-up's stand-in, as here)
-// reads synthetic lo packets 16 at a time and accepts them.
+// after open and in the steady state, without the kernel: a fresh process opens
+// a queue over a fake addon, reads synthetic lo packets 16 at a time and accepts
+// them.
 //
-//   node dist/bench/nfq-jit-cost.js [--no-warm-up]
+//   node dist/bench/nfq-jit-cost.js
 //
 // CPU time (process.cpuUsage) does not count time spent waiting for a core,
 // so the figures hold on a shared machine better than wall-clock ones.
@@ -12,18 +11,10 @@ import { NetlinkConnection } from '../helper/netlink/connection.js';
 import { NetlinkSocket } from '../helper/netlink/socket.js';
 import type { NativeBinding, NativeDataCallback } from '../helper/native/types.js';
 import { NfQueue } from '../helper/nfqueue/queue.js';
-import { SYNTHETIC_ID_OFFSET, syntheticPacketMessage } from '../helper/nfqueue/warmup.js';
+import { SYNTHETIC_ID_OFFSET, syntheticPacketMessage } from './nfq-synthetic.js';
 
-const warm = !process.argv.includes('--no-warm-up');
 const slotSize = 65536 + 8192;
 const slots = 16;
-if (warm) {
-  (NfQueue as unknown as { warmUp(o: object, slotSize: number, slots: number): void }).warmUp(
-    { queue: 7 },
-    slotSize,
-    slots,
-  );
-}
 
 let onData: NativeDataCallback | undefined;
 let slab: Buffer | undefined;
@@ -84,7 +75,5 @@ const first = usPerPacket(1024);
 const next = usPerPacket(3072);
 usPerPacket(16_000);
 const steady = usPerPacket(20_000);
-process.stdout.write(
-  `warm-up=${warm} us_cpu_per_packet first_1024=${first} next_3072=${next} steady=${steady}\n`,
-);
+process.stdout.write(`us_cpu_per_packet first_1024=${first} next_3072=${next} steady=${steady}\n`);
 process.exit(0);
