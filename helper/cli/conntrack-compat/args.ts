@@ -4,6 +4,11 @@ import type { Family, Tuple } from '../../conntrack/types.js';
 import type { LabelMap } from './label-map.js';
 
 export type CompatCommand = 'L' | 'I' | 'U' | 'D' | 'G' | 'F' | 'E' | 'A' | 'C' | 'S' | 'V' | 'h';
+/**
+ * Per command, one number per option: 0 illegal, 1 compulsory, 2 optional,
+ * 3 coupled (src+dst or reply-src+reply-dst, or the protocol's couples).
+ */
+export type LegalityRows = Partial<Record<CompatCommand, readonly number[]>>;
 export type CompatTable = 'conntrack' | 'expect' | 'dying' | 'unconfirmed';
 export type OutputFlag =
   'xml' | 'extended' | 'timestamp' | 'id' | 'ktimestamp' | 'labels' | 'userspace' | 'save';

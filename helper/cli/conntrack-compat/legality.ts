@@ -3,15 +3,9 @@
  * options each command allows or needs, for the conntrack and the expect
  * tables and for the protocol extensions, with 1.4.7's messages.
  */
-import { OPTION_NAMES, type CompatArgs, type CompatCommand, type OptionName } from './args.js';
+import { OPTION_NAMES, type CompatArgs, type LegalityRows, type OptionName } from './args.js';
 import { CompatUsageError } from './errors.js';
 import type { ProtoExt } from './proto-extensions.js';
-
-/**
- * Per command, one number per option: 0 illegal, 1 compulsory, 2 optional,
- * 3 coupled (src+dst or reply-src+reply-dst, or the protocol's couples).
- */
-export type LegalityRows = Partial<Record<CompatCommand, readonly number[]>>;
 
 // prettier-ignore
 const MATRIX: LegalityRows = {

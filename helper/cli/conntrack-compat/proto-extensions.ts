@@ -4,7 +4,7 @@
  * the messages for a half-given couple.
  */
 import { IPPROTO } from '../../conntrack/constants.js';
-import type { LegalityRows } from './legality.js';
+import type { LegalityRows } from './args.js';
 import type { LongOption } from './option-table.js';
 
 /** Protocol extensions: options that exist only after `-p <proto>`. */
