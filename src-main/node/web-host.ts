@@ -36,16 +36,21 @@
  *   and gets a fresh snapshot), like the helper's slow-consumer cut-off.
  */
 import { createServer } from 'node:http';
-import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import {
+  createServer as createTcpServer,
+  type AddressInfo,
+  type Server,
+  type Socket,
+} from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { PortcullisApi } from '../common/api.js';
 import { WS_MAX_INBOUND_BYTES } from '../common/web-protocol.js';
 import { defaultRendererDir } from './renderer-files.js';
 import { WebHandshakes, type Conn } from './web-host/handshakes.js';
 import { serveHttp, type HttpContext } from './web-host/http-routes.js';
-import { servePage } from './web-host/page-connection.js';
+import { servePage, type PageContext } from './web-host/page-connection.js';
 import { PeerAdmission } from './web-host/peer-admission.js';
-import { WebSessions } from './web-host/sessions.js';
+import { WebSessions, type Session } from './web-host/sessions.js';
 import { gateUpgrade } from './web-host/ws-upgrade.js';
 
 export interface WebHostOptions {
@@ -102,20 +107,11 @@ export interface WebHost {
 export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   const root = options.rendererDir ?? defaultRendererDir();
   const log = options.log ?? (() => undefined);
-  const tcp = createTcpServer({ pauseOnConnect: true });
-  await new Promise<void>((resolve, reject) => {
-    tcp.once('error', reject);
-    tcp.listen(options.port ?? 0, '127.0.0.1', () => {
-      tcp.off('error', reject);
-      resolve();
-    });
-  });
-  // Wired before this turn ends: no connection is accepted in between.
+  const tcp = await listenOnLoopback(options.port ?? 0);
+  // Everything below is wired before this turn ends: no connection is
+  // accepted in between.
   const port = (tcp.address() as AddressInfo).port;
-  const host = `127.0.0.1:${port}`;
-  const origin = `http://${host}`;
-
-  const sessions = new WebSessions(port);
+  const origin = `http://127.0.0.1:${port}`;
   const handshakes = new WebHandshakes(
     options.handshakeTimeoutMs ?? 5000,
     options.maxHandshakesPerUid ?? 16,
@@ -126,86 +122,80 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     handshakes,
     log,
   });
-  const conns = new Map<Socket, Conn>();
-  const authenticated = new Set<WebSocket>();
-  const maxConnections = options.maxConnections ?? 8;
-  let closing = false;
-
   const ctx: HttpContext = {
     root,
-    host,
+    host: `127.0.0.1:${port}`,
     origin,
-    sessions,
+    sessions: new WebSessions(port),
     handshakes,
-    connOf: (socket) => conns.get(socket),
+    connOf: (socket) => admission.connOf(socket),
     log,
   };
+  const page = pageContext(options, handshakes, log);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_INBOUND_BYTES });
   const http = createServer((req, res) => void serveHttp(ctx, req, res));
   // A response nobody reads does not hold its socket forever.
   http.timeout = 30_000;
-  const wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_INBOUND_BYTES });
-  const page = {
+  const upgrade = {
+    ...ctx,
+    wss,
+    full: () => page.authenticated.size >= page.maxConnections,
+    accept: (ws: WebSocket, conn: Conn, session: Session) => servePage(page, ws, conn, session),
+  };
+  http.on('upgrade', (req, socket, head: Buffer) => gateUpgrade(upgrade, req, socket, head));
+  tcp.on('connection', (socket: Socket) => {
+    void admission.admit(socket, (served) => {
+      http.emit('connection', served);
+      served.resume();
+    });
+  });
+  log(`web host: serving ${root} on ${origin}/`);
+
+  return {
+    origin,
+    port,
+    issueUrl: (ttlMs) => `${origin}/#code=${ctx.sessions.issueCode(ttlMs)}`,
+    connections: () => page.authenticated.size,
+    handshakes: () => handshakes.size,
+    refusedByUid: () => new Map(admission.refused),
+    close: async () => {
+      const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+      admission.closeAll();
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await closed;
+    },
+  };
+}
+
+/** A TCP server on 127.0.0.1 whose connections stay paused until their owner is checked. */
+async function listenOnLoopback(port: number): Promise<Server> {
+  const tcp = createTcpServer({ pauseOnConnect: true });
+  await new Promise<void>((resolve, reject) => {
+    tcp.once('error', reject);
+    tcp.listen(port, '127.0.0.1', () => {
+      tcp.off('error', reject);
+      resolve();
+    });
+  });
+  return tcp;
+}
+
+function pageContext(
+  options: WebHostOptions,
+  handshakes: WebHandshakes,
+  log: (message: string) => void,
+): PageContext {
+  return {
     api: options.api,
     handshakes,
-    authenticated,
-    maxConnections,
+    authenticated: new Set(),
+    maxConnections: options.maxConnections ?? 8,
     maxInFlight: options.maxInFlight ?? 32,
     outbound: {
       maxBufferedBytes: options.maxBufferedBytes ?? 32 * 1024 * 1024,
       highWaterBytes: options.highWaterBytes ?? 1024 * 1024,
     },
     log,
-  };
-  http.on('upgrade', (req, socket, head: Buffer) =>
-    gateUpgrade(
-      {
-        ...ctx,
-        wss,
-        full: () => authenticated.size >= maxConnections,
-        accept: (ws, conn, session) => servePage(page, ws, conn, session),
-      },
-      req,
-      socket,
-      head,
-    ),
-  );
-
-  const admit = async (socket: Socket): Promise<void> => {
-    if (closing) {
-      socket.destroy();
-      return;
-    }
-    socket.on('error', () => undefined);
-    const conn = handshakes.track(socket);
-    conns.set(socket, conn);
-    socket.once('close', () => {
-      handshakes.finish(conn);
-      conns.delete(socket);
-    });
-    const uid = await admission.check(conn);
-    if (uid === null) return;
-    conn.uid = uid;
-    handshakes.awaitRequest(conn);
-    http.emit('connection', socket);
-    socket.resume();
-  };
-  tcp.on('connection', (socket) => void admit(socket));
-  log(`web host: serving ${root} on ${origin}/`);
-
-  return {
-    origin,
-    port,
-    issueUrl: (ttlMs) => `${origin}/#code=${sessions.issueCode(ttlMs)}`,
-    connections: () => authenticated.size,
-    handshakes: () => handshakes.size,
-    refusedByUid: () => new Map(admission.refused),
-    close: async () => {
-      closing = true;
-      const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
-      for (const c of wss.clients) c.terminate();
-      for (const socket of conns.keys()) socket.destroy();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-      await closed;
-    },
   };
 }

@@ -39,109 +39,129 @@ export interface PageContext {
   log: (message: string) => void;
 }
 
+type ClientMessage = v.InferOutput<typeof WsClientMessageSchema>;
+
 export function servePage(ctx: PageContext, ws: WebSocket, conn: Conn, session: Session): void {
   conn.ws = ws;
-  const { api, log } = ctx;
-  const out = new OutboundQueue(ws, ctx.outbound, log);
-  const subs = new Map<PushChannel, Unsubscribe>();
-  let ready = false;
-  let inFlight = 0;
+  const page = new PageConnection(ctx, ws, conn, session);
+  ws.on('message', (data: RawData, isBinary: boolean) => page.receive(data, isBinary));
+  ws.on('close', () => page.closed());
+  ws.on('error', () => undefined);
+}
 
-  const fail = (id: number, message: string, code: string): void =>
-    out.send({ type: 'result', id, ok: false, error: { name: 'ApiError', message, code } });
+class PageConnection {
+  private readonly out: OutboundQueue;
+  private readonly subs = new Map<PushChannel, Unsubscribe>();
+  private ready = false;
+  private inFlight = 0;
 
-  const invoke = async (id: number, channel: InvokeChannel, arg: unknown): Promise<void> => {
-    const checked = checkInvokeArg(channel, arg);
-    if (!checked.ok) return fail(id, checked.message, 'invalid');
-    if (inFlight >= ctx.maxInFlight) {
-      return fail(id, `more than ${ctx.maxInFlight} calls in flight`, 'busy');
+  constructor(
+    private readonly ctx: PageContext,
+    private readonly ws: WebSocket,
+    private readonly conn: Conn,
+    private readonly session: Session,
+  ) {
+    this.out = new OutboundQueue(ws, ctx.outbound, ctx.log);
+  }
+
+  receive(data: RawData, isBinary: boolean): void {
+    let raw: unknown;
+    try {
+      if (isBinary) throw new Error('binary');
+      raw = JSON.parse(rawText(data));
+    } catch {
+      this.ws.close(WS_CLOSE_BAD_MESSAGE, 'not JSON text');
+      return;
     }
-    inFlight++;
+    const parsed = v.safeParse(WsClientMessageSchema, raw);
+    if (!parsed.success) {
+      this.ws.close(WS_CLOSE_BAD_MESSAGE, 'invalid message');
+      return;
+    }
+    const m = parsed.output;
+    if (!this.ready) return this.hello(m);
+    switch (m.type) {
+      case 'hello':
+        return;
+      case 'invoke':
+        void this.invoke(m.id, m.channel, m.arg);
+        return;
+      case 'subscribe':
+        this.subscribe(m.channel);
+        return;
+      case 'unsubscribe':
+        this.subs.get(m.channel)?.();
+        this.subs.delete(m.channel);
+        return;
+    }
+  }
+
+  closed(): void {
+    this.ctx.authenticated.delete(this.ws);
+    this.out.clear();
+    for (const off of this.subs.values()) off();
+    this.subs.clear();
+  }
+
+  /** The first message: the session's secret, or the page is closed. */
+  private hello(m: ClientMessage): void {
+    const { ctx, ws } = this;
+    ctx.handshakes.finish(this.conn);
+    if (m.type !== 'hello' || !WebSessions.helloMatches(this.session, m.session)) {
+      ctx.log('web host: a page presented a wrong session secret');
+      ws.close(WS_CLOSE_BAD_SESSION, 'bad session');
+      return;
+    }
+    if (ctx.authenticated.size >= ctx.maxConnections) {
+      ws.close(WS_CLOSE_TOO_MANY, 'too many pages');
+      return;
+    }
+    this.ready = true;
+    ctx.authenticated.add(ws);
+    ctx.log(`web host: a page connected (${ctx.authenticated.size} open)`);
+    this.out.send({ type: 'ready' });
+  }
+
+  private async invoke(id: number, channel: InvokeChannel, arg: unknown): Promise<void> {
+    const { api, maxInFlight } = this.ctx;
+    const checked = checkInvokeArg(channel, arg);
+    if (!checked.ok) return this.fail(id, checked.message, 'invalid');
+    if (this.inFlight >= maxInFlight) {
+      return this.fail(id, `more than ${maxInFlight} calls in flight`, 'busy');
+    }
+    this.inFlight++;
     try {
       const fn = api[channel] as (a: unknown) => Promise<unknown>;
       const result = await fn.call(api, checked.arg);
-      out.send({ type: 'result', id, ok: true, result: result ?? null });
+      this.out.send({ type: 'result', id, ok: true, result: result ?? null });
     } catch (error) {
       const e = toApiError(error);
-      out.send({
+      this.out.send({
         type: 'result',
         id,
         ok: false,
         error: { name: e.name, message: e.message, code: e.code },
       });
     } finally {
-      inFlight--;
+      this.inFlight--;
     }
-  };
+  }
 
-  const subscribe = (channel: PushChannel): void => {
-    if (subs.has(channel)) return;
+  private fail(id: number, message: string, code: string): void {
+    this.out.send({ type: 'result', id, ok: false, error: { name: 'ApiError', message, code } });
+  }
+
+  private subscribe(channel: PushChannel): void {
+    if (this.subs.has(channel)) return;
+    const { api } = this.ctx;
     const on = api[subscribeMethod(channel)] as (
       l: (p: PushChannels[typeof channel]) => void,
     ) => Unsubscribe;
-    subs.set(
+    this.subs.set(
       channel,
-      on.call(api, (p) => out.push(channel, p)),
+      on.call(api, (p) => this.out.push(channel, p)),
     );
-  };
-
-  /** The first message: the session's secret, or the page is closed. */
-  const hello = (m: v.InferOutput<typeof WsClientMessageSchema>): void => {
-    if (m.type !== 'hello' || !WebSessions.helloMatches(session, m.session)) {
-      log('web host: a page presented a wrong session secret');
-      ctx.handshakes.finish(conn);
-      ws.close(WS_CLOSE_BAD_SESSION, 'bad session');
-      return;
-    }
-    ctx.handshakes.finish(conn);
-    if (ctx.authenticated.size >= ctx.maxConnections) {
-      ws.close(WS_CLOSE_TOO_MANY, 'too many pages');
-      return;
-    }
-    ready = true;
-    ctx.authenticated.add(ws);
-    log(`web host: a page connected (${ctx.authenticated.size} open)`);
-    out.send({ type: 'ready' });
-  };
-
-  ws.on('message', (data: RawData, isBinary: boolean) => {
-    let raw: unknown;
-    try {
-      if (isBinary) throw new Error('binary');
-      raw = JSON.parse(rawText(data));
-    } catch {
-      ws.close(WS_CLOSE_BAD_MESSAGE, 'not JSON text');
-      return;
-    }
-    const parsed = v.safeParse(WsClientMessageSchema, raw);
-    if (!parsed.success) {
-      ws.close(WS_CLOSE_BAD_MESSAGE, 'invalid message');
-      return;
-    }
-    const m = parsed.output;
-    if (!ready) return hello(m);
-    switch (m.type) {
-      case 'hello':
-        return;
-      case 'invoke':
-        void invoke(m.id, m.channel, m.arg);
-        return;
-      case 'subscribe':
-        subscribe(m.channel);
-        return;
-      case 'unsubscribe':
-        subs.get(m.channel)?.();
-        subs.delete(m.channel);
-        return;
-    }
-  });
-  ws.on('close', () => {
-    ctx.authenticated.delete(ws);
-    out.clear();
-    for (const off of subs.values()) off();
-    subs.clear();
-  });
-  ws.on('error', () => undefined);
+  }
 }
 
 function rawText(data: RawData): string {

@@ -2,7 +2,8 @@
  * Who may talk to the web host: the owner of each new TCP connection's client
  * socket, from the kernel's socket tables (web-peer.ts), is checked before a
  * byte is read from it. Only the allowed uids (this process's and root, by
- * default) get through; the others are closed and counted per uid.
+ * default) get through; the others are closed and counted per uid. Every
+ * accepted connection is tracked here until it closes.
  */
 import type { Socket } from 'node:net';
 import { PeerUidReader } from '../web-peer.js';
@@ -20,13 +21,50 @@ export class PeerAdmission {
   private readonly peers: PeerUidReader;
   /** Refused connections per uid (-1: the owner could not be found). */
   readonly refused = new Map<number, number>();
+  private readonly conns = new Map<Socket, Conn>();
+  private closing = false;
 
   constructor(private readonly options: PeerAdmissionOptions) {
     this.peers = new PeerUidReader(options.procNet);
   }
 
+  /** The tracked connection of a socket. */
+  connOf(socket: Socket): Conn | undefined {
+    return this.conns.get(socket);
+  }
+
+  /**
+   * Tracks a new (paused) connection and checks its owner; a served one is
+   * counted as a handshake and handed to `serve`, the others are closed.
+   */
+  async admit(socket: Socket, serve: (socket: Socket) => void): Promise<void> {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const { handshakes } = this.options;
+    socket.on('error', () => undefined);
+    const conn = handshakes.track(socket);
+    this.conns.set(socket, conn);
+    socket.once('close', () => {
+      handshakes.finish(conn);
+      this.conns.delete(socket);
+    });
+    const uid = await this.check(conn);
+    if (uid === null) return;
+    conn.uid = uid;
+    handshakes.awaitRequest(conn);
+    serve(socket);
+  }
+
+  /** Refuses new connections and ends the tracked ones. */
+  closeAll(): void {
+    this.closing = true;
+    for (const socket of this.conns.keys()) socket.destroy();
+  }
+
   /** The connection's owner if it is served, else null (the connection is closed). */
-  async check(conn: Conn): Promise<number | null> {
+  private async check(conn: Conn): Promise<number | null> {
     const { socket } = conn;
     let uid: number | null;
     try {
