@@ -6,13 +6,13 @@
  * the tray count and the notices. main.ts passes these options to runApp.
  */
 import type { IpcClient } from '../../helper/protocol/index.js';
-import type { HelperStatus } from '../common/api.js';
+import type { HelperStatus, PushChannel } from '../common/api.js';
 import { linkStatus, type HelperLinkState } from '../common/helper-link.js';
 import { forwardPushChannels, registerInvokeChannels, trackPrompts } from '../node/api-host.js';
 import { HelperBridge } from '../node/bridge.js';
 import { connectHelper } from '../node/helper-client.js';
 import type { HelperConnection } from '../node/launcher.js';
-import type { AppContext, AppOptions, PushName } from './app-main.js';
+import type { AppContext, AppOptions } from './app-main.js';
 
 export type BridgeOptions = Pick<
   AppOptions,
@@ -36,7 +36,7 @@ export function bridgeOptions(
       ...linkStatus(s),
       state: bridge.status.state,
     }),
-    onSubscribe: (channel: PushName) => {
+    onSubscribe: (channel: PushChannel) => {
       // helperStatus is sent by app-main itself.
       if (channel !== 'helperStatus') forwarder?.subscribed(channel);
     },

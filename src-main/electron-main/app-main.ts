@@ -17,7 +17,12 @@ import {
 } from 'electron';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import type { HelperStatus, PushChannel, PushChannels } from '../common/api.js';
+import {
+  PUSH_CHANNELS,
+  type HelperStatus,
+  type PushChannel,
+  type PushChannels,
+} from '../common/api.js';
 import { Backoff } from '../common/backoff.js';
 import { describeLink, linkStatus, type HelperLinkState } from '../common/helper-link.js';
 import { PromptNotices, type Notice, type PromptSummary } from '../common/prompt-notices.js';
@@ -29,29 +34,22 @@ import { APP_ENTRY, hardenSession, hardenWebContents, secureWebPreferences } fro
 import { PendingTray } from './tray.js';
 import { TrustedIpc, noArgument, oneOf, type RejectedMessage } from './trusted-ipc.js';
 
-export const DEFAULT_SOCKET = '/run/portcullis/helper.sock';
-export const DEFAULT_SERVICE_TOKEN = '/run/portcullis/token';
+const DEFAULT_SOCKET = '/run/portcullis/helper.sock';
+const DEFAULT_SERVICE_TOKEN = '/run/portcullis/token';
 
-/** The push channels main serves (src-main/common/api.ts PushChannels). */
-export const PUSH_CHANNELS = [
-  'flows',
-  'prompts',
-  'verdicts',
-  'stats',
-  'helperStatus',
-] as const satisfies readonly PushChannel[];
-export type PushName = (typeof PUSH_CHANNELS)[number];
+/** The push channels main serves: all of the channel map's. */
+export { PUSH_CHANNELS };
 
 export interface AppOptions {
   appRoot: string;
   connect(path: string, token: string): Promise<HelperConnection>;
-  /** MERGE: registers the api.ts invoke channels on `ipc` and forwards
-   * helper topics with `push` (flows, prompts, verdicts, stats). */
+  /** Registers the api.ts invoke channels on `ipc` and forwards the
+   * helper's events with `push` (flows, prompts, verdicts, stats). */
   registerApi?(ctx: AppContext): void;
   /** The helperStatus for a link state (default: the link, state null). */
   statusOf?(s: HelperLinkState): HelperStatus;
   /** A window subscribed to a push channel (to replay a snapshot). */
-  onSubscribe?(channel: PushName): void;
+  onSubscribe?(channel: PushChannel): void;
   socketPath?: string;
   serviceTokenPath?: string;
   notifyIntervalMs?: number;
@@ -62,7 +60,7 @@ export interface AppContext {
   ipc: TrustedIpc;
   launcher: HelperLauncher;
   /** Sends to the window if it subscribed to that channel. */
-  push<K extends PushName>(channel: K, payload: PushChannels[K]): void;
+  push<K extends PushChannel>(channel: K, payload: PushChannels[K]): void;
   /** The pending prompts changed: tray count and rate-limited notifications. */
   promptsChanged(pending: readonly PromptSummary[], answered: readonly PromptSummary['id'][]): void;
   paths: AppPaths;
@@ -87,7 +85,7 @@ export function runApp(o: AppOptions): AppHandle | null {
 
   let win: BrowserWindow | null = null;
   let tray: PendingTray | null = null;
-  const subscribed = new Set<PushName>();
+  const subscribed = new Set<PushChannel>();
   const ipc = new TrustedIpc(ipcMain, (r: RejectedMessage) =>
     log(`refused IPC on ${r.channel}: ${r.reason}`),
   );
@@ -145,7 +143,7 @@ export function runApp(o: AppOptions): AppHandle | null {
     win.focus();
   };
 
-  const push = <K extends PushName>(channel: K, payload: PushChannels[K]): void => {
+  const push = <K extends PushChannel>(channel: K, payload: PushChannels[K]): void => {
     if (win && subscribed.has(channel)) ipc.send(win.webContents, channel, payload);
   };
 

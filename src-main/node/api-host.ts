@@ -117,7 +117,7 @@ export function forwardPushChannels(
 }
 
 /** What the tray and the notices need from a prompt. */
-export function promptSummary(p: Prompt): PromptSummary {
+function promptSummary(p: Prompt): PromptSummary {
   const r = p.request;
   const app = r.process?.comm ?? r.process?.exe ?? 'unknown program';
   const where = r.host ?? r.dst;

@@ -27,7 +27,7 @@ export function buildContentSecurityPolicy(directives: CspDirectives): string {
  * chain, and a change to script-src would silently change what a worker may
  * load.
  */
-export const RENDERER_CSP_DIRECTIVES = {
+const RENDERER_CSP_DIRECTIVES = {
   'default-src': ["'none'"],
   'script-src': ["'self'"],
   'worker-src': ["'self'"],
