@@ -28,7 +28,12 @@ import { describeLink, linkStatus, type HelperLinkState } from '../common/helper
 import { PromptNotices, type Notice, type PromptSummary } from '../common/prompt-notices.js';
 import { makeElevator, type SudoExec } from '../node/elevate.js';
 import { HelperLauncher, type HelperConnection } from '../node/launcher.js';
-import { resolveAppPaths, runtimeFacts, type AppPaths } from '../node/resources.js';
+import {
+  resolveAppPaths,
+  runtimeFacts,
+  type AppPaths,
+  type RuntimeFacts,
+} from '../node/resources.js';
 import { registerAppScheme, serveRenderer } from './app-protocol.js';
 import { APP_ENTRY, hardenSession, hardenWebContents, secureWebPreferences } from './security.js';
 import { PendingTray } from './tray.js';
@@ -81,110 +86,31 @@ export function runApp(o: AppOptions): AppHandle | null {
   }
   const facts = runtimeFacts({ appRoot: o.appRoot, isPackaged: app.isPackaged });
   const paths = resolveAppPaths(facts);
-  const socketPath = o.socketPath ?? DEFAULT_SOCKET;
-
-  let win: BrowserWindow | null = null;
+  const launcher = makeLauncher(o, facts, paths);
   let tray: PendingTray | null = null;
   const subscribed = new Set<PushChannel>();
   const ipc = new TrustedIpc(ipcMain, (r: RejectedMessage) =>
     log(`refused IPC on ${r.channel}: ${r.reason}`),
   );
-
-  const launcher = new HelperLauncher({
-    socketPath,
-    serviceTokenPath: o.serviceTokenPath ?? DEFAULT_SERVICE_TOKEN,
-    socketExists: existsSync,
-    readToken: (p) => readFileSync(p, 'utf8').trim(),
-    connect: o.connect,
-    elevate: makeElevator({
-      facts,
-      paths,
-      socketPath,
-      sudoExec: async () => {
-        const mod = (await import('sudo-prompt')) as { exec: SudoExec } & {
-          default?: { exec: SudoExec };
-        };
-        return mod.default?.exec ?? mod.exec;
-      },
-    }),
-    generateToken: () => randomBytes(32).toString('base64url'),
-    backoff: new Backoff(),
-  });
-
-  const createWindow = (): BrowserWindow => {
-    const w = new BrowserWindow({
-      width: 1280,
-      height: 800,
-      minWidth: 720,
-      minHeight: 480,
-      show: false,
-      title: 'Portcullis',
-      icon: paths.icon,
-      webPreferences: secureWebPreferences(paths.preload),
-    });
-    ipc.trust(w.webContents);
-    w.once('ready-to-show', () => w.show());
-    w.on('closed', () => {
-      if (win === w) win = null;
-      subscribed.clear();
-    });
-    void w.loadURL(APP_ENTRY);
-    return w;
-  };
-
-  const show = (): void => {
-    if (!app.isReady()) return;
-    if (!win) {
-      win = createWindow();
-      return;
-    }
-    if (win.isMinimized()) win.restore();
-    win.show();
-    win.focus();
-  };
+  const window = new MainWindow(ipc, paths, () => subscribed.clear());
+  const notifier = new PromptNotifier(o.notifyIntervalMs, paths.icon, () => window.show());
 
   const push = <K extends PushChannel>(channel: K, payload: PushChannels[K]): void => {
+    const win = window.current;
     if (win && subscribed.has(channel)) ipc.send(win.webContents, channel, payload);
   };
-
   const helperStatus = (s: HelperLinkState): HelperStatus =>
     o.statusOf?.(s) ?? { ...linkStatus(s), state: null };
 
   // Every webContents, including any a bug might create, is hardened.
   app.on('web-contents-created', (_event, contents) => hardenWebContents(contents));
-  app.on('second-instance', () => show());
+  app.on('second-instance', () => window.show());
   // Closing the window keeps the app (and the helper link) in the tray.
   app.on('window-all-closed', () => undefined);
   app.on('before-quit', () => {
     void launcher.stop();
     tray?.destroy();
   });
-
-  const notices = new PromptNotices(o.notifyIntervalMs);
-  let noticeTimer: NodeJS.Timeout | null = null;
-  const display = (n: Notice | null): void => {
-    if (n && Notification.isSupported()) {
-      // silent: a sound per connection would be the flood we avoid; the
-      // notification never takes focus by itself.
-      const note = new Notification({
-        title: n.title,
-        body: n.body,
-        silent: true,
-        icon: paths.icon,
-      });
-      note.on('click', () => show());
-      note.show();
-    }
-    scheduleNotice();
-  };
-  const scheduleNotice = (): void => {
-    const wait = notices.nextFlushIn(Date.now());
-    if (wait === null || noticeTimer) return;
-    noticeTimer = setTimeout(() => {
-      noticeTimer = null;
-      display(notices.flush(Date.now()));
-    }, wait);
-  };
 
   const ready = app.whenReady().then((): AppContext => {
     hardenSession(session.defaultSession);
@@ -204,7 +130,7 @@ export function runApp(o: AppOptions): AppHandle | null {
       Menu,
       app,
       icon: nativeImage.createFromPath(paths.icon),
-      show,
+      show: () => window.show(),
     });
     launcher.onState((s) => {
       tray?.setHelperLine(describeLink(s));
@@ -218,16 +144,138 @@ export function runApp(o: AppOptions): AppHandle | null {
       paths,
       promptsChanged(pending, answered) {
         tray?.setPending(pending.length);
-        for (const id of answered) notices.resolved(id);
         // Only when the window is not in front: the Prompts view shows them.
-        if (win?.isFocused()) return;
-        display(notices.offer(pending, Date.now()));
+        notifier.changed(pending, answered, window.current?.isFocused() ?? false);
       },
     };
     o.registerApi?.(ctx);
-    win = createWindow();
+    window.open();
     launcher.start();
     return ctx;
   });
   return { ready };
+}
+
+function makeLauncher(o: AppOptions, facts: RuntimeFacts, paths: AppPaths): HelperLauncher {
+  const socketPath = o.socketPath ?? DEFAULT_SOCKET;
+  return new HelperLauncher({
+    socketPath,
+    serviceTokenPath: o.serviceTokenPath ?? DEFAULT_SERVICE_TOKEN,
+    socketExists: existsSync,
+    readToken: (p) => readFileSync(p, 'utf8').trim(),
+    connect: o.connect,
+    elevate: makeElevator({
+      facts,
+      paths,
+      socketPath,
+      sudoExec: async () => {
+        const mod = (await import('sudo-prompt')) as { exec: SudoExec } & {
+          default?: { exec: SudoExec };
+        };
+        return mod.default?.exec ?? mod.exec;
+      },
+    }),
+    generateToken: () => randomBytes(32).toString('base64url'),
+    backoff: new Backoff(),
+  });
+}
+
+/** The one window: hardened, its contents trusted, shown again rather than doubled. */
+class MainWindow {
+  private win: BrowserWindow | null = null;
+
+  constructor(
+    private readonly ipc: TrustedIpc,
+    private readonly paths: AppPaths,
+    private readonly onClosed: () => void,
+  ) {}
+
+  get current(): BrowserWindow | null {
+    return this.win;
+  }
+
+  open(): void {
+    this.win = this.create();
+  }
+
+  show(): void {
+    if (!app.isReady()) return;
+    if (!this.win) {
+      this.win = this.create();
+      return;
+    }
+    if (this.win.isMinimized()) this.win.restore();
+    this.win.show();
+    this.win.focus();
+  }
+
+  private create(): BrowserWindow {
+    const w = new BrowserWindow({
+      width: 1280,
+      height: 800,
+      minWidth: 720,
+      minHeight: 480,
+      show: false,
+      title: 'Portcullis',
+      icon: this.paths.icon,
+      webPreferences: secureWebPreferences(this.paths.preload),
+    });
+    this.ipc.trust(w.webContents);
+    w.once('ready-to-show', () => w.show());
+    w.on('closed', () => {
+      if (this.win === w) this.win = null;
+      this.onClosed();
+    });
+    void w.loadURL(APP_ENTRY);
+    return w;
+  }
+}
+
+/** Desktop notifications of pending prompts, rate-limited by PromptNotices. */
+class PromptNotifier {
+  private readonly notices: PromptNotices;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    intervalMs: number | undefined,
+    private readonly icon: string,
+    private readonly onClick: () => void,
+  ) {
+    this.notices = new PromptNotices(intervalMs);
+  }
+
+  changed(
+    pending: readonly PromptSummary[],
+    answered: readonly PromptSummary['id'][],
+    windowFocused: boolean,
+  ): void {
+    for (const id of answered) this.notices.resolved(id);
+    if (windowFocused) return;
+    this.display(this.notices.offer(pending, Date.now()));
+  }
+
+  private display(n: Notice | null): void {
+    if (n && Notification.isSupported()) {
+      // silent: a sound per connection would be the flood we avoid; the
+      // notification never takes focus by itself.
+      const note = new Notification({
+        title: n.title,
+        body: n.body,
+        silent: true,
+        icon: this.icon,
+      });
+      note.on('click', () => this.onClick());
+      note.show();
+    }
+    this.schedule();
+  }
+
+  private schedule(): void {
+    const wait = this.notices.nextFlushIn(Date.now());
+    if (wait === null || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.display(this.notices.flush(Date.now()));
+    }, wait);
+  }
 }
