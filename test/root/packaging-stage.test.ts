@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helperCommand } from '../../src-main/node/elevation.js';
 import { resolveAppPaths, type RuntimeFacts } from '../../src-main/node/resources.js';
-import { KNOWN_TEST_ONLY, productEntries, reachableFrom } from '../support/product-modules.js';
+import { productEntries, reachableFrom } from '../support/product-modules.js';
 import { packagingUnavailable, repoRoot, sh, stage, type Staging } from '../support/staging.js';
 
 const skip = packagingUnavailable(['dpkg-deb', 'lintian', 'strip']);
@@ -78,7 +78,7 @@ describe.skipIf(skip !== undefined)('staged Linux build', () => {
     expect(compiled.length).toBeGreaterThan(100);
     const notProduct = compiled
       .map((f) => f.slice('dist/'.length).replace(/\.js$/u, '.ts'))
-      .filter((source) => !product.has(source) && !(source in KNOWN_TEST_ONLY));
+      .filter((source) => !product.has(source));
     expect(notProduct).toEqual([]);
   });
 

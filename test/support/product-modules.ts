@@ -29,16 +29,6 @@ export function productEntries(): string[] {
   ];
 }
 
-/**
- * Modules under helper/ or src-main/ that only tests or benchmarks use, known and
- * still to move out of the product tree, each with the reason. Listed so that a
- * new one fails the packaging tests at once.
- */
-export const KNOWN_TEST_ONLY: Readonly<Record<string, string>> = {
-  'helper/nfqueue/warmup.ts':
-    'the library no longer runs a warm-up; only bench/nfq-jit-cost.ts and its unit test use it',
-};
-
 /** The folders tsc -p tsconfig.node.json compiles into the product's dist/ trees. */
 export const PRODUCT_SOURCE_DIRS = ['helper', 'src-main'];
 
