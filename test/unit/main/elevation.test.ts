@@ -254,7 +254,9 @@ describe('makeElevator', () => {
       facts: devNode,
       paths: resolveAppPaths(devNode),
       socketPath: '/run/portcullis/helper.sock',
-      exists: (p) => p === '/usr/bin/pkexec',
+      // Never the machine's own pkexec: as root it would start a real helper here.
+      pkexec: '/nonexistent/portcullis-test/pkexec',
+      exists: (p) => p === '/nonexistent/portcullis-test/pkexec',
     });
     const h = await elevate('tok');
     expect(h.method).toBe('pkexec');
