@@ -75,7 +75,10 @@ export interface NativeNetlinkSocket {
 export interface PeerCredentials {
   pid: number;
   uid: number;
+  /** Primary gid. */
   gid: number;
+  /** Supplementary gids when the peer connected (SO_PEERGROUPS). */
+  groups: number[];
 }
 
 export interface NativeConstants {

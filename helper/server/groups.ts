@@ -1,8 +1,7 @@
 /**
- * An access group (the .deb's `portcullis` group): its gid and the uids of its
- * members, from /etc/group (listed members) and /etc/passwd (users whose
- * primary group it is). SO_PEERCRED only carries the peer's primary gid, so the
- * server admits members by uid; membership is read when the helper starts.
+ * An access group (the .deb's `portcullis` group) by name: its gid, from /etc/group.
+ * Who is a member is the peer's own business: the server admits a peer whose groups
+ * hold the gid when it connects (SO_PEERGROUPS), as the kernel did on the directory.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +9,6 @@ import { join } from 'node:path';
 export interface AccessGroup {
   name: string;
   gid: number;
-  uids: number[];
 }
 
 export class AccessGroupError extends Error {
@@ -29,14 +27,5 @@ export function resolveAccessGroup(name: string, etc = '/etc'): AccessGroup {
   if (!group || group.length < 3 || !/^\d+$/u.test(group[2]!)) {
     throw new AccessGroupError(`access group '${name}' does not exist in ${join(etc, 'group')}`);
   }
-  const gid = Number(group[2]);
-  const listed = new Set((group[3] ?? '').split(',').filter(Boolean));
-  const uids = new Set<number>();
-  for (const f of rows(join(etc, 'passwd'))) {
-    if (f.length < 4 || !/^\d+$/u.test(f[2]!)) continue;
-    const uid = Number(f[2]);
-    if (listed.has(f[0]!) || Number(f[3]) === gid) uids.add(uid);
-  }
-  uids.delete(0);
-  return { name, gid, uids: [...uids].sort((a, b) => a - b) };
+  return { name, gid: Number(group[2]) };
 }

@@ -23,6 +23,13 @@ export interface IpcServerOptions {
   token: string;
   /** Peer uids allowed to connect (SO_PEERCRED): the owning user and root. */
   allowedUids: readonly number[];
+  /**
+   * The access group: a peer whose primary or supplementary groups held it when it
+   * connected (SO_PEERCRED, SO_PEERGROUPS) is allowed too. The process's own groups,
+   * not /etc/group: the same test the kernel made on the socket directory, so a member
+   * added after the start is admitted once logged in again, without a restart.
+   */
+  allowedGid?: number;
   /** Group of the directory and the socket (the owning user's group). Default 0. */
   socketGroup?: number;
   /** This helper's build, sent in its Hello. */

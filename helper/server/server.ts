@@ -53,6 +53,7 @@ export class IpcServer implements ConnectionHost {
   readonly token: string;
   readonly path: string;
   private readonly allowedUids: ReadonlySet<number>;
+  private readonly allowedGid: number | undefined;
   private readonly peerCredentials: PeerCredentialsFn;
   private readonly logger: (entry: ServerLogEntry) => void;
   private readonly onClientsChanged: ((count: number) => void) | undefined;
@@ -83,6 +84,7 @@ export class IpcServer implements ConnectionHost {
     this.token = options.token;
     this.path = options.path;
     this.allowedUids = new Set(options.allowedUids);
+    this.allowedGid = options.allowedGid;
     this.peerCredentials =
       options.peerCredentials ?? ((fd) => loadNativeBinding().peerCredentials(fd));
     this.logger = options.log ?? defaultLog;
@@ -347,7 +349,7 @@ export class IpcServer implements ConnectionHost {
       this.refuse(socket, uid, `cannot read the peer's credentials: ${credentialError!.message}`);
       return;
     }
-    if (!this.allowedUids.has(peer.uid)) {
+    if (!this.admits(peer)) {
       this.refuse(socket, uid, `uid ${peer.uid} (pid ${peer.pid}) may not use this helper`);
       return;
     }
@@ -362,6 +364,12 @@ export class IpcServer implements ConnectionHost {
       clientId: connection.id,
     });
     socket.resume();
+  }
+
+  private admits(peer: PeerCredentials): boolean {
+    if (this.allowedUids.has(peer.uid)) return true;
+    const gid = this.allowedGid;
+    return gid !== undefined && (peer.gid === gid || peer.groups.includes(gid));
   }
 
   private refuse(socket: Socket, uid: number, message: string): void {

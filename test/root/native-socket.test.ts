@@ -1,4 +1,5 @@
-import { readdirSync, readlinkSync, openSync, closeSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, readlinkSync, openSync, closeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -383,7 +384,7 @@ describe.skipIf(skip)('native netlink socket (root, in a throw-away netns)', () 
 describe.skipIf(skip)('peerCredentials (root)', () => {
   const native = loadNativeBinding();
 
-  it('returns pid, uid and gid of the connected peer', async () => {
+  it('returns pid, uid, gid and groups of the connected peer', async () => {
     const path = join(tmpdir(), `pcl-peercred-${process.pid}.sock`);
     const server = createServer();
     const accepted = new Promise<Socket>((resolve) => server.on('connection', resolve));
@@ -395,9 +396,41 @@ describe.skipIf(skip)('peerCredentials (root)', () => {
       pid: process.pid,
       uid: process.getuid!(),
       gid: process.getgid!(),
+      // The kernel's supplementary list (process.getgroups() adds the egid).
+      groups: (/^Groups:(.*)$/mu.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '')
+        .trim()
+        .split(/\s+/u)
+        .filter(Boolean)
+        .map(Number),
     });
     client.destroy();
     conn.destroy();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('returns the groups another process held when it connected, however many', async () => {
+    const path = join(tmpdir(), `pcl-peergroups-${process.pid}.sock`);
+    const server = createServer();
+    const accepted = new Promise<Socket>((resolve) => server.on('connection', resolve));
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    chmodSync(path, 0o777);
+    // More groups than the first buffer holds (32): the ERANGE retry.
+    const groups = Array.from({ length: 40 }, (_, i) => 20_000 + i);
+    const child = spawn('setpriv', [
+      '--reuid=65534',
+      '--regid=65533',
+      `--groups=${groups.join(',')}`,
+      process.execPath,
+      '-e',
+      `const s = require('net').connect(${JSON.stringify(path)}); s.on('data', () => process.exit(0));`,
+    ]);
+    const conn = await accepted;
+    const fd = (conn as unknown as { _handle: { fd: number } })._handle.fd;
+    const peer = native.peerCredentials(fd);
+    expect(peer).toMatchObject({ pid: child.pid, uid: 65534, gid: 65533 });
+    expect([...peer.groups].sort((a, b) => a - b)).toEqual(groups);
+    conn.end('bye');
+    await new Promise((r) => child.once('exit', r));
     await new Promise((r) => server.close(r));
   });
 

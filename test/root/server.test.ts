@@ -87,16 +87,22 @@ interface ClientReport {
   frames?: { type: string; error?: { code: string; message: string }; ok?: boolean }[];
 }
 
-/** Runs the client as uid:gid with no supplementary groups (never blocks the
- * event loop: the server under test runs in this process). */
-function runAs(uid: number, gid: number, path: string, token: string): Promise<ClientReport> {
+/** Runs the client as uid:gid with the supplementary `groups` (default none; never
+ * blocks the event loop: the server under test runs in this process). */
+function runAs(
+  uid: number,
+  gid: number,
+  path: string,
+  token: string,
+  groups: number[] = [],
+): Promise<ClientReport> {
   return new Promise((resolve, reject) => {
     execFile(
       'setpriv',
       [
         `--reuid=${uid}`,
         `--regid=${gid}`,
-        '--clear-groups',
+        groups.length > 0 ? `--groups=${groups.join(',')}` : '--clear-groups',
         process.execPath,
         '-e',
         CLIENT,
@@ -129,7 +135,11 @@ describe.skipIf(skip !== undefined)('IPC server access control (root)', () => {
     rmSync(base, { recursive: true, force: true });
   });
 
-  async function listen(allowedUids: number[], socketGroup: number): Promise<string> {
+  async function listen(
+    allowedUids: number[],
+    socketGroup: number,
+    allowedGid?: number,
+  ): Promise<string> {
     const path = join(base, 'run', 'helper.sock');
     server = await IpcServer.listen({
       path,
@@ -137,6 +147,7 @@ describe.skipIf(skip !== undefined)('IPC server access control (root)', () => {
       token,
       allowedUids,
       socketGroup,
+      ...(allowedGid !== undefined ? { allowedGid } : {}),
       log: (e) => void logs.push(e),
     });
     return path;
@@ -188,6 +199,20 @@ describe.skipIf(skip !== undefined)('IPC server access control (root)', () => {
     expect(
       logs.some((l) => l.event === 'client-authenticated' && /uid 65534/.test(l.message)),
     ).toBe(true);
+  });
+
+  it('admits by the access group the peer holds when it connects, not by a list of uids', async () => {
+    // The directory's group is the peer's primary one, so only the server decides here.
+    const path = await listen([0], NOBODY, OTHER);
+    const member = await runAs(NOBODY, NOBODY, path, token, [OTHER]);
+    expect(member.frames!.map((f) => f.type)).toEqual(['hello', 'response']);
+    const other = await runAs(NOBODY, NOBODY, path, token, [OTHER - 1]);
+    expect(other.frames![0]!.error!.code).toBe('forbidden');
+    // The primary group counts too.
+    const primary = await runAs(NOBODY, OTHER, path, token);
+    expect(primary.error).toBe('EACCES'); // the directory is root:NOBODY 0750
+    const both = await runAs(NOBODY, OTHER, path, token, [NOBODY]);
+    expect(both.frames!.map((f) => f.type)).toEqual(['hello', 'response']);
   });
 
   it('an allowed uid with a wrong token is refused', async () => {

@@ -62,7 +62,7 @@ export class StubNativeSocket implements NativeNetlinkSocket {
 export function bindingWith(socket: NativeBinding['NetlinkSocket']): NativeBinding {
   return {
     NetlinkSocket: socket,
-    peerCredentials: () => ({ pid: 1, uid: 0, gid: 0 }),
+    peerCredentials: () => ({ pid: 1, uid: 0, gid: 0, groups: [] }),
     socketLinkInode: () => -2, // ENOENT
     constants: {
       NETLINK_NETFILTER: 12,

@@ -464,7 +464,7 @@ describe('IpcServer handshake bounds across uids', () => {
       maxHandshakesPerUid: 3,
       maxHandshakes: 4,
       allowedUids: [1001, 1002],
-      peerCredentials: () => ({ pid: 1, uid: uids.shift()!, gid: 1 }),
+      peerCredentials: () => ({ pid: 1, uid: uids.shift()!, gid: 1, groups: [] }),
     });
     const open = async (uid: number): Promise<RawClient> => {
       uids.push(uid);
