@@ -269,4 +269,3 @@ export const IPPROTO = {
   sctp: 132,
   udplite: 136,
 } as const;
-export type ProtocolName = keyof typeof IPPROTO;

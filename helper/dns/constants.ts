@@ -3,20 +3,11 @@
 export const DNS_HEADER_LEN = 12;
 /** Longest name on the wire, length bytes included (RFC 1035 2.3.4). */
 export const DNS_MAX_NAME = 255;
-export const DNS_MAX_LABEL = 63;
 
 // RR TYPEs that the parser decodes; others are kept as 'other' with their type.
 export const TYPE_A = 1;
-export const TYPE_NS = 2;
 export const TYPE_CNAME = 5;
-export const TYPE_SOA = 6;
-export const TYPE_PTR = 12;
-export const TYPE_MX = 15;
-export const TYPE_TXT = 16;
 export const TYPE_AAAA = 28;
-export const TYPE_SRV = 33;
-export const TYPE_OPT = 41;
-export const TYPE_HTTPS = 65;
 
 export const CLASS_IN = 1;
 /** mDNS (RFC 6762 10.2): the top bit of a record's class is the cache-flush bit,
@@ -26,9 +17,6 @@ export const CLASS_TOP_BIT = 0x8000;
 export const OPCODE_QUERY = 0;
 
 export const RCODE_NOERROR = 0;
-export const RCODE_FORMERR = 1;
-export const RCODE_SERVFAIL = 2;
-export const RCODE_NXDOMAIN = 3;
 
 export const DNS_PORT = 53;
 export const MDNS_PORT = 5353;

@@ -105,13 +105,3 @@ export function nfAttributes(msg: NetlinkMessage): AttributeReader {
   }
   return new AttributeReader(msg.view, payloadOffset(msg) + NFGENMSG_LEN, msg.offset + msg.length);
 }
-
-/** A copy of the message's bytes that outlives the receive slab. */
-export function copyMessage(msg: NetlinkMessage): NetlinkMessage {
-  const bytes = new Uint8Array(
-    msg.view.buffer,
-    msg.view.byteOffset + msg.offset,
-    msg.length,
-  ).slice();
-  return { ...msg, view: new DataView(bytes.buffer), offset: 0 };
-}

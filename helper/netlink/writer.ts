@@ -236,11 +236,3 @@ export function patchSequence(message: Uint8Array, seq: number): void {
     HOST_LITTLE_ENDIAN,
   );
 }
-
-export function patchFlags(message: Uint8Array, flags: number): void {
-  new DataView(message.buffer, message.byteOffset, message.byteLength).setUint16(
-    6,
-    flags,
-    HOST_LITTLE_ENDIAN,
-  );
-}

@@ -6,9 +6,7 @@ export const IPV6_HEADER = 40;
 export const IPPROTO_HOPOPTS = 0;
 export const IPPROTO_ROUTING = 43;
 export const IPPROTO_FRAGMENT = 44;
-export const IPPROTO_ESP = 50;
 export const IPPROTO_AH = 51;
-export const IPPROTO_NONE = 59;
 export const IPPROTO_DSTOPTS = 60;
 
 /** A TLV option of a hop-by-hop or destination options header. */
