@@ -1,8 +1,7 @@
 /**
- * The decider the helper uses until the rule engine (helper/decisions) is wired in:
- * policy only, no rules, no prompts. Nobody can be asked (this branch has no IPC
- * server, so no GUI is ever connected), which is exactly the issue's "no GUI connected:
- * the no-GUI policy applies at once".
+ * The decider a Helper uses when it is given no decision engine (the in-process
+ * tests, the interceptor bench): policy only, no rules, no prompts. Nobody can be
+ * asked, so the no-GUI policy applies at once, as it does when no GUI is connected.
  */
 import type { Action, ConnectionRequest } from '../protocol/model.js';
 import type { Decider, Decision } from './ports.js';

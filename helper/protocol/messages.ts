@@ -1,6 +1,6 @@
 /**
  * The IPC wire catalogue: every frame, method and topic between the helper
- * and its clients (the CLI now, Electron main later). One module, imported by
+ * and its clients (the CLI and Electron main). One module, imported by
  * both ends, so that a method's params and result are checked against the
  * same valibot schema on each side and typed end to end:
  * `client.call('rules.add', input)` resolves to a `Rule`.
@@ -34,8 +34,8 @@ import {
   VerdictReason,
 } from './model.js';
 
-/** This build's protocol version: a major mismatch is refused at Hello. */
-/** 1.1: HelperState.conntrack (optional). 1.3: the staged rules import; HelperState.settingsRecovered (optional). */
+/** This build's protocol version: a major mismatch is refused at Hello. What each
+ * minor version added is listed in docs/protocol.md. */
 export const PROTOCOL_VERSION = { major: 1, minor: 3 } as const;
 
 /** Largest JSON payload of one frame (the 4-byte length prefix excluded).
@@ -206,7 +206,7 @@ export const SeriesBucket = v.object({
   allowed: Count,
   denied: Count,
   prompted: Count,
-  /** 1.2: bytes of the bucket's connections that have ended. */
+  /** Bytes of the bucket's connections that have ended (optional: older helpers send none). */
   bytesOut: v.optional(Count),
   bytesIn: v.optional(Count),
 });
@@ -275,7 +275,7 @@ export const methods = {
   'rules.remove': { params: v.object({ id: RuleId }), result: v.null() },
   'rules.setEnabled': { params: v.object({ id: RuleId, enabled: v.boolean() }), result: Rule },
   /** One call, all or nothing, at most MAX_PAGE rules; duplicates are skipped
-   * (`skipped`, 1.3). Bigger imports are staged: rules.importBegin. */
+   * (`skipped`). Bigger imports are staged: rules.importBegin. */
   'rules.import': {
     params: v.object({
       rules: v.pipe(v.array(RuleInput), v.maxLength(MAX_PAGE)),
@@ -283,7 +283,7 @@ export const methods = {
     }),
     result: v.object({ added: Count, removed: Count, skipped: v.optional(Count) }),
   },
-  /** 1.3: starts a staged import (any size up to `maxRules`); `total`, when
+  /** Starts a staged import (any size up to `maxRules`); `total`, when
    * given, is refused at once if too big. Nothing changes until the commit. */
   'rules.importBegin': {
     params: v.optional(v.object({ total: v.optional(Count) }), {}),

@@ -405,7 +405,7 @@ export const Stats = v.object({
   conntrackInsertFailed: Count,
   conntrackDrop: Count,
   conntrackEarlyDrop: Count,
-  /** 1.2: the same counters per CPU (at most 1,024 CPUs). */
+  /** The same counters per CPU (at most 1,024 CPUs; optional: older helpers send none). */
   conntrackCpus: v.optional(v.pipe(v.array(CpuConntrackStats), v.maxLength(1024))),
 });
 export type Stats = v.InferOutput<typeof Stats>;

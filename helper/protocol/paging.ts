@@ -1,7 +1,7 @@
 /**
  * Whole-collection helpers over the paged methods: no frame may exceed
- * MAX_FRAME_BYTES, so lists travel MAX_PAGE items at a time. Used by the CLI
- * and (later) Electron main; they need only `call`.
+ * MAX_FRAME_BYTES, so lists travel MAX_PAGE items at a time. Used by the CLI;
+ * they need only `call`, so any IpcClient can use them.
  */
 import type { IpcClient } from './client.js';
 import { IpcError } from './errors.js';

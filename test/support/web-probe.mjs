@@ -97,7 +97,8 @@ function websocket(cookie, hello) {
     ws.on('message', (data) => {
       const m = JSON.parse(String(data));
       if (m.type === 'ready') {
-        // In control: what the issue showed could be done.
+        // Admitted: try the two changes that would open the firewall (a rule that
+        // allows everything, allow as the default).
         ws.send(
           JSON.stringify({
             type: 'invoke',
