@@ -10,6 +10,7 @@ APT_PACKAGES=(
   # packaging tests (docs/packaging.md): dpkg-deb, lintian, strip, xmllint,
   # systemd-analyze, a private dbus-daemon + polkitd, 7za for electron-builder
   dpkg-dev lintian binutils libxml2-utils systemd dbus-daemon polkitd p7zip-full
+  pkexec # the package's elevation, tried on a real system in the VM (test/system/)
   chromium # the UI end-to-end tests (test/root/web-e2e.test.ts, playwright-core)
 )
 

@@ -60,9 +60,14 @@ if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
     systemctl --system daemon-reload >/dev/null || true
 fi
 if [ "$1" = purge ]; then
-    # Rules, history and settings. The portcullis group stays (Debian keeps
-    # system groups: files elsewhere may still carry its gid).
+    # Rules, history and settings.
     rm -rf /var/lib/portcullis
+    # The group: purge leaves nothing, and nothing carries its gid any more
+    # (/run/portcullis went with the service, /var/lib/portcullis just now).
+    # Members lose only this membership.
+    if getent group portcullis >/dev/null 2>&1; then
+        groupdel portcullis || true
+    fi
     if command -v deb-systemd-helper >/dev/null 2>&1; then
         deb-systemd-helper purge 'portcullis-helper.service' >/dev/null || true
         deb-systemd-helper unmask 'portcullis-helper.service' >/dev/null || true

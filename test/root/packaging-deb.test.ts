@@ -5,7 +5,7 @@
  * CAUTION: this installs on the host. systemd is not PID 1 here, so the
  * postinst enables the unit (symlinks) but starts nothing; the test checks that
  * no helper runs and that the host firewall is unchanged, purges in a finally
- * block, and puts back what the package leaves by design (the portcullis group).
+ * block, and checks that the purge took the portcullis group away again.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +30,9 @@ function whyNot(): string | undefined {
   ]);
   if (base) return base;
   if (sh('dpkg-query', ['-W', PKG]).status === 0) return `${PKG} is already installed here`;
+  if (sh('getent', ['group', 'portcullis']).status === 0) {
+    return 'a portcullis group exists here: purging the package would remove it';
+  }
   if (sh('cat', ['/proc/1/comm']).stdout.trim() === 'systemd') {
     return 'systemd is PID 1: installing would start the helper on the host';
   }
@@ -140,7 +143,6 @@ describe.skipIf(skip !== undefined)('the .deb on this machine', () => {
   let s: Staging;
   let owned: string[] = [];
   let firewallBefore = '';
-  let groupExisted = false;
   const bus = new PrivateBus();
   const results: Record<string, string> = {};
 
@@ -152,7 +154,6 @@ describe.skipIf(skip !== undefined)('the .deb on this machine', () => {
       .filter((p) => p.startsWith('./') && !p.endsWith('/'))
       .map((p) => p.slice(1));
     firewallBefore = firewallSnapshot();
-    groupExisted = sh('getent', ['group', 'portcullis']).status === 0;
     try {
       // Electron's desktop libraries are not installed on this build machine:
       // only those dependencies are forced (the list is printed).
@@ -160,6 +161,7 @@ describe.skipIf(skip !== undefined)('the .deb on this machine', () => {
       results['install'] = `${install.status}\n${install.stdout}${install.stderr}`;
       console.log(`dpkg -i: status ${install.status}\n${install.stderr.trim()}`);
       results['state'] = sh('dpkg-query', ['-W', '-f=${Status}', PKG]).stdout;
+      results['group'] = String(sh('getent', ['group', 'portcullis']).status);
       results['helpers'] = helperProcesses().join('\n');
       results['firewall'] = firewallSnapshot();
       results['enabled'] = String(
@@ -190,11 +192,9 @@ describe.skipIf(skip !== undefined)('the .deb on this machine', () => {
       results['purge'] = `${purge.status}\n${purge.stdout}${purge.stderr}`;
       results['afterPurge'] = sh('dpkg-query', ['-W', '-f=${Status}', PKG]).stdout;
       results['firewallAfterPurge'] = firewallSnapshot();
-      // By design the package keeps its system group; this test host gets it removed.
-      if (!groupExisted && sh('getent', ['group', 'portcullis']).status === 0) {
-        results['groupCreated'] = 'yes';
-        sh('groupdel', ['portcullis']);
-      }
+      results['groupAfterPurge'] = String(sh('getent', ['group', 'portcullis']).status);
+      // A failed purge must not leave the group on this host either.
+      if (results['groupAfterPurge'] === '0') sh('groupdel', ['portcullis']);
     }
   }, 180_000);
 
@@ -207,7 +207,7 @@ describe.skipIf(skip !== undefined)('the .deb on this machine', () => {
     expect(results['enabled']).toBe('true');
     expect(results['helpers']).toBe('');
     expect(results['firewall']).toBe(firewallBefore);
-    expect(results['groupCreated']).toBe(groupExisted ? undefined : 'yes');
+    expect(results['group']).toBe('0');
   });
 
   it('systemd-analyze verify accepts the installed unit', () => {
@@ -230,9 +230,10 @@ describe.skipIf(skip !== undefined)('the .deb on this machine', () => {
     );
   });
 
-  it('purges cleanly: not installed, no file, no link, no state, firewall untouched', () => {
+  it('purges cleanly: not installed, no file, no link, no state, no group, firewall untouched', () => {
     expect(results['purge']?.split('\n')[0]).toBe('0');
     expect(results['afterPurge']).toMatch(/^$|not-installed/);
+    expect(results['groupAfterPurge']).toBe('2');
     const left = [
       ...owned,
       '/opt/Portcullis',

@@ -1,14 +1,15 @@
-// The app side of the helper's lifecycle, for test/root/launcher-lifeline.test.ts: the
-// launcher (src-main/node/launcher.ts) and the elevation (elevate.ts) of the compiled
-// tree, as app-main.ts wires them, in a process the test can kill. Only what asks for
-// a password is replaced: pkexec by `config.pkexec` (a script that runs the program as
-// pkexec does once authorized) and sudo-prompt by the same double shell wrapping with
-// the password binary left out. Runs as root, so both need no password.
+// The app side of the helper's lifecycle: the launcher (src-main/node/launcher.ts) and
+// the elevation (elevate.ts) of the compiled tree, as app-main.ts wires them, in a
+// process the test can kill. test/root/launcher-lifeline.test.ts runs it as root with
+// pkexec replaced by `config.pkexec` (a script that runs the program as pkexec does once
+// authorized) and sudo-prompt by the same double shell wrapping with the password binary
+// left out; test/system/package.test.ts runs it as a user with the real pkexec.
 //
-// argv[2]: JSON { socket, pkexec, extraArgs, runtimeDir, parent? } (parent: the process
-// the helper watches instead of this one, to test the stdin lifeline alone). Prints each link state as a
-// JSON line on stdout; the line `quit` on stdin quits the way the app does (before-quit:
-// launcher.stop()), then exits 0.
+// argv[2]: JSON { socket, pkexec, extraArgs, runtimeDir, parent?, startOnLine? } (parent:
+// the process the helper watches instead of this one, to test the stdin lifeline alone;
+// startOnLine: start only at the line `start` on stdin, once a polkit agent is there).
+// Prints each link state as a JSON line on stdout; the line `quit` on stdin quits the way
+// the app does (before-quit: launcher.stop()), then exits 0.
 import { exec } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -57,7 +58,8 @@ const launcher = new HelperLauncher({
 });
 launcher.onState((state) => process.stdout.write(`${JSON.stringify(state)}\n`));
 createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line.trim() === 'start' && config.startOnLine) launcher.start();
   if (line.trim() !== 'quit') return;
   void launcher.stop().then(() => process.exit(0));
 });
-launcher.start();
+if (!config.startOnLine) launcher.start();
