@@ -7,12 +7,12 @@ import type { Attributor, SockDiag, ProcessInfo as ProcProcess } from '../attrib
 import { setNewest } from '../common/bounded-map.js';
 import type { DnsCache } from '../dns/index.js';
 import type { HistoryStore } from '../history/index.js';
-import type { FlowsDelta, PublishMap } from '../protocol/messages.js';
-import type { Flow, HelperState, HistoryEntry, ProcessInfo, Stats } from '../protocol/model.js';
-import type { FlowDelta } from './flows.js';
+import type { PublishMap } from '../protocol/messages.js';
+import type { Flow, HistoryEntry, ProcessInfo } from '../protocol/model.js';
 import type { Logger } from './log.js';
 import type {
   ConnectionTuple,
+  DaemonTopics,
   DecisionRecord,
   DecisionSink,
   EventPublisher,
@@ -206,8 +206,7 @@ export interface TopicServer {
 /**
  * The daemon's events as protocol topics: the flow table's deltas become
  * FlowsDelta (its start snapshot is served by flowsSnapshot() instead), stats
- * and state pass through, and the interceptor's raw `verdict` records are left
- * out (the HistorySink publishes `verdicts` with their sequence numbers).
+ * and state pass through.
  */
 export class ServerPublisher implements EventPublisher {
   private server: TopicServer | undefined;
@@ -217,27 +216,32 @@ export class ServerPublisher implements EventPublisher {
     this.server = server;
   }
 
-  publish(topic: string, data: unknown): void {
+  publish<T extends keyof DaemonTopics>(topic: T, data: DaemonTopics[T]): void {
     const server = this.server;
     if (!server) return;
-    switch (topic) {
+    const event = { topic, data } as DaemonEvent;
+    switch (event.topic) {
       case 'flows': {
-        const d = data as FlowDelta;
-        let delta: FlowsDelta | undefined;
-        if (d.kind === 'added') delta = { added: [d.flow], updated: [], removed: [] };
-        else if (d.kind === 'updated') delta = { added: [], updated: [d.flow], removed: [] };
-        else if (d.kind === 'removed') delta = { added: [], updated: [], removed: [d.id] };
-        if (delta) server.publish('flows', delta);
+        const d = event.data;
+        if (d.kind === 'added')
+          server.publish('flows', { added: [d.flow], updated: [], removed: [] });
+        else if (d.kind === 'updated')
+          server.publish('flows', { added: [], updated: [d.flow], removed: [] });
+        else if (d.kind === 'removed')
+          server.publish('flows', { added: [], updated: [], removed: [d.id] });
         return;
       }
       case 'stats':
-        server.publish('stats', data as Stats);
+        server.publish('stats', event.data);
         return;
       case 'state':
-        server.publish('state', data as HelperState);
+        server.publish('state', event.data);
         return;
-      default:
-        return; // 'verdict': see HistorySink
     }
   }
 }
+
+/** One published event, narrowed by its topic. */
+type DaemonEvent = {
+  [T in keyof DaemonTopics]: { topic: T; data: DaemonTopics[T] };
+}[keyof DaemonTopics];

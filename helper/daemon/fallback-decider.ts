@@ -1,7 +1,7 @@
 /**
- * The decider a Helper uses when it is given no decision engine (the in-process
- * tests, the interceptor bench): policy only, no rules, no prompts. Nobody can be
- * asked, so the no-GUI policy applies at once, as it does when no GUI is connected.
+ * Policy only, no rules, no prompts: the decider of a Helper started without one (the
+ * in-process tests, bench/peer-interceptor.ts). Nobody can be asked, so the no-GUI
+ * policy applies at once.
  */
 import type { Action, ConnectionRequest } from '../protocol/model.js';
 import type { Decider, Decision } from './ports.js';

@@ -179,7 +179,6 @@ export class Helper {
       sinks: [flows, prompts, ...(options.history ? [options.history] : [])],
       ...(options.attributor ? { attributor: options.attributor } : {}),
       ...(options.hostNames ? { hostNames: options.hostNames } : {}),
-      ...(publisher ? { publisher } : {}),
       ...(options.dnsLog ? { dnsLog: options.dnsLog } : {}),
     });
     let statsConntrack: Conntrack | undefined;

@@ -27,7 +27,6 @@ import type {
   Decision,
   DecisionRecord,
   DecisionSink,
-  EventPublisher,
   HostNames,
   ProcessAttributor,
 } from './ports.js';
@@ -54,8 +53,6 @@ export interface InterceptorOptions {
   hostNames?: HostNames;
   /** Every decision goes to each sink (history, flow table, stats). */
   sinks?: DecisionSink[];
-  /** Publishes each decision on topic 'verdict'. */
-  publisher?: EventPublisher;
   log: Logger;
   marks?: MarkLayout;
   /** Also copy DNS responses to this NFLOG group (the DnsSnooper's). */
@@ -570,7 +567,7 @@ export class Interceptor {
   }
 
   private record(entry: DecisionRecord, key: string): void {
-    const { sinks = [], publisher, log } = this.options;
+    const { sinks = [], log } = this.options;
     if (entry.action === 'allow') this.counters.allowed++;
     else this.counters.denied++;
     this.counters.reasons[entry.reason]++;
@@ -606,6 +603,5 @@ export class Interceptor {
         log.error(COMPONENT, `decision sink failed: ${(error as Error).message}`);
       }
     }
-    publisher?.publish('verdict', entry);
   }
 }

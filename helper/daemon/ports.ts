@@ -4,13 +4,17 @@
  * least the verdict loop calls, so that the real implementations plug in without the
  * daemon changing, and tests can inject their own.
  */
+import type { Decision } from '../decisions/prompts.js';
 import type {
-  Action,
   ConnectionRequest,
+  HelperState,
   HistoryEntry,
   ProcessInfo,
-  VerdictReason,
+  Stats,
 } from '../protocol/model.js';
+import type { FlowDelta } from './flows.js';
+
+export type { Decision };
 
 /** The 5-tuple of a connection's first packet, as seen in its original direction. */
 export interface ConnectionTuple {
@@ -40,12 +44,6 @@ export interface HostNames {
   lookup(ip: string): string | null | Promise<string | null>;
 }
 
-export interface Decision {
-  action: Action;
-  reason: VerdictReason;
-  ruleId: string | null;
-}
-
 /** Rules, prompts and defaults (helper/decisions DecisionEngine). */
 export interface Decider {
   /**
@@ -68,9 +66,16 @@ export interface DecisionSink {
   record(entry: DecisionRecord, key?: string): void;
 }
 
-/** Topic-based events for subscribed clients (helper/server IpcServer.publish). */
+/** Each topic the daemon's parts publish on, and what it carries. */
+export interface DaemonTopics {
+  flows: FlowDelta;
+  stats: Stats;
+  state: HelperState;
+}
+
+/** Events for subscribed clients (ServerPublisher turns them into the protocol's topics). */
 export interface EventPublisher {
-  publish(topic: string, data: unknown): void;
+  publish<T extends keyof DaemonTopics>(topic: T, data: DaemonTopics[T]): void;
 }
 
 /** Ends a TCP connection's local socket (SOCK_DESTROY), so a killed flow aborts at once. */

@@ -18,7 +18,13 @@ import { silentLogger } from '../../../helper/daemon/log.js';
 import { requestTuple, tupleKey } from '../../../helper/daemon/request.js';
 import { DnsCache } from '../../../helper/dns/index.js';
 import { HistoryStore } from '../../../helper/history/index.js';
-import { ProcessInfo, type Flow, type HistoryEntry } from '../../../helper/protocol/model.js';
+import {
+  ProcessInfo,
+  type Flow,
+  type HelperState,
+  type HistoryEntry,
+  type Stats,
+} from '../../../helper/protocol/model.js';
 import { req } from '../decisions/fixtures.js';
 
 const dirs: string[] = [];
@@ -226,20 +232,19 @@ describe('HistorySink', () => {
 });
 
 describe('ServerPublisher', () => {
-  it('flow deltas become FlowsDelta, stats/state pass, raw verdicts and the start snapshot are left out', () => {
+  it('flow deltas become FlowsDelta, stats/state pass, the start snapshot is left out', () => {
     const got: [string, unknown][] = [];
     const server: TopicServer = { publish: (topic, data) => got.push([topic, data]) };
     const p = new ServerPublisher();
-    p.publish('stats', { x: 0 }); // before attach: nobody
+    p.publish('stats', { x: 0 } as unknown as Stats); // before attach: nobody
     p.attach(server);
     const flow = { id: 7 } as Flow;
     p.publish('flows', { kind: 'snapshot', flows: [flow] });
     p.publish('flows', { kind: 'added', flow });
     p.publish('flows', { kind: 'updated', flow });
     p.publish('flows', { kind: 'removed', id: 7 });
-    p.publish('verdict', {});
-    p.publish('stats', { x: 1 });
-    p.publish('state', { y: 1 });
+    p.publish('stats', { x: 1 } as unknown as Stats);
+    p.publish('state', { y: 1 } as unknown as HelperState);
     expect(got).toEqual([
       ['flows', { added: [flow], updated: [], removed: [] }],
       ['flows', { added: [], updated: [flow], removed: [] }],
