@@ -10,7 +10,7 @@ import { HOST_LITTLE_ENDIAN } from '../netlink/endian.js';
 import { NetlinkDecodeError } from '../netlink/errors.js';
 import type { NetlinkMessage } from '../netlink/message.js';
 import { NetlinkWriter } from '../netlink/writer.js';
-import { formatIPv4, formatIPv6, parseIP } from '../conntrack/ip.js';
+import { formatIPv4, formatIPv6, parseIP } from '../common/ip.js';
 import * as C from './constants.js';
 import type { Family, SocketInfo, SocketProtocol } from './types.js';
 

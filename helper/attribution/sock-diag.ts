@@ -14,7 +14,7 @@ import {
   type NetlinkSocketOptions,
   type NetlinkTransport,
 } from '../netlink/socket.js';
-import { canonicalIP } from '../conntrack/ip.js';
+import { canonicalIP } from '../common/ip.js';
 import * as C from './constants.js';
 import {
   AttributionArgumentError,

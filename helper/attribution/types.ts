@@ -11,7 +11,7 @@ export type SocketProtocol = 'tcp' | 'udp' | 'udplite' | 'raw';
 /**
  * A connection as a packet shows it, from this host's point of view: `src`
  * and `sport` are the local end for an outgoing packet. Addresses are text
- * (IPv4 dotted, IPv6 as helper/conntrack/ip.ts writes it).
+ * (IPv4 dotted, IPv6 as helper/common/ip.ts writes it).
  */
 export interface SocketTuple {
   family: Family;

@@ -23,7 +23,7 @@ import {
 } from '../conntrack/constants.js';
 import { labelBits } from '../conntrack/decode.js';
 import { invertTuple } from '../conntrack/encode.js';
-import { canonicalIP, parseIP } from '../conntrack/ip.js';
+import { canonicalIP, parseIP } from '../common/ip.js';
 import type { Family, Flow, Tuple } from '../conntrack/types.js';
 import { CliUsageError, optionTokens } from './command.js';
 

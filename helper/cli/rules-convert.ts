@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { atomicWrite, nodeFs } from '../decisions/atomic.js';
+import { atomicWrite, nodeFs } from '../common/atomic-write.js';
 import { convertOpenSnitchRules, type OpenSnitchSource } from '../decisions/opensnitch.js';
 import { CliUsageError, type CliCommand, type CliIo } from './command.js';
 import { rulesCommand } from './rules.js';

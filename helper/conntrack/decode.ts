@@ -3,7 +3,7 @@ import { AF_INET, AF_INET6 } from '../netlink/constants.js';
 import { NetlinkDecodeError } from '../netlink/errors.js';
 import { type NetlinkMessage, nfAttributes, payloadOffset } from '../netlink/message.js';
 import * as C from './constants.js';
-import { formatIPv4, formatIPv6 } from './ip.js';
+import { formatIPv4, formatIPv6 } from '../common/ip.js';
 import type {
   Counters,
   DccpInfo,

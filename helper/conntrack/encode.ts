@@ -7,7 +7,7 @@ import {
 } from '../netlink/constants.js';
 import type { NetlinkWriter } from '../netlink/writer.js';
 import * as C from './constants.js';
-import { parseIP } from './ip.js';
+import { parseIP } from '../common/ip.js';
 import type { Family, NatSpec, Tuple } from './types.js';
 
 export function ctMsgType(msg: number): number {

@@ -1,5 +1,5 @@
 import { statusBits } from './encode.js';
-import { canonicalIP } from './ip.js';
+import { canonicalIP } from '../common/ip.js';
 import type { Flow, FlowFilter, Tuple } from './types.js';
 
 /**

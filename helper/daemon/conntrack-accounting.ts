@@ -19,7 +19,7 @@
  */
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { atomicWrite, nodeFs } from '../decisions/atomic.js';
+import { atomicWrite, nodeFs } from '../common/atomic-write.js';
 import { Conntrack } from '../conntrack/index.js';
 import { execFileRunner, inNetns, type CommandRunner } from '../firewall/exec.js';
 import type { ConntrackAccounting as AccountingState } from '../protocol/model.js';

@@ -8,8 +8,8 @@
  * a misbehaving client from filling the helper's memory.
  */
 import { randomUUID } from 'node:crypto';
-import { DecisionsError, checkImportedRule, systemClock } from '../decisions/index.js';
-import type { Clock, TimerHandle } from '../decisions/index.js';
+import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
+import { DecisionsError, checkImportedRule } from '../decisions/index.js';
 import { ServiceError } from '../protocol/errors.js';
 import { MAX_IMPORT_RULES } from '../protocol/messages.js';
 import type { RuleInput } from '../protocol/model.js';

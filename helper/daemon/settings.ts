@@ -14,7 +14,7 @@ import { constants as fsConstants } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import * as v from 'valibot';
-import { atomicWrite, nodeFs, syncDir } from '../decisions/atomic.js';
+import { atomicWrite, nodeFs, syncDir } from '../common/atomic-write.js';
 import { Settings, SettingsRecovery } from '../protocol/model.js';
 import type { Logger } from './log.js';
 

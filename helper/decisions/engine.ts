@@ -5,7 +5,7 @@
  */
 import * as v from 'valibot';
 import { Settings, type ConnectionRequest, type Rule } from '../protocol/model.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../common/clock.js';
 import { DecisionsError } from './errors.js';
 import type { Decision, DecisionSettings, PromptBroker } from './prompts.js';
 

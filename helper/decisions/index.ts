@@ -1,11 +1,9 @@
 /** Rules, matching, the rule store, prompts and the decision engine (docs/rules.md). */
 export * from './errors.js';
-export * from './clock.js';
 export * from './matcher.js';
 export { matchForScope, normalizeHost } from '../protocol/rules.js';
 export * from './liveness.js';
 export * from './ruleset.js';
-export * from './atomic.js';
 export * from './import.js';
 export * from './store.js';
 export * from './prompts.js';

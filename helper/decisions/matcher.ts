@@ -4,7 +4,7 @@
  * (lower-cased hosts, parsed CIDRs) so that a lookup does no parsing per rule.
  * The semantics are documented in docs/rules.md; keep the two in step.
  */
-import { parseIP } from '../conntrack/ip.js';
+import { parseIP } from '../common/ip.js';
 import type { ConnectionRequest, Direction, Protocol, Rule, RuleMatch } from '../protocol/model.js';
 import { normalizeHost, remoteAddress } from '../protocol/rules.js';
 import { DecisionsError } from './errors.js';

@@ -22,7 +22,7 @@ import {
 } from '../protocol/model.js';
 import { matchForScope, normalizeHost, remoteAddress } from '../protocol/rules.js';
 import { setNewest } from '../common/bounded-map.js';
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import { DecisionsError } from './errors.js';
 
 /** The settings that decisions depend on (a subset of the model's Settings). */

@@ -17,8 +17,8 @@ import {
   type RuleInput,
 } from '../protocol/model.js';
 import { ruleFromInput } from '../protocol/rules.js';
-import { atomicWrite, nodeFs, syncDir, type StoreFs } from './atomic.js';
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { atomicWrite, nodeFs, syncDir, type StoreFs } from '../common/atomic-write.js';
+import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import { DecisionsError } from './errors.js';
 import { checkImportedRule, ruleKey } from './import.js';
 import { type LivenessCheck } from './liveness.js';

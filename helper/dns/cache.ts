@@ -1,4 +1,4 @@
-import { canonicalIP } from '../conntrack/ip.js';
+import { canonicalIP } from '../common/ip.js';
 import { evictOldest } from '../common/bounded-map.js';
 import type { DnsMapping } from './answers.js';
 

@@ -1,4 +1,4 @@
-import { formatIPv4, formatIPv6 } from '../conntrack/ip.js';
+import { formatIPv4, formatIPv6 } from '../common/ip.js';
 import * as D from './constants.js';
 import { DnsParseError } from './errors.js';
 

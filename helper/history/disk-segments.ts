@@ -6,7 +6,7 @@
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HistoryEntry } from '../protocol/model.js';
-import type { Clock, TimerHandle } from '../decisions/clock.js';
+import type { Clock, TimerHandle } from '../common/clock.js';
 import { setNewest } from '../common/bounded-map.js';
 import { applyEnd, findSeq } from './entries.js';
 import { HistoryError } from './errors.js';

@@ -12,7 +12,7 @@
  */
 import { join } from 'node:path';
 import type { HistoryEntry, RuleMatch } from '../protocol/model.js';
-import { systemClock, type Clock, type TimerHandle } from '../decisions/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import { setNewest } from '../common/bounded-map.js';
 import { DiskSegments } from './disk-segments.js';
 import { applyEnd, cloneEntry } from './entries.js';

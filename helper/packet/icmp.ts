@@ -1,4 +1,4 @@
-import { formatIPv4, formatIPv6 } from '../conntrack/ip.js';
+import { formatIPv4, formatIPv6 } from '../common/ip.js';
 import { PacketParseError, viewOf } from './errors.js';
 
 export const ICMP_HEADER = 8;

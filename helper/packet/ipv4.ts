@@ -1,4 +1,4 @@
-import { formatIPv4 } from '../conntrack/ip.js';
+import { formatIPv4 } from '../common/ip.js';
 import { PacketParseError, viewOf } from './errors.js';
 
 export const IPV4_MIN_HEADER = 20;

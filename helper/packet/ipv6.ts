@@ -1,4 +1,4 @@
-import { formatIPv6 } from '../conntrack/ip.js';
+import { formatIPv6 } from '../common/ip.js';
 import { PacketParseError, viewOf } from './errors.js';
 
 export const IPV6_HEADER = 40;

@@ -25,7 +25,7 @@ export const Count = v.pipe(
 /** Milliseconds since the Unix epoch. */
 export const EpochMs = Count;
 
-/** An IPv4 or IPv6 address in the form helper/conntrack/ip.ts prints. */
+/** An IPv4 or IPv6 address in the form helper/common/ip.ts prints. */
 export const Address = v.pipe(v.string(), v.maxLength(45), v.regex(/^[0-9a-fA-F:.]+$/u));
 
 export const Family = v.picklist(['ipv4', 'ipv6']);

@@ -1,7 +1,7 @@
 // inet_diag_msg replies as the kernel writes them, for fake-kernel tests.
 import * as C from '../../helper/attribution/constants.js';
 import type { SocketInfo } from '../../helper/attribution/types.js';
-import { parseIP } from '../../helper/conntrack/ip.js';
+import { parseIP } from '../../helper/common/ip.js';
 import { NetlinkWriter } from '../../helper/netlink/writer.js';
 
 export interface DiagReplySpec extends Partial<SocketInfo> {

@@ -2,7 +2,7 @@
  * Addresses and ports on conntrack-tools' command line: inet_aton() and
  * inet_pton() forms, /prefix netmasks, and NAT's ADDR[:PORT].
  */
-import { canonicalIP, parseIPv6 } from '../../conntrack/ip.js';
+import { canonicalIP, parseIPv6 } from '../../common/ip.js';
 import type { Family } from '../../conntrack/types.js';
 import { CompatUsageError } from './errors.js';
 

@@ -6,7 +6,7 @@
 import type { ListOptions } from '../../conntrack/client.js';
 import { STATUS_BITS } from '../../conntrack/constants.js';
 import { labelBits } from '../../conntrack/decode.js';
-import { parseIP } from '../../conntrack/ip.js';
+import { parseIP } from '../../common/ip.js';
 import type { Flow, Tuple } from '../../conntrack/types.js';
 import type { CompatArgs } from './args.js';
 import { CompatUsageError } from './errors.js';

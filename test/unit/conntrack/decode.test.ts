@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeFlow, labelBits, statusFlagsOf } from '../../../helper/conntrack/decode.js';
 import * as C from '../../../helper/conntrack/constants.js';
-import { canonicalIP, formatIPv6, parseIP } from '../../../helper/conntrack/ip.js';
+import { canonicalIP, formatIPv6, parseIP } from '../../../helper/common/ip.js';
 import { AF_INET, AF_INET6, NLA_F_NESTED } from '../../../helper/netlink/constants.js';
 import { HOST_LITTLE_ENDIAN } from '../../../helper/netlink/endian.js';
 import { NetlinkDecodeError } from '../../../helper/netlink/errors.js';

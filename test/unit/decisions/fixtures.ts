@@ -1,5 +1,5 @@
 /** Builders and a manual clock shared by the decisions and history tests. */
-import type { Clock, TimerHandle } from '../../../helper/decisions/clock.js';
+import type { Clock, TimerHandle } from '../../../helper/common/clock.js';
 import type {
   ConnectionRequest,
   ProcessInfo,

@@ -10,8 +10,8 @@ import {
   RuleStore,
   type Migration,
   type RuleStoreOptions,
-  type StoreFs,
 } from '../../../helper/decisions/index.js';
+import type { StoreFs } from '../../../helper/common/atomic-write.js';
 import type { RuleInput } from '../../../helper/protocol/model.js';
 import { ManualClock, req } from './fixtures.js';
 

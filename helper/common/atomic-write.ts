@@ -17,7 +17,7 @@ export type StoreFs = Pick<
 export const nodeFs: StoreFs = fsp;
 
 /** Prefix of the temporary files; leftovers of a crash are removed on open. */
-export const tmpName = (name: string): string =>
+const tmpName = (name: string): string =>
   `${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
 
 export async function atomicWrite(
