@@ -5,7 +5,7 @@ import { decodeNfGenMsg, nfAttributes, type NetlinkMessage } from '../netlink/me
 import { decodeFlowAttributes } from '../conntrack/decode.js';
 import type { Family } from '../conntrack/types.js';
 import * as L from './constants.js';
-import { atLeast, decodeHwaddr, decodeTimestamp, decodeVlan } from '../nfqueue/packet-attrs.js';
+import { atLeast, decodeHwaddr, decodeTimestamp, decodeVlan } from '../netlink/nf-packet-attrs.js';
 import type { LoggedPacket } from './types.js';
 
 export const NFULNL_PACKET_TYPE = nfnlMsgType(NFNL_SUBSYS_ULOG, L.NFULNL_MSG_PACKET);

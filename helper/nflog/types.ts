@@ -1,6 +1,6 @@
 import type { RawAttribute } from '../netlink/attributes.js';
 import type { Flow } from '../conntrack/types.js';
-import type { HardwareAddress, PacketTimestamp, VlanInfo } from '../nfqueue/types.js';
+import type { HardwareAddress, PacketTimestamp, VlanInfo } from '../netlink/nf-packet-attrs.js';
 
 export type { HardwareAddress, PacketTimestamp, VlanInfo };
 

@@ -5,7 +5,7 @@ import { decodeNfGenMsg, nfAttributes, type NetlinkMessage } from '../netlink/me
 import { decodeFlowAttributes } from '../conntrack/decode.js';
 import type { Family } from '../conntrack/types.js';
 import * as Q from './constants.js';
-import { atLeast, decodeHwaddr, decodeTimestamp, decodeVlan } from './packet-attrs.js';
+import { atLeast, decodeHwaddr, decodeTimestamp, decodeVlan } from '../netlink/nf-packet-attrs.js';
 import type { ConntrackInfoName, QueuedPacket, SkbInfo } from './types.js';
 
 export const NFQNL_PACKET_TYPE = nfnlMsgType(NFNL_SUBSYS_QUEUE, Q.NFQNL_MSG_PACKET);

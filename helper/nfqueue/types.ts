@@ -1,35 +1,8 @@
 import type { RawAttribute } from '../netlink/attributes.js';
 import type { Flow } from '../conntrack/types.js';
+import type { HardwareAddress, PacketTimestamp, VlanInfo } from '../netlink/nf-packet-attrs.js';
 
-/** struct nfqnl_msg_packet_hw: the link-layer source address of an incoming packet. */
-export interface HardwareAddress {
-  /** hw_addrlen: meaningful bytes of `bytes` (6 for Ethernet). */
-  length: number;
-  /** The address bytes (a copy, `length` bytes). */
-  bytes: Uint8Array;
-  /** "aa:bb:cc:dd:ee:ff". */
-  text: string;
-}
-
-/** struct nfqnl_msg_packet_timestamp (skb->tstamp, CLOCK_REALTIME). */
-export interface PacketTimestamp {
-  sec: bigint;
-  usec: bigint;
-  /** Milliseconds since the epoch (Date-compatible). */
-  ms: number;
-}
-
-/** NFQA_VLAN: the skb's VLAN tag (hardware accelerated tags are not in the payload). */
-export interface VlanInfo {
-  /** NFQA_VLAN_PROTO: 0x8100 (802.1Q) or 0x88a8 (802.1ad). */
-  proto?: number;
-  /** NFQA_VLAN_TCI as sent. */
-  tci?: number;
-  /** tci & 0x0fff */
-  id?: number;
-  /** tci >> 13 */
-  priority?: number;
-}
+export type { HardwareAddress, PacketTimestamp, VlanInfo };
 
 /** NFQA_SKB_INFO bits by name. */
 export interface SkbInfo {

@@ -1,12 +1,42 @@
 /**
  * Decoders of the per-packet attributes that nfnetlink_queue and
  * nfnetlink_log send with the same layout (struct nf*_msg_packet_hw and
- * _timestamp, the nested VLAN attribute): one copy for helper/nfqueue and
- * helper/nflog. `what` names the attribute in errors (NFQA_HWADDR, NFULA_HWADDR).
+ * _timestamp, the nested VLAN attribute). They live here, below both
+ * helper/nfqueue and helper/nflog, so that neither library needs the other.
+ * `what` names the attribute in errors (NFQA_HWADDR, NFULA_HWADDR).
  */
-import type { AttributeReader } from '../netlink/attributes.js';
-import { NetlinkDecodeError } from '../netlink/errors.js';
-import type { HardwareAddress, PacketTimestamp, VlanInfo } from './types.js';
+import type { AttributeReader } from './attributes.js';
+import { NetlinkDecodeError } from './errors.js';
+
+/** struct nfqnl_msg_packet_hw (== nfulnl_msg_packet_hw): the link-layer source address of an incoming packet. */
+export interface HardwareAddress {
+  /** hw_addrlen: meaningful bytes of `bytes` (6 for Ethernet). */
+  length: number;
+  /** The address bytes (a copy, `length` bytes). */
+  bytes: Uint8Array;
+  /** "aa:bb:cc:dd:ee:ff". */
+  text: string;
+}
+
+/** struct nfqnl_msg_packet_timestamp (== nfulnl_msg_packet_timestamp; skb->tstamp, CLOCK_REALTIME). */
+export interface PacketTimestamp {
+  sec: bigint;
+  usec: bigint;
+  /** Milliseconds since the epoch (Date-compatible). */
+  ms: number;
+}
+
+/** NFQA_VLAN (== NFULA_VLAN): the skb's VLAN tag (hardware accelerated tags are not in the payload). */
+export interface VlanInfo {
+  /** VLAN_PROTO: 0x8100 (802.1Q) or 0x88a8 (802.1ad). */
+  proto?: number;
+  /** VLAN_TCI as sent. */
+  tci?: number;
+  /** tci & 0x0fff */
+  id?: number;
+  /** tci >> 13 */
+  priority?: number;
+}
 
 /** sizeof(struct nfqnl_msg_packet_hw) == sizeof(struct nfulnl_msg_packet_hw) */
 const PACKET_HW_LEN = 12;
