@@ -21,7 +21,7 @@ import { DnsServer } from '../support/dns-server.js';
 import { InterceptionRules } from '../support/interception.js';
 import { firewallTestsUnavailable, TestNetns } from '../support/netns.js';
 import type { Peer } from '../support/tcp-peers.js';
-import { echoServer, vethPair } from '../support/tcp-peers.js';
+import { echoServer, tcpExchange, tcpHold, vethPair } from '../support/tcp-peers.js';
 import { sleep } from '../support/udp-agent.js';
 import { resolvingClient, type ResolvingClientOptions } from '../support/resolving-client.js';
 import {
@@ -37,6 +37,8 @@ if (skip) console.warn(`skipping helper end-to-end tests: ${skip}`);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const QUEUE = 17;
 const PORTS = [8080, 8081, 8082, 8083, 8084];
+/** Echo servers on the peer's IPv6 address. */
+const PORTS6 = [8085, 8086];
 const HOST = 'app.e2e.test';
 const PROMPT_TIMEOUT_S = 2;
 
@@ -76,7 +78,7 @@ function promptFor(events: PromptsEvent[], port: number): Prompt | undefined {
 describe.skipIf(skip)('portcullis helper end to end', () => {
   let client: TestNetns;
   let server: TestNetns;
-  let addr: { a: string; b: string };
+  let addr: { a: string; b: string; b6?: string };
   const echoes: Peer[] = [];
   const programs: Peer[] = [];
   const helpers: HelperProcess[] = [];
@@ -124,9 +126,10 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
   beforeAll(async () => {
     client = new TestNetns('pcl-e2c');
     server = new TestNetns('pcl-e2s');
-    addr = vethPair(client, server);
+    addr = vethPair(client, server, { v6: '2001:db8:e2e::' });
     rules = new InterceptionRules(client);
     for (const port of PORTS) echoes.push(await echoServer(server, addr.b, port));
+    for (const port of PORTS6) echoes.push(await echoServer(server, addr.b6!, port));
     dns = new DnsServer(server, [addr.b], { [HOST]: { A: [[addr.b, 300]] } });
     await dns.ready();
     dir = mkdtempSync(join(tmpdir(), 'pcl-e2e-'));
@@ -245,6 +248,45 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
     expect(p.events.some((e) => e.ev === 'connected')).toBe(false);
     await c.close();
   }, 60_000);
+
+  it('IPv6: allow lets the connection through and its later packets are not queued; deny fails it', async () => {
+    const c = await connectClient();
+    const events = promptLog(c);
+    await c.call('subscribe', { topics: ['prompts'] });
+    const allowed = tcpHold(client, addr.b6!, PORTS6[0]!, 3);
+    programs.push(allowed);
+    const prompt = await until('the IPv6 prompt', () => promptFor(events, PORTS6[0]!));
+    expect(prompt.request).toMatchObject({
+      direction: 'outbound',
+      family: 'ipv6',
+      protocol: 'tcp',
+      dst: addr.b6,
+      dport: PORTS6[0],
+      uid: 0,
+    });
+    expect(prompt.request.process?.exe).toBe(realpathSync(process.execPath));
+    await c.call('prompts.answer', {
+      promptId: prompt.id,
+      action: 'allow',
+      duration: { kind: 'once' },
+      scope: 'destination',
+    });
+    await allowed.next('connected', 30_000);
+    const atConnect = await queued();
+    await expect(allowed.next('echoed', 30_000)).resolves.toMatchObject({ replies: 3 });
+    expect(await queued()).toBe(atConnect);
+
+    const denied = tcpExchange(client, addr.b6!, PORTS6[1]!, { timeoutMs: 4000 });
+    const second = await until('the second IPv6 prompt', () => promptFor(events, PORTS6[1]!));
+    await c.call('prompts.answer', {
+      promptId: second.id,
+      action: 'deny',
+      duration: { kind: 'once' },
+      scope: 'destination',
+    });
+    expect((await denied).ok).toBe(false);
+    await c.close();
+  }, 90_000);
 
   it('no answer: the default action (deny) after the prompt timeout', async () => {
     const c = await connectClient();
