@@ -45,7 +45,7 @@ function scriptText(file) {
 }
 
 /** The relative module paths a file imports statically (type-only imports included). */
-export function importsOf(file) {
+function importsOf(file) {
   const source = ts.createSourceFile(file, scriptText(file), ts.ScriptTarget.Latest, false);
   const specifiers = [];
   for (const statement of source.statements) {
@@ -70,7 +70,7 @@ function resolveImport(from, specifier) {
 }
 
 /** The import graph of the source files under `dirs`: file -> files it imports. */
-export function importGraph(dirs) {
+function importGraph(dirs) {
   const graph = new Map();
   for (const dir of dirs) {
     for (const file of sourceFiles(dir)) {
@@ -90,7 +90,7 @@ export function importGraph(dirs) {
  * module (or a module importing itself): a closed path of files through it, and
  * all of its modules.
  */
-export function findCycles(graph) {
+function findCycles(graph) {
   // Tarjan's algorithm, iterative: deep import chains must not overflow the stack.
   const index = new Map();
   const low = new Map();

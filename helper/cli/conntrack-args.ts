@@ -272,7 +272,7 @@ export function parseLabels(texts: readonly string[]): number[] {
   return [...out].sort((a, b) => a - b);
 }
 
-export function parseFamily(text: string): Family {
+function parseFamily(text: string): Family {
   const t = text.trim().toLowerCase();
   if (t === 'ipv4' || t === 'inet' || t === '4') return 'ipv4';
   if (t === 'ipv6' || t === 'inet6' || t === '6') return 'ipv6';
@@ -444,7 +444,7 @@ function interpret(sub: Subcommand, argv: string[]): Interpreted {
 }
 
 /** A protocol state name (case-insensitive) valid for the protocol. */
-export function parseState(text: string, proto: number, settable = false): string {
+function parseState(text: string, proto: number, settable = false): string {
   const name = text.trim().toUpperCase();
   const table: readonly string[] | undefined =
     proto === IPPROTO.tcp

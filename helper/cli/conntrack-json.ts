@@ -78,7 +78,7 @@ export function labelsHex(labels: Uint8Array): string {
   return '0x' + n.toString(16).padStart(labels.length * 2, '0');
 }
 
-export function tupleToJson(t: Tuple): TupleJson {
+function tupleToJson(t: Tuple): TupleJson {
   const out: TupleJson = { src: t.src, dst: t.dst, proto: t.proto };
   const name = PROTO_NAMES.get(t.proto);
   if (name !== undefined) out.protoName = name;

@@ -12,7 +12,7 @@ import {
 } from './ipc-connect.js';
 import { formatHistory } from './ipc-format.js';
 
-export const HISTORY_HELP = `Usage: portcullis history [options]
+const HISTORY_HELP = `Usage: portcullis history [options]
 
 The connections the helper decided, newest first.
 

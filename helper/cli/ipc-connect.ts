@@ -52,7 +52,7 @@ export function stringOption(args: ParsedArgs, name: string): string | undefined
 }
 
 /** The token per the order above; an Error (exit 1) when there is none. */
-export function resolveToken(tokenFile: string | undefined, env: NodeJS.ProcessEnv): string {
+function resolveToken(tokenFile: string | undefined, env: NodeJS.ProcessEnv): string {
   const read = (path: string): string => {
     let text: string;
     try {

@@ -12,7 +12,7 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-export function formatMatch(m: RuleMatch): string {
+function formatMatch(m: RuleMatch): string {
   const parts: string[] = [];
   if (m.exe !== undefined) parts.push(`exe=${m.exe}`);
   if (m.appId !== undefined) parts.push(`app=${m.appId}`);

@@ -43,7 +43,7 @@ export function parseProcStat(text: string): ProcStat | null {
 /** Reads a process's stat; null when there is no such process. */
 export type StatReader = (pid: number) => string | null;
 
-export const readProcStat: StatReader = (pid) => {
+const readProcStat: StatReader = (pid) => {
   try {
     return readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch (error) {

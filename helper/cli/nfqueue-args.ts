@@ -39,7 +39,7 @@ export interface StatsArgs {
 
 export type NfqueueArgs = AcceptArgs | WatchArgs | StatsArgs;
 
-export const NFQUEUE_SUBCOMMANDS = ['accept', 'watch', 'stats'] as const;
+const NFQUEUE_SUBCOMMANDS = ['accept', 'watch', 'stats'] as const;
 export type NfqueueSubcommand = (typeof NFQUEUE_SUBCOMMANDS)[number];
 
 type OptionName =
@@ -86,18 +86,18 @@ function tokenize(sub: NfqueueSubcommand, argv: string[]): Map<OptionName, strin
 }
 
 /** A queue number 0..65535 (decimal or 0x-hex). */
-export function parseQueueNumber(text: string): number {
+function parseQueueNumber(text: string): number {
   return parseUnsigned(text, 0xffff, '--queue');
 }
 
 /** A positive integer (decimal or 0x-hex) up to `max`. */
-export function parsePositive(text: string, max: number, what: string): number {
+function parsePositive(text: string, max: number, what: string): number {
   const n = parseUnsigned(text, max, what);
   if (n < 1) throw new CliUsageError(`${what}: must be at least 1 (got ${text})`);
   return n;
 }
 
-export function parseVerdict(text: string): WatchVerdict {
+function parseVerdict(text: string): WatchVerdict {
   const v = text.trim().toLowerCase();
   if (v === 'accept' || v === 'drop') return v;
   throw new CliUsageError(`--verdict: unknown verdict '${text}' (accept or drop)`);

@@ -104,11 +104,11 @@ const PROTOCOLS: Record<number, string> = {
   [IPPROTO_ICMPV6]: 'icmpv6',
 };
 
-export function hookName(hook: number): string {
+function hookName(hook: number): string {
   return HOOKS[hook] ?? String(hook);
 }
 
-export function familyName(family: number): string {
+function familyName(family: number): string {
   return FAMILIES[family] ?? String(family);
 }
 
@@ -243,7 +243,7 @@ const COPY_MODES: Record<number, string> = {
   [Q.NFQNL_COPY_PACKET]: 'packet',
 };
 
-export function copyModeName(mode: number): string {
+function copyModeName(mode: number): string {
   return COPY_MODES[mode] ?? String(mode);
 }
 

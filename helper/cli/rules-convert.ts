@@ -11,7 +11,7 @@ import { convertOpenSnitchRules, type OpenSnitchSource } from '../decisions/open
 import { CliUsageError, type CliCommand, type CliIo } from './command.js';
 import { rulesCommand } from './rules.js';
 
-export const CONVERT_HELP = `Usage: portcullis rules convert-opensnitch DIR [--out FILE]
+const CONVERT_HELP = `Usage: portcullis rules convert-opensnitch DIR [--out FILE]
 
 Converts the OpenSnitch rules in DIR (one JSON file per rule, as in
 /etc/opensnitchd/rules) into a Portcullis rules document: written to FILE
@@ -37,7 +37,7 @@ export function readOpenSnitchDir(dir: string): OpenSnitchSource[] {
   return names.map((name) => ({ source: name, text: readFileSync(join(dir, name), 'utf8') }));
 }
 
-export async function runConvertOpenSnitch(argv: string[], io: CliIo): Promise<number> {
+async function runConvertOpenSnitch(argv: string[], io: CliIo): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({

@@ -23,7 +23,7 @@ import {
 } from './ipc-connect.js';
 import { formatRules } from './ipc-format.js';
 
-export const RULES_HELP = `Usage: portcullis rules <subcommand> [options]
+const RULES_HELP = `Usage: portcullis rules <subcommand> [options]
 
 Subcommands (all talk to a running helper):
   list                 the rules in precedence order
@@ -111,7 +111,7 @@ function integer(text: string, what: string): number {
   return Number(text);
 }
 
-export function parseDuration(text: string): Duration {
+function parseDuration(text: string): Duration {
   if (text === 'forever' || text === 'session') return { kind: text };
   const m = /^(\d+)m?$/u.exec(text);
   if (!m)
@@ -120,7 +120,7 @@ export function parseDuration(text: string): Duration {
 }
 
 /** The RuleInput of `rules add`'s options. */
-export function ruleInputFromArgs(args: ParsedArgs): RuleInput {
+function ruleInputFromArgs(args: ParsedArgs): RuleInput {
   const s = (name: string) => stringOption(args, name);
   const action = s('action');
   if (action === undefined) throw new CliUsageError('rules add: --action allow|deny is required');
@@ -160,7 +160,7 @@ export function ruleInputFromArgs(args: ParsedArgs): RuleInput {
 }
 
 /** A rules file: an export document, or a bare array of rules. */
-export function readRulesFile(path: string): RuleInput[] {
+function readRulesFile(path: string): RuleInput[] {
   let value: unknown;
   try {
     value = JSON.parse(readFileSync(path, 'utf8'));

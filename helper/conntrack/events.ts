@@ -26,7 +26,7 @@ import { emitError } from '../common/emit-error.js';
  * overflow it (each event is a few hundred bytes of skb, more in truesize). */
 export const DEFAULT_EVENT_RCVBUF = 64 * 1024 * 1024;
 /** Default bound of an async iterator's queue. */
-export const DEFAULT_ITERATOR_QUEUE = 65536;
+const DEFAULT_ITERATOR_QUEUE = 65536;
 
 const EXP_GROUPS: Record<ConntrackEventType, number> = {
   new: C.NFNLGRP_CONNTRACK_EXP_NEW,

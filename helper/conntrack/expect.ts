@@ -17,12 +17,12 @@ import { ConntrackArgumentError, familyNumber, tupleFamily, writeTuple } from '.
 import type { ConntrackEventType, Family, Tuple } from './types.js';
 
 // NF_CT_EXPECT_* (linux/netfilter/nf_conntrack_common.h)
-export const NF_CT_EXPECT_PERMANENT = 0x1;
-export const NF_CT_EXPECT_INACTIVE = 0x2;
-export const NF_CT_EXPECT_USERSPACE = 0x4;
+const NF_CT_EXPECT_PERMANENT = 0x1;
+const NF_CT_EXPECT_INACTIVE = 0x2;
+const NF_CT_EXPECT_USERSPACE = 0x4;
 
 /** Expectation flags by name. */
-export const EXPECT_FLAG_BITS = {
+const EXPECT_FLAG_BITS = {
   PERMANENT: NF_CT_EXPECT_PERMANENT,
   INACTIVE: NF_CT_EXPECT_INACTIVE,
   USERSPACE: NF_CT_EXPECT_USERSPACE,
@@ -32,8 +32,8 @@ export type ExpectationFlag = keyof typeof EXPECT_FLAG_BITS;
 const FLAG_ENTRIES = Object.entries(EXPECT_FLAG_BITS) as [ExpectationFlag, number][];
 
 /** CTA_EXPECT_NAT_DIR values (enum ip_conntrack_dir). */
-export const IP_CT_DIR_ORIGINAL = 0;
-export const IP_CT_DIR_REPLY = 1;
+const IP_CT_DIR_ORIGINAL = 0;
+const IP_CT_DIR_REPLY = 1;
 
 /** NAT an expectation applies to the connection it creates (CTA_EXPECT_NAT). */
 export interface ExpectationNat {
@@ -204,7 +204,7 @@ function decodeNat(ad: AttributeReader): ExpectationNat {
 }
 
 /** Decodes the attributes of an expectation message. */
-export function decodeExpectationAttributes(ad: AttributeReader, family: Family): Expectation {
+function decodeExpectationAttributes(ad: AttributeReader, family: Family): Expectation {
   const exp: Expectation = {
     family,
     master: { src: '', dst: '', proto: 0 },

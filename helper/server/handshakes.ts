@@ -28,7 +28,7 @@
  */
 
 /** A burst accepted before any of it could be read may pass the limits by this factor. */
-export const HARD_FACTOR = 4;
+const HARD_FACTOR = 4;
 
 export interface HandshakeLimits {
   /** Handshakes of one uid counted at once. */

@@ -25,13 +25,13 @@
  */
 import type { AppPaths, RuntimeFacts } from './resources.js';
 
-export const POLKIT_ACTION_ID = 'org.portcullis.helper';
-export const GENERIC_PKEXEC_ACTION_ID = 'org.freedesktop.policykit.exec';
+const POLKIT_ACTION_ID = 'org.portcullis.helper';
+const GENERIC_PKEXEC_ACTION_ID = 'org.freedesktop.policykit.exec';
 /** Installed by the .deb; named by the polkit policy's exec.path annotation. */
 export const DEB_HELPER_WRAPPER = '/usr/lib/portcullis/portcullis-helper';
 export const DEB_POLICY_FILE = `/usr/share/polkit-1/actions/${POLKIT_ACTION_ID}.policy`;
 export const PKEXEC = '/usr/bin/pkexec';
-export const ENV = '/usr/bin/env';
+const ENV = '/usr/bin/env';
 
 /** How to run `portcullis <args>` without elevation. */
 export interface HelperCommand {

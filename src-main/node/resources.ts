@@ -57,7 +57,7 @@ export interface AppPaths {
 }
 
 /** Resource folder name of the helper tree, relative to resourcesPath (electron-builder.yml). */
-export const HELPER_RESOURCE_DIR = 'helper';
+const HELPER_RESOURCE_DIR = 'helper';
 const ADDON = 'portcullis_native.node';
 
 export function detectLayout(f: RuntimeFacts): Layout {

@@ -28,9 +28,9 @@ export class UiUsageError extends Error {}
  * command line can be read by every local user (/proc/PID/cmdline) for as
  * long as the browser runs; the page exchanges it at once.
  */
-export const OPEN_CODE_TTL_MS = 60_000;
+const OPEN_CODE_TTL_MS = 60_000;
 
-export const UI_USAGE = `Usage: portcullis ui --web [--port N] [--socket PATH] [--token-file PATH] [--open]
+const UI_USAGE = `Usage: portcullis ui --web [--port N] [--socket PATH] [--token-file PATH] [--open]
 
 Serves the Portcullis UI to a browser on 127.0.0.1 (the desktop app's Electron
 window is started by the packaged app, not by this command).

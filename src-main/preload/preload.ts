@@ -12,7 +12,7 @@
  */
 import { contextBridge, ipcRenderer } from 'electron';
 
-export const PREFIX = 'portcullis:';
+const PREFIX = 'portcullis:';
 
 export const INVOKE_NAMES = [
   'killFlow',
@@ -75,7 +75,7 @@ function subscribeName(name: PushName): SubscribeName {
   return `on${name.charAt(0).toUpperCase()}${name.slice(1)}` as SubscribeName;
 }
 
-export function buildApi(): ExposedApi {
+function buildApi(): ExposedApi {
   const api: Partial<ExposedApi> = {};
   for (const name of INVOKE_NAMES) api[name] = invoker(name);
   for (const name of PUSH_NAMES) {

@@ -166,7 +166,7 @@ export function sortFlows(flows: Flow[], sort: SortSpec): Flow[] {
 const textCache = new WeakMap<Flow, string>();
 
 /** Every shown field of a flow in lower case, for the free-text filter. */
-export function flowText(flow: Flow): string {
+function flowText(flow: Flow): string {
   let text = textCache.get(flow);
   if (text === undefined) {
     const p = flow.process;

@@ -14,7 +14,7 @@ import type {
 } from '../../../src-main/common/api.js';
 
 /** Samples kept for the live charts: 10 minutes at one sample a second. */
-export const STATS_CAPACITY = 600;
+const STATS_CAPACITY = 600;
 
 /** Parallel arrays, as uPlot takes them. Times in seconds (uPlot's unit). */
 export interface StatsSamples {

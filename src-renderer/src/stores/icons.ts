@@ -23,7 +23,7 @@ export const MAX_ICON_ENTRIES = 1000;
 /** Only image data: URLs (what main sends) ever reach an <img src>. */
 const DATA_URL = /^data:image\/(?:png|svg\+xml);base64,[A-Za-z0-9+/]+=*$/u;
 
-export function iconKey(p: Pick<ProcessInfo, 'exe' | 'appId'>): string | null {
+function iconKey(p: Pick<ProcessInfo, 'exe' | 'appId'>): string | null {
   return p.exe === null ? null : `${p.exe}\0${p.appId ?? ''}`;
 }
 

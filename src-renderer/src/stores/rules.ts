@@ -24,7 +24,7 @@ export interface RuleDraft {
   rule: RuleInput;
 }
 
-export function ruleText(rule: Rule): string {
+function ruleText(rule: Rule): string {
   return [rule.id, rule.action, describeMatch(rule.match), rule.note ?? '', rule.duration.kind]
     .join(' ')
     .toLowerCase();

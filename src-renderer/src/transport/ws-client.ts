@@ -82,7 +82,7 @@ function isErrorData(x: unknown): x is ApiErrorData {
 }
 
 /** Checks a message's envelope (the host validated the payloads it relays). */
-export function parseServerMessage(text: string): WsServerMessage | null {
+function parseServerMessage(text: string): WsServerMessage | null {
   let m: unknown;
   try {
     m = JSON.parse(text);
