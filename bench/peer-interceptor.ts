@@ -10,11 +10,8 @@ import { createLogger } from '../helper/daemon/log.js';
 const log = createLogger({ level: 'info' });
 const interceptor = new Interceptor({
   queue: Number(process.env['FW_QUEUE'] ?? '0'),
-  failClosed: false,
-  inbound: false,
+  policy: { defaultAction: 'allow', decisionTimeoutMs: 31_000, failClosed: false, inbound: false },
   decider: new PolicyFallbackDecider('allow'),
-  defaultAction: 'allow',
-  decisionTimeoutMs: 31_000,
   log,
   onFatal: (e) => {
     log.error('peer-interceptor', e.message);

@@ -22,6 +22,7 @@ import {
   SockDiagDestroyer,
 } from './adapters.js';
 import { Helper } from './helper.js';
+import { LiveSettings } from './live-settings.js';
 import type { Logger } from './log.js';
 import { createHelperService } from './service.js';
 import { SettingsFile, startSettings } from './settings.js';
@@ -108,7 +109,9 @@ export class Daemon {
       await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
       // An unusable settings.json is recovered, never weaker than saved (settings.ts).
       const settingsFile = new SettingsFile(o.stateDir, { log });
-      const settings = startSettings(await settingsFile.load(o.settings), o.settings, o.explicit);
+      const settings = new LiveSettings(
+        startSettings(await settingsFile.load(o.settings), o.settings, o.explicit),
+      );
 
       const rules = await RuleStore.open({ dir: o.stateDir });
       cleanups.push({ name: 'rules', run: () => rules.close() });
@@ -128,11 +131,7 @@ export class Daemon {
 
       const broker = new PromptBroker({
         rules,
-        settings: {
-          defaultAction: settings.defaultAction,
-          promptTimeoutSeconds: settings.promptTimeoutSeconds,
-          noGuiPolicy: settings.noGuiPolicy,
-        },
+        settings: () => settings.current,
         guiConnected: false,
       });
       cleanups.push({ name: 'prompts', run: () => broker.close() });
@@ -202,11 +201,7 @@ export class Daemon {
       const helper = await Helper.start({
         ...ns,
         queue: o.queue,
-        defaultAction: settings.defaultAction,
-        promptTimeoutSeconds: settings.promptTimeoutSeconds,
-        noGuiPolicy: settings.noGuiPolicy,
-        failClosed: !settings.failOpen,
-        inbound: settings.interceptInbound,
+        settings,
         stateDir: o.stateDir,
         log,
         ...(o.version !== undefined ? { version: o.version } : {}),
@@ -234,9 +229,7 @@ export class Daemon {
           log.info(
             COMPONENT,
             connected ? 'a GUI is listening for prompts' : 'no GUI: no-GUI policy',
-            {
-              noGuiPolicy: broker.settings.noGuiPolicy,
-            },
+            { noGuiPolicy: settings.current.noGuiPolicy },
           );
         }
         broker.setGuiConnected(connected);
@@ -246,7 +239,6 @@ export class Daemon {
         helper,
         rules,
         broker,
-        engine,
         history,
         settingsFile,
         // The saved settings replace the recovered ones: the state says so.

@@ -10,7 +10,7 @@ import { isAbsolute, join } from 'node:path';
 import { Conntrack } from '../conntrack/index.js';
 import { SockDiag } from '../attribution/index.js';
 import type { BackendKind, DnsLogConfig } from '../firewall/index.js';
-import type { Action, Flow, HelperState, Settings } from '../protocol/model.js';
+import type { Flow, HelperState, Settings } from '../protocol/model.js';
 import { SockDiagDestroyer } from './adapters.js';
 import {
   accountingMarkerName,
@@ -24,6 +24,7 @@ import { DaemonError } from './errors.js';
 import { PolicyFallbackDecider } from './fallback-decider.js';
 import { FlowTable } from './flows.js';
 import { Interceptor } from './interceptor.js';
+import type { LiveSettings } from './live-settings.js';
 import type { Logger } from './log.js';
 import type {
   Decider,
@@ -39,11 +40,8 @@ import { StatsCollector } from './stats.js';
 export interface HelperOptions {
   netns?: string;
   queue: number;
-  defaultAction: Action;
-  promptTimeoutSeconds: number;
-  noGuiPolicy: Action;
-  failClosed: boolean;
-  inbound: boolean;
+  /** The settings' one owner: read by the verdict loop and state(), changed by applySettings(). */
+  settings: LiveSettings;
   /** Where the rule store and history keep their files (created 0700 at start). */
   stateDir: string;
   log: Logger;
@@ -69,8 +67,6 @@ export interface HelperOptions {
   statsIntervalMs?: number;
   /** How long the whole conntrack table is still followed after the last watcher left (ms). Default 30 s. */
   flowIdleMs?: number;
-  /** How long the decider has beyond the prompt timeout before the default verdict (ms). Default 1000. */
-  decisionSlackMs?: number;
   /**
    * Turn on nf_conntrack_acct and nf_conntrack_timestamp in the namespace (restored at
    * stop; conntrack-accounting.ts). `portcullis helper` does unless
@@ -118,17 +114,15 @@ export class Helper {
     if (!isAbsolute(options.stateDir)) {
       throw new DaemonError('INVALID_OPTION', `state dir must be absolute: ${options.stateDir}`);
     }
-    const p = options.promptTimeoutSeconds;
+    const { noGuiPolicy, promptTimeoutSeconds: p } = options.settings.current;
     if (!Number.isInteger(p) || p < 1 || p > 600) {
       throw new DaemonError('INVALID_OPTION', `prompt timeout must be 1..600 s, got ${p}`);
     }
     await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
     const ns = netns !== undefined ? { netns } : {};
-    const decider = options.decider ?? new PolicyFallbackDecider(options.noGuiPolicy);
+    const decider = options.decider ?? new PolicyFallbackDecider(noGuiPolicy);
     if (!options.decider) {
-      log.info(COMPONENT, 'decisions: policy-only fallback (no decider given)', {
-        noGuiPolicy: options.noGuiPolicy,
-      });
+      log.info(COMPONENT, 'decisions: policy-only fallback (no decider given)', { noGuiPolicy });
     }
     const publisher = options.publisher;
     const ownDiag = options.socketDestroyer === undefined ? SockDiag.open({ ...ns }) : undefined;
@@ -170,11 +164,8 @@ export class Helper {
       onFatal: (error) => fail(error),
       ...ns,
       queue: options.queue,
-      failClosed: options.failClosed,
-      inbound: options.inbound,
+      policy: options.settings.policy,
       decider,
-      defaultAction: options.defaultAction,
-      decisionTimeoutMs: p * 1000 + (options.decisionSlackMs ?? 1000),
       log,
       sinks: [flows, prompts, ...(options.history ? [options.history] : [])],
       ...(options.attributor ? { attributor: options.attributor } : {}),
@@ -230,15 +221,7 @@ export class Helper {
   }
 
   settings(): Settings {
-    const o = this.options;
-    return {
-      defaultAction: o.defaultAction,
-      promptTimeoutSeconds: o.promptTimeoutSeconds,
-      noGuiPolicy: o.noGuiPolicy,
-      failOpen: !o.failClosed,
-      interceptOutbound: true,
-      interceptInbound: o.inbound,
-    };
+    return { ...this.options.settings.current };
   }
 
   state(): HelperState {
@@ -260,27 +243,27 @@ export class Helper {
   }
 
   /**
-   * Applies new settings (already validated): the decision timeout and default action
-   * at once; a changed fail policy or inbound interception reinstalls the rules.
-   * interceptOutbound cannot be turned off (the helper exists to decide outbound).
+   * Applies new settings (already validated): every reader sees them at once; a changed
+   * fail policy or inbound interception reinstalls the rules, and when that fails the
+   * previous settings come back. interceptOutbound cannot be turned off (the helper
+   * exists to decide outbound).
    */
   async applySettings(next: Settings): Promise<void> {
     if (!next.interceptOutbound) {
       throw new DaemonError('INVALID_OPTION', 'outbound interception cannot be turned off');
     }
-    const o = this.options;
-    await this.interceptor.reconfigure({
-      failClosed: !next.failOpen,
-      inbound: next.interceptInbound,
-      defaultAction: next.defaultAction,
-      decisionTimeoutMs: next.promptTimeoutSeconds * 1000 + (o.decisionSlackMs ?? 1000),
-    });
-    o.defaultAction = next.defaultAction;
-    o.promptTimeoutSeconds = next.promptTimeoutSeconds;
-    o.noGuiPolicy = next.noGuiPolicy;
-    o.failClosed = !next.failOpen;
-    o.inbound = next.interceptInbound;
-    this.options.log.info(COMPONENT, 'settings changed', this.settingsFields());
+    const { settings, log } = this.options;
+    const previous = settings.replace(next);
+    try {
+      await this.interceptor.applyPolicy();
+    } catch (error) {
+      settings.replace(previous);
+      await this.interceptor.applyPolicy().catch((e: unknown) => {
+        log.error(COMPONENT, `restoring the previous settings: ${(e as Error).message}`);
+      });
+      throw error;
+    }
+    log.info(COMPONENT, 'settings changed', this.settingsFields());
     this.options.publisher?.publish('state', this.state());
   }
 

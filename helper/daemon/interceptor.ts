@@ -32,23 +32,28 @@ import type {
 } from './ports.js';
 import { buildRequest, requestTuple, tupleKey } from './request.js';
 
+/**
+ * What the verdict loop reads of the settings. It is read at each packet, not copied:
+ * the owner of the settings (LiveSettings) may change it at run time, and
+ * `applyPolicy()` then brings the queue and the rules in line.
+ */
+export interface VerdictPolicy {
+  /** The verdict when the decider misses its deadline or fails. */
+  readonly defaultAction: Action;
+  /** How long after a packet arrives the decider must have answered (ms). */
+  readonly decisionTimeoutMs: number;
+  /** Drop instead of accept when the helper is gone (no --queue-bypass) or overloaded (no FAIL_OPEN). */
+  readonly failClosed: boolean;
+  /** Also queue new inbound connections. */
+  readonly inbound: boolean;
+}
+
 export interface InterceptorOptions {
   /** Work inside this `ip netns` (rules, queue); the helper's own namespace by default. */
   netns?: string;
   queue: number;
-  /** Drop instead of accept when the helper is gone (no --queue-bypass) or overloaded (no FAIL_OPEN). */
-  failClosed: boolean;
-  /** Also queue new inbound connections. */
-  inbound: boolean;
+  policy: VerdictPolicy;
   decider: Decider;
-  /** The verdict when the decider misses its deadline or fails. */
-  defaultAction: Action;
-  /** How long after a packet arrives the decider must have answered (ms). */
-  decisionTimeoutMs: number;
-  /** How long attribution may take at most (ms, within the decision timeout). Default 1000. */
-  attributionTimeoutMs?: number;
-  /** The queue's own deadline (ms), a backstop that should never fire. Default decision + 2000. */
-  queueDeadlineMs?: number;
   attributor?: ProcessAttributor;
   hostNames?: HostNames;
   /** Every decision goes to each sink (history, flow table, stats). */
@@ -111,6 +116,12 @@ function newCounters(): InterceptorCounters {
 /** How long the ruleset stays quiet before our rules are checked (a reload is many commits). */
 const RULES_CHECK_DELAY_MS = 200;
 
+/** Attribution's share of the decision time at most: a slow /proc scan must not use it all. */
+const ATTRIBUTION_LIMIT_MS = 1000;
+
+/** The queue's own deadline comes this long after the decision's: a backstop that should never fire. */
+const QUEUE_BACKSTOP_AFTER_MS = 2000;
+
 /** Resolves with `fallback()` when `work` has not settled by `deadline` (epoch ms). */
 function byDeadline<T>(
   deadlines: Deadlines,
@@ -147,6 +158,8 @@ export class Interceptor {
   /** The decision in progress per flow (tuple key), so a flow is decided once. */
   private readonly pendingFlows = new Map<string, Promise<Action>>();
   private queueDeadlineMs: number;
+  /** The fail policy and inbound interception the queue and the rules were last given. */
+  private applied: { failClosed: boolean; inbound: boolean };
   private readonly decisionDeadlines = new Deadlines();
   private readonly attributionDeadlines = new Deadlines();
   /** Per-decision log lines: the current one-second window and what it left out. */
@@ -156,23 +169,18 @@ export class Interceptor {
   private suppressed = { allowed: 0, denied: 0 };
   private suppressedTimer: NodeJS.Timeout | undefined;
 
-  constructor(private options: InterceptorOptions) {
-    const { queue, decisionTimeoutMs } = options;
+  constructor(private readonly options: InterceptorOptions) {
+    const { queue, policy } = options;
     if (!Number.isInteger(queue) || queue < 0 || queue > 0xffff) {
       throw new DaemonError('INVALID_OPTION', `queue must be 0..65535, got ${queue}`);
     }
-    if (!(decisionTimeoutMs > 0)) {
+    if (!(policy.decisionTimeoutMs > 0)) {
       throw new DaemonError('INVALID_OPTION', `decisionTimeoutMs must be > 0`);
     }
     this.marks = options.marks ?? { ...DEFAULT_MARKS };
     this.logLimit = options.decisionLogPerSecond ?? 50;
-    this.queueDeadlineMs = options.queueDeadlineMs ?? decisionTimeoutMs + 2000;
-    if (this.queueDeadlineMs <= decisionTimeoutMs) {
-      throw new DaemonError(
-        'INVALID_OPTION',
-        'the queue deadline must be after the decision deadline',
-      );
-    }
+    this.queueDeadlineMs = policy.decisionTimeoutMs + QUEUE_BACKSTOP_AFTER_MS;
+    this.applied = { failClosed: policy.failClosed, inbound: policy.inbound };
   }
 
   get backend(): BackendKind | undefined {
@@ -191,7 +199,8 @@ export class Interceptor {
   async start(): Promise<ChangeReport> {
     if (this.state !== 'new') throw new DaemonError('BAD_STATE', `interceptor is ${this.state}`);
     this.state = 'starting';
-    const { netns, queue, failClosed, inbound, log } = this.options;
+    const { netns, queue, log } = this.options;
+    const { failClosed, inbound } = this.applied;
     const ns = netns !== undefined ? { netns } : {};
     try {
       this.fw = await FirewallRules.open(ns);
@@ -248,7 +257,8 @@ export class Interceptor {
     const fw = this.fw;
     if (!fw) return Promise.reject(new DaemonError('BAD_STATE', 'no firewall backend'));
     const run = this.rulesOp.then(() => {
-      const { queue, failClosed, inbound, dnsLog } = this.options;
+      const { queue, dnsLog } = this.options;
+      const { failClosed, inbound } = this.applied;
       return fw.reconcile({
         queue,
         bypass: !failClosed,
@@ -304,35 +314,24 @@ export class Interceptor {
     }
   }
 
-  get failClosed(): boolean {
-    return this.options.failClosed;
-  }
-
-  get inbound(): boolean {
-    return this.options.inbound;
-  }
-
   /**
-   * Run-time changes: the default action and decision timeout apply to packets that
-   * arrive from now on; a changed fail policy or inbound interception sets the queue's
+   * After the policy changed: the default action and decision timeout already apply to
+   * packets that arrive from now on; this moves the queue's backstop deadline with the
+   * decision's, and a changed fail policy or inbound interception sets the queue's
    * FAIL_OPEN flag and backstop verdict and reinstalls the rules (--queue-bypass, INPUT).
    */
-  async reconfigure(change: {
-    failClosed?: boolean;
-    inbound?: boolean;
-    defaultAction?: Action;
-    decisionTimeoutMs?: number;
-  }): Promise<ChangeReport | null> {
+  async applyPolicy(): Promise<ChangeReport | null> {
     if (this.state !== 'running')
       throw new DaemonError('BAD_STATE', `interceptor is ${this.state}`);
-    const before = this.options;
-    this.options = { ...before, ...change };
-    const { failClosed, inbound, log, decisionTimeoutMs } = this.options;
-    if (decisionTimeoutMs !== before.decisionTimeoutMs) {
-      this.queueDeadlineMs = decisionTimeoutMs + 2000;
+    const { policy, log } = this.options;
+    const { failClosed, inbound } = policy;
+    const queueDeadlineMs = policy.decisionTimeoutMs + QUEUE_BACKSTOP_AFTER_MS;
+    if (queueDeadlineMs !== this.queueDeadlineMs) {
+      this.queueDeadlineMs = queueDeadlineMs;
       this.q?.setBackstop({ deadlineMs: this.queueDeadlineMs });
     }
-    if (failClosed === before.failClosed && inbound === before.inbound) return null;
+    if (failClosed === this.applied.failClosed && inbound === this.applied.inbound) return null;
+    this.applied = { failClosed, inbound };
     if (this.q) {
       await this.q.updateFlags({ failOpen: !failClosed });
       this.q.setBackstop({ verdict: failClosed ? 'drop' : 'accept' });
@@ -396,14 +395,15 @@ export class Interceptor {
       request = buildRequest(p, p.payload, arrived);
     } catch (error) {
       this.counters.malformed++;
+      const { defaultAction } = this.options.policy;
       this.options.log.warn(
         COMPONENT,
         `packet ${p.id}: ${(error as Error).message}; default verdict`,
         {
-          action: this.options.defaultAction,
+          action: defaultAction,
         },
       );
-      this.give(p, this.options.defaultAction);
+      this.give(p, defaultAction);
       return;
     }
     // Packets of a flow sent before its first verdict (a UDP burst, a retransmitted SYN)
@@ -418,15 +418,16 @@ export class Interceptor {
       return;
     }
     this.counters.inFlight++;
-    const decided = this.decideAndAnswer(p, request, arrived + this.options.decisionTimeoutMs, key)
+    const { policy } = this.options;
+    const decided = this.decideAndAnswer(p, request, arrived + policy.decisionTimeoutMs, key)
       .catch((error: unknown): Action => {
         // Only a bug gets here (decide errors are handled inside): log it loudly.
         this.options.log.error(
           COMPONENT,
           `verdict loop: ${(error as Error).stack ?? String(error)}`,
         );
-        if (!p.decided) this.give(p, this.options.defaultAction);
-        return this.options.defaultAction;
+        if (!p.decided) this.give(p, policy.defaultAction);
+        return policy.defaultAction;
       })
       .finally(() => {
         this.counters.inFlight--;
@@ -442,7 +443,8 @@ export class Interceptor {
     deadline: number,
     key: string,
   ): Promise<Action> {
-    const { decider, defaultAction, log } = this.options;
+    const { decider, log } = this.options;
+    const { defaultAction } = this.options.policy;
     const request = await this.complete(p, base, deadline);
     let decision: Decision;
     try {
@@ -467,7 +469,7 @@ export class Interceptor {
       if (!stopping)
         log.warn(COMPONENT, `packet ${p.id} was answered by the queue before the decision`);
       decision = {
-        action: this.options.failClosed ? 'deny' : 'allow',
+        action: this.applied.failClosed ? 'deny' : 'allow',
         reason: 'deadline',
         ruleId: null,
       };
@@ -489,7 +491,7 @@ export class Interceptor {
     let uid: number | null = p.uid ?? null;
     let process: ConnectionRequest['process'] = null;
     if (attributor) {
-      const limit = Math.min(deadline, Date.now() + (this.options.attributionTimeoutMs ?? 1000));
+      const limit = Math.min(deadline, Date.now() + ATTRIBUTION_LIMIT_MS);
       try {
         const owner = await byDeadline(
           this.attributionDeadlines,

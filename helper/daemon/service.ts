@@ -5,7 +5,6 @@
  */
 import * as v from 'valibot';
 import { DecisionsError, type PromptBroker, type RuleStore } from '../decisions/index.js';
-import type { DecisionEngine } from '../decisions/index.js';
 import type { HistoryStore } from '../history/index.js';
 import { HistoryError } from '../history/index.js';
 import { ServiceError } from '../protocol/errors.js';
@@ -21,7 +20,6 @@ export interface ServiceParts {
   helper: Helper;
   rules: RuleStore;
   broker: PromptBroker;
-  engine: DecisionEngine;
   history: HistoryStore;
   settingsFile: SettingsFile;
   /** Called after the settings changed (the no-GUI policy may now apply). */
@@ -74,7 +72,7 @@ function toInput(rule: Rule): RuleInput {
 }
 
 export function createHelperService(parts: ServiceParts): HelperService {
-  const { helper, rules, broker, engine, history, settingsFile } = parts;
+  const { helper, rules, broker, history, settingsFile } = parts;
   const staging = parts.importStaging ?? new ImportStaging();
   // Settings changes are serialized: each reinstall and save completes before the next.
   let settingsChain: Promise<unknown> = Promise.resolve();
@@ -84,13 +82,7 @@ export function createHelperService(parts: ServiceParts): HelperService {
     if (!next.success) {
       throw new ServiceError('invalid-params', `settings: ${next.issues[0]?.message}`);
     }
-    const s = next.output;
-    await helper.applySettings(s);
-    engine.setSettings({
-      defaultAction: s.defaultAction,
-      promptTimeoutSeconds: s.promptTimeoutSeconds,
-      noGuiPolicy: s.noGuiPolicy,
-    });
+    await helper.applySettings(next.output);
     await settingsFile.save(helper.settings());
     parts.onSettingsChanged?.();
     return helper.settings();

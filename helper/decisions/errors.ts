@@ -16,7 +16,9 @@ export type DecisionsErrorCode =
   /** Reading or writing the state directory failed. */
   | 'IO'
   /** The store or broker was closed. */
-  | 'CLOSED';
+  | 'CLOSED'
+  /** The settings are owned elsewhere (a broker given a settings function): change them there. */
+  | 'READ_ONLY';
 
 /** Every error of the decisions library (rules, store, prompts): `code` says which. */
 export class DecisionsError extends Error {

@@ -82,7 +82,11 @@ export interface PromptCounters {
 
 export interface PromptBrokerOptions {
   rules: RuleSink;
-  settings: DecisionSettings;
+  /**
+   * The values (changed with setSettings), or a function that gives the current ones at
+   * each use, for settings that have their owner elsewhere (setSettings is then refused).
+   */
+  settings: DecisionSettings | (() => Readonly<DecisionSettings>);
   /** Whether a GUI is there to ask; default false (the no-GUI policy applies). */
   guiConnected?: boolean;
   clock?: Clock;
@@ -133,7 +137,9 @@ export class PromptBroker {
     resolved: new Set(),
     error: new Set(),
   };
-  #settings: DecisionSettings;
+  /** The settings this broker owns; null when they are read from `#read`'s owner. */
+  #own: DecisionSettings | null;
+  readonly #read: () => Readonly<DecisionSettings>;
   #gui: boolean;
   #closed = false;
   readonly counters: PromptCounters = {
@@ -147,7 +153,9 @@ export class PromptBroker {
 
   constructor(options: PromptBrokerOptions) {
     this.#rules = options.rules;
-    this.#settings = { ...options.settings };
+    const s = options.settings;
+    this.#own = typeof s === 'function' ? null : { ...s };
+    this.#read = typeof s === 'function' ? s : () => this.#own!;
     this.#gui = options.guiConnected ?? false;
     this.#clock = options.clock ?? systemClock;
     this.#maxPending = options.maxPending ?? 64;
@@ -157,12 +165,15 @@ export class PromptBroker {
   }
 
   get settings(): Readonly<DecisionSettings> {
-    return this.#settings;
+    return this.#read();
   }
 
   /** New settings apply to new prompts; open prompts keep their deadline and default. */
   setSettings(settings: Partial<DecisionSettings>): void {
-    this.#settings = { ...this.#settings, ...settings };
+    if (this.#own === null) {
+      throw new DecisionsError('READ_ONLY', 'these settings are changed where they are owned');
+    }
+    this.#own = { ...this.#own, ...settings };
   }
 
   get guiConnected(): boolean {
@@ -175,7 +186,7 @@ export class PromptBroker {
     if (!connected) {
       for (const p of [...this.#byId.values()]) {
         this.counters.noGui++;
-        this.#resolve(p, { action: this.#settings.noGuiPolicy, reason: 'no-gui', ruleId: null });
+        this.#resolve(p, { action: this.#read().noGuiPolicy, reason: 'no-gui', ruleId: null });
       }
     }
   }
@@ -198,7 +209,7 @@ export class PromptBroker {
 
   /** Holds a connection under its app+destination prompt (creating it) until decided. */
   ask(request: ConnectionRequest): HeldConnection {
-    const s = this.#settings;
+    const s = this.#read();
     if (this.#closed) return settled({ action: s.defaultAction, reason: 'default', ruleId: null });
     if (!this.#gui) {
       this.counters.noGui++;
@@ -303,7 +314,7 @@ export class PromptBroker {
 
   #open(key: string, request: ConnectionRequest): Pending {
     const now = this.#clock.now();
-    const s = this.#settings;
+    const s = this.#read();
     const prompt: Prompt = {
       id: this.#freshId(),
       created: now,

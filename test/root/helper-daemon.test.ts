@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Helper, type HelperOptions } from '../../helper/daemon/helper.js';
 import { Interceptor } from '../../helper/daemon/interceptor.js';
+import { LiveSettings } from '../../helper/daemon/live-settings.js';
 import { silentLogger, createLogger } from '../../helper/daemon/log.js';
 import type { FlowDelta } from '../../helper/daemon/flows.js';
 import type { Flow } from '../../helper/protocol/model.js';
@@ -42,12 +43,13 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
 const QUEUE = 11;
 const PORT = 8080;
 const SLOW_PORT = 8081;
-const HELPER_POLICY = {
+const HELPER_SETTINGS = {
   defaultAction: 'allow',
   promptTimeoutSeconds: 5,
   noGuiPolicy: 'allow',
-  failClosed: false,
-  inbound: false,
+  failOpen: true,
+  interceptOutbound: true,
+  interceptInbound: false,
 } as const;
 
 describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
@@ -86,13 +88,13 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
 
   /** A Helper in the client namespace (allow by default, stopped after the test). */
   async function startHelper(
-    options: Omit<HelperOptions, 'netns' | 'queue' | 'stateDir' | keyof typeof HELPER_POLICY>,
+    options: Omit<HelperOptions, 'netns' | 'queue' | 'stateDir' | 'settings'>,
   ): Promise<Helper> {
     const helper = await Helper.start({
       netns: client.name,
       queue: QUEUE,
       stateDir,
-      ...HELPER_POLICY,
+      settings: new LiveSettings(HELPER_SETTINGS),
       ...options,
     });
     running.push(helper);
@@ -107,11 +109,8 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
     const i = new Interceptor({
       netns: client.name,
       queue: QUEUE,
-      failClosed: false,
-      inbound: false,
+      policy: { defaultAction: 'allow', decisionTimeoutMs, failClosed: false, inbound: false },
       decider,
-      defaultAction: 'allow',
-      decisionTimeoutMs,
       log: silentLogger,
       sinks: [{ record: (e) => records.push(e) }],
     });
@@ -230,11 +229,8 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
     const i = new Interceptor({
       netns: server.name,
       queue: QUEUE,
-      failClosed: false,
-      inbound: true,
+      policy: { defaultAction: 'allow', decisionTimeoutMs: 2000, failClosed: false, inbound: true },
       decider: { decide: async () => ({ action, reason: 'rule', ruleId: null }) },
-      defaultAction: 'allow',
-      decisionTimeoutMs: 2000,
       log: silentLogger,
       sinks: [{ record: (e) => records.push(e) }],
     });

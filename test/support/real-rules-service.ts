@@ -32,7 +32,6 @@ export function realRulesService(
   const parts: ServiceParts = {
     helper: unused,
     broker: unused,
-    engine: unused,
     history: unused,
     settingsFile: unused,
     rules,

@@ -162,11 +162,13 @@ describe('Interceptor decision log', () => {
     const keys: (string | undefined)[] = [];
     const interceptor = new Interceptor({
       queue: 0,
-      failClosed: false,
-      inbound: false,
+      policy: {
+        defaultAction: 'allow',
+        decisionTimeoutMs: 1000,
+        failClosed: false,
+        inbound: false,
+      },
       decider: new PolicyFallbackDecider('allow'),
-      defaultAction: 'allow',
-      decisionTimeoutMs: 1000,
       log: createLogger({ write: (l) => lines.push(l) }),
       sinks: [
         {

@@ -300,6 +300,27 @@ describe('nobody answers', () => {
     expect(await first.decision).toMatchObject({ action: 'deny', reason: 'default' });
   });
 
+  it('settings owned elsewhere: read at each use, never copied; setSettings is refused', async () => {
+    let owned = {
+      defaultAction: 'deny' as const,
+      promptTimeoutSeconds: 30,
+      noGuiPolicy: 'allow' as const,
+    };
+    const b = broker({ settings: () => owned });
+    const first = b.ask(req());
+    owned = { defaultAction: 'allow', promptTimeoutSeconds: 5, noGuiPolicy: 'deny' } as never;
+    expect(b.settings).toBe(owned);
+    const second = b.ask(req({ dport: 80 }));
+    clock.advance(5_000);
+    expect(await second.decision).toMatchObject({ action: 'allow', reason: 'default' });
+    expect(await state(first.decision)).toBe('pending');
+    b.setGuiConnected(false);
+    expect(await first.decision).toMatchObject({ action: 'deny', reason: 'no-gui' });
+    expect(() => b.setSettings({ defaultAction: 'deny' })).toThrow(
+      expect.objectContaining({ code: 'READ_ONLY' }),
+    );
+  });
+
   it('close releases everything with the default', async () => {
     const b = broker();
     const h = b.ask(req());
