@@ -11,21 +11,24 @@ import type {
   ListOptions,
   UpdateSpec,
 } from '../conntrack/client.js';
-import {
-  DCCP_STATES,
-  IPPROTO,
-  SCTP_STATES,
-  STATUS_BITS,
-  TCP_STATES,
-  type SctpState,
-  type StatusFlag,
-  type TcpState,
-} from '../conntrack/constants.js';
+import { IPPROTO, type SctpState, type StatusFlag, type TcpState } from '../conntrack/constants.js';
 import { labelBits } from '../conntrack/decode.js';
 import { invertTuple } from '../conntrack/encode.js';
-import { canonicalIP, parseIP } from '../common/ip.js';
 import type { Family, Flow, Tuple } from '../conntrack/types.js';
 import { CliUsageError, optionTokens } from './command.js';
+import {
+  PORT_PROTOS,
+  isIcmpProto,
+  parseAddress,
+  parseFamily,
+  parseLabels,
+  parseMark,
+  parseProto,
+  parseState,
+  parseStatus,
+  parseUnsigned,
+  protoName,
+} from './conntrack-values.js';
 
 /** Options every conntrack subcommand understands. */
 export interface CommonOptions {
@@ -199,106 +202,6 @@ function describeAllowed(allowed: readonly OptionName[]): string {
 }
 
 // ---------------------------------------------------------------------------
-// Value parsers (exported for tests and other commands)
-
-/** An unsigned integer in decimal or 0x-hexadecimal, at most `max`. */
-export function parseUnsigned(text: string, max: number, what: string): number {
-  const t = text.trim();
-  let v: number;
-  if (/^[0-9]+$/.test(t)) v = Number(t);
-  else if (/^0[xX][0-9a-fA-F]+$/.test(t)) v = parseInt(t.slice(2), 16);
-  else throw new CliUsageError(`${what}: '${text}' is not a number`);
-  if (!Number.isSafeInteger(v) || v > max) {
-    throw new CliUsageError(`${what}: ${text} is out of range 0..${max}`);
-  }
-  return v;
-}
-
-/** `VALUE[/MASK]`, each decimal or 0x-hex, 32 bits. */
-export function parseMark(text: string): { value: number; mask?: number } {
-  const parts = text.split('/');
-  if (parts.length > 2) throw new CliUsageError(`mark: '${text}' is not VALUE[/MASK]`);
-  const value = parseUnsigned(parts[0]!, 0xffffffff, 'mark');
-  if (parts.length === 1) return { value };
-  return { value, mask: parseUnsigned(parts[1]!, 0xffffffff, 'mark mask') };
-}
-
-const PROTO_ALIASES: Record<string, number> = { ...IPPROTO, 'ipv6-icmp': IPPROTO.icmpv6 };
-
-/** A protocol name (tcp udp udplite icmp icmpv6 sctp dccp gre) or number 0..255. */
-export function parseProto(text: string): number {
-  const name = text.trim().toLowerCase();
-  const known = PROTO_ALIASES[name];
-  if (known !== undefined) return known;
-  if (/^[0-9]+$/.test(name) || /^0x[0-9a-f]+$/.test(name)) {
-    return parseUnsigned(name, 255, 'protocol');
-  }
-  throw new CliUsageError(
-    `protocol: unknown '${text}' (tcp, udp, udplite, icmp, icmpv6, sctp, dccp, gre or 0..255)`,
-  );
-}
-
-export function protoName(proto: number): string | undefined {
-  for (const [name, n] of Object.entries(IPPROTO)) if (n === proto) return name;
-  return undefined;
-}
-
-/** Comma-separated IPS_* names (case-insensitive, IPS_ prefix optional). */
-export function parseStatus(texts: readonly string[]): StatusFlag[] {
-  const out: StatusFlag[] = [];
-  for (const text of texts) {
-    for (const part of text.split(',')) {
-      const name = part.trim().toUpperCase().replace(/^IPS_/, '');
-      if (!(name in STATUS_BITS)) {
-        throw new CliUsageError(
-          `status: unknown flag '${part}' (one of ${Object.keys(STATUS_BITS).join(', ')})`,
-        );
-      }
-      if (!out.includes(name as StatusFlag)) out.push(name as StatusFlag);
-    }
-  }
-  return out;
-}
-
-/** Comma-separated connlabel bit numbers 0..127. */
-export function parseLabels(texts: readonly string[]): number[] {
-  const out = new Set<number>();
-  for (const text of texts) {
-    for (const part of text.split(',')) {
-      if (part.trim() === '') throw new CliUsageError(`label: empty label in '${text}'`);
-      out.add(parseUnsigned(part, 127, 'label'));
-    }
-  }
-  return [...out].sort((a, b) => a - b);
-}
-
-function parseFamily(text: string): Family {
-  const t = text.trim().toLowerCase();
-  if (t === 'ipv4' || t === 'inet' || t === '4') return 'ipv4';
-  if (t === 'ipv6' || t === 'inet6' || t === '6') return 'ipv6';
-  throw new CliUsageError(`family: '${text}' is not ipv4 or ipv6`);
-}
-
-function parseAddress(text: string, what: string): { text: string; family: Family } {
-  const canonical = canonicalIP(text.trim());
-  const bytes = parseIP(text.trim());
-  if (canonical === undefined || bytes === undefined) {
-    throw new CliUsageError(`${what}: '${text}' is not an IPv4 or IPv6 address`);
-  }
-  return { text: canonical, family: bytes.length === 4 ? 'ipv4' : 'ipv6' };
-}
-
-const PORT_PROTOS: readonly number[] = [
-  IPPROTO.tcp,
-  IPPROTO.udp,
-  IPPROTO.udplite,
-  IPPROTO.sctp,
-  IPPROTO.dccp,
-  IPPROTO.gre,
-];
-const isIcmpProto = (p: number | undefined) => p === IPPROTO.icmp || p === IPPROTO.icmpv6;
-
-// ---------------------------------------------------------------------------
 // Interpretation
 
 /** What the options say, checked for consistency, before it is shaped for a subcommand. */
@@ -321,10 +224,19 @@ interface Interpreted {
   spelling(name: OptionName): string;
 }
 
+/** Reads the tokenized options: the first value of an option, and how the user spelled it. */
+interface OptionReader {
+  one(name: OptionName): string | undefined;
+  spelling(name: OptionName): string;
+}
+
 function interpret(sub: Subcommand, argv: string[]): Interpreted {
   const { values, spelled } = tokenize(sub, argv);
-  const one = (name: OptionName): string | undefined => values.get(name)?.[0];
-  const spelling = (name: OptionName) => spelled.get(name) ?? `--${name}`;
+  const read: OptionReader = {
+    one: (name) => values.get(name)?.[0],
+    spelling: (name) => spelled.get(name) ?? `--${name}`,
+  };
+  const { one, spelling } = read;
   const netns = one('netns');
   const common: CommonOptions = {
     json: values.has('json'),
@@ -343,8 +255,39 @@ function interpret(sub: Subcommand, argv: string[]): Interpreted {
   if (family !== undefined) r.family = parseFamily(family);
   const proto = one('proto');
   if (proto !== undefined) r.proto = parseProto(proto);
+  interpretAddresses(r, read);
+  interpretLayer4(r, read);
 
-  // Addresses: every one must be of the same family, and agree with -f.
+  const mark = one('mark');
+  if (mark !== undefined) r.mark = parseMark(mark);
+  const zone = one('zone');
+  if (zone !== undefined) r.zone = parseUnsigned(zone, 65535, spelling('zone'));
+  const status = values.get('status');
+  if (status) r.status = parseStatus(status);
+  const timeout = one('timeout');
+  if (timeout !== undefined) r.timeout = parseUnsigned(timeout, 0xffffffff, spelling('timeout'));
+  const label = values.get('label');
+  if (label) r.label = parseLabels(label);
+  const labelAdd = values.get('label-add');
+  if (labelAdd) r.labelAdd = parseLabels(labelAdd);
+  const labelDel = values.get('label-del');
+  if (labelDel) r.labelDel = parseLabels(labelDel);
+
+  const state = one('state');
+  if (state !== undefined) {
+    // Without -p, a state is a TCP state (and implies -p tcp).
+    if (r.proto === undefined) {
+      r.proto = IPPROTO.tcp;
+      r.orig.proto = IPPROTO.tcp;
+    }
+    r.state = parseState(state, r.proto, sub === 'create' || sub === 'update');
+  }
+  if (netns !== undefined && netns.length === 0) throw new CliUsageError('--netns needs a name');
+  return r;
+}
+
+/** Addresses: every one must be of the same family, and agree with -f and -p. */
+function interpretAddresses(r: Interpreted, { one, spelling }: OptionReader): void {
   const addressOptions: [OptionName, 'orig' | 'reply', 'src' | 'dst'][] = [
     ['src', 'orig', 'src'],
     ['dst', 'orig', 'dst'],
@@ -376,8 +319,10 @@ function interpret(sub: Subcommand, argv: string[]): Interpreted {
   if (r.proto === IPPROTO.icmpv6 && effectiveFamily === 'ipv4') {
     throw new CliUsageError('protocol icmpv6 is IPv6 only; use -p icmp with IPv4');
   }
+}
 
-  // Layer 4 fields: ports need a protocol with ports, ICMP fields need ICMP.
+/** Layer 4 fields: ports need a protocol with ports, ICMP fields need ICMP. */
+function interpretLayer4(r: Interpreted, { one, spelling }: OptionReader): void {
   const ports: [OptionName, 'orig' | 'reply', 'srcPort' | 'dstPort'][] = [
     ['sport', 'orig', 'srcPort'],
     ['dport', 'orig', 'dstPort'],
@@ -414,57 +359,6 @@ function interpret(sub: Subcommand, argv: string[]): Interpreted {
       r.reply.proto = r.proto;
     }
   }
-
-  const mark = one('mark');
-  if (mark !== undefined) r.mark = parseMark(mark);
-  const zone = one('zone');
-  if (zone !== undefined) r.zone = parseUnsigned(zone, 65535, spelling('zone'));
-  const status = values.get('status');
-  if (status) r.status = parseStatus(status);
-  const timeout = one('timeout');
-  if (timeout !== undefined) r.timeout = parseUnsigned(timeout, 0xffffffff, spelling('timeout'));
-  const label = values.get('label');
-  if (label) r.label = parseLabels(label);
-  const labelAdd = values.get('label-add');
-  if (labelAdd) r.labelAdd = parseLabels(labelAdd);
-  const labelDel = values.get('label-del');
-  if (labelDel) r.labelDel = parseLabels(labelDel);
-
-  const state = one('state');
-  if (state !== undefined) {
-    // Without -p, a state is a TCP state (and implies -p tcp).
-    if (r.proto === undefined) {
-      r.proto = IPPROTO.tcp;
-      r.orig.proto = IPPROTO.tcp;
-    }
-    r.state = parseState(state, r.proto, sub === 'create' || sub === 'update');
-  }
-  if (netns !== undefined && netns.length === 0) throw new CliUsageError('--netns needs a name');
-  return r;
-}
-
-/** A protocol state name (case-insensitive) valid for the protocol. */
-function parseState(text: string, proto: number, settable = false): string {
-  const name = text.trim().toUpperCase();
-  const table: readonly string[] | undefined =
-    proto === IPPROTO.tcp
-      ? TCP_STATES
-      : proto === IPPROTO.sctp
-        ? SCTP_STATES
-        : proto === IPPROTO.dccp && !settable
-          ? DCCP_STATES
-          : undefined;
-  if (!table) {
-    throw new CliUsageError(
-      settable ? '--state needs -p tcp or -p sctp' : '--state needs -p tcp, sctp or dccp',
-    );
-  }
-  if (!table.includes(name)) {
-    throw new CliUsageError(
-      `state: unknown ${protoName(proto)} state '${text}' (one of ${table.join(', ')})`,
-    );
-  }
-  return name;
 }
 
 function labelSetOf(flow: Flow): number[] {

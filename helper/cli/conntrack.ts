@@ -4,7 +4,12 @@ import { ConntrackArgumentError, statusBits } from '../conntrack/encode.js';
 import type { CpuStats } from '../conntrack/stats.js';
 import type { Flow } from '../conntrack/types.js';
 import { NetlinkError } from '../netlink/errors.js';
-import { type CommonOptions, SUBCOMMANDS, parseConntrackArgs } from './conntrack-args.js';
+import {
+  type CommonOptions,
+  type ConntrackCommandArgs,
+  SUBCOMMANDS,
+  parseConntrackArgs,
+} from './conntrack-args.js';
 import { namesCompatCommand } from './conntrack-compat/option-table.js';
 import { flowJsonLine } from './conntrack-json.js';
 import { formatFlowTable } from './conntrack-table.js';
@@ -121,6 +126,8 @@ function printFlows(flows: Flow[], common: CommonOptions, io: CliIo): void {
   else io.stdout(formatFlowTable(flows));
 }
 
+type Args<S extends ConntrackCommandArgs['sub']> = Extract<ConntrackCommandArgs, { sub: S }>;
+
 async function run(
   sub: string,
   argv: string[],
@@ -130,135 +137,184 @@ async function run(
   if (sub === 'events') return runEvents(argv, io);
   if (sub === 'expect') return runExpect(argv, io);
   const args = parseConntrackArgs(sub, argv);
-  const { common } = args;
   switch (args.sub) {
-    case 'stats': {
-      const rows = await withConntrack(common, seams, (ct) => ct.stats());
-      if (common.json) {
-        for (const r of rows)
-          io.stdout(
-            JSON.stringify(r, (_k, v: unknown) => (typeof v === 'number' ? String(v) : v)) + '\n',
-          );
-      } else io.stdout(statsTable(rows));
-      return 0;
-    }
-    case 'count': {
-      const g = await withConntrack(common, seams, (ct) => ct.globalStats());
-      if (common.json) {
-        io.stdout(
-          JSON.stringify({
-            entries: String(g.entries),
-            maxEntries: g.maxEntries === undefined ? undefined : String(g.maxEntries),
-          }) + '\n',
-        );
-      } else io.stdout(`${g.entries}\n`);
-      return 0;
-    }
-    case 'list': {
-      if (common.json) {
-        // Streamed: a large table never sits in memory at once; lines are
-        // written in chunks of about 64 KiB rather than one write each.
-        await withConntrack(common, seams, async (ct) => {
-          let chunk = '';
-          for await (const flow of ct.list(args.filter)) {
-            chunk += flowJsonLine(flow);
-            if (chunk.length >= 65536) {
-              io.stdout(chunk);
-              chunk = '';
-            }
-          }
-          if (chunk) io.stdout(chunk);
-        });
-      } else {
-        const flows = await withConntrack(common, seams, (ct) => ct.listAll(args.filter));
-        io.stdout(formatFlowTable(flows));
-      }
-      return 0;
-    }
-    case 'get': {
-      try {
-        const flow = await withConntrack(common, seams, (ct) => ct.get(args.key));
-        printFlows([flow], common, io);
-        return 0;
-      } catch (error) {
-        if (!isMissing(error)) throw error;
-        io.stderr(`portcullis: conntrack get: no such entry (ENOENT)\n`);
-        return 1;
-      }
-    }
-    case 'create': {
-      const { spec } = args;
-      const stored = await withConntrack(common, seams, async (ct) => {
-        await ct.create(spec);
-        if (spec.labels === undefined || spec.labels.length === 0) return true;
-        // The kernel accepts labels at create but drops them when nothing in
-        // the namespace uses connlabel: check that they are really there.
-        const flow = await ct.get({
-          orig: spec.orig,
-          ...(spec.zone !== undefined ? { zone: spec.zone } : {}),
-        });
-        const have = flow.labels ? labelBits(flow.labels) : [];
-        return [...spec.labels].every((b) => have.includes(b));
-      });
-      io.stderr('conntrack: 1 entry created\n');
-      if (!stored) {
-        io.stderr(
-          `portcullis: conntrack create: the kernel did not store the labels; ${LABELS_HINT}\n`,
-        );
-        return 1;
-      }
-      return 0;
-    }
+    case 'stats':
+      return runStats(args.common, io, seams);
+    case 'count':
+      return runCount(args.common, io, seams);
+    case 'list':
+      return runList(args, io, seams);
+    case 'get':
+      return runGet(args, io, seams);
+    case 'create':
+      return runCreate(args, io, seams);
     case 'update':
-    case 'delete': {
-      try {
-        await withConntrack(common, seams, async (ct) => {
-          if (args.sub === 'delete') return ct.delete(args.key);
-          const spec = { ...args.spec };
-          if (spec.status !== undefined) {
-            // Flags are added, as conntrack -U -u does: the kernel refuses
-            // (EBUSY) a status that would clear SEEN_REPLY or ASSURED.
-            const current = await ct.get(args.spec);
-            spec.status = (current.status | statusBits(spec.status)) >>> 0;
-          }
-          return ct.update(spec);
-        });
-      } catch (error) {
-        if (
-          args.sub === 'update' &&
-          (args.spec.labels !== undefined || args.spec.labelsMask !== undefined) &&
-          error instanceof NetlinkError &&
-          error.code === 'ENOSPC'
-        ) {
-          io.stderr(`portcullis: ${error.message} (${LABELS_HINT})\n`);
-          return 1;
-        }
-        if (!isMissing(error)) throw error;
-        io.stderr(`portcullis: conntrack ${args.sub}: no such entry (ENOENT)\n`);
-        return 1;
-      }
-      io.stderr(`conntrack: 1 entry ${args.sub === 'update' ? 'updated' : 'deleted'}\n`);
-      return 0;
-    }
-    case 'delete-matching': {
-      const n = await withConntrack(common, seams, (ct) => ct.deleteWhere(args.filter));
-      io.stdout(
-        common.json
-          ? JSON.stringify({ deleted: n }) + '\n'
-          : `${n} ${n === 1 ? 'entry' : 'entries'} deleted\n`,
-      );
-      return 0;
-    }
-    case 'flush': {
-      await withConntrack(common, seams, (ct) => ct.flush(args.options));
-      const which = [
-        args.options.family ? `${args.options.family} ` : '',
-        args.options.mark !== undefined ? 'marked ' : '',
-      ].join('');
-      io.stderr(`conntrack: ${which ? `${which}entries flushed` : 'table flushed'}\n`);
-      return 0;
-    }
+    case 'delete':
+      return runChange(args, io, seams);
+    case 'delete-matching':
+      return runDeleteMatching(args, io, seams);
+    case 'flush':
+      return runFlush(args, io, seams);
   }
+}
+
+async function runStats(
+  common: CommonOptions,
+  io: CliIo,
+  seams: ConntrackRunOptions,
+): Promise<number> {
+  const rows = await withConntrack(common, seams, (ct) => ct.stats());
+  if (common.json) {
+    for (const r of rows)
+      io.stdout(
+        JSON.stringify(r, (_k, v: unknown) => (typeof v === 'number' ? String(v) : v)) + '\n',
+      );
+  } else io.stdout(statsTable(rows));
+  return 0;
+}
+
+async function runCount(
+  common: CommonOptions,
+  io: CliIo,
+  seams: ConntrackRunOptions,
+): Promise<number> {
+  const g = await withConntrack(common, seams, (ct) => ct.globalStats());
+  if (common.json) {
+    io.stdout(
+      JSON.stringify({
+        entries: String(g.entries),
+        maxEntries: g.maxEntries === undefined ? undefined : String(g.maxEntries),
+      }) + '\n',
+    );
+  } else io.stdout(`${g.entries}\n`);
+  return 0;
+}
+
+async function runList(args: Args<'list'>, io: CliIo, seams: ConntrackRunOptions): Promise<number> {
+  const { common } = args;
+  if (common.json) {
+    // Streamed: a large table never sits in memory at once; lines are
+    // written in chunks of about 64 KiB rather than one write each.
+    await withConntrack(common, seams, async (ct) => {
+      let chunk = '';
+      for await (const flow of ct.list(args.filter)) {
+        chunk += flowJsonLine(flow);
+        if (chunk.length >= 65536) {
+          io.stdout(chunk);
+          chunk = '';
+        }
+      }
+      if (chunk) io.stdout(chunk);
+    });
+  } else {
+    const flows = await withConntrack(common, seams, (ct) => ct.listAll(args.filter));
+    io.stdout(formatFlowTable(flows));
+  }
+  return 0;
+}
+
+async function runGet(args: Args<'get'>, io: CliIo, seams: ConntrackRunOptions): Promise<number> {
+  try {
+    const flow = await withConntrack(args.common, seams, (ct) => ct.get(args.key));
+    printFlows([flow], args.common, io);
+    return 0;
+  } catch (error) {
+    if (!isMissing(error)) throw error;
+    io.stderr(`portcullis: conntrack get: no such entry (ENOENT)\n`);
+    return 1;
+  }
+}
+
+async function runCreate(
+  args: Args<'create'>,
+  io: CliIo,
+  seams: ConntrackRunOptions,
+): Promise<number> {
+  const { spec } = args;
+  const stored = await withConntrack(args.common, seams, async (ct) => {
+    await ct.create(spec);
+    if (spec.labels === undefined || spec.labels.length === 0) return true;
+    // The kernel accepts labels at create but drops them when nothing in
+    // the namespace uses connlabel: check that they are really there.
+    const flow = await ct.get({
+      orig: spec.orig,
+      ...(spec.zone !== undefined ? { zone: spec.zone } : {}),
+    });
+    const have = flow.labels ? labelBits(flow.labels) : [];
+    return [...spec.labels].every((b) => have.includes(b));
+  });
+  io.stderr('conntrack: 1 entry created\n');
+  if (!stored) {
+    io.stderr(
+      `portcullis: conntrack create: the kernel did not store the labels; ${LABELS_HINT}\n`,
+    );
+    return 1;
+  }
+  return 0;
+}
+
+/** update and delete: one entry, named by its key, that may be missing. */
+async function runChange(
+  args: Args<'update' | 'delete'>,
+  io: CliIo,
+  seams: ConntrackRunOptions,
+): Promise<number> {
+  try {
+    await withConntrack(args.common, seams, async (ct) => {
+      if (args.sub === 'delete') return ct.delete(args.key);
+      const spec = { ...args.spec };
+      if (spec.status !== undefined) {
+        // Flags are added, as conntrack -U -u does: the kernel refuses
+        // (EBUSY) a status that would clear SEEN_REPLY or ASSURED.
+        const current = await ct.get(args.spec);
+        spec.status = (current.status | statusBits(spec.status)) >>> 0;
+      }
+      return ct.update(spec);
+    });
+  } catch (error) {
+    if (
+      args.sub === 'update' &&
+      (args.spec.labels !== undefined || args.spec.labelsMask !== undefined) &&
+      error instanceof NetlinkError &&
+      error.code === 'ENOSPC'
+    ) {
+      io.stderr(`portcullis: ${error.message} (${LABELS_HINT})\n`);
+      return 1;
+    }
+    if (!isMissing(error)) throw error;
+    io.stderr(`portcullis: conntrack ${args.sub}: no such entry (ENOENT)\n`);
+    return 1;
+  }
+  io.stderr(`conntrack: 1 entry ${args.sub === 'update' ? 'updated' : 'deleted'}\n`);
+  return 0;
+}
+
+async function runDeleteMatching(
+  args: Args<'delete-matching'>,
+  io: CliIo,
+  seams: ConntrackRunOptions,
+): Promise<number> {
+  const n = await withConntrack(args.common, seams, (ct) => ct.deleteWhere(args.filter));
+  io.stdout(
+    args.common.json
+      ? JSON.stringify({ deleted: n }) + '\n'
+      : `${n} ${n === 1 ? 'entry' : 'entries'} deleted\n`,
+  );
+  return 0;
+}
+
+async function runFlush(
+  args: Args<'flush'>,
+  io: CliIo,
+  seams: ConntrackRunOptions,
+): Promise<number> {
+  await withConntrack(args.common, seams, (ct) => ct.flush(args.options));
+  const which = [
+    args.options.family ? `${args.options.family} ` : '',
+    args.options.mark !== undefined ? 'marked ' : '',
+  ].join('');
+  io.stderr(`conntrack: ${which ? `${which}entries flushed` : 'table flushed'}\n`);
+  return 0;
 }
 
 const NAMED = new Set<string>([...SUBCOMMANDS, 'events', 'expect']);

@@ -6,7 +6,7 @@ import { JIT_MODES, type JitMode } from './jit.js';
 import type { Action } from '../protocol/model.js';
 import type { LogLevel } from '../daemon/log.js';
 import { CliUsageError, optionTokens, type OptionSpec } from './command.js';
-import { parseUnsigned } from './conntrack-args.js';
+import { parseUnsigned } from './conntrack-values.js';
 
 export interface HelperArgs {
   help: boolean;

@@ -4,7 +4,7 @@
  * CliUsageError (exit status 2).
  */
 import { CliUsageError, optionTokens } from './command.js';
-import { parseUnsigned } from './conntrack-args.js';
+import { parseUnsigned } from './conntrack-values.js';
 
 export type WatchVerdict = 'accept' | 'drop';
 

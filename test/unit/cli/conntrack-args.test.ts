@@ -2,13 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../../../helper/cli.js';
 import {
   parseConntrackArgs,
+  type ConntrackCommandArgs,
+} from '../../../helper/cli/conntrack-args.js';
+import {
   parseLabels,
   parseMark,
   parseProto,
   parseStatus,
   parseUnsigned,
-  type ConntrackCommandArgs,
-} from '../../../helper/cli/conntrack-args.js';
+} from '../../../helper/cli/conntrack-values.js';
 import { CliUsageError } from '../../../helper/cli/command.js';
 import type { Flow } from '../../../helper/conntrack/types.js';
 
