@@ -1,15 +1,14 @@
 /**
- * The interception and verdict loop: installs the rules, binds the queue, and gives
- * every queued first packet a verdict from the decider (attributed and named first).
+ * The verdict pipeline: binds the queue, has the rules installed (owned-rules.ts), and
+ * gives every queued first packet a verdict: packet -> request -> owner and name ->
+ * decision -> verdict -> record.
  *
  * Decisions run concurrently: one flow held by a slow decision (a prompt) never
- * delays another. Every packet is answered by its own deadline (the decider's
- * deadline, then the queue's own deadline as a backstop, then close()).
+ * delays another. Every packet is answered by its own deadline (docs/helper.md, "The
+ * deadline path").
  */
 import {
   DEFAULT_MARKS,
-  FirewallRules,
-  RulesetChanges,
   type BackendKind,
   type ChangeReport,
   type DnsLogConfig,
@@ -20,8 +19,10 @@ import { NfQueue, type NfQueuePacket } from '../nfqueue/queue.js';
 import type { Action, ConnectionRequest, VerdictReason } from '../protocol/model.js';
 import { remoteAddress } from '../protocol/rules.js';
 import { Deadlines } from './deadlines.js';
+import { DecisionLog } from './decision-log.js';
 import { DaemonError } from './errors.js';
 import type { Logger } from './log.js';
+import { OwnedRules } from './owned-rules.js';
 import type {
   Decider,
   Decision,
@@ -113,9 +114,6 @@ function newCounters(): InterceptorCounters {
   };
 }
 
-/** How long the ruleset stays quiet before our rules are checked (a reload is many commits). */
-const RULES_CHECK_DELAY_MS = 200;
-
 /** Attribution's share of the decision time at most: a slow /proc scan must not use it all. */
 const ATTRIBUTION_LIMIT_MS = 1000;
 
@@ -146,14 +144,9 @@ function byDeadline<T>(
 
 export class Interceptor {
   readonly counters: InterceptorCounters = newCounters();
-  private fw: FirewallRules | undefined;
+  private rules: OwnedRules | undefined;
   private q: NfQueue | undefined;
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
-  private ownsRules = false;
-  private rulesWatch: RulesetChanges | undefined;
-  private rulesCheck: NodeJS.Timeout | undefined;
-  /** The rules change in progress: changes run one after the other. */
-  private rulesOp: Promise<unknown> = Promise.resolve();
   private readonly marks: MarkLayout;
   /** The decision in progress per flow (tuple key), so a flow is decided once. */
   private readonly pendingFlows = new Map<string, Promise<Action>>();
@@ -162,12 +155,7 @@ export class Interceptor {
   private applied: { failClosed: boolean; inbound: boolean };
   private readonly decisionDeadlines = new Deadlines();
   private readonly attributionDeadlines = new Deadlines();
-  /** Per-decision log lines: the current one-second window and what it left out. */
-  private readonly logLimit: number;
-  private logWindowStart = 0;
-  private logWindowCount = 0;
-  private suppressed = { allowed: 0, denied: 0 };
-  private suppressedTimer: NodeJS.Timeout | undefined;
+  private readonly decisionLog: DecisionLog;
 
   constructor(private readonly options: InterceptorOptions) {
     const { queue, policy } = options;
@@ -178,13 +166,13 @@ export class Interceptor {
       throw new DaemonError('INVALID_OPTION', `decisionTimeoutMs must be > 0`);
     }
     this.marks = options.marks ?? { ...DEFAULT_MARKS };
-    this.logLimit = options.decisionLogPerSecond ?? 50;
+    this.decisionLog = new DecisionLog(options.log, COMPONENT, options.decisionLogPerSecond ?? 50);
     this.queueDeadlineMs = policy.decisionTimeoutMs + QUEUE_BACKSTOP_AFTER_MS;
     this.applied = { failClosed: policy.failClosed, inbound: policy.inbound };
   }
 
   get backend(): BackendKind | undefined {
-    return this.fw?.backend;
+    return this.rules?.backend;
   }
 
   /** The bound queue (for its /proc counters), while running. */
@@ -203,7 +191,16 @@ export class Interceptor {
     const { failClosed, inbound } = this.applied;
     const ns = netns !== undefined ? { netns } : {};
     try {
-      this.fw = await FirewallRules.open(ns);
+      this.rules = await OwnedRules.open({
+        ...ns,
+        queue,
+        marks: this.marks,
+        ...(this.options.dnsLog ? { dnsLog: this.options.dnsLog } : {}),
+        log,
+        component: COMPONENT,
+        wanted: () => this.applied,
+        onRestored: (report) => this.rulesRestored(report),
+      });
       this.q = await NfQueue.open({
         queue,
         ...ns,
@@ -225,11 +222,10 @@ export class Interceptor {
         }
       });
       this.q.onPacket((p) => this.onPacket(p));
-      // From here the rules are ours: binding the queue proved no other helper runs here
-      // (a second one gets EPERM above and must not remove the first one's rules).
-      this.ownsRules = true;
-      const report = await this.installRules();
-      this.watchRules();
+      // Binding the queue proved no other helper runs here (a second one gets EPERM above).
+      this.rules.own();
+      const report = await this.rules.install();
+      this.rules.startWatch();
       log.info(COMPONENT, 'rules installed', {
         backend: report.backend,
         changed: report.changed,
@@ -252,66 +248,16 @@ export class Interceptor {
     }
   }
 
-  /** Installs or reconciles the rules; one change at a time (settings, the ruleset watch). */
-  private installRules(): Promise<ChangeReport> {
-    const fw = this.fw;
-    if (!fw) return Promise.reject(new DaemonError('BAD_STATE', 'no firewall backend'));
-    const run = this.rulesOp.then(() => {
-      const { queue, dnsLog } = this.options;
-      const { failClosed, inbound } = this.applied;
-      return fw.reconcile({
-        queue,
-        bypass: !failClosed,
-        inbound,
-        marks: this.marks,
-        ...(dnsLog ? { dnsLog } : {}),
-      });
-    });
-    this.rulesOp = run.catch(() => undefined);
-    return run;
-  }
-
-  /**
-   * After every committed ruleset change in the namespace (nft, iptables-nft, firewalld,
-   * `nft flush ruleset`), once it has been quiet for a moment, checks our rules and puts
-   * back what somebody else removed: a reload must not end interception silently. Our own
-   * changes are checked too and find nothing to do.
-   */
-  private watchRules(): void {
-    const { netns, log } = this.options;
-    try {
-      this.rulesWatch = RulesetChanges.open(netns !== undefined ? { netns } : {});
-    } catch (error) {
-      log.warn(COMPONENT, `cannot watch the ruleset: ${(error as Error).message}`);
-      return;
-    }
-    this.rulesWatch.onError((e) => log.warn(COMPONENT, `ruleset watch: ${e.message}`));
-    this.rulesWatch.onChange(() => {
-      if (this.rulesCheck) clearTimeout(this.rulesCheck);
-      this.rulesCheck = setTimeout(() => void this.checkRules(), RULES_CHECK_DELAY_MS);
-    });
-  }
-
-  private async checkRules(): Promise<void> {
-    this.rulesCheck = undefined;
+  private rulesRestored(report: ChangeReport): void {
     if (this.state !== 'running') return;
-    try {
-      const report = await this.installRules();
-      if (!report.changed || this.state !== 'running') return;
-      this.counters.rulesRestored++;
-      this.options.log.warn(
-        COMPONENT,
-        'rules were changed by somebody else (a ruleset reload?): restored',
-        {
-          backend: report.backend,
-          actions: report.actions.length,
-          times: this.counters.rulesRestored,
-        },
-      );
-      for (const a of report.actions) this.options.log.debug(COMPONENT, `rules: ${a}`);
-    } catch (error) {
-      this.options.log.error(COMPONENT, `cannot restore the rules: ${(error as Error).message}`);
-    }
+    this.counters.rulesRestored++;
+    const { log } = this.options;
+    log.warn(COMPONENT, 'rules were changed by somebody else (a ruleset reload?): restored', {
+      backend: report.backend,
+      actions: report.actions.length,
+      times: this.counters.rulesRestored,
+    });
+    for (const a of report.actions) log.debug(COMPONENT, `rules: ${a}`);
   }
 
   /**
@@ -336,7 +282,7 @@ export class Interceptor {
       await this.q.updateFlags({ failOpen: !failClosed });
       this.q.setBackstop({ verdict: failClosed ? 'drop' : 'accept' });
     }
-    const report = await this.installRules();
+    const report = await this.rules!.install();
     log.info(COMPONENT, 'rules reinstalled', {
       changed: report.changed,
       failPolicy: failClosed ? 'closed' : 'open',
@@ -357,21 +303,12 @@ export class Interceptor {
   }
 
   private async teardown(): Promise<void> {
-    this.logSuppressed();
-    // Our own removal must not be taken for a reload to undo.
-    this.rulesWatch?.close();
-    this.rulesWatch = undefined;
-    if (this.rulesCheck) clearTimeout(this.rulesCheck);
-    this.rulesCheck = undefined;
-    await this.rulesOp;
+    this.decisionLog.flush();
     const errors: unknown[] = [];
-    if (this.fw && this.ownsRules) {
-      try {
-        const r = await this.fw.remove();
-        this.options.log.info(COMPONENT, 'rules removed', { changed: r.changed });
-      } catch (error) {
-        errors.push(error);
-      }
+    try {
+      await this.rules?.remove();
+    } catch (error) {
+      errors.push(error);
     }
     if (this.q) {
       try {
@@ -544,60 +481,12 @@ export class Interceptor {
     }
   }
 
-  /** Whether a decision at `now` may have its own log line (decisionLogPerSecond). */
-  private logAllowed(now: number): boolean {
-    if (now - this.logWindowStart >= 1000) {
-      this.logSuppressed();
-      this.logWindowStart = now;
-      this.logWindowCount = 0;
-    }
-    return this.logWindowCount++ < this.logLimit;
-  }
-
-  /** One line for the decisions of the last window that had none of their own. */
-  private logSuppressed(): void {
-    if (this.suppressedTimer !== undefined) clearTimeout(this.suppressedTimer);
-    this.suppressedTimer = undefined;
-    const { allowed, denied } = this.suppressed;
-    if (allowed + denied === 0) return;
-    this.suppressed = { allowed: 0, denied: 0 };
-    this.options.log.info(
-      COMPONENT,
-      `${allowed + denied} more decisions not logged one by one (over ${this.logLimit}/s)`,
-      { allowed, denied },
-    );
-  }
-
   private record(entry: DecisionRecord, key: string): void {
     const { sinks = [], log } = this.options;
     if (entry.action === 'allow') this.counters.allowed++;
     else this.counters.denied++;
     this.counters.reasons[entry.reason]++;
-    if (this.logAllowed(entry.decidedAt)) {
-      const r = entry.request;
-      log.info(COMPONENT, `${entry.action} ${r.direction} ${r.protocol}`, {
-        src: r.src,
-        sport: r.sport,
-        dst: r.dst,
-        dport: r.dport,
-        host: r.host,
-        uid: r.uid,
-        pid: r.process?.pid,
-        exe: r.process?.exe,
-        reason: entry.reason,
-        rule: entry.ruleId,
-      });
-    } else {
-      this.counters.logSuppressed++;
-      if (entry.action === 'allow') this.suppressed.allowed++;
-      else this.suppressed.denied++;
-      // The summary comes at the end of the window even when no decision follows.
-      this.suppressedTimer ??= setTimeout(
-        () => this.logSuppressed(),
-        Math.max(0, this.logWindowStart + 1000 - Date.now()),
-      );
-      this.suppressedTimer.unref();
-    }
+    if (!this.decisionLog.write(entry)) this.counters.logSuppressed++;
     for (const sink of sinks) {
       try {
         sink.record(entry, key);
