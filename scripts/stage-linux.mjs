@@ -53,12 +53,12 @@ const needed = {
   'dist/preload/preload.js': ['npx', ['tsc', '-p', 'tsconfig.preload.json']],
   'native/build/Release/portcullis_native.node': ['npm', ['run', '--silent', 'build:native']],
 };
-run('node', ['scripts/helper-package.mjs']);
 for (const [file, [cmd, args]] of Object.entries(needed)) {
   if (!existsSync(join(root, file))) run(cmd, args);
 }
 // Outputs of sources moved out of the product must not be packed.
 run('node', ['scripts/prune-dist.mjs']);
+run('node', ['scripts/helper-package.mjs']);
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });

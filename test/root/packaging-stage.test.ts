@@ -4,12 +4,19 @@
  * layout as the launcher resolves it, and lintian on the test .deb.
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { join, posix } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helperCommand } from '../../src-main/node/elevation.js';
 import { resolveAppPaths, type RuntimeFacts } from '../../src-main/node/resources.js';
 import { productEntries, reachableFrom } from '../support/product-modules.js';
 import { packagingUnavailable, repoRoot, sh, stage, type Staging } from '../support/staging.js';
+
+/** electron-builder's own asar reader (@electron/asar, a dependency of electron-builder). */
+const asarPackage = createRequire(import.meta.url)('@electron/asar') as {
+  listPackage(archive: string, options: { isPack: boolean }): string[];
+  extractFile(archive: string, filename: string): Buffer;
+};
 
 const skip = packagingUnavailable(['dpkg-deb', 'lintian', 'strip']);
 if (skip) console.log(`packaging-stage: skipped: ${skip}`);
@@ -50,14 +57,33 @@ describe.skipIf(skip !== undefined)('staged Linux build', () => {
     expect(helperPkg).toMatchObject({ type: 'module', version: s.version });
   });
 
-  it('app.asar holds main, the preload and package.json, but no helper and no .node', () => {
+  it('app.asar holds main, the preload and package.json, of the helper only its wire protocol, no .node', () => {
     const asar = join(repoRoot, 'node_modules', '.bin', 'asar');
     const list = sh(asar, ['list', join(s.unpacked, 'resources', 'app.asar')]).stdout.split('\n');
     expect(list).toContain('/package.json');
     expect(list).toContain('/dist/src-main/electron-main/main.js');
     expect(list).toContain('/dist/preload/preload.js');
     expect(list.filter((f) => f.endsWith('.node'))).toEqual([]);
-    expect(list.filter((f) => f.startsWith('/dist/helper/'))).toEqual([]);
+    const helper = list.filter((f) => f.startsWith('/dist/helper/') && f.endsWith('.js'));
+    expect(
+      helper.filter((f) => !/^\/dist\/helper\/(protocol\/|server\/handshakes\.js$)/u.test(f)),
+    ).toEqual([]);
+  });
+
+  it("every module's relative imports resolve inside app.asar, so main can start", () => {
+    const archive = join(s.unpacked, 'resources', 'app.asar');
+    const files = new Set(asarPackage.listPackage(archive, { isPack: false }));
+    const modules = [...files].filter((f) => f.endsWith('.js'));
+    expect(modules).toContain('/dist/src-main/electron-main/main.js');
+    const unresolved: string[] = [];
+    for (const file of modules) {
+      const text = asarPackage.extractFile(archive, file.slice(1)).toString('utf8');
+      for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"](\.{1,2}\/[^'"]+)['"]/gu)) {
+        const target = posix.normalize(posix.join(posix.dirname(file), m[1]!));
+        if (!files.has(target)) unresolved.push(`${file} -> ${m[1]}`);
+      }
+    }
+    expect(unresolved).toEqual([]);
   });
 
   it('app.asar and the helper tree hold only product modules, no test/ or bench/ file', () => {
