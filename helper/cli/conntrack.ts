@@ -4,12 +4,8 @@ import { ConntrackArgumentError, statusBits } from '../conntrack/encode.js';
 import type { CpuStats } from '../conntrack/stats.js';
 import type { Flow } from '../conntrack/types.js';
 import { NetlinkError } from '../netlink/errors.js';
-import {
-  type CommonOptions,
-  type ConntrackCommandArgs,
-  SUBCOMMANDS,
-  parseConntrackArgs,
-} from './conntrack-args.js';
+import { type ConntrackCommandArgs, parseConntrackArgs } from './conntrack-args.js';
+import { type CommonOptions, SUBCOMMANDS } from './conntrack-options.js';
 import { namesCompatCommand } from './conntrack-compat/option-table.js';
 import { flowJsonLine } from './conntrack-json.js';
 import { formatFlowTable } from './conntrack-table.js';

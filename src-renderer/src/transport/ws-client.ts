@@ -115,19 +115,53 @@ function parseServerMessage(text: string): WsServerMessage | null {
   }
 }
 
-/**
- * Opens the connection; resolves once the host accepted the token, rejects if
- * it refused it (or could not be reached at all).
- */
-export function connectWsApi(options: WsApiOptions): Promise<PortcullisApi> {
-  const callTimeoutMs = options.callTimeoutMs ?? 30_000;
-  const listeners = new Map<PushChannel, Set<AnyListener>>();
+type Send = (m: WsClientMessage) => boolean;
+
+/** Calls waiting for their result, each failed by its timeout or a lost socket. */
+function createCalls(send: Send, callTimeoutMs: number) {
   const pending = new Map<number, Pending>();
   let nextId = 1;
-  let ws: PageSocket | null = null;
-  let ready = false;
-  let refused = false;
-  let attempt = 0;
+  const invoke = (channel: keyof InvokeChannels, arg: unknown): Promise<unknown> =>
+    new Promise((res, rej) => {
+      const id = nextId++;
+      const m: WsClientMessage =
+        arg === undefined ? { type: 'invoke', id, channel } : { type: 'invoke', id, channel, arg };
+      if (!send(m)) {
+        rej(unavailable('not connected to the web host'));
+        return;
+      }
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        rej(new ApiError({ name: 'ApiError', message: `${channel}: timed out`, code: 'timeout' }));
+      }, callTimeoutMs);
+      pending.set(id, { resolve: res, reject: rej, timer });
+    });
+  return {
+    api: Object.fromEntries(
+      INVOKE_CHANNELS.map((channel) => [channel, (arg?: unknown) => invoke(channel, arg)]),
+    ) as unknown as InvokeChannels,
+    settle(m: Extract<WsServerMessage, { type: 'result' }>): void {
+      const p = pending.get(m.id);
+      if (!p) return;
+      pending.delete(m.id);
+      clearTimeout(p.timer);
+      if (m.ok) p.resolve(m.result === null ? undefined : m.result);
+      else p.reject(new ApiError(m.error));
+    },
+    failAll(reason: string): void {
+      for (const [id, p] of pending) {
+        clearTimeout(p.timer);
+        p.reject(unavailable(reason));
+        pending.delete(id);
+      }
+    },
+  };
+}
+
+/** The page's push listeners by channel; the host is subscribed to a channel
+ * while it has at least one. */
+function createSubscriptions(send: Send) {
+  const listeners = new Map<PushChannel, Set<AnyListener>>();
   let snapshot: Flow[] | null = null;
   let lastStatus: HelperStatus = { connection: 'connecting', state: null, error: null };
 
@@ -136,48 +170,99 @@ export function connectWsApi(options: WsApiOptions): Promise<PortcullisApi> {
     for (const l of [...(listeners.get(channel) ?? [])]) l(payload);
   };
 
-  const sendRaw = (m: WsClientMessage): boolean => {
+  const subscribe = (channel: PushChannel, listener: AnyListener): (() => void) => {
+    let set = listeners.get(channel);
+    if (!set) listeners.set(channel, (set = new Set()));
+    const first = set.size === 0;
+    set.add(listener);
+    if (first) send({ type: 'subscribe', channel });
+    else if (channel === 'helperStatus') listener(lastStatus);
+    else if (channel === 'flows' || channel === 'prompts') {
+      // A snapshot for the newcomer: subscribe afresh (the others get
+      // one too, which replaces their table with the same content).
+      send({ type: 'unsubscribe', channel });
+      send({ type: 'subscribe', channel });
+    }
+    return () => {
+      if (!set.delete(listener)) return;
+      if (set.size === 0) send({ type: 'unsubscribe', channel });
+    };
+  };
+
+  return {
+    api: Object.fromEntries(
+      PUSH_CHANNELS.map((channel) => [
+        subscribeMethod(channel),
+        (listener: AnyListener) => subscribe(channel, listener),
+      ]),
+    ) as unknown as SubscribeApi,
+    emit,
+    /** A new socket: the host knows none of this page's subscriptions yet. */
+    renew(): void {
+      for (const [channel, set] of listeners) {
+        if (set.size > 0) send({ type: 'subscribe', channel });
+      }
+    },
+    /** The flows snapshot arrives in chunks; the last one delivers it whole. */
+    chunk(m: Extract<WsServerMessage, { type: 'flows-chunk' }>): void {
+      snapshot = [...(snapshot ?? []), ...m.flows];
+      if (m.last) {
+        const flows = snapshot;
+        snapshot = null;
+        emit('flows', { kind: 'snapshot', flows });
+      }
+    },
+    lost(reason: string): void {
+      snapshot = null;
+      emit('helperStatus', { connection: 'connecting', state: lastStatus.state, error: reason });
+    },
+  };
+}
+
+/** A message of a session that is ready (the first ready is the socket's). */
+function deliver(
+  m: WsServerMessage,
+  calls: ReturnType<typeof createCalls>,
+  subscriptions: ReturnType<typeof createSubscriptions>,
+): void {
+  switch (m.type) {
+    case 'ready':
+      return;
+    case 'result':
+      calls.settle(m);
+      return;
+    case 'flows-chunk':
+      subscriptions.chunk(m);
+      return;
+    case 'push':
+      subscriptions.emit(m.channel, m.payload);
+      return;
+  }
+}
+
+/**
+ * Opens the connection; resolves once the host accepted the token, rejects if
+ * it refused it (or could not be reached at all).
+ */
+export function connectWsApi(options: WsApiOptions): Promise<PortcullisApi> {
+  let ws: PageSocket | null = null;
+  let ready = false;
+  let refused = false;
+  let attempt = 0;
+
+  const sendRaw: Send = (m) => {
     if (!ws || !ready || ws.readyState !== OPEN) return false;
     ws.send(JSON.stringify(m));
     return true;
   };
-
-  const onMessage = (m: WsServerMessage): void => {
-    switch (m.type) {
-      case 'ready':
-        return;
-      case 'result': {
-        const p = pending.get(m.id);
-        if (!p) return;
-        pending.delete(m.id);
-        clearTimeout(p.timer);
-        if (m.ok) p.resolve(m.result === null ? undefined : m.result);
-        else p.reject(new ApiError(m.error));
-        return;
-      }
-      case 'flows-chunk':
-        snapshot = [...(snapshot ?? []), ...m.flows];
-        if (m.last) {
-          const flows = snapshot;
-          snapshot = null;
-          emit('flows', { kind: 'snapshot', flows });
-        }
-        return;
-      case 'push':
-        emit(m.channel, m.payload);
-        return;
-    }
-  };
+  const calls = createCalls(sendRaw, options.callTimeoutMs ?? 30_000);
+  const subscriptions = createSubscriptions(sendRaw);
+  const api: PortcullisApi = { ...calls.api, ...subscriptions.api };
 
   const lost = (reason: string): void => {
     ready = false;
-    snapshot = null;
-    for (const [id, p] of pending) {
-      clearTimeout(p.timer);
-      p.reject(unavailable(reason));
-      pending.delete(id);
-    }
-    emit('helperStatus', { connection: 'connecting', state: lastStatus.state, error: reason });
+    calls.failAll(reason);
+    subscriptions.lost(reason);
   };
 
   return new Promise<PortcullisApi>((resolve, reject) => {
@@ -199,16 +284,14 @@ export function connectWsApi(options: WsApiOptions): Promise<PortcullisApi> {
         if (m.type === 'ready' && !ready) {
           ready = true;
           attempt = 0;
-          for (const [channel, set] of listeners) {
-            if (set.size > 0) sendRaw({ type: 'subscribe', channel });
-          }
+          subscriptions.renew();
           if (!settled) {
             settled = true;
             resolve(api);
           }
           return;
         }
-        onMessage(m);
+        deliver(m, calls, subscriptions);
       };
       socket.onclose = (event) => void closed(socket, event.code, opened);
     };
@@ -232,55 +315,6 @@ export function connectWsApi(options: WsApiOptions): Promise<PortcullisApi> {
       setTimeout(open, delay);
     };
 
-    const invoke = (channel: keyof InvokeChannels, arg: unknown): Promise<unknown> =>
-      new Promise((res, rej) => {
-        const id = nextId++;
-        const m: WsClientMessage =
-          arg === undefined
-            ? { type: 'invoke', id, channel }
-            : { type: 'invoke', id, channel, arg };
-        if (!sendRaw(m)) {
-          rej(unavailable('not connected to the web host'));
-          return;
-        }
-        const timer = setTimeout(() => {
-          pending.delete(id);
-          rej(
-            new ApiError({ name: 'ApiError', message: `${channel}: timed out`, code: 'timeout' }),
-          );
-        }, callTimeoutMs);
-        pending.set(id, { resolve: res, reject: rej, timer });
-      });
-
-    const invokeApi = Object.fromEntries(
-      INVOKE_CHANNELS.map((channel) => [channel, (arg?: unknown) => invoke(channel, arg)]),
-    ) as unknown as InvokeChannels;
-
-    const subscribeApi = Object.fromEntries(
-      PUSH_CHANNELS.map((channel) => [
-        subscribeMethod(channel),
-        (listener: AnyListener) => {
-          let set = listeners.get(channel);
-          if (!set) listeners.set(channel, (set = new Set()));
-          const first = set.size === 0;
-          set.add(listener);
-          if (first) sendRaw({ type: 'subscribe', channel });
-          else if (channel === 'helperStatus') listener(lastStatus);
-          else if (channel === 'flows' || channel === 'prompts') {
-            // A snapshot for the newcomer: subscribe afresh (the others get
-            // one too, which replaces their table with the same content).
-            sendRaw({ type: 'unsubscribe', channel });
-            sendRaw({ type: 'subscribe', channel });
-          }
-          return () => {
-            if (!set.delete(listener)) return;
-            if (set.size === 0) sendRaw({ type: 'unsubscribe', channel });
-          };
-        },
-      ]),
-    ) as unknown as SubscribeApi;
-
-    const api: PortcullisApi = { ...invokeApi, ...subscribeApi };
     open();
   });
 }
