@@ -98,7 +98,11 @@ function absolute(name: string, v: string): string {
   return v;
 }
 
-export function parseHelperArgs(argv: string[]): HelperArgs {
+/** Each option's value by name (given once), and the uids of the repeatable --allow-uid. */
+function readOptions(argv: string[]): {
+  seen: Map<string, string | undefined>;
+  allowUids: number[];
+} {
   const seen = new Map<string, string | undefined>();
   const allowUids: number[] = [];
   for (const t of optionTokens(argv, OPTIONS)) {
@@ -112,6 +116,35 @@ export function parseHelperArgs(argv: string[]): HelperArgs {
     if (seen.has(t.name)) throw new CliUsageError(`${t.rawName} given twice`);
     seen.set(t.name, t.value);
   }
+  return { seen, allowUids };
+}
+
+/** The parent process the helper's lifeline watches: its pid and, to tell a
+ * reused pid apart, its start time. */
+function parseParent(str: (name: string) => string | undefined): {
+  parentPid?: number;
+  parentStartTime?: string;
+} {
+  const parent = str('parent-pid');
+  // PID_MAX_LIMIT is 2^22; pid 0 is no process.
+  const parentPid =
+    parent === undefined ? undefined : parseUnsigned(parent, 4_194_304, 'parent-pid');
+  if (parentPid === 0) throw new CliUsageError('--parent-pid: 0 is not a process');
+  const parentStartTime = str('parent-start-time');
+  if (parentStartTime !== undefined) {
+    if (parentPid === undefined) throw new CliUsageError('--parent-start-time needs --parent-pid');
+    if (!/^[0-9]{1,20}$/u.test(parentStartTime)) {
+      throw new CliUsageError(`--parent-start-time: '${parentStartTime}' is not a number`);
+    }
+  }
+  return {
+    ...(parentPid !== undefined ? { parentPid } : {}),
+    ...(parentStartTime !== undefined ? { parentStartTime } : {}),
+  };
+}
+
+export function parseHelperArgs(argv: string[]): HelperArgs {
+  const { seen, allowUids } = readOptions(argv);
   const str = (name: string): string | undefined => {
     const v = seen.get(name);
     if (seen.has(name) && (v === undefined || v === '')) {
@@ -146,18 +179,7 @@ export function parseHelperArgs(argv: string[]): HelperArgs {
   if (accessGroup !== undefined && !/^[a-z_][a-z0-9_-]*\$?$/u.test(accessGroup)) {
     throw new CliUsageError(`--access-group: '${accessGroup}' is not a group name`);
   }
-  const parent = str('parent-pid');
-  // PID_MAX_LIMIT is 2^22; pid 0 is no process.
-  const parentPid =
-    parent === undefined ? undefined : parseUnsigned(parent, 4_194_304, 'parent-pid');
-  if (parentPid === 0) throw new CliUsageError('--parent-pid: 0 is not a process');
-  const parentStartTime = str('parent-start-time');
-  if (parentStartTime !== undefined) {
-    if (parentPid === undefined) throw new CliUsageError('--parent-start-time needs --parent-pid');
-    if (!/^[0-9]{1,20}$/u.test(parentStartTime)) {
-      throw new CliUsageError(`--parent-start-time: '${parentStartTime}' is not a number`);
-    }
-  }
+  const parent = parseParent(str);
   const jit = str('jit') ?? 'full';
   if (!(JIT_MODES as readonly string[]).includes(jit)) {
     throw new CliUsageError(`--jit: '${jit}' is not ${JIT_MODES.join(' or ')}`);
@@ -183,8 +205,7 @@ export function parseHelperArgs(argv: string[]): HelperArgs {
     jit: jit as JitMode,
     ...(tokenFile !== undefined ? { tokenFile: absolute('token-file', tokenFile) } : {}),
     ...(accessGroup !== undefined ? { accessGroup } : {}),
-    ...(parentPid !== undefined ? { parentPid } : {}),
-    ...(parentStartTime !== undefined ? { parentStartTime } : {}),
+    ...parent,
     explicit: (Object.keys(EXPLICIT) as (keyof typeof EXPLICIT)[])
       .filter((k) => seen.has(k))
       .map((k) => EXPLICIT[k]),
