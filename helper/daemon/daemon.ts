@@ -12,7 +12,7 @@ import { DecisionEngine, PromptBroker, RuleStore } from '../decisions/index.js';
 import { DnsSnooper } from '../dns/index.js';
 import { DEFAULT_DNS_LOG_GROUP } from '../firewall/index.js';
 import { HistoryStore } from '../history/index.js';
-import type { Settings } from '../protocol/model.js';
+import type { Action, Settings } from '../protocol/model.js';
 import { IpcServer, writeTokenFile, type AccessGroup } from '../server/index.js';
 import {
   AttributorAdapter,
@@ -24,17 +24,15 @@ import {
 import { Helper } from './helper.js';
 import { LiveSettings } from './live-settings.js';
 import type { Logger } from './log.js';
-import { createHelperService } from './service.js';
+import type { HelperRun } from './options.js';
+import { createHelperService, type ServiceParts } from './service.js';
 import { SettingsFile, startSettings } from './settings.js';
 
-export interface DaemonOptions {
-  netns?: string;
-  queue: number;
+export interface DaemonOptions extends HelperRun {
   /** From the command line; settings saved by `settings.set` replace those not given explicitly. */
   settings: Settings;
   /** Settings fields given explicitly on the command line (they win over the saved ones). */
   explicit: ReadonlySet<keyof Settings>;
-  stateDir: string;
   socket: string;
   token: string;
   /** Non-root uids allowed to connect (root always is). The first owns the token file. */
@@ -46,13 +44,9 @@ export interface DaemonOptions {
    * belong to this group, and its members may connect.
    */
   accessGroup?: AccessGroup;
-  log: Logger;
-  version?: string;
   dnsLogGroup?: number;
   /** How often expired and dead-process rules are pruned (ms). Default 30 s. */
   pruneIntervalMs?: number;
-  /** Turn on conntrack accounting and timestamps in the namespace (HelperOptions). */
-  conntrackAccounting?: boolean;
 }
 
 const COMPONENT = 'helper';
@@ -70,9 +64,164 @@ function primaryGid(uid: number): number {
   return 0;
 }
 
+type Cleanups = { name: string; run: () => unknown }[];
+
+/** The rule store, the history, the prompt broker and the engine, with the rules' pruning. */
+async function openDecisions(o: DaemonOptions, settings: LiveSettings, cleanups: Cleanups) {
+  const { log } = o;
+  const rules = await RuleStore.open({ dir: o.stateDir });
+  cleanups.push({ name: 'rules', run: () => rules.close() });
+  if (rules.loadProblem) log.warn('rules', rules.loadProblem.message);
+  rules.onError((e) => log.error('rules', e.message));
+  // Older entries are read when the GUI first asks for history, not at start. The
+  // newest 50,000 decisions stay queryable in memory (about 20 MB; at thousands of
+  // connections a second the library's 200,000 held 80 MB), all 64 MiB on disk.
+  const history = await HistoryStore.open({
+    dir: o.stateDir,
+    lazyLoad: true,
+    memoryEntries: 50_000,
+    log,
+  });
+  cleanups.push({ name: 'history', run: () => history.close() });
+  history.onError((e) => log.error('history', e.message));
+
+  const broker = new PromptBroker({
+    rules,
+    settings: () => settings.current,
+    guiConnected: false,
+  });
+  cleanups.push({ name: 'prompts', run: () => broker.close() });
+  const engine = new DecisionEngine({ rules, broker });
+  engine.onError((e) => log.error('decisions', e.message));
+  rules.onChange(() => broker.reevaluate());
+  const prune = setInterval(() => {
+    rules
+      .prune()
+      .then((gone) => {
+        if (gone.length > 0) log.info('rules', 'pruned', { count: gone.length });
+      })
+      .catch((e: unknown) => log.error('rules', `prune: ${(e as Error).message}`));
+  }, o.pruneIntervalMs ?? 30_000);
+  prune.unref();
+  cleanups.push({ name: 'prune timer', run: () => clearInterval(prune) });
+  return { rules, history, broker, engine };
+}
+
+/** The broker's prompts as the protocol's `prompts` events (once the server listens). */
+function publishPrompts(broker: PromptBroker, server: () => IpcServer | undefined, log: Logger) {
+  broker.on('added', (prompt) => server()?.publish('prompts', { kind: 'added', prompt }));
+  broker.on('updated', (prompt) => server()?.publish('prompts', { kind: 'updated', prompt }));
+  broker.on('resolved', (r) => {
+    log.info('prompts', `resolved ${r.decision.action}`, {
+      prompt: r.prompt.id,
+      reason: r.decision.reason,
+      released: r.released,
+    });
+    server()?.publish('prompts', {
+      kind: 'resolved',
+      id: r.prompt.id,
+      action: r.decision.action,
+      reason: r.decision.reason,
+    });
+  });
+  broker.on('error', (e) => log.error('prompts', e.message));
+}
+
+/** The DNS snooper (host names) and attribution (socket owners) in the namespace. */
+async function openNaming(o: DaemonOptions, cleanups: Cleanups) {
+  const { log } = o;
+  const ns = o.netns !== undefined ? { netns: o.netns } : {};
+  const group = o.dnsLogGroup ?? DEFAULT_DNS_LOG_GROUP;
+  const snooper = await DnsSnooper.open({ group, ...ns });
+  cleanups.push({ name: 'dns snooper', run: () => snooper.close() });
+  snooper.onError((e) => log.warn('dns', e.message));
+  // The tuple cache only has to cover packets of a flow queued before its verdict
+  // (later ones carry the connmark): 100 ms instead of 2 s keeps its entries out of
+  // the old generation at thousands of connections a second.
+  const attributor = Attributor.open({ ...ns, tupleTtlMs: 100 });
+  await attributor.owners.prime();
+  cleanups.push({
+    name: 'attribution',
+    run: () => {
+      log.info('attribution', 'stopped', {
+        ...attributor.stats,
+        ownerHits: attributor.owners.stats.hits,
+        ownerMisses: attributor.owners.stats.misses,
+        probeHits: attributor.owners.stats.probeHits,
+        processesProbed: attributor.owners.stats.processesProbed,
+        scans: attributor.owners.stats.scans,
+        processesScanned: attributor.owners.stats.processesScanned,
+      });
+      attributor.close();
+    },
+  });
+  return { snooper, attributor, dnsLog: { group } };
+}
+
+/** Writes the token file next to the socket; its path, removed at stop. */
+function writeToken(o: DaemonOptions, cleanups: Cleanups): string {
+  const tokenPath = join(dirname(o.socket), 'token');
+  const owner = o.allowUids[0];
+  writeTokenFile(tokenPath, o.token, owner ?? 0, o.accessGroup ? { group: o.accessGroup.gid } : {});
+  cleanups.push({
+    name: 'token file',
+    run: () =>
+      unlink(tokenPath).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      }),
+  });
+  return tokenPath;
+}
+
+/**
+ * The IPC server over the service: a prompts subscriber means a GUI to ask, a flows
+ * subscriber means the flow table is watched, and client changes publish the state.
+ */
+async function listen(
+  o: DaemonOptions,
+  parts: Omit<ServiceParts, 'onSettingsChanged' | 'importStaging'>,
+  events: {
+    server: () => IpcServer | undefined;
+    publisher: ServerPublisher;
+    noGuiPolicy: () => Action;
+  },
+): Promise<IpcServer> {
+  const { log } = o;
+  const { helper, broker } = parts;
+  const { publisher } = events;
+  const subscriptionsChanged = (): void => {
+    const connected = (events.server()?.subscriberCount('prompts') ?? 0) > 0;
+    if (connected !== broker.guiConnected) {
+      log.info(COMPONENT, connected ? 'a GUI is listening for prompts' : 'no GUI: no-GUI policy', {
+        noGuiPolicy: events.noGuiPolicy(),
+      });
+    }
+    broker.setGuiConnected(connected);
+    helper.flows.setWatched((events.server()?.subscriberCount('flows') ?? 0) > 0);
+  };
+  const service = createHelperService({
+    ...parts,
+    // The saved settings replace the recovered ones: the state says so.
+    onSettingsChanged: () => publisher.publish('state', helper.state()),
+  });
+  const owner = o.allowUids[0];
+  return IpcServer.listen({
+    path: o.socket,
+    service,
+    token: o.token,
+    allowedUids: [0, ...o.allowUids],
+    ...(o.accessGroup ? { allowedGid: o.accessGroup.gid } : {}),
+    socketGroup: o.accessGroup?.gid ?? (owner !== undefined ? primaryGid(owner) : 0),
+    build: o.version ?? 'unknown',
+    log: (e) => log[e.level]('ipc', `${e.event}: ${e.message}`),
+    onClientsChanged: () => publisher.publish('state', helper.state()),
+    onSubscriptionsChanged: subscriptionsChanged,
+  });
+}
+
 export class Daemon {
   private stopping: Promise<void> | undefined;
-  private readonly cleanups: { name: string; run: () => unknown }[];
+  private readonly cleanups: Cleanups;
 
   private constructor(
     readonly helper: Helper,
@@ -81,7 +230,7 @@ export class Daemon {
     readonly broker: PromptBroker,
     readonly history: HistoryStore,
     readonly tokenPath: string | null,
-    cleanups: { name: string; run: () => unknown }[],
+    cleanups: Cleanups,
     private readonly log: Logger,
   ) {
     this.cleanups = cleanups;
@@ -91,20 +240,10 @@ export class Daemon {
     return this.helper.failure;
   }
 
+  /** The composition root: each part opened in order, undone in reverse if a later one fails. */
   static async start(o: DaemonOptions): Promise<Daemon> {
     const { log } = o;
-    const ns = o.netns !== undefined ? { netns: o.netns } : {};
-    // Undone in reverse order if a later step fails, and at stop.
-    const cleanups: { name: string; run: () => unknown }[] = [];
-    const undo = async (): Promise<void> => {
-      for (const c of cleanups.splice(0).reverse()) {
-        try {
-          await c.run();
-        } catch (error) {
-          log.error(COMPONENT, `stopping ${c.name}: ${(error as Error).message}`);
-        }
-      }
-    };
+    const cleanups: Cleanups = [];
     try {
       await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
       // An unusable settings.json is recovered, never weaker than saved (settings.ts).
@@ -112,99 +251,24 @@ export class Daemon {
       const settings = new LiveSettings(
         startSettings(await settingsFile.load(o.settings), o.settings, o.explicit),
       );
-
-      const rules = await RuleStore.open({ dir: o.stateDir });
-      cleanups.push({ name: 'rules', run: () => rules.close() });
-      if (rules.loadProblem) log.warn('rules', rules.loadProblem.message);
-      rules.onError((e) => log.error('rules', e.message));
-      // Older entries are read when the GUI first asks for history, not at start. The
-      // newest 50,000 decisions stay queryable in memory (about 20 MB; at thousands of
-      // connections a second the library's 200,000 held 80 MB), all 64 MiB on disk.
-      const history = await HistoryStore.open({
-        dir: o.stateDir,
-        lazyLoad: true,
-        memoryEntries: 50_000,
-        log,
-      });
-      cleanups.push({ name: 'history', run: () => history.close() });
-      history.onError((e) => log.error('history', e.message));
-
-      const broker = new PromptBroker({
-        rules,
-        settings: () => settings.current,
-        guiConnected: false,
-      });
-      cleanups.push({ name: 'prompts', run: () => broker.close() });
-      const engine = new DecisionEngine({ rules, broker });
-      engine.onError((e) => log.error('decisions', e.message));
-      rules.onChange(() => broker.reevaluate());
-      const prune = setInterval(() => {
-        rules
-          .prune()
-          .then((gone) => {
-            if (gone.length > 0) log.info('rules', 'pruned', { count: gone.length });
-          })
-          .catch((e: unknown) => log.error('rules', `prune: ${(e as Error).message}`));
-      }, o.pruneIntervalMs ?? 30_000);
-      prune.unref();
-      cleanups.push({ name: 'prune timer', run: () => clearInterval(prune) });
-
+      const { rules, history, broker, engine } = await openDecisions(o, settings, cleanups);
       // Set once the server listens; events before that have no subscriber anyway.
       const ref: { server?: IpcServer } = {};
+      publishPrompts(broker, () => ref.server, log);
       const publisher = new ServerPublisher();
-      broker.on('added', (prompt) => ref.server?.publish('prompts', { kind: 'added', prompt }));
-      broker.on('updated', (prompt) => ref.server?.publish('prompts', { kind: 'updated', prompt }));
-      broker.on('resolved', (r) => {
-        log.info('prompts', `resolved ${r.decision.action}`, {
-          prompt: r.prompt.id,
-          reason: r.decision.reason,
-          released: r.released,
-        });
-        ref.server?.publish('prompts', {
-          kind: 'resolved',
-          id: r.prompt.id,
-          action: r.decision.action,
-          reason: r.decision.reason,
-        });
-      });
-      broker.on('error', (e) => log.error('prompts', e.message));
-
-      const group = o.dnsLogGroup ?? DEFAULT_DNS_LOG_GROUP;
-      const snooper = await DnsSnooper.open({ group, ...ns });
-      cleanups.push({ name: 'dns snooper', run: () => snooper.close() });
-      snooper.onError((e) => log.warn('dns', e.message));
-      // The tuple cache only has to cover packets of a flow queued before its verdict
-      // (later ones carry the connmark): 100 ms instead of 2 s keeps its entries out of
-      // the old generation at thousands of connections a second.
-      const attributor = Attributor.open({ ...ns, tupleTtlMs: 100 });
-      await attributor.owners.prime();
-      cleanups.push({
-        name: 'attribution',
-        run: () => {
-          log.info('attribution', 'stopped', {
-            ...attributor.stats,
-            ownerHits: attributor.owners.stats.hits,
-            ownerMisses: attributor.owners.stats.misses,
-            probeHits: attributor.owners.stats.probeHits,
-            processesProbed: attributor.owners.stats.processesProbed,
-            scans: attributor.owners.stats.scans,
-            processesScanned: attributor.owners.stats.processesScanned,
-          });
-          attributor.close();
-        },
-      });
+      const { snooper, attributor, dnsLog } = await openNaming(o, cleanups);
       const historySink = new HistorySink(history, {
         log,
         publish: (entry) => ref.server?.publish('verdicts', entry),
       });
 
       const helper = await Helper.start({
-        ...ns,
+        ...(o.netns !== undefined ? { netns: o.netns } : {}),
         queue: o.queue,
-        settings,
         stateDir: o.stateDir,
         log,
         ...(o.version !== undefined ? { version: o.version } : {}),
+        settings,
         decider: engine,
         attributor: new AttributorAdapter(attributor),
         hostNames: new DnsHostNames(snooper.cache, () => snooper.pollNow()),
@@ -212,7 +276,7 @@ export class Daemon {
         publisher,
         socketDestroyer: new SockDiagDestroyer(attributor.diag),
         onFlowEnded: (flow, key) => historySink.flowEnded(flow, key),
-        dnsLog: { group },
+        dnsLog,
         conntrackAccounting: o.conntrackAccounting ?? false,
         stateExtras: () => ({
           clients: ref.server?.clientCount ?? 0,
@@ -223,61 +287,19 @@ export class Daemon {
       });
       cleanups.push({ name: 'interceptor', run: () => helper.stop() });
 
-      const gui = (): void => {
-        const connected = (ref.server?.subscriberCount('prompts') ?? 0) > 0;
-        if (connected !== broker.guiConnected) {
-          log.info(
-            COMPONENT,
-            connected ? 'a GUI is listening for prompts' : 'no GUI: no-GUI policy',
-            { noGuiPolicy: settings.current.noGuiPolicy },
-          );
-        }
-        broker.setGuiConnected(connected);
-        helper.flows.setWatched((ref.server?.subscriberCount('flows') ?? 0) > 0);
-      };
-      const service = createHelperService({
-        helper,
-        rules,
-        broker,
-        history,
-        settingsFile,
-        // The saved settings replace the recovered ones: the state says so.
-        onSettingsChanged: () => publisher.publish('state', helper.state()),
-      });
-      const owner = o.allowUids[0];
-      const server = await IpcServer.listen({
-        path: o.socket,
-        service,
-        token: o.token,
-        allowedUids: [0, ...o.allowUids],
-        ...(o.accessGroup ? { allowedGid: o.accessGroup.gid } : {}),
-        socketGroup: o.accessGroup?.gid ?? (owner !== undefined ? primaryGid(owner) : 0),
-        build: o.version ?? 'unknown',
-        log: (e) => log[e.level]('ipc', `${e.event}: ${e.message}`),
-        onClientsChanged: () => publisher.publish('state', helper.state()),
-        onSubscriptionsChanged: gui,
-      });
+      const server = await listen(
+        o,
+        { helper, rules, broker, history, settingsFile },
+        {
+          server: () => ref.server,
+          publisher,
+          noGuiPolicy: () => settings.current.noGuiPolicy,
+        },
+      );
       ref.server = server;
       cleanups.push({ name: 'ipc server', run: () => server.close() });
       publisher.attach(server);
-      let tokenPath: string | null = null;
-      if (o.writeToken) {
-        tokenPath = join(dirname(o.socket), 'token');
-        writeTokenFile(
-          tokenPath,
-          o.token,
-          owner ?? 0,
-          o.accessGroup ? { group: o.accessGroup.gid } : {},
-        );
-        const written = tokenPath;
-        cleanups.push({
-          name: 'token file',
-          run: () =>
-            unlink(written).catch((e: NodeJS.ErrnoException) => {
-              if (e.code !== 'ENOENT') throw e;
-            }),
-        });
-      }
+      const tokenPath = o.writeToken ? writeToken(o, cleanups) : null;
       log.info(COMPONENT, 'serving', {
         socket: o.socket,
         token: tokenPath ?? 'stdin',
@@ -286,7 +308,14 @@ export class Daemon {
       });
       return new Daemon(helper, server, rules, broker, history, tokenPath, cleanups, log);
     } catch (error) {
-      await undo();
+      // Undone in reverse order.
+      for (const c of cleanups.splice(0).reverse()) {
+        try {
+          await c.run();
+        } catch (cleanup) {
+          log.error(COMPONENT, `stopping ${c.name}: ${(cleanup as Error).message}`);
+        }
+      }
       throw error;
     }
   }

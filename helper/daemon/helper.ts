@@ -25,7 +25,7 @@ import { PolicyFallbackDecider } from './fallback-decider.js';
 import { FlowTable } from './flows.js';
 import { Interceptor } from './interceptor.js';
 import type { LiveSettings } from './live-settings.js';
-import type { Logger } from './log.js';
+import type { HelperRun } from './options.js';
 import type {
   Decider,
   DecisionRecord,
@@ -37,15 +37,9 @@ import type {
 } from './ports.js';
 import { StatsCollector } from './stats.js';
 
-export interface HelperOptions {
-  netns?: string;
-  queue: number;
+export interface HelperOptions extends HelperRun {
   /** The settings' one owner: read by the verdict loop and state(), changed by applySettings(). */
   settings: LiveSettings;
-  /** Where the rule store and history keep their files (created 0700 at start). */
-  stateDir: string;
-  log: Logger;
-  version?: string;
   /** The decision engine; the PolicyFallbackDecider when absent. */
   decider?: Decider;
   attributor?: ProcessAttributor;
@@ -67,12 +61,6 @@ export interface HelperOptions {
   statsIntervalMs?: number;
   /** How long the whole conntrack table is still followed after the last watcher left (ms). Default 30 s. */
   flowIdleMs?: number;
-  /**
-   * Turn on nf_conntrack_acct and nf_conntrack_timestamp in the namespace (restored at
-   * stop; conntrack-accounting.ts). `portcullis helper` does unless
-   * --no-conntrack-accounting; the library default leaves the sysctls alone.
-   */
-  conntrackAccounting?: boolean;
   /** Test seam: where those sysctls are read and written. */
   sysctls?: SysctlAccess;
 }
@@ -90,6 +78,70 @@ class PromptCounter implements DecisionSink {
   record(entry: DecisionRecord): void {
     if (entry.reason === 'prompt') this.prompted++;
   }
+}
+
+/**
+ * Conntrack accounting, then the flow table: accounting first, so that counters and
+ * start times are attached to conntrack entries created from now on.
+ */
+async function startFlows(
+  options: HelperOptions,
+): Promise<{ flows: FlowTable; accounting: ConntrackAccounting; ownDiag: SockDiag | undefined }> {
+  const { log, netns, publisher } = options;
+  const ns = netns !== undefined ? { netns } : {};
+  const ownDiag = options.socketDestroyer === undefined ? SockDiag.open({ ...ns }) : undefined;
+  const socketDestroyer =
+    options.socketDestroyer === undefined && ownDiag
+      ? new SockDiagDestroyer(ownDiag)
+      : options.socketDestroyer;
+  let accounting: ConntrackAccounting | undefined;
+  try {
+    accounting = await ConntrackAccounting.start({
+      access: options.sysctls ?? sysctlAccessFor(netns),
+      enable: options.conntrackAccounting ?? false,
+      prepare: () => loadConntrack(netns),
+      log,
+      marker: join(options.stateDir, accountingMarkerName(netns)),
+    });
+    const flows = await FlowTable.start({
+      ...ns,
+      log,
+      ...(publisher ? { publisher } : {}),
+      ...(socketDestroyer ? { socketDestroyer } : {}),
+      ...(options.onFlowEnded ? { onEnded: options.onFlowEnded } : {}),
+      ...(options.flowIdleMs !== undefined ? { idleMs: options.flowIdleMs } : {}),
+    });
+    return { flows, accounting, ownDiag };
+  } catch (error) {
+    await accounting?.restore();
+    ownDiag?.close();
+    throw error;
+  }
+}
+
+/** The stats sampler: the verdict loop's counters, the queue's and conntrack's. */
+function startStats(
+  options: HelperOptions,
+  interceptor: Interceptor,
+  prompts: PromptCounter,
+  ct: Conntrack,
+): StatsCollector {
+  const { log, publisher } = options;
+  const stats = new StatsCollector(
+    {
+      decisions: () => ({
+        allowed: interceptor.counters.allowed,
+        denied: interceptor.counters.denied,
+        prompted: prompts.prompted,
+      }),
+      queue: async () => interceptor.nfqueue?.procStats(),
+      conntrackGlobal: () => ct.globalStats(),
+      conntrackCpus: () => ct.stats(),
+    },
+    { intervalMs: options.statsIntervalMs ?? 1000, log, ...(publisher ? { publisher } : {}) },
+  );
+  stats.start();
+  return stats;
 }
 
 export class Helper {
@@ -125,37 +177,7 @@ export class Helper {
       log.info(COMPONENT, 'decisions: policy-only fallback (no decider given)', { noGuiPolicy });
     }
     const publisher = options.publisher;
-    const ownDiag = options.socketDestroyer === undefined ? SockDiag.open({ ...ns }) : undefined;
-    const socketDestroyer =
-      options.socketDestroyer === undefined && ownDiag
-        ? new SockDiagDestroyer(ownDiag)
-        : options.socketDestroyer;
-    let flows: FlowTable;
-    let accounting: ConntrackAccounting | undefined;
-    try {
-      // Before the flow table and the rules: counters and start times are attached to
-      // conntrack entries created from now on.
-      accounting = await ConntrackAccounting.start({
-        access: options.sysctls ?? sysctlAccessFor(netns),
-        enable: options.conntrackAccounting ?? false,
-        prepare: () => loadConntrack(netns),
-        log,
-        marker: join(options.stateDir, accountingMarkerName(netns)),
-      });
-      flows = await FlowTable.start({
-        ...ns,
-        log,
-        ...(publisher ? { publisher } : {}),
-        ...(socketDestroyer ? { socketDestroyer } : {}),
-        ...(options.onFlowEnded ? { onEnded: options.onFlowEnded } : {}),
-        ...(options.flowIdleMs !== undefined ? { idleMs: options.flowIdleMs } : {}),
-      });
-    } catch (error) {
-      await accounting?.restore();
-      ownDiag?.close();
-      throw error;
-    }
-    const acct = accounting;
+    const { flows, accounting: acct, ownDiag } = await startFlows(options);
     const prompts = new PromptCounter();
     let fail: (error: Error) => void = () => undefined;
     const failure = new Promise<never>((_, reject) => (fail = reject));
@@ -177,20 +199,7 @@ export class Helper {
       await interceptor.start();
       statsConntrack = Conntrack.open(ns);
       const ct = statsConntrack;
-      const stats = new StatsCollector(
-        {
-          decisions: () => ({
-            allowed: interceptor.counters.allowed,
-            denied: interceptor.counters.denied,
-            prompted: prompts.prompted,
-          }),
-          queue: async () => interceptor.nfqueue?.procStats(),
-          conntrackGlobal: () => ct.globalStats(),
-          conntrackCpus: () => ct.stats(),
-        },
-        { intervalMs: options.statsIntervalMs ?? 1000, log, ...(publisher ? { publisher } : {}) },
-      );
-      stats.start();
+      const stats = startStats(options, interceptor, prompts, ct);
       // Counters and start times reach the flow table only by dumps (counter-refresh.ts).
       const refresh = acct.active ? new CounterRefresh(flows, { log }) : undefined;
       refresh?.start();

@@ -21,7 +21,7 @@ import { remoteAddress } from '../protocol/rules.js';
 import { Deadlines } from './deadlines.js';
 import { DecisionLog } from './decision-log.js';
 import { DaemonError } from './errors.js';
-import type { Logger } from './log.js';
+import type { QueuePlace } from './options.js';
 import { OwnedRules } from './owned-rules.js';
 import type {
   Decider,
@@ -49,17 +49,13 @@ export interface VerdictPolicy {
   readonly inbound: boolean;
 }
 
-export interface InterceptorOptions {
-  /** Work inside this `ip netns` (rules, queue); the helper's own namespace by default. */
-  netns?: string;
-  queue: number;
+export interface InterceptorOptions extends QueuePlace {
   policy: VerdictPolicy;
   decider: Decider;
   attributor?: ProcessAttributor;
   hostNames?: HostNames;
   /** Every decision goes to each sink (history, flow table, stats). */
   sinks?: DecisionSink[];
-  log: Logger;
   marks?: MarkLayout;
   /** Also copy DNS responses to this NFLOG group (the DnsSnooper's). */
   dnsLog?: DnsLogConfig;
