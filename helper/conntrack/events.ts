@@ -122,6 +122,38 @@ interface IteratorSink {
   end(error?: Error): void;
 }
 
+/** An iterator's queue: taking from the head is O(1), and the array sheds its
+ * consumed head in bulk (when empty, or once that head is half of it). */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head]!;
+    this.head++;
+    if (this.head === this.items.length) this.clear();
+    else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+}
+
 /**
  * ctnetlink events (NFNLGRP_CONNTRACK_NEW / UPDATE / DESTROY) of one network
  * namespace, decoded into typed flows. Listeners or `for await`:
@@ -280,8 +312,7 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
     const maxQueued = options.maxQueued ?? DEFAULT_ITERATOR_QUEUE;
     if (!Number.isInteger(maxQueued) || maxQueued < 1)
       throw new RangeError('maxQueued must be a positive integer');
-    let queue: ConntrackEvent[] = [];
-    let head = 0;
+    const queue = new Fifo<ConntrackEvent>();
     let ended = this.closedFlag || this.failed !== undefined;
     let error: Error | undefined = this.failed;
     let dropped = 0;
@@ -296,7 +327,7 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
     const onAbort = () => sink.end();
     const sink: IteratorSink = {
       push: (event) => {
-        if (queue.length - head >= maxQueued) {
+        if (queue.length >= maxQueued) {
           dropped++;
           this.counters.dropped++;
           // One report per run of drops, not one per event.
@@ -332,18 +363,8 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
       },
       next: async (): Promise<IteratorResult<ConntrackEvent>> => {
         while (true) {
-          if (head < queue.length) {
-            const value = queue[head]!;
-            head++;
-            if (head === queue.length) {
-              queue = [];
-              head = 0;
-            } else if (head >= 1024 && head * 2 >= queue.length) {
-              queue = queue.slice(head);
-              head = 0;
-            }
-            return { value, done: false };
-          }
+          const value = queue.shift();
+          if (value !== undefined) return { value, done: false };
           if (ended) {
             if (error) {
               const e = error;
@@ -357,8 +378,7 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
       },
       return: async (): Promise<IteratorResult<ConntrackEvent>> => {
         sink.end();
-        queue = [];
-        head = 0;
+        queue.clear();
         return { value: undefined, done: true };
       },
       [Symbol.asyncIterator]() {
