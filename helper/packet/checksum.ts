@@ -75,11 +75,18 @@ interface TransportSpan {
   optional: boolean;
 }
 
-function transportSpan(
-  bytes: Uint8Array,
-  offset: number,
-  verifying = false,
-): TransportSpan | undefined {
+/** Where an IP packet's transport segment lies, and what its pseudo-header sums. */
+interface IpSpan {
+  protocol: number;
+  start: number;
+  end: number;
+  src: Uint8Array;
+  dst: Uint8Array;
+  v6: boolean;
+}
+
+/** The IP layer of transportSpan: undefined for a fragment (no whole segment to sum). */
+function ipSpan(bytes: Uint8Array, offset: number, verifying: boolean): IpSpan | undefined {
   const version = bytes[offset]! >> 4;
   let protocol: number;
   let start: number;
@@ -115,6 +122,17 @@ function transportSpan(
     dst = finalDestination(bytes, ip);
     v6 = true;
   } else throw new PacketParseError('BAD_VERSION', 'packet', offset, `IP version ${version}`);
+  return { protocol, start, end, src, dst, v6 };
+}
+
+function transportSpan(
+  bytes: Uint8Array,
+  offset: number,
+  verifying = false,
+): TransportSpan | undefined {
+  const ip = ipSpan(bytes, offset, verifying);
+  if (ip === undefined) return undefined;
+  const { protocol, start, end, src, dst, v6 } = ip;
   const length = end - start;
   const pseudo = (p: number) =>
     v6 ? pseudoHeaderSumV6(src, dst, p, length) : pseudoHeaderSumV4(src, dst, p, length);
