@@ -163,36 +163,7 @@ export function parseIPv6(bytes: Uint8Array, offset = 0): IPv6Header {
       length,
       nextHeader: next,
     };
-    switch (proto) {
-      case IPPROTO_HOPOPTS:
-      case IPPROTO_DSTOPTS:
-        ext.options = parseTlvOptions(bytes, at + 2, at + length);
-        break;
-      case IPPROTO_ROUTING:
-        ext.routing = {
-          routingType: bytes[at + 2]!,
-          segmentsLeft: bytes[at + 3]!,
-          data: bytes.slice(at + 4, at + length),
-        };
-        break;
-      case IPPROTO_FRAGMENT: {
-        const fo = v.getUint16(at + 2, false);
-        ext.fragment = {
-          offset: (fo >> 3) * 8,
-          more: (fo & 1) !== 0,
-          identification: v.getUint32(at + 4, false),
-        };
-        if (ext.fragment.offset !== 0) h.laterFragment = true;
-        break;
-      }
-      case IPPROTO_AH:
-        ext.ah = {
-          spi: v.getUint32(at + 4, false),
-          sequence: v.getUint32(at + 8, false),
-          icv: bytes.slice(at + 12, at + length),
-        };
-        break;
-    }
+    if (readExtensionBody(bytes, v, ext)) h.laterFragment = true;
     h.extensions.push(ext);
     at += length;
     proto = next;
@@ -202,6 +173,43 @@ export function parseIPv6(bytes: Uint8Array, offset = 0): IPv6Header {
   h.payloadOffset = at;
   h.payloadLength = end - at;
   return h;
+}
+
+/** Decodes the body of an extension header the parser knows; true for a fragment
+ * header of a later fragment (whose upper layer is not in this packet). */
+function readExtensionBody(bytes: Uint8Array, v: DataView, ext: IPv6ExtensionHeader): boolean {
+  const at = ext.offset;
+  const end = at + ext.length;
+  switch (ext.type) {
+    case IPPROTO_HOPOPTS:
+    case IPPROTO_DSTOPTS:
+      ext.options = parseTlvOptions(bytes, at + 2, end);
+      break;
+    case IPPROTO_ROUTING:
+      ext.routing = {
+        routingType: bytes[at + 2]!,
+        segmentsLeft: bytes[at + 3]!,
+        data: bytes.slice(at + 4, end),
+      };
+      break;
+    case IPPROTO_FRAGMENT: {
+      const fo = v.getUint16(at + 2, false);
+      ext.fragment = {
+        offset: (fo >> 3) * 8,
+        more: (fo & 1) !== 0,
+        identification: v.getUint32(at + 4, false),
+      };
+      return ext.fragment.offset !== 0;
+    }
+    case IPPROTO_AH:
+      ext.ah = {
+        spi: v.getUint32(at + 4, false),
+        sequence: v.getUint32(at + 8, false),
+        icv: bytes.slice(at + 12, end),
+      };
+      break;
+  }
+  return false;
 }
 
 /** The destination the upper layer's pseudo-header uses: the final one of a

@@ -124,8 +124,12 @@ export function parseTcp(
     payloadLength: end - offset - headerLength,
   };
   if (parse.options === false) return h;
-  let at = offset + TCP_MIN_HEADER;
-  const optEnd = offset + headerLength;
+  parseTcpOptions(bytes, h, offset + TCP_MIN_HEADER, offset + headerLength);
+  return h;
+}
+
+/** Reads the options in bytes[at, optEnd) into h: each kept raw, the known ones also decoded. */
+function parseTcpOptions(bytes: Uint8Array, h: TcpHeader, at: number, optEnd: number): void {
   while (at < optEnd) {
     const kind = bytes[at]!;
     if (kind === 0) break; // end of option list
@@ -158,5 +162,4 @@ export function parseTcp(
       h.timestamp = { value: dv.getUint32(0, false), echo: dv.getUint32(4, false) };
     at += len;
   }
-  return h;
 }
