@@ -38,6 +38,7 @@ export interface DecodeLogOptions {
  * bounds-checked: malformed input throws NetlinkDecodeError, and so does a
  * message without NFULA_PACKET_HDR (the kernel always sends it).
  */
+// eslint-disable-next-line max-lines-per-function -- one case per NFULA_* attribute: the switch reads as the logged packet's wire format, top to bottom
 export function decodeLogAttributes(
   ad: AttributeReader,
   group: number,

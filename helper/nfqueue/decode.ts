@@ -58,6 +58,7 @@ function ctFamily(family: number, hwProtocol: number): Family | undefined {
  * input throws NetlinkDecodeError; a message without NFQA_PACKET_HDR too,
  * since a packet without an id cannot be given a verdict.
  */
+// eslint-disable-next-line max-lines-per-function -- one case per NFQA_* attribute: the switch reads as the queued packet's wire format, top to bottom
 export function decodePacketAttributes(
   ad: AttributeReader,
   queue: number,

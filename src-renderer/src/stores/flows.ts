@@ -42,6 +42,7 @@ const WORKER_THRESHOLD = 20_000;
 /** Live re-sorting at most this often; raised when a recompute is slow. */
 const MIN_REFRESH_MS = 1000;
 
+// eslint-disable-next-line max-lines-per-function -- a Pinia setup store: the table's state, its paced recompute and its actions share one closure
 export const useFlowsStore = defineStore('flows', () => {
   const byId = markRaw(new Map<FlowId, Flow>());
   /** Bumped after every applied event: live cells depend on it. */

@@ -82,6 +82,7 @@ export function toDuration(choice: DurationChoice, request: ConnectionRequest): 
   return p ? { kind: 'process', pid: p.pid, startTime: p.startTime } : { kind: 'session' };
 }
 
+// eslint-disable-next-line max-lines-per-function -- a Pinia setup store: the prompts, their countdown and the answers share one closure
 export const usePromptsStore = defineStore('prompts', () => {
   const byId = shallowRef(new Map<string, Prompt>());
   const now = ref(Date.now());
