@@ -7,6 +7,8 @@
         "src/errno_error.cc",
         "src/netns.cc",
         "src/netlink_socket.cc",
+        "src/netlink_socket_reader.cc",
+        "src/netlink_socket_sender.cc",
         "src/peer_credentials.cc",
         "src/socket_link.cc"
       ],
