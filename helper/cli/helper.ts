@@ -1,11 +1,11 @@
 /** `portcullis helper`: the privileged daemon (docs/helper.md). */
-import { Daemon } from '../daemon/daemon.js';
-import { createLogger } from '../daemon/log.js';
+import { Daemon, type DaemonOptions } from '../daemon/daemon.js';
+import { createLogger, type Logger } from '../daemon/log.js';
 import { createReadStream } from 'node:fs';
-import { generateToken, resolveAccessGroup } from '../server/index.js';
+import { generateToken, resolveAccessGroup, type AccessGroup } from '../server/index.js';
 import type { CliCommand, CliIo } from './command.js';
 import { packageVersion } from './version.js';
-import { HELPER_DEFAULTS, parseHelperArgs } from './helper-args.js';
+import { HELPER_DEFAULTS, parseHelperArgs, type HelperArgs } from './helper-args.js';
 import { applyJitMode } from './jit.js';
 import {
   PARENT_POLL_MS,
@@ -105,6 +105,97 @@ export function readTokenLine(stream: NodeJS.ReadableStream): Promise<string> {
   });
 }
 
+/** The token: from --token-file, from stdin (which then stays the app's lifeline), or new. */
+async function readToken(
+  args: HelperArgs,
+  stdin: NodeJS.ReadableStream,
+  watchStdin: () => void,
+): Promise<string> {
+  if (args.tokenFile !== undefined) {
+    const stream = createReadStream(args.tokenFile);
+    try {
+      return await readTokenLine(stream);
+    } finally {
+      stream.destroy();
+    }
+  }
+  if (!args.tokenStdin) return generateToken();
+  const token = await readTokenLine(stdin);
+  watchStdin();
+  // An end that came with the token surfaces within a turn of the loop.
+  await new Promise((resolve) => setImmediate(resolve));
+  return token;
+}
+
+/** The command line as the daemon's options. */
+function daemonOptions(
+  args: HelperArgs,
+  given: {
+    token: string;
+    accessGroup: AccessGroup | undefined;
+    log: Logger;
+    run: HelperRunOptions;
+  },
+): DaemonOptions {
+  const { token, accessGroup, log, run } = given;
+  return {
+    ...(args.netns !== undefined ? { netns: args.netns } : {}),
+    queue: args.queue,
+    settings: {
+      defaultAction: args.defaultAction,
+      promptTimeoutSeconds: args.promptTimeoutSeconds,
+      noGuiPolicy: args.noGuiPolicy,
+      failOpen: !args.failClosed,
+      interceptOutbound: true,
+      interceptInbound: args.inbound,
+    },
+    explicit: new Set(args.explicit),
+    stateDir: args.stateDir,
+    socket: args.socket,
+    token,
+    allowUids: args.allowUids,
+    writeToken:
+      (!args.tokenStdin && args.tokenFile === undefined) ||
+      args.allowUids.length > 0 ||
+      accessGroup !== undefined,
+    ...(accessGroup !== undefined ? { accessGroup } : {}),
+    conntrackAccounting: !args.noConntrackAccounting,
+    log,
+    ...(run.version !== undefined ? { version: run.version } : {}),
+  };
+}
+
+/**
+ * --parent-pid: the app's end stops the helper. Null (logged) when the parent is gone
+ * already or cannot be read: the helper does not start.
+ */
+function watchParentPid(
+  pid: number,
+  givenStartTime: string | undefined,
+  log: Logger,
+  onGone: (reason: string) => void,
+): (() => void) | null {
+  let startTime: string | null;
+  let gone: string | null;
+  try {
+    startTime = givenStartTime ?? processStartTime(pid);
+    gone = startTime === null ? `the parent process ${pid} has ended` : parentGone(pid, startTime);
+  } catch (error) {
+    log.error('helper', `cannot start: --parent-pid ${pid}: ${(error as Error).message}`);
+    return null;
+  }
+  if (startTime === null || gone !== null) {
+    log.error('helper', `cannot start: ${gone ?? 'the parent process has ended'}`);
+    return null;
+  }
+  return watchParent({
+    pid,
+    startTime,
+    onGone,
+    onError: (e) => log.warn('helper', `--parent-pid ${pid}: ${e.message}`),
+  });
+}
+
 export async function runHelper(
   argv: string[],
   io: CliIo,
@@ -140,75 +231,20 @@ export async function runHelper(
   const stdin = run.stdin ?? process.stdin;
   try {
     if (args.parentPid !== undefined) {
-      const pid = args.parentPid;
-      let startTime: string | null;
-      let gone: string | null;
-      try {
-        startTime = args.parentStartTime ?? processStartTime(pid);
-        gone =
-          startTime === null ? `the parent process ${pid} has ended` : parentGone(pid, startTime);
-      } catch (error) {
-        log.error('helper', `cannot start: --parent-pid ${pid}: ${(error as Error).message}`);
-        return 1;
-      }
-      if (startTime === null || gone !== null) {
-        log.error('helper', `cannot start: ${gone ?? 'the parent process has ended'}`);
-        return 1;
-      }
-      lifelines.push(
-        watchParent({
-          pid,
-          startTime,
-          onGone: onAppGone,
-          onError: (e) => log.warn('helper', `--parent-pid ${pid}: ${e.message}`),
-        }),
-      );
+      const stop = watchParentPid(args.parentPid, args.parentStartTime, log, onAppGone);
+      if (stop === null) return 1;
+      lifelines.push(stop);
     }
     let helper: Daemon;
     try {
-      let token: string;
       const accessGroup =
         args.accessGroup !== undefined ? resolveAccessGroup(args.accessGroup) : undefined;
-      if (args.tokenFile !== undefined) {
-        const stream = createReadStream(args.tokenFile);
-        try {
-          token = await readTokenLine(stream);
-        } finally {
-          stream.destroy();
-        }
-      } else if (args.tokenStdin) {
-        token = await readTokenLine(stdin);
-        lifelines.push(watchStdinEnd(stdin, onAppGone));
-        // An end that came with the token surfaces within a turn of the loop.
-        await new Promise((resolve) => setImmediate(resolve));
-      } else token = generateToken();
+      const token = await readToken(args, stdin, () =>
+        lifelines.push(watchStdinEnd(stdin, onAppGone)),
+      );
       // Nobody is left to serve: install nothing.
       if (appGone !== undefined) throw new Error(appGone);
-      helper = await Daemon.start({
-        ...(args.netns !== undefined ? { netns: args.netns } : {}),
-        queue: args.queue,
-        settings: {
-          defaultAction: args.defaultAction,
-          promptTimeoutSeconds: args.promptTimeoutSeconds,
-          noGuiPolicy: args.noGuiPolicy,
-          failOpen: !args.failClosed,
-          interceptOutbound: true,
-          interceptInbound: args.inbound,
-        },
-        explicit: new Set(args.explicit),
-        stateDir: args.stateDir,
-        socket: args.socket,
-        token,
-        allowUids: args.allowUids,
-        writeToken:
-          (!args.tokenStdin && args.tokenFile === undefined) ||
-          args.allowUids.length > 0 ||
-          accessGroup !== undefined,
-        ...(accessGroup !== undefined ? { accessGroup } : {}),
-        conntrackAccounting: !args.noConntrackAccounting,
-        log,
-        ...(run.version !== undefined ? { version: run.version } : {}),
-      });
+      helper = await Daemon.start(daemonOptions(args, { token, accessGroup, log, run }));
     } catch (error) {
       log.error('helper', `cannot start: ${(error as Error).message}`);
       return 1;

@@ -1,7 +1,7 @@
 /**
  * The whole helper (`portcullis helper`): the firewall rules with DNS logging, the
  * NFLOG snooper, attribution, the rule store + prompt broker + decision engine, the
- * history, the flow table and stats (Helper), and the IPC server with its token.
+ * history, the flow table and stats (Interception), and the IPC server with its token.
  * docs/helper.md describes the flow, the files and the fail policy.
  */
 import { readFileSync } from 'node:fs';
@@ -21,7 +21,7 @@ import {
   ServerPublisher,
   SockDiagDestroyer,
 } from './adapters.js';
-import { Helper } from './helper.js';
+import { Interception } from './interception.js';
 import { LiveSettings } from './live-settings.js';
 import type { Logger } from './log.js';
 import type { HelperRun } from './options.js';
@@ -187,7 +187,7 @@ async function listen(
   },
 ): Promise<IpcServer> {
   const { log } = o;
-  const { helper, broker } = parts;
+  const { interception, broker } = parts;
   const { publisher } = events;
   const subscriptionsChanged = (): void => {
     const connected = (events.server()?.subscriberCount('prompts') ?? 0) > 0;
@@ -197,12 +197,12 @@ async function listen(
       });
     }
     broker.setGuiConnected(connected);
-    helper.flows.setWatched((events.server()?.subscriberCount('flows') ?? 0) > 0);
+    interception.flows.setWatched((events.server()?.subscriberCount('flows') ?? 0) > 0);
   };
   const service = createHelperService({
     ...parts,
     // The saved settings replace the recovered ones: the state says so.
-    onSettingsChanged: () => publisher.publish('state', helper.state()),
+    onSettingsChanged: () => publisher.publish('state', interception.state()),
   });
   const owner = o.allowUids[0];
   return IpcServer.listen({
@@ -214,7 +214,7 @@ async function listen(
     socketGroup: o.accessGroup?.gid ?? (owner !== undefined ? primaryGid(owner) : 0),
     build: o.version ?? 'unknown',
     log: (e) => log[e.level]('ipc', `${e.event}: ${e.message}`),
-    onClientsChanged: () => publisher.publish('state', helper.state()),
+    onClientsChanged: () => publisher.publish('state', interception.state()),
     onSubscriptionsChanged: subscriptionsChanged,
   });
 }
@@ -224,7 +224,7 @@ export class Daemon {
   private readonly cleanups: Cleanups;
 
   private constructor(
-    readonly helper: Helper,
+    readonly interception: Interception,
     readonly server: IpcServer,
     readonly rules: RuleStore,
     readonly broker: PromptBroker,
@@ -237,7 +237,7 @@ export class Daemon {
   }
 
   get failure(): Promise<never> {
-    return this.helper.failure;
+    return this.interception.failure;
   }
 
   /** The composition root: each part opened in order, undone in reverse if a later one fails. */
@@ -262,7 +262,7 @@ export class Daemon {
         publish: (entry) => ref.server?.publish('verdicts', entry),
       });
 
-      const helper = await Helper.start({
+      const interception = await Interception.start({
         ...(o.netns !== undefined ? { netns: o.netns } : {}),
         queue: o.queue,
         stateDir: o.stateDir,
@@ -285,11 +285,11 @@ export class Daemon {
           ...(settingsFile.recovered ? { settingsRecovered: settingsFile.recovered } : {}),
         }),
       });
-      cleanups.push({ name: 'interceptor', run: () => helper.stop() });
+      cleanups.push({ name: 'interceptor', run: () => interception.stop() });
 
       const server = await listen(
         o,
-        { helper, rules, broker, history, settingsFile },
+        { interception, rules, broker, history, settingsFile },
         {
           server: () => ref.server,
           publisher,
@@ -306,7 +306,7 @@ export class Daemon {
         allowUids: [0, ...o.allowUids].join(','),
         ...(o.accessGroup ? { group: `${o.accessGroup.name} (${o.accessGroup.gid})` } : {}),
       });
-      return new Daemon(helper, server, rules, broker, history, tokenPath, cleanups, log);
+      return new Daemon(interception, server, rules, broker, history, tokenPath, cleanups, log);
     } catch (error) {
       // Undone in reverse order.
       for (const c of cleanups.splice(0).reverse()) {

@@ -1,5 +1,5 @@
 /**
- * Policy only, no rules, no prompts: the decider of a Helper started without one (the
+ * Policy only, no rules, no prompts: the decider of an Interception started without one (the
  * in-process tests, bench/peer-interceptor.ts). Nobody can be asked, so the no-GUI
  * policy applies at once.
  */

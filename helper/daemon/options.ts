@@ -1,5 +1,5 @@
 /**
- * The options that the helper's layers share, declared once: `Daemon`, `Helper` and
+ * The options that the helper's layers share, declared once: `Daemon`, `Interception` and
  * `Interceptor` extend these instead of repeating them, and each is passed down as given.
  */
 import type { Logger } from './log.js';

@@ -12,12 +12,12 @@ import type { Params, Result } from '../protocol/messages.js';
 import { Settings, type Flow, type Rule, type RuleInput } from '../protocol/model.js';
 import type { HelperService } from '../server/service.js';
 import { DaemonError } from './errors.js';
-import type { Helper } from './helper.js';
+import type { Interception } from './interception.js';
 import { ImportStaging } from './import-staging.js';
 import type { SettingsFile } from './settings.js';
 
 export interface ServiceParts {
-  helper: Helper;
+  interception: Interception;
   rules: RuleStore;
   broker: PromptBroker;
   history: HistoryStore;
@@ -72,41 +72,41 @@ function toInput(rule: Rule): RuleInput {
 }
 
 export function createHelperService(parts: ServiceParts): HelperService {
-  const { helper, rules, broker, history, settingsFile } = parts;
+  const { interception, rules, broker, history, settingsFile } = parts;
   const staging = parts.importStaging ?? new ImportStaging();
   // Settings changes are serialized: each reinstall and save completes before the next.
   let settingsChain: Promise<unknown> = Promise.resolve();
 
   const setSettings = async (patch: Params<'settings.set'>): Promise<Result<'settings.set'>> => {
-    const next = v.safeParse(Settings, { ...helper.settings(), ...patch });
+    const next = v.safeParse(Settings, { ...interception.settings(), ...patch });
     if (!next.success) {
       throw new ServiceError('invalid-params', `settings: ${next.issues[0]?.message}`);
     }
-    await helper.applySettings(next.output);
-    await settingsFile.save(helper.settings());
+    await interception.applySettings(next.output);
+    await settingsFile.save(interception.settings());
     parts.onSettingsChanged?.();
-    return helper.settings();
+    return interception.settings();
   };
 
   return {
-    'state.get': () => Promise.resolve(helper.state()),
-    'settings.get': () => Promise.resolve(helper.settings()),
+    'state.get': () => Promise.resolve(interception.state()),
+    'settings.get': () => Promise.resolve(interception.settings()),
     'settings.set': (patch) => {
       const run = settingsChain.then(() => guarded(() => setSettings(patch)));
       settingsChain = run.catch(() => undefined);
       return run;
     },
-    'flows.kill': ({ id }) => guarded(() => helper.flows.kill(id)),
+    'flows.kill': ({ id }) => guarded(() => interception.flows.kill(id)),
     'flows.setMark': ({ id, mark, mask }) =>
       guarded(async () => {
-        await helper.flows.setMark(id, mark, mask ?? 0xffffffff);
+        await interception.flows.setMark(id, mark, mask ?? 0xffffffff);
         return null;
       }),
     'flows.setLabels': ({ id, add, remove }) =>
       guarded(async () => {
         // Only the bits named change: `add` set, `remove` cleared.
         const mask = [...new Set([...add, ...remove])];
-        await helper.flows.setLabels(
+        await interception.flows.setLabels(
           id,
           add.filter((b) => !remove.includes(b)),
           mask,
@@ -175,9 +175,10 @@ export function createHelperService(parts: ServiceParts): HelperService {
         await history.loaded();
         return { bucketMs: q.bucketMs, buckets: await history.seriesAll(q) };
       }),
-    'stats.get': () => guarded(async () => helper.stats.latest ?? (await helper.stats.collect())),
+    'stats.get': () =>
+      guarded(async () => interception.stats.latest ?? (await interception.stats.collect())),
     clientClosed: ({ clientId }) => staging.dropClient(clientId),
-    flowsSnapshot: (): Iterable<Flow> => helper.flows.snapshot(),
-    prepareFlows: () => helper.flows.follow(),
+    flowsSnapshot: (): Iterable<Flow> => interception.flows.snapshot(),
+    prepareFlows: () => interception.flows.follow(),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * The daemon in-process (Interceptor, FlowTable, Helper) against real traffic: a client
+ * The daemon in-process (Interceptor, FlowTable, Interception) against real traffic: a client
  * namespace (where the helper works) and a server namespace joined by a veth pair.
  * Everything runs inside namespaces this file creates and deletes.
  */
@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Helper, type HelperOptions } from '../../helper/daemon/helper.js';
+import { Interception, type InterceptionOptions } from '../../helper/daemon/interception.js';
 import { Interceptor } from '../../helper/daemon/interceptor.js';
 import { LiveSettings } from '../../helper/daemon/live-settings.js';
 import { silentLogger, createLogger } from '../../helper/daemon/log.js';
@@ -86,11 +86,11 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   });
 
-  /** A Helper in the client namespace (allow by default, stopped after the test). */
+  /** An Interception in the client namespace (allow by default, stopped after the test). */
   async function startHelper(
-    options: Omit<HelperOptions, 'netns' | 'queue' | 'stateDir' | 'settings'>,
-  ): Promise<Helper> {
-    const helper = await Helper.start({
+    options: Omit<InterceptionOptions, 'netns' | 'queue' | 'stateDir' | 'settings'>,
+  ): Promise<Interception> {
+    const helper = await Interception.start({
       netns: client.name,
       queue: QUEUE,
       stateDir,
@@ -316,7 +316,7 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
     expect(records[0]).toMatchObject({ action: 'allow', reason: 'error' });
   });
 
-  it('Helper: the flow table sees the flow with its tuple and process, kill ends it, stats count it', async () => {
+  it('Interception: the flow table sees the flow with its tuple and process, kill ends it, stats count it', async () => {
     const events: FlowDelta[] = [];
     const lines: string[] = [];
     const helper = await startHelper({

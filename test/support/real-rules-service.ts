@@ -30,7 +30,7 @@ export function realRulesService(
   // The rules methods use only `rules` and the staging.
   const unused = {} as never;
   const parts: ServiceParts = {
-    helper: unused,
+    interception: unused,
     broker: unused,
     history: unused,
     settingsFile: unused,

@@ -1,9 +1,9 @@
 /**
- * The core of `portcullis helper`: composes the interceptor (rules + verdict loop), the
- * flow table and the stats sampler, with the decision parts behind the ports of
- * ports.ts. Daemon (daemon.ts) gives it the rule engine, attribution, DNS names, the
- * history and the IPC server's publisher; without a decider it falls back to the
- * PolicyFallbackDecider (the no-GUI policy), as the in-process tests use it.
+ * The kernel side of the helper while it runs: conntrack accounting, the flow table,
+ * the verdict pipeline (Interceptor) and the stats sampler, with HelperState and the
+ * settings' application. Daemon (daemon.ts) gives it the decision parts behind the ports
+ * of ports.ts; without a decider it falls back to the PolicyFallbackDecider (the no-GUI
+ * policy), as the in-process tests use it.
  */
 import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
@@ -37,7 +37,7 @@ import type {
 } from './ports.js';
 import { StatsCollector } from './stats.js';
 
-export interface HelperOptions extends HelperRun {
+export interface InterceptionOptions extends HelperRun {
   /** The settings' one owner: read by the verdict loop and state(), changed by applySettings(). */
   settings: LiveSettings;
   /** The decision engine; the PolicyFallbackDecider when absent. */
@@ -85,7 +85,7 @@ class PromptCounter implements DecisionSink {
  * start times are attached to conntrack entries created from now on.
  */
 async function startFlows(
-  options: HelperOptions,
+  options: InterceptionOptions,
 ): Promise<{ flows: FlowTable; accounting: ConntrackAccounting; ownDiag: SockDiag | undefined }> {
   const { log, netns, publisher } = options;
   const ns = netns !== undefined ? { netns } : {};
@@ -121,7 +121,7 @@ async function startFlows(
 
 /** The stats sampler: the verdict loop's counters, the queue's and conntrack's. */
 function startStats(
-  options: HelperOptions,
+  options: InterceptionOptions,
   interceptor: Interceptor,
   prompts: PromptCounter,
   ct: Conntrack,
@@ -144,12 +144,12 @@ function startStats(
   return stats;
 }
 
-export class Helper {
+export class Interception {
   readonly startedAt = Date.now();
   private stopping: Promise<void> | undefined;
 
   private constructor(
-    readonly options: HelperOptions,
+    readonly options: InterceptionOptions,
     readonly interceptor: Interceptor,
     readonly flows: FlowTable,
     readonly stats: StatsCollector,
@@ -161,7 +161,7 @@ export class Helper {
     private readonly refresh: CounterRefresh | undefined,
   ) {}
 
-  static async start(options: HelperOptions): Promise<Helper> {
+  static async start(options: InterceptionOptions): Promise<Interception> {
     const { log, netns } = options;
     if (!isAbsolute(options.stateDir)) {
       throw new DaemonError('INVALID_OPTION', `state dir must be absolute: ${options.stateDir}`);
@@ -181,7 +181,7 @@ export class Helper {
     const prompts = new PromptCounter();
     let fail: (error: Error) => void = () => undefined;
     const failure = new Promise<never>((_, reject) => (fail = reject));
-    failure.catch(() => undefined); // observed by whoever awaits helper.failure
+    failure.catch(() => undefined); // observed by whoever awaits interception.failure
     const interceptor = new Interceptor({
       onFatal: (error) => fail(error),
       ...ns,
@@ -203,7 +203,7 @@ export class Helper {
       // Counters and start times reach the flow table only by dumps (counter-refresh.ts).
       const refresh = acct.active ? new CounterRefresh(flows, { log }) : undefined;
       refresh?.start();
-      const helper = new Helper(
+      const interception = new Interception(
         { ...options },
         interceptor,
         flows,
@@ -214,9 +214,9 @@ export class Helper {
         acct,
         refresh,
       );
-      log.info(COMPONENT, 'running', { pid: process.pid, ...helper.settingsFields() });
-      publisher?.publish('state', helper.state());
-      return helper;
+      log.info(COMPONENT, 'running', { pid: process.pid, ...interception.settingsFields() });
+      publisher?.publish('state', interception.state());
+      return interception;
     } catch (error) {
       statsConntrack?.close();
       flows.close();
