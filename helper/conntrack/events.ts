@@ -18,7 +18,7 @@ import {
 } from '../netlink/socket.js';
 import * as C from './constants.js';
 import { decodeFlow } from './decode.js';
-import { decodeExpectationEvent, type ExpectationEvent } from './expect.js';
+import { decodeExpectationEvent, type ExpectationEvent } from './expect-decode.js';
 import type { ConntrackEvent, ConntrackEventType, Family } from './types.js';
 import { emitError } from '../common/emit-error.js';
 

@@ -18,12 +18,6 @@ export {
   type MirrorChange,
   type ResyncResult,
 } from './mirror.js';
-export {
-  ConntrackExpectations,
-  decodeExpectation,
-  decodeExpectationEvent,
-  type Expectation,
-  type ExpectationSpec,
-  type ExpectationKey,
-} from './expect.js';
+export { ConntrackExpectations, type ExpectationSpec, type ExpectationKey } from './expect.js';
+export { decodeExpectation, decodeExpectationEvent, type Expectation } from './expect-decode.js';
 export { flowMatcher } from './filter.js';

@@ -4,13 +4,12 @@ import { Conntrack } from '../../helper/conntrack/client.js';
 import { ConntrackEvents } from '../../helper/conntrack/events.js';
 import * as C from '../../helper/conntrack/constants.js';
 import { writeTuple } from '../../helper/conntrack/encode.js';
+import { completeMask, ConntrackExpectations } from '../../helper/conntrack/expect.js';
 import {
-  completeMask,
-  ConntrackExpectations,
   expMsgType,
   type Expectation,
   type ExpectationEvent,
-} from '../../helper/conntrack/expect.js';
+} from '../../helper/conntrack/expect-decode.js';
 import type { Family, Tuple } from '../../helper/conntrack/types.js';
 import { AF_INET, NFNETLINK_V1, NLM_F_CREATE, NLM_F_EXCL } from '../../helper/netlink/constants.js';
 import { NetlinkError } from '../../helper/netlink/errors.js';

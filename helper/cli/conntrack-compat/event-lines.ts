@@ -6,7 +6,7 @@
  */
 import { decodeFlow } from '../../conntrack/decode.js';
 import { eventTypeOf } from '../../conntrack/events.js';
-import { decodeExpectationEvent } from '../../conntrack/expect.js';
+import { decodeExpectationEvent } from '../../conntrack/expect-decode.js';
 import { flowMatcher } from '../../conntrack/filter.js';
 import type { Flow } from '../../conntrack/types.js';
 import type { NetlinkMessage } from '../../netlink/message.js';

@@ -1,5 +1,5 @@
 /** `--json` lines of the conntrack-tools syntax: one JSON object a line, numbers that may exceed 2^53 as strings. */
-import type { Expectation } from '../../conntrack/expect.js';
+import type { Expectation } from '../../conntrack/expect-decode.js';
 import type { CpuStats } from '../../conntrack/stats.js';
 import type { Flow } from '../../conntrack/types.js';
 import { flowToJson } from '../conntrack-json.js';

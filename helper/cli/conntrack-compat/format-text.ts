@@ -6,7 +6,7 @@
  */
 import { IPPROTO, STATUS_BITS } from '../../conntrack/constants.js';
 import { labelBits } from '../../conntrack/decode.js';
-import type { Expectation } from '../../conntrack/expect.js';
+import type { Expectation } from '../../conntrack/expect-decode.js';
 import type { CpuStats } from '../../conntrack/stats.js';
 import type { Flow, Tuple } from '../../conntrack/types.js';
 import { L4_NAMES, PORT_PROTOS } from './protocol-names.js';

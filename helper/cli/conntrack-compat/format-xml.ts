@@ -3,7 +3,7 @@
  * its quirks, and the documents' first lines.
  */
 import { IPPROTO, STATUS_BITS, TCP_STATES } from '../../conntrack/constants.js';
-import type { Expectation } from '../../conntrack/expect.js';
+import type { Expectation } from '../../conntrack/expect-decode.js';
 import type { Flow, Tuple } from '../../conntrack/types.js';
 import { L4_NAMES, PORT_PROTOS } from './protocol-names.js';
 

@@ -30,6 +30,9 @@ import { ConntrackArgumentError, writeTuple } from '../../../helper/conntrack/en
 import {
   completeMask,
   ConntrackExpectations,
+  type ExpectationSpec,
+} from '../../../helper/conntrack/expect.js';
+import {
   decodeExpectation,
   decodeExpectationCpuStats,
   decodeExpectationEvent,
@@ -38,8 +41,7 @@ import {
   expectationFlagsOf,
   expMsgType,
   type Expectation,
-  type ExpectationSpec,
-} from '../../../helper/conntrack/expect.js';
+} from '../../../helper/conntrack/expect-decode.js';
 import type { Tuple } from '../../../helper/conntrack/types.js';
 
 function hex(s: string): Uint8Array {
