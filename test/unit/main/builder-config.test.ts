@@ -66,7 +66,8 @@ describe('electron-builder.yml', () => {
   it('ships the helper tree and the addon as extra resources where the launcher looks', () => {
     const to = Object.fromEntries(config.extraResources.map((r) => [r.to, r.from]));
     expect(to).toMatchObject({
-      'helper/dist/helper': 'dist/helper',
+      // A copy of dist/helper: what extraResources names stays out of app.asar.
+      'helper/dist/helper': 'dist/helper-tree',
       'helper/bin/portcullis.js': 'bin/portcullis.js',
       'helper/package.json': 'dist/helper-package.json',
       'helper/native/build/Release/portcullis_native.node':
