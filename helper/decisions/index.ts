@@ -6,5 +6,12 @@ export * from './liveness.js';
 export * from './ruleset.js';
 export * from './import.js';
 export * from './store.js';
+export {
+  MIGRATIONS,
+  RULES_VERSION,
+  RulesDocument,
+  migrate,
+  type Migration,
+} from './rules-document.js';
 export * from './prompts.js';
 export * from './engine.js';

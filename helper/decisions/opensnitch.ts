@@ -18,7 +18,7 @@ import * as v from 'valibot';
 import type { Duration, Protocol, Rule, RuleMatch } from '../protocol/model.js';
 import { ruleFromInput } from '../protocol/rules.js';
 import { compileMatch } from './matcher.js';
-import { RULES_VERSION, RulesDocument } from './store.js';
+import { RULES_VERSION, RulesDocument } from './rules-document.js';
 
 /** An OpenSnitch operator (daemon/rule/operator.go). */
 export interface OpenSnitchOperator {

@@ -12,7 +12,7 @@ import {
   type OpenSnitchOperator,
 } from '../../../helper/decisions/opensnitch.js';
 import { RuleSet } from '../../../helper/decisions/ruleset.js';
-import { RulesDocument } from '../../../helper/decisions/store.js';
+import { RulesDocument } from '../../../helper/decisions/rules-document.js';
 import type { ConnectionRequest } from '../../../helper/protocol/model.js';
 
 /** Six rules as peer-opensnitch/lib/gen-rules.py writes them (one per kind) + the allow rule. */
