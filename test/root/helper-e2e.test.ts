@@ -554,7 +554,17 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
     // A rule still decides while fail-closed.
     const p = run(8083);
     expect(await p.next('end', 30_000)).toMatchObject({ ok: true });
-    await c.call('settings.set', { failOpen: true, interceptInbound: false });
+    // The no-GUI policy set here is the one the next connection without a rule gets
+    // (nobody listens for prompts now).
+    await c.call('settings.set', { noGuiPolicy: 'deny' });
+    const denied = run(8082, { timeoutMs: 4000 });
+    expect((await denied.next('end', 30_000)).ok).toBe(false);
+    const { entries } = await c.call('history.query', { limit: 50, text: addr.b });
+    expect(entries.find((e) => e.request.dport === 8082)).toMatchObject({
+      action: 'deny',
+      reason: 'no-gui',
+    });
+    await c.call('settings.set', { failOpen: true, interceptInbound: false, noGuiPolicy: 'allow' });
     expect(bypass().every(Boolean)).toBe(true);
     expect(rules.inboundQueued()).toBe(false);
     await c.close();
