@@ -28,6 +28,7 @@ import type {
   DecisionRecord,
   DecisionSink,
   EventPublisher,
+  FlowDelta,
   SocketDestroyer,
 } from './ports.js';
 import { protocolName, requestTuple, tupleKey } from './request.js';
@@ -37,11 +38,6 @@ export interface FlowEnrichment {
   host: string | null;
   process: ProcessInfo | null;
 }
-
-export type FlowDelta =
-  | { kind: 'snapshot'; flows: Flow[] }
-  | { kind: 'added' | 'updated'; flow: Flow }
-  | { kind: 'removed'; id: number };
 
 const COMPONENT = 'flows';
 const MAX_STATUS = 32;

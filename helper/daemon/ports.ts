@@ -7,14 +7,20 @@
 import type { Decision } from '../decisions/prompts.js';
 import type {
   ConnectionRequest,
+  Flow,
   HelperState,
   HistoryEntry,
   ProcessInfo,
   Stats,
 } from '../protocol/model.js';
-import type { FlowDelta } from './flows.js';
 
 export type { Decision };
+
+/** A change of the flow table, as the `flows` topic carries it. */
+export type FlowDelta =
+  | { kind: 'snapshot'; flows: Flow[] }
+  | { kind: 'added' | 'updated'; flow: Flow }
+  | { kind: 'removed'; id: number };
 
 /** The 5-tuple of a connection's first packet, as seen in its original direction. */
 export interface ConnectionTuple {

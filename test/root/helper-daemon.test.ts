@@ -12,7 +12,7 @@ import { Interception, type InterceptionOptions } from '../../helper/daemon/inte
 import { Interceptor } from '../../helper/daemon/interceptor.js';
 import { LiveSettings } from '../../helper/daemon/live-settings.js';
 import { silentLogger, createLogger } from '../../helper/daemon/log.js';
-import type { FlowDelta } from '../../helper/daemon/flows.js';
+import type { FlowDelta } from '../../helper/daemon/ports.js';
 import type { Flow } from '../../helper/protocol/model.js';
 import type { Decider, DecisionRecord } from '../../helper/daemon/ports.js';
 import { InterceptionRules } from '../support/interception.js';

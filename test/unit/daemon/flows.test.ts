@@ -5,7 +5,8 @@ import type {
   MirrorChange,
 } from '../../../helper/conntrack/index.js';
 import { NetlinkError } from '../../../helper/netlink/errors.js';
-import { FlowTable, toModelFlow, type FlowDelta } from '../../../helper/daemon/flows.js';
+import { FlowTable, toModelFlow } from '../../../helper/daemon/flows.js';
+import type { FlowDelta } from '../../../helper/daemon/ports.js';
 import { silentLogger } from '../../../helper/daemon/log.js';
 import { requestTuple, tupleKey } from '../../../helper/daemon/request.js';
 import type { DecisionRecord } from '../../../helper/daemon/ports.js';
