@@ -71,6 +71,7 @@ function toInput(rule: Rule): RuleInput {
   };
 }
 
+// eslint-disable-next-line max-lines-per-function -- one handler per wire method of the helper's protocol: its whole IPC surface in one table
 export function createHelperService(parts: ServiceParts): HelperService {
   const { interception, rules, broker, history, settingsFile } = parts;
   const staging = parts.importStaging ?? new ImportStaging();
