@@ -54,29 +54,41 @@ s.on('error', (e) => done({ uid: process.getuid(), error: e.code }));
 s.on('close', () => done({ uid: process.getuid(), frames: out }));
 `;
 
-/** A real client in its own process, as the GUI is: connects `times` times
- * in a row, each time Hello and close; prints the failures as JSON. */
+/** A real client in its own process, as the GUI is: connects `times` times in a row,
+ * each time Hello and close. A connection closed before its Hello was answered is
+ * tried again at once, up to twice, as the app's launcher retries; prints the
+ * connections that never got in and the retries it took, as JSON. */
 const REPEAT_CLIENT = String.raw`
 const net = require('net');
 const [path, token, times] = process.argv.slice(1);
 const frame = (o) => { const j = Buffer.from(JSON.stringify(o)); const h = Buffer.alloc(4); h.writeUInt32BE(j.length); return Buffer.concat([h, j]); };
 const failures = [];
+const retried = [];
 let i = 0;
+let attempt = 0;
 const one = () => {
-  if (i++ >= Number(times)) { process.stdout.write(JSON.stringify(failures)); process.exit(0); }
+  if (attempt === 0 && i++ >= Number(times)) { process.stdout.write(JSON.stringify({ failures, retried })); process.exit(0); }
   let buf = Buffer.alloc(0);
   let done = false;
   const s = net.connect(path);
-  const finish = (failure) => { if (done) return; done = true; if (failure) failures.push(i + ': ' + failure); s.destroy(); setImmediate(one); };
+  const finish = (failure, transient) => {
+    if (done) return;
+    done = true;
+    s.destroy();
+    if (failure && transient && attempt < 2) { retried.push(i + ': ' + failure); attempt++; setImmediate(one); return; }
+    if (failure) failures.push(i + ': ' + failure);
+    attempt = 0;
+    setImmediate(one);
+  };
   s.on('connect', () => s.write(frame({ type: 'hello', protocol: { major: 1, minor: 0 }, build: 'real-client', token })));
   s.on('data', (d) => {
     buf = Buffer.concat([buf, d]);
     if (buf.length < 4 || buf.length < 4 + buf.readUInt32BE(0)) return;
     const f = JSON.parse(buf.subarray(4, 4 + buf.readUInt32BE(0)).toString('utf8'));
-    finish(f.type === 'hello' ? null : f.error.code + ': ' + f.error.message);
+    finish(f.type === 'hello' ? null : f.error.code + ': ' + f.error.message, f.type !== 'hello' && f.error.code === 'handshake-timeout');
   });
-  s.on('error', (e) => finish(e.code));
-  s.on('close', () => finish('closed'));
+  s.on('error', (e) => finish(e.code, true));
+  s.on('close', () => finish('closed', true));
 };
 one();
 `;
@@ -294,7 +306,12 @@ describe.skipIf(skip !== undefined)('IPC server access control (root)', () => {
       );
       const opened = await flooder.stop();
       flooder = undefined;
-      expect(JSON.parse(out)).toEqual([]);
+      const { failures, retried } = JSON.parse(out) as { failures: string[]; retried: string[] };
+      // A Hello not read before 16 newer handshakes of its uid counted may be dropped
+      // (docs/protocol.md): the client gets in on its next try, never locked out.
+      if (retried.length > 0) console.log(`real client: ${retried.length} of 60 retried`);
+      expect(failures).toEqual([]);
+      expect(retried.length).toBeLessThan(10);
       expect(opened).toBeGreaterThan(64);
     });
   });
