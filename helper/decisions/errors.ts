@@ -1,3 +1,5 @@
+import { CodedError } from '../common/coded-error.js';
+
 export type DecisionsErrorCode =
   /** A rule's match is malformed (bad CIDR, bad host pattern). */
   | 'INVALID_RULE'
@@ -21,21 +23,17 @@ export type DecisionsErrorCode =
   | 'READ_ONLY';
 
 /** Every error of the decisions library (rules, store, prompts): `code` says which. */
-export class DecisionsError extends Error {
-  override readonly name = 'DecisionsError';
-  constructor(
-    readonly code: DecisionsErrorCode,
-    message: string,
-    readonly details: {
-      /** The file concerned, when there is one. */
-      path?: string;
-      /** Where a corrupt file was moved. */
-      movedTo?: string;
-      /** The version found in a file. */
-      version?: unknown;
-      cause?: unknown;
-    } = {},
-  ) {
-    super(message, details.cause !== undefined ? { cause: details.cause } : undefined);
+export class DecisionsError extends CodedError<
+  DecisionsErrorCode,
+  {
+    /** The file concerned, when there is one. */
+    path?: string;
+    /** Where a corrupt file was moved. */
+    movedTo?: string;
+    /** The version found in a file. */
+    version?: unknown;
+    cause?: unknown;
   }
+> {
+  override readonly name = 'DecisionsError';
 }

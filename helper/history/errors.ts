@@ -1,3 +1,5 @@
+import { CodedError } from '../common/coded-error.js';
+
 export type HistoryErrorCode =
   /** Reading, writing or deleting a segment failed. */
   | 'IO'
@@ -7,13 +9,6 @@ export type HistoryErrorCode =
   | 'CLOSED';
 
 /** Every error of the history store: `code` says which. */
-export class HistoryError extends Error {
+export class HistoryError extends CodedError<HistoryErrorCode, { cause?: unknown }> {
   override readonly name = 'HistoryError';
-  constructor(
-    readonly code: HistoryErrorCode,
-    message: string,
-    readonly details: { cause?: unknown } = {},
-  ) {
-    super(message, details.cause !== undefined ? { cause: details.cause } : undefined);
-  }
 }

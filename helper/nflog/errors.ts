@@ -1,4 +1,5 @@
 import type { ExtendedAck } from '../netlink/errors.js';
+import { CodedError } from '../common/coded-error.js';
 
 export type NfLogErrorCode =
   /** Binding or configuring the group failed (the kernel's errno is in details). */
@@ -15,19 +16,15 @@ export type NfLogErrorCode =
   | 'CLOSED';
 
 /** Every error of the NFLOG library: `code` says which. */
-export class NfLogError extends Error {
-  override readonly name = 'NfLogError';
-  constructor(
-    readonly code: NfLogErrorCode,
-    message: string,
-    readonly details: {
-      group?: number;
-      errno?: number;
-      errnoName?: string;
-      extack?: ExtendedAck;
-      cause?: unknown;
-    } = {},
-  ) {
-    super(message, details.cause !== undefined ? { cause: details.cause } : undefined);
+export class NfLogError extends CodedError<
+  NfLogErrorCode,
+  {
+    group?: number;
+    errno?: number;
+    errnoName?: string;
+    extack?: ExtendedAck;
+    cause?: unknown;
   }
+> {
+  override readonly name = 'NfLogError';
 }

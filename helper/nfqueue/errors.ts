@@ -1,4 +1,5 @@
 import type { ExtendedAck } from '../netlink/errors.js';
+import { CodedError } from '../common/coded-error.js';
 
 export type NfQueueErrorCode =
   /** A verdict for an id that is not waiting (never seen, or already decided). */
@@ -27,20 +28,16 @@ export type NfQueueErrorCode =
   | 'LISTENER';
 
 /** Every error of the NFQUEUE library: `code` says which. */
-export class NfQueueError extends Error {
-  override readonly name = 'NfQueueError';
-  constructor(
-    readonly code: NfQueueErrorCode,
-    message: string,
-    readonly details: {
-      queue?: number;
-      ids?: number[];
-      errno?: number;
-      errnoName?: string;
-      extack?: ExtendedAck;
-      cause?: unknown;
-    } = {},
-  ) {
-    super(message, details.cause !== undefined ? { cause: details.cause } : undefined);
+export class NfQueueError extends CodedError<
+  NfQueueErrorCode,
+  {
+    queue?: number;
+    ids?: number[];
+    errno?: number;
+    errnoName?: string;
+    extack?: ExtendedAck;
+    cause?: unknown;
   }
+> {
+  override readonly name = 'NfQueueError';
 }
