@@ -1,12 +1,12 @@
 /**
- * The whole helper (`portcullis helper`): the firewall rules with DNS logging, the
- * NFLOG snooper, attribution, the rule store + prompt broker + decision engine, the
- * history, the flow table and stats (Interception), and the IPC server with its token.
- * docs/helper.md describes the flow, the files and the fail policy.
+ * The whole helper (`portcullis helper`), wired in one place: the rule store + prompt
+ * broker + decision engine, the history, the DNS snooper and attribution, the kernel
+ * side (flow table, the verdict pipeline of interceptor.ts, stats), and the IPC server
+ * with its token. docs/helper.md describes the flow, the files and the fail policy.
  */
 import { readFileSync } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { Attributor } from '../attribution/index.js';
 import { DecisionEngine, PromptBroker, RuleStore } from '../decisions/index.js';
 import { DnsSnooper } from '../dns/index.js';
@@ -21,7 +21,18 @@ import {
   ServerPublisher,
   SockDiagDestroyer,
 } from './adapters.js';
-import { Interception } from './interception.js';
+import { Conntrack } from '../conntrack/index.js';
+import { CounterRefresh } from './counter-refresh.js';
+import { DaemonError } from './errors.js';
+import { PolicyFallbackDecider } from './fallback-decider.js';
+import {
+  Interception,
+  PromptCounter,
+  startFlows,
+  startStats,
+  type InterceptionOptions,
+} from './interception.js';
+import { Interceptor } from './interceptor.js';
 import { LiveSettings } from './live-settings.js';
 import type { Logger } from './log.js';
 import type { HelperRun } from './options.js';
@@ -158,6 +169,76 @@ async function openNaming(o: DaemonOptions, cleanups: Cleanups) {
   return { snooper, attributor, dnsLog: { group } };
 }
 
+/**
+ * The kernel side: accounting and the flow table, then the verdict pipeline over the
+ * decision parts (interceptor.ts: packet -> request -> owner and name -> decision ->
+ * verdict -> record), then the stats. Without a decider the no-GUI policy decides
+ * (PolicyFallbackDecider): nobody can be asked. Undone if a step fails.
+ */
+export async function startKernelSide(options: InterceptionOptions): Promise<Interception> {
+  const { log, netns } = options;
+  if (!isAbsolute(options.stateDir)) {
+    throw new DaemonError('INVALID_OPTION', `state dir must be absolute: ${options.stateDir}`);
+  }
+  const { noGuiPolicy, promptTimeoutSeconds: p } = options.settings.current;
+  if (!Number.isInteger(p) || p < 1 || p > 600) {
+    throw new DaemonError('INVALID_OPTION', `prompt timeout must be 1..600 s, got ${p}`);
+  }
+  await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+  const ns = netns !== undefined ? { netns } : {};
+  if (!options.decider) {
+    log.info(COMPONENT, 'decisions: policy-only fallback (no decider given)', { noGuiPolicy });
+  }
+  const { flows, accounting, ownDiag } = await startFlows(options);
+  const prompts = new PromptCounter();
+  let fail: (error: Error) => void = () => undefined;
+  const failure = new Promise<never>((_, reject) => (fail = reject));
+  failure.catch(() => undefined); // observed by whoever awaits interception.failure
+  const interceptor = new Interceptor({
+    ...ns,
+    queue: options.queue,
+    log,
+    policy: options.settings.policy,
+    decider: options.decider ?? new PolicyFallbackDecider(noGuiPolicy),
+    ...(options.attributor ? { attributor: options.attributor } : {}),
+    ...(options.hostNames ? { hostNames: options.hostNames } : {}),
+    sinks: [flows, prompts, ...(options.history ? [options.history] : [])],
+    ...(options.dnsLog ? { dnsLog: options.dnsLog } : {}),
+    onFatal: (error) => fail(error),
+  });
+  let statsConntrack: Conntrack | undefined;
+  try {
+    await interceptor.start();
+    statsConntrack = Conntrack.open(ns);
+    const stats = startStats(options, interceptor, prompts, statsConntrack);
+    // Counters and start times reach the flow table only by dumps (counter-refresh.ts).
+    const refresh = accounting.active ? new CounterRefresh(flows, { log }) : undefined;
+    refresh?.start();
+    const interception = new Interception(options, {
+      interceptor,
+      flows,
+      stats,
+      statsConntrack,
+      failure,
+      ownDiag,
+      accounting,
+      refresh,
+    });
+    log.info(COMPONENT, 'running', { pid: process.pid, ...interception.settingsFields() });
+    options.publisher?.publish('state', interception.state());
+    return interception;
+  } catch (error) {
+    statsConntrack?.close();
+    flows.close();
+    ownDiag?.close();
+    await interceptor.stop().catch((e: unknown) => {
+      log.error(COMPONENT, `cleanup after a failed start: ${(e as Error).message}`);
+    });
+    await accounting.restore();
+    throw error;
+  }
+}
+
 /** Writes the token file next to the socket; its path, removed at stop. */
 function writeToken(o: DaemonOptions, cleanups: Cleanups): string {
   const tokenPath = join(dirname(o.socket), 'token');
@@ -262,7 +343,7 @@ export class Daemon {
         publish: (entry) => ref.server?.publish('verdicts', entry),
       });
 
-      const interception = await Interception.start({
+      const interception = await startKernelSide({
         ...(o.netns !== undefined ? { netns: o.netns } : {}),
         queue: o.queue,
         stateDir: o.stateDir,

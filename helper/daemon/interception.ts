@@ -1,13 +1,11 @@
 /**
  * The kernel side of the helper while it runs: conntrack accounting, the flow table,
  * the verdict pipeline (Interceptor) and the stats sampler, with HelperState and the
- * settings' application. Daemon (daemon.ts) gives it the decision parts behind the ports
- * of ports.ts; without a decider it falls back to the PolicyFallbackDecider (the no-GUI
- * policy), as the in-process tests use it.
+ * settings' application. `startKernelSide` in daemon.ts assembles it from these parts;
+ * this module holds the parts' starting steps and the running whole.
  */
-import { mkdir } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
-import { Conntrack } from '../conntrack/index.js';
+import { join } from 'node:path';
+import type { Conntrack } from '../conntrack/index.js';
 import { SockDiag } from '../attribution/index.js';
 import type { BackendKind, DnsLogConfig } from '../firewall/index.js';
 import type { Flow, HelperState, Settings } from '../protocol/model.js';
@@ -19,11 +17,10 @@ import {
   sysctlAccessFor,
   type SysctlAccess,
 } from './conntrack-accounting.js';
-import { CounterRefresh } from './counter-refresh.js';
+import type { CounterRefresh } from './counter-refresh.js';
 import { DaemonError } from './errors.js';
-import { PolicyFallbackDecider } from './fallback-decider.js';
 import { FlowTable } from './flows.js';
-import { Interceptor } from './interceptor.js';
+import type { Interceptor } from './interceptor.js';
 import type { LiveSettings } from './live-settings.js';
 import type { HelperRun } from './options.js';
 import type {
@@ -73,7 +70,7 @@ function backendName(b: BackendKind | undefined): string {
 }
 
 /** Counts prompted decisions for Stats (the interceptor counts allow/deny). */
-class PromptCounter implements DecisionSink {
+export class PromptCounter implements DecisionSink {
   prompted = 0;
   record(entry: DecisionRecord): void {
     if (entry.reason === 'prompt') this.prompted++;
@@ -84,7 +81,7 @@ class PromptCounter implements DecisionSink {
  * Conntrack accounting, then the flow table: accounting first, so that counters and
  * start times are attached to conntrack entries created from now on.
  */
-async function startFlows(
+export async function startFlows(
   options: InterceptionOptions,
 ): Promise<{ flows: FlowTable; accounting: ConntrackAccounting; ownDiag: SockDiag | undefined }> {
   const { log, netns, publisher } = options;
@@ -120,7 +117,7 @@ async function startFlows(
 }
 
 /** The stats sampler: the verdict loop's counters, the queue's and conntrack's. */
-function startStats(
+export function startStats(
   options: InterceptionOptions,
   interceptor: Interceptor,
   prompts: PromptCounter,
@@ -144,89 +141,39 @@ function startStats(
   return stats;
 }
 
+/** The running parts, as startKernelSide (daemon.ts) started them. */
+export interface InterceptionParts {
+  interceptor: Interceptor;
+  flows: FlowTable;
+  stats: StatsCollector;
+  /** The stats sampler's conntrack socket. */
+  statsConntrack: Conntrack;
+  /** Rejects when the verdict loop cannot go on (the queue socket failed): stop and exit non-zero. */
+  failure: Promise<never>;
+  /** The flow table's own sock_diag socket, when no socket destroyer was given. */
+  ownDiag: SockDiag | undefined;
+  accounting: ConntrackAccounting;
+  refresh: CounterRefresh | undefined;
+}
+
 export class Interception {
   readonly startedAt = Date.now();
+  readonly interceptor: Interceptor;
+  readonly flows: FlowTable;
+  readonly stats: StatsCollector;
+  readonly failure: Promise<never>;
+  readonly accounting: ConntrackAccounting;
   private stopping: Promise<void> | undefined;
 
-  private constructor(
+  constructor(
     readonly options: InterceptionOptions,
-    readonly interceptor: Interceptor,
-    readonly flows: FlowTable,
-    readonly stats: StatsCollector,
-    private readonly statsConntrack: Conntrack,
-    /** Rejects when the verdict loop cannot go on (the queue socket failed): stop and exit non-zero. */
-    readonly failure: Promise<never>,
-    private readonly ownDiag: SockDiag | undefined,
-    readonly accounting: ConntrackAccounting,
-    private readonly refresh: CounterRefresh | undefined,
-  ) {}
-
-  static async start(options: InterceptionOptions): Promise<Interception> {
-    const { log, netns } = options;
-    if (!isAbsolute(options.stateDir)) {
-      throw new DaemonError('INVALID_OPTION', `state dir must be absolute: ${options.stateDir}`);
-    }
-    const { noGuiPolicy, promptTimeoutSeconds: p } = options.settings.current;
-    if (!Number.isInteger(p) || p < 1 || p > 600) {
-      throw new DaemonError('INVALID_OPTION', `prompt timeout must be 1..600 s, got ${p}`);
-    }
-    await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
-    const ns = netns !== undefined ? { netns } : {};
-    const decider = options.decider ?? new PolicyFallbackDecider(noGuiPolicy);
-    if (!options.decider) {
-      log.info(COMPONENT, 'decisions: policy-only fallback (no decider given)', { noGuiPolicy });
-    }
-    const publisher = options.publisher;
-    const { flows, accounting: acct, ownDiag } = await startFlows(options);
-    const prompts = new PromptCounter();
-    let fail: (error: Error) => void = () => undefined;
-    const failure = new Promise<never>((_, reject) => (fail = reject));
-    failure.catch(() => undefined); // observed by whoever awaits interception.failure
-    const interceptor = new Interceptor({
-      onFatal: (error) => fail(error),
-      ...ns,
-      queue: options.queue,
-      policy: options.settings.policy,
-      decider,
-      log,
-      sinks: [flows, prompts, ...(options.history ? [options.history] : [])],
-      ...(options.attributor ? { attributor: options.attributor } : {}),
-      ...(options.hostNames ? { hostNames: options.hostNames } : {}),
-      ...(options.dnsLog ? { dnsLog: options.dnsLog } : {}),
-    });
-    let statsConntrack: Conntrack | undefined;
-    try {
-      await interceptor.start();
-      statsConntrack = Conntrack.open(ns);
-      const ct = statsConntrack;
-      const stats = startStats(options, interceptor, prompts, ct);
-      // Counters and start times reach the flow table only by dumps (counter-refresh.ts).
-      const refresh = acct.active ? new CounterRefresh(flows, { log }) : undefined;
-      refresh?.start();
-      const interception = new Interception(
-        { ...options },
-        interceptor,
-        flows,
-        stats,
-        ct,
-        failure,
-        ownDiag,
-        acct,
-        refresh,
-      );
-      log.info(COMPONENT, 'running', { pid: process.pid, ...interception.settingsFields() });
-      publisher?.publish('state', interception.state());
-      return interception;
-    } catch (error) {
-      statsConntrack?.close();
-      flows.close();
-      ownDiag?.close();
-      await interceptor.stop().catch((e: unknown) => {
-        log.error(COMPONENT, `cleanup after a failed start: ${(e as Error).message}`);
-      });
-      await acct.restore();
-      throw error;
-    }
+    private readonly parts: InterceptionParts,
+  ) {
+    this.interceptor = parts.interceptor;
+    this.flows = parts.flows;
+    this.stats = parts.stats;
+    this.failure = parts.failure;
+    this.accounting = parts.accounting;
   }
 
   settings(): Settings {
@@ -276,7 +223,7 @@ export class Interception {
     this.options.publisher?.publish('state', this.state());
   }
 
-  private settingsFields(): Record<string, string | number | boolean> {
+  settingsFields(): Record<string, string | number | boolean> {
     const s = this.settings();
     return {
       backend: this.interceptor.backend ?? 'none',
@@ -294,13 +241,13 @@ export class Interception {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.stats.stop();
-      this.refresh?.stop();
+      this.parts.refresh?.stop();
       try {
         await this.interceptor.stop();
       } finally {
         this.flows.close();
-        this.statsConntrack.close();
-        this.ownDiag?.close();
+        this.parts.statsConntrack.close();
+        this.parts.ownDiag?.close();
         // Last: the sysctls go back to what they were only once nothing needs them.
         await this.accounting.restore();
         this.options.log.info(COMPONENT, 'stopped');

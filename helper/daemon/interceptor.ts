@@ -385,11 +385,10 @@ export class Interceptor {
         this.decisionDeadlines,
         decider.decide(request, { deadline }),
         deadline,
-        () => ({
-          action: defaultAction,
-          reason: 'deadline' as const,
-          ruleId: null,
-        }),
+        () => {
+          decider.abandon?.(request);
+          return { action: defaultAction, reason: 'deadline' as const, ruleId: null };
+        },
       );
     } catch (error) {
       log.error(COMPONENT, `decider failed: ${(error as Error).message}; default verdict`);

@@ -57,6 +57,8 @@ export interface Decider {
    * and gives the default action; the decider should answer before it.
    */
   decide(request: ConnectionRequest, options: { deadline: number }): Promise<Decision>;
+  /** The daemon gave `request` the default action at its deadline: stop working on it. */
+  abandon?(request: ConnectionRequest): void;
 }
 
 /** One decision as the history keeps it before the flow ends (no byte counts yet). */

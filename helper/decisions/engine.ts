@@ -1,7 +1,8 @@
 /**
- * The decision for one new connection: the rules first, then a prompt; and
- * whatever happens, an answer before the packet's deadline (the kernel holds
- * the packet until we give a verdict, so a late answer is a stalled network).
+ * The decision for one new connection: the rules first, then a prompt. The
+ * caller owns the packet's deadline (the kernel holds the packet until it gets a
+ * verdict, and only the caller gives verdicts): when it stops waiting it calls
+ * abandon(), and the request leaves its prompt. docs/helper.md, "The deadline path".
  */
 import * as v from 'valibot';
 import { Settings, type ConnectionRequest, type Rule } from '../protocol/model.js';
@@ -18,12 +19,10 @@ export interface DecisionEngineOptions {
   rules: RuleMatcher;
   broker: PromptBroker;
   clock?: Clock;
-  /** Answer this long before the deadline, to leave time for the verdict itself. Default 0. */
-  deadlineMarginMs?: number;
 }
 
 export interface DecideOptions {
-  /** Epoch ms by which a decision must be given. */
+  /** Epoch ms after which the caller no longer waits (a deadline already past decides at once). */
   deadline: number;
 }
 
@@ -31,7 +30,7 @@ export interface EngineCounters {
   decided: number;
   byRule: number;
   prompted: number;
-  /** Decisions given because the deadline came first (should stay 0). */
+  /** Requests past their deadline: at decide(), or abandoned under a prompt (should stay 0). */
   deadline: number;
   /** Rule matching threw: the default action was given. */
   errors: number;
@@ -45,7 +44,11 @@ export class DecisionEngine {
   readonly #rules: RuleMatcher;
   readonly #broker: PromptBroker;
   readonly #clock: Clock;
-  readonly #margin: number;
+  /** Requests waiting under a prompt, until answered or abandoned. */
+  readonly #waiting = new Map<
+    ConnectionRequest,
+    { cancel: () => void; resolve: (d: Decision) => void }
+  >();
   readonly #errorListeners = new Set<(e: DecisionsError, request: ConnectionRequest) => void>();
   readonly counters: EngineCounters = {
     decided: 0,
@@ -59,7 +62,6 @@ export class DecisionEngine {
     this.#rules = options.rules;
     this.#broker = options.broker;
     this.#clock = options.clock ?? systemClock;
-    this.#margin = options.deadlineMarginMs ?? 0;
   }
 
   get settings(): Readonly<DecisionSettings> {
@@ -84,15 +86,9 @@ export class DecisionEngine {
   decide(request: ConnectionRequest, options: DecideOptions): Promise<Decision> {
     this.counters.decided++;
     const now = this.#clock.now();
-    const fallback = (reason: Decision['reason']): Decision => ({
-      action: this.#broker.settings.defaultAction,
-      reason,
-      ruleId: null,
-    });
-    const budget = options.deadline - this.#margin - now;
-    if (budget <= 0) {
+    if (options.deadline <= now) {
       this.counters.deadline++;
-      return Promise.resolve(fallback('deadline'));
+      return Promise.resolve(this.#fallback('deadline'));
     }
     let rule: Rule | undefined;
     try {
@@ -104,7 +100,7 @@ export class DecisionEngine {
           ? e
           : new DecisionsError('INVALID_RULE', `matching rules: ${String(e)}`, { cause: e });
       for (const l of this.#errorListeners) l(err, request);
-      return Promise.resolve(fallback('error'));
+      return Promise.resolve(this.#fallback('error'));
     }
     if (rule) {
       this.counters.byRule++;
@@ -113,20 +109,27 @@ export class DecisionEngine {
     this.counters.prompted++;
     const held = this.#broker.ask(request);
     return new Promise<Decision>((resolve) => {
-      let done = false;
-      const timer = this.#clock.setTimeout(() => {
-        if (done) return;
-        done = true;
-        held.cancel();
-        this.counters.deadline++;
-        resolve(fallback('deadline'));
-      }, budget);
+      this.#waiting.set(request, { cancel: () => held.cancel(), resolve });
       void held.decision.then((d) => {
-        if (done) return;
-        done = true;
-        this.#clock.clearTimeout(timer);
-        resolve(d);
+        if (this.#waiting.delete(request)) resolve(d);
       });
     });
+  }
+
+  /**
+   * The caller stopped waiting for `request` (its deadline passed): it leaves its
+   * prompt, and decide() resolves with the default action, reason `deadline`.
+   */
+  abandon(request: ConnectionRequest): void {
+    const waiting = this.#waiting.get(request);
+    if (!waiting) return;
+    this.#waiting.delete(request);
+    waiting.cancel();
+    this.counters.deadline++;
+    waiting.resolve(this.#fallback('deadline'));
+  }
+
+  #fallback(reason: Decision['reason']): Decision {
+    return { action: this.#broker.settings.defaultAction, reason, ruleId: null };
   }
 }

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Interception, type InterceptionOptions } from '../../helper/daemon/interception.js';
+import { startKernelSide } from '../../helper/daemon/daemon.js';
+import type { Interception, InterceptionOptions } from '../../helper/daemon/interception.js';
 import { Interceptor } from '../../helper/daemon/interceptor.js';
 import { LiveSettings } from '../../helper/daemon/live-settings.js';
 import { silentLogger, createLogger } from '../../helper/daemon/log.js';
@@ -90,7 +91,7 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
   async function startHelper(
     options: Omit<InterceptionOptions, 'netns' | 'queue' | 'stateDir' | 'settings'>,
   ): Promise<Interception> {
-    const helper = await Interception.start({
+    const helper = await startKernelSide({
       netns: client.name,
       queue: QUEUE,
       stateDir,
@@ -199,13 +200,15 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
     expect(i.counters.allowed).toBe(0);
   });
 
-  it('a decider that never answers: the default verdict at the deadline; others pass meanwhile', async () => {
+  it('a decider that never answers: the default verdict at the deadline, the decider told to let go; others pass meanwhile', async () => {
     const records: DecisionRecord[] = [];
+    const abandoned: number[] = [];
     const slow: Decider = {
       decide: (request) =>
         request.dport === SLOW_PORT
           ? new Promise(() => undefined) // holds this flow forever, like an unanswered prompt
           : Promise.resolve({ action: 'allow', reason: 'rule', ruleId: null }),
+      abandon: (request) => abandoned.push(request.dport ?? -1),
     };
     const i = interceptor(slow, records, 1500);
     await i.start();
@@ -220,6 +223,7 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
     expect(r.ms).toBeGreaterThanOrEqual(1400);
     const slowRecord = records.find((x) => x.request.dport === SLOW_PORT);
     expect(slowRecord).toMatchObject({ action: 'allow', reason: 'deadline' });
+    expect(abandoned).toEqual([SLOW_PORT]); // a prompt would release the packet's place
     expect(i.nfqueue!.counters.deadline).toBe(0); // the queue's backstop never fired
   });
 

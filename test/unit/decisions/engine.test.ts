@@ -59,23 +59,34 @@ describe('DecisionEngine', () => {
     expect(await d).toEqual({ action: 'allow', reason: 'prompt', ruleId: null });
   });
 
-  it('gives the default with reason deadline when the deadline comes first', async () => {
+  it('abandon(): the request leaves its prompt and gets the default, reason deadline', async () => {
     const { engine: e, broker } = engine();
-    const d = e.decide(req(), { deadline: clock.now() + 2_000 });
+    const request = req();
+    const d = e.decide(request, { deadline: clock.now() + 2_000 });
     expect(broker.pending()[0]!.held).toBe(1);
-    clock.advance(2_000);
+    e.abandon(request);
     expect(await d).toEqual({ action: 'deny', reason: 'deadline', ruleId: null });
     expect(e.counters.deadline).toBe(1);
     // The prompt stays (the app will retry), with nothing held.
     expect(broker.pending()[0]!.held).toBe(0);
+    // A second abandon, or one for a request never held, changes nothing.
+    e.abandon(request);
+    e.abandon(req({ dport: 9 }));
+    expect(e.counters.deadline).toBe(1);
   });
 
-  it('honours the margin before the deadline', async () => {
-    const { broker } = engine();
-    const e = new DecisionEngine({ rules: sink, broker, clock, deadlineMarginMs: 500 });
-    const d = e.decide(req(), { deadline: clock.now() + 2_000 });
-    clock.advance(1_500);
-    expect(await d).toMatchObject({ reason: 'deadline' });
+  it('the engine keeps no deadline of its own: an unanswered prompt holds until abandoned', async () => {
+    const { engine: e, broker } = engine();
+    const request = req();
+    let settled = false;
+    void e.decide(request, { deadline: clock.now() + 2_000 }).then(() => (settled = true));
+    clock.advance(2_500);
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    expect(broker.pending()[0]!.held).toBe(1);
+    e.abandon(request);
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(true);
   });
 
   it('a deadline already past: decided at once', async () => {
@@ -113,26 +124,22 @@ describe('DecisionEngine', () => {
     expect(() => e.setSettings({ promptTimeoutSeconds: 0 })).toThrow(DecisionsError);
   });
 
-  it('every decision arrives by its deadline (many prompts, random deadlines)', async () => {
-    const { engine: e } = engine();
-    const started = clock.now();
-    const results = Array.from({ length: 50 }, (_, i) => {
-      const deadline = started + 100 + ((i * 7919) % 5000);
-      const out = { deadline, at: -1, reason: '' };
-      void e.decide(req({ dport: i % 5 }), { deadline }).then((d) => {
-        out.at = clock.now();
-        out.reason = d.reason;
-      });
-      return out;
+  it('abandoned requests leave their prompts; the others still get the answer', async () => {
+    const { engine: e, broker } = engine();
+    const requests = Array.from({ length: 50 }, (_, i) => req({ dport: i % 5 }));
+    const results = requests.map((r) => e.decide(r, { deadline: clock.now() + 30_000 }));
+    requests.forEach((r, i) => {
+      if (i % 2 === 0) e.abandon(r);
     });
-    // Step from deadline to deadline, letting settled promises report in between.
-    for (const t of [...new Set(results.map((r) => r.deadline))].sort((a, b) => a - b)) {
-      clock.advance(t - clock.now());
-      await new Promise((r) => setImmediate(r));
+    expect(broker.pending().reduce((n, p) => n + p.held, 0)).toBe(25);
+    for (const p of broker.pending()) {
+      broker.answer({ promptId: p.id, action: 'allow', duration: { kind: 'once' }, scope: 'any' });
     }
-    for (const r of results) {
-      expect(r.at).toBe(r.deadline);
-      expect(r.reason).toBe('deadline');
-    }
+    const decided = await Promise.all(results);
+    decided.forEach((d, i) => {
+      expect(d.reason).toBe(i % 2 === 0 ? 'deadline' : 'prompt');
+      expect(d.action).toBe(i % 2 === 0 ? 'deny' : 'allow');
+    });
+    expect(e.counters.deadline).toBe(25);
   });
 });
