@@ -29,6 +29,13 @@ export {
   type AttributorOptions,
   type AttributorStats,
 } from './attributor.js';
+export {
+  KernelFirstAttributor,
+  type KernelFirstOptions,
+  type KernelFirstStats,
+  type OwnerAttribution,
+} from './kernel-first.js';
+export { DEFAULT_MAX_ANCESTORS, procAncestors, type AncestryOptions } from './ancestry.js';
 export * from './proc-parse.js';
 export { CgroupIndex, findCgroup2Root, type CgroupIndexOptions } from './cgroups.js';
 export type * from './types.js';

@@ -201,7 +201,11 @@ export function unitsOf(components: readonly string[]): {
 /** Everything a /proc/PID/cgroup file tells; undefined if it has no path. */
 export function parseCgroup(text: string): CgroupInfo | undefined {
   const path = cgroupPath(text);
-  if (path === undefined) return undefined;
+  return path === undefined ? undefined : cgroupInfo(path);
+}
+
+/** What a cgroup path ("/user.slice/.../app-x.scope") says: units, container, app. */
+export function cgroupInfo(path: string): CgroupInfo {
   const components = path.split('/').filter((c) => c !== '');
   return {
     path,

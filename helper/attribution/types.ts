@@ -95,6 +95,18 @@ export interface ProcessInfo {
   container: ContainerRef | null;
   /** Sandboxed application id: flatpak `[Application] name=` or snap name. */
   app: AppRef | null;
+  /** The parent chain, nearest first, when it was looked up (bounded by the caller). */
+  ancestors?: ProcessAncestor[];
+}
+
+/** One process in a parent chain. */
+export interface ProcessAncestor {
+  pid: number;
+  /** Clock ticks since boot (/proc/PID/stat field 22); 0 when not known. */
+  startTime: number;
+  /** The executable; null when not known (unreadable, or exited unrecorded). */
+  exe: string | null;
+  comm: string;
 }
 
 export type ContainerRuntime = 'docker' | 'podman' | 'containerd' | 'cri-o' | 'kubernetes';

@@ -41,6 +41,8 @@ export interface HelperArgs {
   noConntrackAccounting: boolean;
   /** How much of V8's JIT to use (--jit; see cli/jit.ts). */
   jit: JitMode;
+  /** 'auto': eBPF owner records when the kernel allows them; 'procfs': sock_diag + /proc only. */
+  attribution: 'auto' | 'procfs';
   /** Settings given explicitly (they win over the settings saved by the GUI). */
   explicit: (
     'defaultAction' | 'promptTimeoutSeconds' | 'noGuiPolicy' | 'failOpen' | 'interceptInbound'
@@ -78,6 +80,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   'parent-start-time': { type: 'string' },
   'no-conntrack-accounting': { type: 'boolean' },
   jit: { type: 'string' },
+  attribution: { type: 'string' },
 };
 
 const EXPLICIT = {
@@ -184,6 +187,10 @@ export function parseHelperArgs(argv: string[]): HelperArgs {
   if (!(JIT_MODES as readonly string[]).includes(jit)) {
     throw new CliUsageError(`--jit: '${jit}' is not ${JIT_MODES.join(' or ')}`);
   }
+  const attribution = str('attribution') ?? 'auto';
+  if (attribution !== 'auto' && attribution !== 'procfs') {
+    throw new CliUsageError(`--attribution: '${attribution}' is not auto or procfs`);
+  }
   if (!['debug', 'info', 'warn', 'error'].includes(level)) {
     throw new CliUsageError(`--log-level: '${level}' is not debug, info, warn or error`);
   }
@@ -203,6 +210,7 @@ export function parseHelperArgs(argv: string[]): HelperArgs {
     tokenStdin: seen.has('token-stdin'),
     noConntrackAccounting: seen.has('no-conntrack-accounting'),
     jit: jit as JitMode,
+    attribution,
     ...(tokenFile !== undefined ? { tokenFile: absolute('token-file', tokenFile) } : {}),
     ...(accessGroup !== undefined ? { accessGroup } : {}),
     ...parent,

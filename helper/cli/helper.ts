@@ -58,6 +58,12 @@ Options:
                            nf_conntrack_timestamp alone (by default the helper
                            turns them on in its namespace, for the flows' bytes,
                            packets and age, and restores them when it stops)
+  --attribution MODE       auto|procfs: auto (default) names the program of each
+                           outbound connection from eBPF records made when it
+                           connected or sent, and falls back to sock_diag + /proc
+                           (logged, shown in the app) where the kernel refuses
+                           BPF; procfs uses sock_diag + /proc only
+                           (docs/attribution.md)
   --jit MODE               full|baseline: full (default) lets V8 optimise the
                            decision path (highest rates, lowest median);
                            baseline never runs the optimising compiler, so the
@@ -160,6 +166,7 @@ function daemonOptions(
       accessGroup !== undefined,
     ...(accessGroup !== undefined ? { accessGroup } : {}),
     conntrackAccounting: !args.noConntrackAccounting,
+    attribution: args.attribution,
     log,
     ...(run.version !== undefined ? { version: run.version } : {}),
   };

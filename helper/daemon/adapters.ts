@@ -3,12 +3,21 @@
  * IPC server's publish() and the native sock_diag destroy for `kill` into the
  * daemon's ports (ports.ts).
  */
-import type { Attributor, SockDiag, ProcessInfo as ProcProcess } from '../attribution/index.js';
+import type {
+  KernelFirstAttributor,
+  SockDiag,
+  ProcessInfo as ProcProcess,
+} from '../attribution/index.js';
 import { setNewest } from '../common/bounded-map.js';
 import type { DnsCache } from '../dns/index.js';
 import type { HistoryStore } from '../history/index.js';
 import type { PublishMap } from '../protocol/messages.js';
-import type { Flow, HistoryEntry, ProcessInfo } from '../protocol/model.js';
+import {
+  MAX_ANCESTORS,
+  type Flow,
+  type HistoryEntry,
+  type ProcessInfo,
+} from '../protocol/model.js';
 import type { Logger } from './log.js';
 import type {
   ConnectionTuple,
@@ -65,6 +74,13 @@ function modelProcess(p: ProcProcess): ProcessInfo {
     unit: nullableText(p.systemdUserUnit ?? p.systemdUnit),
     container: p.container?.id ?? null,
     appId: p.app ? text(p.app.id) : null,
+    ...(p.ancestors
+      ? {
+          ancestors: p.ancestors
+            .slice(0, MAX_ANCESTORS)
+            .map((a) => ({ pid: a.pid, exe: nullableText(a.exe), comm: text(a.comm) })),
+        }
+      : {}),
   };
 }
 
@@ -74,16 +90,16 @@ const SOCKET_PROTOCOLS = new Map<number, 'tcp' | 'udp' | 'udplite'>([
   [136, 'udplite'],
 ]);
 
-/** Attributor (sock_diag + /proc) as the daemon's ProcessAttributor. */
+/** Attribution (eBPF owner records first, sock_diag + /proc for the rest) as the daemon's ProcessAttributor. */
 export class AttributorAdapter implements ProcessAttributor {
-  constructor(private readonly attributor: Attributor) {}
+  constructor(private readonly attributor: Pick<KernelFirstAttributor, 'attribute'>) {}
 
   async attribute(
     t: ConnectionTuple,
   ): Promise<{ uid: number | null; process: ProcessInfo | null }> {
     const protocol = SOCKET_PROTOCOLS.get(t.protocol);
     if (protocol === undefined || t.sport === null || t.dport === null) {
-      return { uid: null, process: null }; // sock_diag knows no such sockets (ICMP, SCTP...)
+      return { uid: null, process: null }; // neither path knows such sockets (ICMP, SCTP...)
     }
     const found = await this.attributor.attribute({
       family: t.family,
@@ -95,10 +111,7 @@ export class AttributorAdapter implements ProcessAttributor {
       ...(t.inbound ? { inbound: true } : {}),
     });
     if (!found) return { uid: null, process: null };
-    return {
-      uid: found.socket.uid,
-      process: found.process ? toModelProcess(found.process) : null,
-    };
+    return { uid: found.uid, process: found.process ? toModelProcess(found.process) : null };
   }
 }
 

@@ -7,20 +7,14 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
-import { Attributor } from '../attribution/index.js';
 import { DecisionEngine, PromptBroker, RuleStore } from '../decisions/index.js';
 import { DnsSnooper } from '../dns/index.js';
 import { DEFAULT_DNS_LOG_GROUP } from '../firewall/index.js';
 import { HistoryStore } from '../history/index.js';
 import type { Action, Settings } from '../protocol/model.js';
 import { IpcServer, writeTokenFile, type AccessGroup } from '../server/index.js';
-import {
-  AttributorAdapter,
-  DnsHostNames,
-  HistorySink,
-  ServerPublisher,
-  SockDiagDestroyer,
-} from './adapters.js';
+import { DnsHostNames, HistorySink, ServerPublisher, SockDiagDestroyer } from './adapters.js';
+import { openAttribution, type AttributionOptions } from './attribution.js';
 import { Conntrack } from '../conntrack/index.js';
 import { CounterRefresh } from './counter-refresh.js';
 import { DaemonError } from './errors.js';
@@ -39,7 +33,7 @@ import type { HelperRun } from './options.js';
 import { createHelperService, type ServiceParts } from './service.js';
 import { SettingsFile, startSettings } from './settings.js';
 
-export interface DaemonOptions extends HelperRun {
+export interface DaemonOptions extends HelperRun, AttributionOptions {
   /** From the command line; settings saved by `settings.set` replace those not given explicitly. */
   settings: Settings;
   /** Settings fields given explicitly on the command line (they win over the saved ones). */
@@ -146,27 +140,9 @@ async function openNaming(o: DaemonOptions, cleanups: Cleanups) {
   const snooper = await DnsSnooper.open({ group, ...ns });
   cleanups.push({ name: 'dns snooper', run: () => snooper.close() });
   snooper.onError((e) => log.warn('dns', e.message));
-  // The tuple cache only has to cover packets of a flow queued before its verdict
-  // (later ones carry the connmark): 100 ms instead of 2 s keeps its entries out of
-  // the old generation at thousands of connections a second.
-  const attributor = Attributor.open({ ...ns, tupleTtlMs: 100 });
-  await attributor.owners.prime();
-  cleanups.push({
-    name: 'attribution',
-    run: () => {
-      log.info('attribution', 'stopped', {
-        ...attributor.stats,
-        ownerHits: attributor.owners.stats.hits,
-        ownerMisses: attributor.owners.stats.misses,
-        probeHits: attributor.owners.stats.probeHits,
-        processesProbed: attributor.owners.stats.processesProbed,
-        scans: attributor.owners.stats.scans,
-        processesScanned: attributor.owners.stats.processesScanned,
-      });
-      attributor.close();
-    },
-  });
-  return { snooper, attributor, dnsLog: { group } };
+  const attribution = await openAttribution(o);
+  cleanups.push({ name: 'attribution', run: () => attribution.close() });
+  return { snooper, attribution, dnsLog: { group } };
 }
 
 /**
@@ -337,7 +313,7 @@ export class Daemon {
       const ref: { server?: IpcServer } = {};
       publishPrompts(broker, () => ref.server, log);
       const publisher = new ServerPublisher();
-      const { snooper, attributor, dnsLog } = await openNaming(o, cleanups);
+      const { snooper, attribution, dnsLog } = await openNaming(o, cleanups);
       const historySink = new HistorySink(history, {
         log,
         publish: (entry) => ref.server?.publish('verdicts', entry),
@@ -351,11 +327,11 @@ export class Daemon {
         ...(o.version !== undefined ? { version: o.version } : {}),
         settings,
         decider: engine,
-        attributor: new AttributorAdapter(attributor),
+        attributor: attribution.adapter,
         hostNames: new DnsHostNames(snooper.cache, () => snooper.pollNow()),
         history: historySink,
         publisher,
-        socketDestroyer: new SockDiagDestroyer(attributor.diag),
+        socketDestroyer: new SockDiagDestroyer(attribution.attributor.diag),
         onFlowEnded: (flow, key) => historySink.flowEnded(flow, key),
         dnsLog,
         conntrackAccounting: o.conntrackAccounting ?? false,
@@ -363,6 +339,7 @@ export class Daemon {
           clients: ref.server?.clientCount ?? 0,
           pendingPrompts: broker.pending().length,
           rules: rules.size,
+          attribution: attribution.state,
           ...(settingsFile.recovered ? { settingsRecovered: settingsFile.recovered } : {}),
         }),
       });

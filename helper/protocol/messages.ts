@@ -36,7 +36,7 @@ import {
 
 /** This build's protocol version: a major mismatch is refused at Hello. What each
  * minor version added is listed in docs/protocol.md. */
-export const PROTOCOL_VERSION = { major: 1, minor: 3 } as const;
+export const PROTOCOL_VERSION = { major: 1, minor: 4 } as const;
 
 /** Largest JSON payload of one frame (the 4-byte length prefix excluded).
  * Bigger data is paged (list methods) or chunked (the flow snapshot). */

@@ -50,7 +50,19 @@ export type Direction = v.InferOutput<typeof Direction>;
 export const Action = v.picklist(['allow', 'deny']);
 export type Action = v.InferOutput<typeof Action>;
 
-/** Who owns the socket of a connection, as far as /proc and sock_diag tell. */
+/** Longest parent chain a ProcessInfo carries (nearest first). */
+export const MAX_ANCESTORS = 16;
+
+/** One process in the parent chain of a connection's process. */
+export const ProcessAncestor = v.object({
+  pid: Count,
+  /** Executable path; null when it is not known (unreadable, or exited unrecorded). */
+  exe: v.nullable(Text),
+  comm: Text,
+});
+export type ProcessAncestor = v.InferOutput<typeof ProcessAncestor>;
+
+/** Who owns the socket of a connection: the eBPF owner records, else /proc and sock_diag. */
 export const ProcessInfo = v.object({
   pid: Count,
   ppid: v.nullable(Count),
@@ -69,6 +81,11 @@ export const ProcessInfo = v.object({
   container: v.nullable(Text),
   /** Sandboxed app id (flatpak or snap) when there is one. */
   appId: v.nullable(Text),
+  /**
+   * Optional (protocol 1.4): the parent chain, nearest first (parent, grandparent...),
+   * as far as it is known, at most MAX_ANCESTORS.
+   */
+  ancestors: v.optional(v.pipe(v.array(ProcessAncestor), v.maxLength(MAX_ANCESTORS))),
 });
 export type ProcessInfo = v.InferOutput<typeof ProcessInfo>;
 
@@ -350,6 +367,17 @@ export const ConntrackAccounting = v.object({
 });
 export type ConntrackAccounting = v.InferOutput<typeof ConntrackAccounting>;
 
+/**
+ * How the helper names the program of a connection: 'ebpf' (records its programs in the
+ * kernel made when the socket connected or sent, /proc for what they miss) or 'procfs'
+ * (sock_diag + /proc only), with the reason eBPF is not in use.
+ */
+export const AttributionState = v.object({
+  mode: v.picklist(['ebpf', 'procfs']),
+  reason: v.optional(Text),
+});
+export type AttributionState = v.InferOutput<typeof AttributionState>;
+
 export const HelperState = v.object({
   version: Text,
   pid: Count,
@@ -371,6 +399,8 @@ export const HelperState = v.object({
    * ufw reload, `nft flush ruleset`) removed our rules and the helper put them back.
    */
   rulesRestored: v.optional(Count),
+  /** Optional (protocol 1.4): how connections are attributed (docs/attribution.md). */
+  attribution: v.optional(AttributionState),
 });
 export type HelperState = v.InferOutput<typeof HelperState>;
 

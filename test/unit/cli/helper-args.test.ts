@@ -18,6 +18,7 @@ describe('portcullis helper arguments', () => {
       tokenStdin: false,
       noConntrackAccounting: false,
       jit: 'full',
+      attribution: 'auto',
       explicit: [],
     });
     expect(parseHelperArgs(['--default-action', 'deny']).noGuiPolicy).toBe('deny');
@@ -52,6 +53,8 @@ describe('portcullis helper arguments', () => {
         '--no-conntrack-accounting',
         '--jit',
         'baseline',
+        '--attribution',
+        'procfs',
       ]),
     ).toEqual({
       help: false,
@@ -69,6 +72,7 @@ describe('portcullis helper arguments', () => {
       tokenStdin: true,
       noConntrackAccounting: true,
       jit: 'baseline',
+      attribution: 'procfs',
       explicit: [
         'defaultAction',
         'promptTimeoutSeconds',
@@ -90,6 +94,7 @@ describe('portcullis helper arguments', () => {
     [['--state-dir', 'rel'], /absolute/],
     [['--log-level', 'loud'], /log-level/],
     [['--jit', 'turbo'], /--jit: 'turbo' is not full or baseline/],
+    [['--attribution', 'ebpf'], /--attribution: 'ebpf' is not auto or procfs/],
     [['--jit'], /--jit <value>' argument missing/],
     [['--inbound', '--inbound'], /twice/],
     [['--bogus'], /bogus/],

@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import * as v from 'valibot';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Attributor, ProcessInfo as ProcProcess } from '../../../helper/attribution/index.js';
+import type {
+  KernelFirstAttributor,
+  ProcessInfo as ProcProcess,
+} from '../../../helper/attribution/index.js';
 import { readTokenLine } from '../../../helper/cli/helper.js';
 import {
   AttributorAdapter,
@@ -19,6 +22,7 @@ import { requestTuple, tupleKey } from '../../../helper/daemon/request.js';
 import { DnsCache } from '../../../helper/dns/index.js';
 import { HistoryStore } from '../../../helper/history/index.js';
 import {
+  MAX_ANCESTORS,
   ProcessInfo,
   type Flow,
   type HelperState,
@@ -62,9 +66,9 @@ describe('AttributorAdapter', () => {
     const fake = {
       attribute: (r: unknown) => {
         seen.push(r);
-        return Promise.resolve({ socket: { uid: 1000 }, process: PROC });
+        return Promise.resolve({ uid: 1000, process: PROC, via: 'procfs' as const });
       },
-    } as unknown as Attributor;
+    };
     const a = new AttributorAdapter(fake);
     const got = await a.attribute({
       family: 'ipv4',
@@ -102,7 +106,7 @@ describe('AttributorAdapter', () => {
   it('no ports or no socket protocol (ICMP): nobody, without asking', async () => {
     const fake = {
       attribute: () => Promise.reject(new Error('must not be called')),
-    } as unknown as Attributor;
+    } satisfies Pick<KernelFirstAttributor, 'attribute'>;
     await expect(
       new AttributorAdapter(fake).attribute({
         family: 'ipv4',
@@ -113,6 +117,24 @@ describe('AttributorAdapter', () => {
         dport: null,
       }),
     ).resolves.toEqual({ uid: null, process: null });
+  });
+
+  it('the parent chain: pid, exe and comm of each ancestor, nearest first, at most MAX_ANCESTORS', () => {
+    const chain = Array.from({ length: 40 }, (_, i) => ({
+      pid: 100 + i,
+      startTime: 50 - i,
+      exe: i === 1 ? null : `/usr/bin/p${i}`,
+      comm: `p${i}`,
+    }));
+    const m = toModelProcess({ ...PROC, ancestors: chain });
+    expect(v.safeParse(ProcessInfo, m).success).toBe(true);
+    expect(m.ancestors).toHaveLength(MAX_ANCESTORS);
+    expect(m.ancestors!.slice(0, 2)).toEqual([
+      { pid: 100, exe: '/usr/bin/p0', comm: 'p0' },
+      { pid: 101, exe: null, comm: 'p1' },
+    ]);
+    // Not looked up: no field (a 1.3 peer's model, and the schema's optional).
+    expect(toModelProcess({ ...PROC })).not.toHaveProperty('ancestors');
   });
 
   it('the system unit when there is no user unit', () => {
