@@ -39,4 +39,6 @@ export { DEFAULT_MAX_ANCESTORS, procAncestors, type AncestryOptions } from './an
 export * from './proc-parse.js';
 export { CgroupIndex, findCgroup2Root, type CgroupIndexOptions } from './cgroups.js';
 export type * from './types.js';
+export { KernelOwners, refusalReason, type KernelOwnersOptions } from './ebpf/kernel-owners.js';
+export type * from './ebpf/types.js';
 export * as constants from './constants.js';

@@ -100,3 +100,42 @@ export interface NativeBinding {
   socketLinkInode(path: string): number;
   constants: NativeConstants;
 }
+
+/** The socket-owner BPF programs (native/bpf/owners.bpf.c), loaded and
+ * attached by the constructor; raw records, decoded by
+ * helper/attribution/ebpf/records.ts. Root only. */
+export interface NativeBpfOwners {
+  /** Every program: 'attached', or why not. */
+  programs(): Record<string, string>;
+  /** Kernel ids of the attached programs. */
+  programIds(): number[];
+  /** Copies the owner of a flow key (FLOW_KEY_SIZE bytes) into `value`
+   * (OWNER_SIZE bytes); false when there is none. */
+  lookupFlow(key: Uint8Array, value: Uint8Array): boolean;
+  /** Copies a process's last exec record (EXEC_SIZE bytes); false when none. */
+  lookupExec(tgid: number, value: Uint8Array): boolean;
+  /** The programs' counters, summed over CPUs (native/bpf/owners.h). */
+  counters(): number[];
+  /** Destroys the links (detaching every program) and frees the maps. */
+  close(): void;
+  readonly closed: boolean;
+}
+
+export interface NativeBpfOwnersClass {
+  /** Throws an errno error (code, errno, syscall = the failing stage, detail =
+   * libbpf's last words) when no program could be attached. */
+  new (cgroupRoot: string, disable?: readonly string[]): NativeBpfOwners;
+  readonly FLOW_KEY_SIZE: number;
+  readonly OWNER_SIZE: number;
+  readonly EXEC_SIZE: number;
+  readonly FLOWS_MAX: number;
+  readonly EXECS_MAX: number;
+  readonly PENDING_MAX: number;
+}
+
+export interface NativeBpfBinding {
+  BpfOwners: NativeBpfOwnersClass;
+  /** The network namespace cookie of this process's namespace, or of the one
+   * at `nsPath` (SO_NETNS_COOKIE). */
+  netnsCookie(nsPath?: string): bigint;
+}

@@ -4,7 +4,7 @@
  * the sending process's own context, so the owner is known even when the
  * process has exited before its first packet is read from the queue.
  */
-import type { SocketTuple } from '../types.js';
+import type { SocketTuple } from '../../attribution/types.js';
 
 /** One process in a socket owner's parent chain, as the exec records knew it. */
 export interface KernelAncestor {
