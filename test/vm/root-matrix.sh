@@ -17,13 +17,16 @@ cd "$(dirname "$0")/../.."
 
 KERNELS=(${PORTCULLIS_VM_KERNELS:-linux-image-amd64 linux-image-6.12.118+deb12-amd64})
 # The files whose behaviour differs between kernels: firewall backends, nfqueue with the
-# conntrack glue, SOCK_DESTROY and sock_diag, NFLOG DNS snooping, conntrack accounting,
-# and the helper end to end (detection picks nft on these kernels).
+# conntrack glue, SOCK_DESTROY and sock_diag, the eBPF owner records (attribution
+# accuracy), NFLOG DNS snooping, conntrack accounting, and the helper end to end
+# (detection picks nft on these kernels).
 DEFAULT_FILES=(
   test/root/firewall.test.ts
   test/root/nfqueue.test.ts
   test/root/nfqueue-attributes.test.ts
   test/root/attribution-sockdiag.test.ts
+  test/root/attribution-accuracy.test.ts
+  test/root/ebpf-owners.test.ts
   test/root/dns-snoop.test.ts
   test/root/helper-daemon.test.ts
   test/root/helper-cli.test.ts
