@@ -32,6 +32,7 @@ import type {
 export type {
   Action,
   AnswerScope,
+  AttributionState,
   ConnectionRequest,
   ConntrackAccounting,
   Duration,
@@ -39,6 +40,7 @@ export type {
   HelperState,
   HistoryEntry,
   KillResult,
+  ProcessAncestor,
   ProcessInfo,
   Prompt,
   PromptAnswer,
