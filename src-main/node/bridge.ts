@@ -9,7 +9,10 @@
  * - The bridge subscribes once per helper connection to every topic and keeps
  *   the flow table and the pending prompts, so that any number of renderers
  *   (windows, browser tabs) get a snapshot when they subscribe and then the
- *   same deltas, without asking the helper for a second copy.
+ *   same deltas, without asking the helper for a second copy. The helper counts
+ *   a prompts subscriber as a GUI that answers: with `promptsWhileWatched` (the
+ *   web host, whose pages come and go) the bridge holds that subscription only
+ *   while a page listens, so a closed tab lets the no-GUI policy apply.
  * - `helperStatus` combines the link state (given by the launcher or the web
  *   host's reconnect loop through setLink) with the helper's `state` topic.
  * - Errors leave as ApiError (code and message from the wire, or
@@ -54,6 +57,13 @@ export interface IconSource {
 export interface HelperBridgeOptions {
   /** Default: an IconResolver over the user's XDG directories, made on first use. */
   icons?: IconSource;
+  /**
+   * Subscribe to the helper's prompts only while something listens to them here, and
+   * let go `graceMs` after the last listener left (a reloading page comes back within
+   * it, and its prompts stay open). Default: always subscribed (Electron main, whose
+   * tray and notifications listen for as long as the app runs).
+   */
+  promptsWhileWatched?: { graceMs: number };
 }
 
 /** The part of IpcClient the bridge uses (a test seam, and a narrow contract). */
@@ -103,9 +113,15 @@ export class HelperBridge {
   readonly api: PortcullisApi;
 
   private icons: IconSource | null;
+  private readonly promptsWhileWatched: { graceMs: number } | null;
+  /** The pending unsubscribe from prompts after the last listener left. */
+  private promptsRelease: NodeJS.Timeout | null = null;
+  /** Whether the helper has been asked for prompts on the current client. */
+  private promptsSubscribed = false;
 
   constructor(options: HelperBridgeOptions = {}) {
     this.icons = options.icons ?? null;
+    this.promptsWhileWatched = options.promptsWhileWatched ?? null;
     this.api = { ...this.invokeChannels(), ...this.subscribeChannels() };
   }
 
@@ -161,7 +177,42 @@ export class HelperBridge {
         if (this.client === client) this.detach();
       }),
     ];
-    await this.subscribe(client, ['flows', 'prompts', 'verdicts', 'stats', 'state']);
+    const prompts = this.wantsPrompts() ? (['prompts'] as const) : [];
+    this.promptsSubscribed = prompts.length > 0;
+    await this.subscribe(client, ['flows', ...prompts, 'verdicts', 'stats', 'state']);
+  }
+
+  /** Whether the helper's prompts are wanted now. */
+  private wantsPrompts(): boolean {
+    return !this.promptsWhileWatched || this.listeners.prompts.size > 0;
+  }
+
+  /** Follows the prompt listeners: subscribe with the first, let go a grace time after the last. */
+  private promptListenersChanged(): void {
+    if (!this.promptsWhileWatched) return;
+    if (this.listeners.prompts.size > 0) {
+      if (this.promptsRelease) clearTimeout(this.promptsRelease);
+      this.promptsRelease = null;
+      const client = this.client;
+      if (client && !this.promptsSubscribed) {
+        this.promptsSubscribed = true;
+        // A failure here means the link is closing; attach() on the next one subscribes.
+        this.subscribe(client, ['prompts']).catch(() => undefined);
+      }
+      return;
+    }
+    if (this.promptsRelease) return;
+    this.promptsRelease = setTimeout(() => {
+      this.promptsRelease = null;
+      const client = this.client;
+      if (this.listeners.prompts.size > 0 || !client || !this.promptsSubscribed) return;
+      this.promptsSubscribed = false;
+      this.promptsReady = false;
+      this.prompts.clear();
+      // As above: a failed call means the link is closing, and the helper forgets its subscribers.
+      client.call('unsubscribe', { topics: ['prompts'] }).catch(() => undefined);
+    }, this.promptsWhileWatched.graceMs);
+    this.promptsRelease.unref();
   }
 
   /** Forgets the client (it closed, or the link is being replaced). */
@@ -169,6 +220,7 @@ export class HelperBridge {
     for (const off of this.offs) off();
     this.offs = [];
     this.client = null;
+    this.promptsSubscribed = false;
   }
 
   private async subscribe(
@@ -178,7 +230,8 @@ export class HelperBridge {
     await client.call('subscribe', { topics });
     if (topics.includes('prompts')) {
       const list = await client.call('prompts.list');
-      if (this.client !== client) return;
+      // Gone, or let go while the list was on its way (the last page left).
+      if (this.client !== client || !this.promptsSubscribed) return;
       this.prompts.clear();
       for (const p of list) this.prompts.set(p.id, p);
       this.promptsReady = true;
@@ -255,7 +308,10 @@ export class HelperBridge {
     set.add(listener);
     const initial = first?.();
     if (initial) listener(initial);
-    return () => void set.delete(listener);
+    if (channel === 'prompts') this.promptListenersChanged();
+    return () => {
+      if (set.delete(listener) && channel === 'prompts') this.promptListenersChanged();
+    };
   }
 
   private subscribeChannels(): Pick<

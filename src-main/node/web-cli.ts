@@ -113,7 +113,8 @@ export async function startUi(
   args: UiArgs,
   log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
 ): Promise<RunningUi> {
-  const bridge = new HelperBridge();
+  // A page that closed no longer answers prompts; one reloading comes back within 5 s.
+  const bridge = new HelperBridge({ promptsWhileWatched: { graceMs: 5000 } });
   const backoff = new Backoff({ initialMs: 250, maxMs: 5000 });
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;

@@ -333,4 +333,39 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     expect(outcome).toBe('closed 1006');
     await other.close();
   }, 60_000);
+
+  it('a closed tab stops counting as a GUI: the next connection gets the no-GUI policy at once; a new tab brings prompts back', async () => {
+    const noGui = (): number =>
+      helper!.lines.filter((l) => l.includes('no GUI: no-GUI policy')).length;
+    const before = noGui();
+    await page.close();
+    // The web host lets go of the prompts a few seconds after the last page left.
+    await expect.poll(noGui, { timeout: 30_000 }).toBeGreaterThan(before);
+    const p = run(8083, { timeoutMs: 20_000 });
+    const connected = await p.next('connected', 30_000);
+    expect(await p.next('end', 30_000)).toMatchObject({ ok: true });
+    const c = await IpcClient.connect({
+      path: socket,
+      token: readFileSync(tokenFile, 'utf8').trim(),
+    });
+    const { entries } = await c.call('history.query', { limit: 20 });
+    await c.close();
+    // --no-gui-policy allow, without waiting the 60 s prompt timeout for nobody.
+    expect(entries.find((e) => e.request.sport === connected.sport)).toMatchObject({
+      action: 'allow',
+      reason: 'no-gui',
+    });
+
+    // A new tab (a fresh link): the helper asks again.
+    page = await browser!.newPage();
+    await page.goto(ui!.host.issueUrl(null));
+    await page
+      .locator('footer.statusbar[data-connection="connected"]')
+      .waitFor({ timeout: 20_000 });
+    const asked = run(8083, { hold: true });
+    await view('Prompts');
+    await card(8083).waitFor({ timeout: 30_000 });
+    await card(8083).getByRole('button', { name: 'Allow' }).click();
+    await asked.next('connected', 30_000);
+  }, 120_000);
 });

@@ -249,6 +249,48 @@ function isAttached(bridge: HelperBridge): boolean {
   return (bridge as unknown as { client: unknown }).client !== null;
 }
 
+describe('HelperBridge with promptsWhileWatched (the web host)', () => {
+  it('asks the helper for prompts only while a page listens, and lets go after the grace time', async () => {
+    h = await startHarness({ flowIntervalMs: 10 });
+    const client = await h.client();
+    const bridge = new HelperBridge({ promptsWhileWatched: { graceMs: 50 } });
+    await bridge.attach(client);
+    const watchers = (): number => h!.server.subscriberCount('prompts');
+    // No page yet: the helper sees no GUI, the other topics flow.
+    expect(watchers()).toBe(0);
+    expect(h.server.subscriberCount('state')).toBe(1);
+
+    const events: PromptEvent[] = [];
+    const off = bridge.api.onPrompts((e) => events.push(e));
+    await until(() => watchers() === 1);
+    await until(() => events.some((e) => e.kind === 'snapshot'));
+
+    // A reload: the page leaves and comes back within the grace time; nothing changes.
+    off();
+    const again = bridge.api.onPrompts((e) => events.push(e));
+    await new Promise((r) => setTimeout(r, 120));
+    expect(watchers()).toBe(1);
+
+    // The tab closed: after the grace time the helper has no GUI to ask.
+    again();
+    await until(() => watchers() === 0);
+    // A new page: subscribed again, with a fresh snapshot.
+    const before = events.length;
+    const third = bridge.api.onPrompts((e) => events.push(e));
+    await until(() => watchers() === 1);
+    await until(() => events.slice(before).some((e) => e.kind === 'snapshot'));
+    third();
+  });
+
+  it('without the option (Electron main) the prompts stay subscribed with no listener', async () => {
+    const { bridge } = await connected();
+    expect(h!.server.subscriberCount('prompts')).toBe(1);
+    bridge.api.onPrompts(() => undefined)();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h!.server.subscriberCount('prompts')).toBe(1);
+  });
+});
+
 describe('HelperBridge without a helper', () => {
   it('processIcon asks its icon source (no helper needed); retryHelper calls the link owner', async () => {
     const asked: [string, string | null][] = [];
