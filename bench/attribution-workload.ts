@@ -396,6 +396,21 @@ export interface Score {
   /** Decision time after the packet was read (decidedAt - request.time), ms. */
   decideP50Ms: number;
   decideP99Ms: number;
+  /** The first few flows not named right, for the reader of a failure. */
+  misses: string[];
+}
+
+const MISSES_SHOWN = 5;
+
+/** One flow not named right, in words: what the helper said against what sent it. */
+function miss(port: number, sender: Sender, e: HistoryEntry | undefined): string {
+  const p = e?.request.process;
+  const said = !e
+    ? 'no decision'
+    : !p
+      ? 'no process'
+      : `pid ${p.pid} exe ${p.exe ?? '(none)'} comm ${p.comm}`;
+  return `port ${port}: ${said}; sent by pid ${sender.pid} exe ${sender.exe}`;
 }
 
 export function score(run: KindRun, entries: HistoryEntry[]): Score {
@@ -410,8 +425,13 @@ export function score(run: KindRun, entries: HistoryEntry[]): Score {
   let rightPid = 0;
   let wrong = 0;
   const waits: number[] = [];
+  const misses: string[] = [];
   for (const [port, sender] of run.senders) {
     const e = byPort.get(port);
+    const p0 = e?.request.process;
+    if ((p0?.exe !== sender.exe || p0.pid !== sender.pid) && misses.length < MISSES_SHOWN) {
+      misses.push(miss(port, sender, e));
+    }
     if (!e) continue;
     waits.push(e.decidedAt - e.request.time);
     const p = e.request.process;
@@ -436,6 +456,7 @@ export function score(run: KindRun, entries: HistoryEntry[]): Score {
     wrong,
     decideP50Ms: at(0.5),
     decideP99Ms: at(0.99),
+    misses,
   };
 }
 

@@ -151,7 +151,7 @@ describe.skipIf(skip)('attribution accuracy: short-lived programs against the re
       const s = score(run, await historyTo(c, addr.b, since));
       scores.push({ score: s, cpuUsPerFlow });
       const figures = formatScore(s, mode);
-      console.info(`${scoreHeader()}\n${figures}`);
+      console.info([scoreHeader(), figures, ...s.misses.map((m) => `  ${m}`)].join('\n'));
       expect(run.failed, 'senders whose socket call failed').toBe(0);
       expect(s.decided, figures).toBe(s.flows);
       expect(percent(s.rightExe, s.flows), figures).toBeGreaterThanOrEqual(REQUIRED_PERCENT);
