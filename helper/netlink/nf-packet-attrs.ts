@@ -5,7 +5,7 @@
  * helper/nfqueue and helper/nflog, so that neither library needs the other.
  * `what` names the attribute in errors (NFQA_HWADDR, NFULA_HWADDR).
  */
-import type { AttributeReader } from './attributes.js';
+import type { AttributeReader, RawAttribute } from './attributes.js';
 import { NetlinkDecodeError } from './errors.js';
 
 /** struct nfqnl_msg_packet_hw (== nfulnl_msg_packet_hw): the link-layer source address of an incoming packet. */
@@ -36,6 +36,35 @@ export interface VlanInfo {
   id?: number;
   /** tci >> 13 */
   priority?: number;
+}
+
+/** What a queued packet (NFQA_*) and a logged one (NFULA_*) both carry, with the
+ * same meaning. Absent attributes are undefined: the kernel omits a mark of 0,
+ * an unknown timestamp, ifindexes that do not apply to the hook, the uid/gid of
+ * packets without a local socket... */
+export interface NfPacketBase {
+  /** nfgenmsg family: NFPROTO_IPV4 (2), NFPROTO_IPV6 (10), NFPROTO_BRIDGE (7)... */
+  family: number;
+  /** hw_protocol: the EtherType, 0x0800 IPv4, 0x86dd IPv6. */
+  hwProtocol: number;
+  /** Netfilter hook: 0 PRE_ROUTING, 1 LOCAL_IN, 2 FORWARD, 3 LOCAL_OUT, 4 POST_ROUTING. */
+  hook: number;
+  mark?: number;
+  timestamp?: PacketTimestamp;
+  indev?: number;
+  outdev?: number;
+  physindev?: number;
+  physoutdev?: number;
+  hwaddr?: HardwareAddress;
+  uid?: number;
+  gid?: number;
+  /** The conntrack info (enum ip_conntrack_info) that comes with the entry. */
+  ctInfo?: number;
+  vlan?: VlanInfo;
+  /** The link-layer header of a bridged packet (bridge family), a copy. */
+  l2hdr?: Uint8Array;
+  /** Attributes this library does not know, kept raw. */
+  unknown?: RawAttribute[];
 }
 
 /** sizeof(struct nfqnl_msg_packet_hw) == sizeof(struct nfulnl_msg_packet_hw) */
