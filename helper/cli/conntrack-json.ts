@@ -7,17 +7,9 @@ import { IPPROTO } from '../conntrack/constants.js';
 import { labelBits } from '../conntrack/decode.js';
 import type { Counters, Flow, NatSpec, SeqAdjust, Tuple } from '../conntrack/types.js';
 
-export interface TupleJson {
-  src: string;
-  dst: string;
-  proto: number;
+/** A Tuple with its protocol's name, where it has one. */
+export interface TupleJson extends Tuple {
   protoName?: string;
-  srcPort?: number;
-  dstPort?: number;
-  icmpType?: number;
-  icmpCode?: number;
-  icmpId?: number;
-  zone?: number;
 }
 
 export interface CountersJson {
@@ -25,17 +17,27 @@ export interface CountersJson {
   bytes: string;
 }
 
-export interface FlowJson {
-  family: 'ipv4' | 'ipv6';
+/** The fields picked from Flow go into the JSON as the library has them. */
+export interface FlowJson extends Pick<
+  Flow,
+  | 'family'
+  | 'status'
+  | 'timeout'
+  | 'mark'
+  | 'zone'
+  | 'id'
+  | 'use'
+  | 'secctx'
+  | 'secmark'
+  | 'natSrc'
+  | 'natDst'
+  | 'seqAdjOrig'
+  | 'seqAdjReply'
+  | 'synproxy'
+> {
   orig: TupleJson;
   reply: TupleJson;
-  status: number;
   statusFlags: string[];
-  timeout?: number;
-  mark?: number;
-  zone?: number;
-  id?: number;
-  use?: number;
   tcp?: {
     state: string;
     stateNumber: number;
@@ -52,14 +54,7 @@ export interface FlowJson {
   timestampStop?: string;
   labels?: { bits: number[]; hex: string };
   helper?: { name: string; info?: string };
-  secctx?: string;
-  secmark?: number;
-  natSrc?: NatSpec;
-  natDst?: NatSpec;
-  seqAdjOrig?: SeqAdjust;
-  seqAdjReply?: SeqAdjust;
   master?: TupleJson;
-  synproxy?: { isn: number; its: number; tsoff: number };
   unknown?: { type: number; nested: boolean; hex: string }[];
 }
 
