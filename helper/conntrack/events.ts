@@ -21,6 +21,7 @@ import { decodeFlow } from './decode.js';
 import { decodeExpectationEvent, type ExpectationEvent } from './expect-decode.js';
 import type { ConntrackEvent, ConntrackEventType, Family } from './types.js';
 import { emitError } from '../common/emit-error.js';
+import { callEach, subscribe } from '../common/listeners.js';
 
 /** Default receive buffer of an event socket: bursts of table churn must not
  * overflow it (each event is a few hundred bytes of skb, more in truesize). */
@@ -248,28 +249,24 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
 
   /** Every event, in the order the kernel sent them. Returns an unsubscribe function. */
   onEvent(listener: (event: ConntrackEvent) => void): () => void {
-    this.eventListeners.add(listener);
-    return () => this.eventListeners.delete(listener);
+    return subscribe(this.eventListeners, listener);
   }
 
   /** Expectation events (when `expectations` groups were joined). Returns an unsubscribe function. */
   onExpectation(listener: (event: ExpectationEvent) => void): () => void {
-    this.expectationListeners.add(listener);
-    return () => this.expectationListeners.delete(listener);
+    return subscribe(this.expectationListeners, listener);
   }
 
   /** Events were lost: the kernel's (reason 'enobufs': resync with a dump) or
    * an iterator's (reason 'overflow'). Returns an unsubscribe function. */
   onLost(listener: (info: LostInfo) => void): () => void {
-    this.lostListeners.add(listener);
-    return () => this.lostListeners.delete(listener);
+    return subscribe(this.lostListeners, listener);
   }
 
   /** Messages that could not be decoded (the stream goes on), listener
    * exceptions, and a fatal read error (the stream ends). */
   onError(listener: (error: Error) => void): () => void {
-    this.errorListeners.add(listener);
-    return () => this.errorListeners.delete(listener);
+    return subscribe(this.errorListeners, listener);
   }
 
   /**
@@ -414,13 +411,7 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
       return;
     }
     this.counters.received++;
-    for (const l of this.eventListeners) {
-      try {
-        l(event);
-      } catch (error) {
-        this.emitError(error instanceof Error ? error : new Error(String(error)));
-      }
-    }
+    callEach(this.eventListeners, event, this.onListenerThrew);
     for (const it of this.iterators) it.push(event);
   }
 
@@ -439,24 +430,16 @@ export class ConntrackEvents implements AsyncIterable<ConntrackEvent> {
       return;
     }
     this.counters.received++;
-    for (const l of this.expectationListeners) {
-      try {
-        l(event);
-      } catch (error) {
-        this.emitError(error instanceof Error ? error : new Error(String(error)));
-      }
-    }
+    callEach(this.expectationListeners, event, this.onListenerThrew);
   }
 
   private emitLost(info: LostInfo): void {
-    for (const l of this.lostListeners) {
-      try {
-        l(info);
-      } catch (error) {
-        this.emitError(error instanceof Error ? error : new Error(String(error)));
-      }
-    }
+    callEach(this.lostListeners, info, this.onListenerThrew);
   }
+
+  private readonly onListenerThrew = (error: unknown): void => {
+    this.emitError(error instanceof Error ? error : new Error(String(error)));
+  };
 
   private onConnectionError(error: Error): void {
     if (error instanceof NetlinkDecodeError) {

@@ -4,6 +4,7 @@ import { ConntrackEvents, type LostInfo } from './events.js';
 import type { ConntrackEvent, Family, Flow } from './types.js';
 import { emitError } from '../common/emit-error.js';
 import { tupleKey } from '../common/tuple-key.js';
+import { subscribe } from '../common/listeners.js';
 
 export interface ConntrackMirrorOptions {
   /** Mirror the table of this network namespace. */
@@ -223,20 +224,17 @@ export class ConntrackMirror {
 
   /** Every change to the map, after it is applied. Returns an unsubscribe function. */
   onChange(listener: (change: MirrorChange) => void): () => void {
-    this.changeListeners.add(listener);
-    return () => this.changeListeners.delete(listener);
+    return subscribe(this.changeListeners, listener);
   }
 
   /** A resynchronisation finished (after its changes were emitted). */
   onResync(listener: (result: ResyncResult) => void): () => void {
-    this.resyncListeners.add(listener);
-    return () => this.resyncListeners.delete(listener);
+    return subscribe(this.resyncListeners, listener);
   }
 
   /** Event decode errors, listener exceptions, failed automatic resyncs. */
   onError(listener: (error: Error) => void): () => void {
-    this.errorListeners.add(listener);
-    return () => this.errorListeners.delete(listener);
+    return subscribe(this.errorListeners, listener);
   }
 
   /**

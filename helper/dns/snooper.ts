@@ -8,6 +8,7 @@ import * as D from './constants.js';
 import { DnsParseError } from './errors.js';
 import { parseDnsMessage, splitTcpDns, type DnsMessage } from './wire.js';
 import { emitError } from '../common/emit-error.js';
+import { callEach, subscribe } from '../common/listeners.js';
 
 /** Why a logged packet gave no names. */
 export type DnsRejectReason =
@@ -180,20 +181,12 @@ export class DnsSnooper {
 
   /** Every mapping as it is added. Returns an unsubscribe function. */
   onMapping(listener: (m: SnoopedMapping) => void): () => void {
-    this.mappingListeners.push(listener);
-    return () => {
-      const i = this.mappingListeners.indexOf(listener);
-      if (i >= 0) this.mappingListeners.splice(i, 1);
-    };
+    return subscribe(this.mappingListeners, listener);
   }
 
   /** NFLOG errors (decode failures, a dead socket) and mapping listener exceptions. */
   onError(listener: (e: Error) => void): () => void {
-    this.errorListeners.push(listener);
-    return () => {
-      const i = this.errorListeners.indexOf(listener);
-      if (i >= 0) this.errorListeners.splice(i, 1);
-    };
+    return subscribe(this.errorListeners, listener);
   }
 
   private emitError(error: Error): void {
@@ -269,13 +262,7 @@ export class DnsSnooper {
       this.counters.mappings++;
       const snooped = { ...m, server, client };
       out.push(snooped);
-      for (const l of this.mappingListeners) {
-        try {
-          l(snooped);
-        } catch (error) {
-          this.emitError(error as Error);
-        }
-      }
+      callEach(this.mappingListeners, snooped, (error) => this.emitError(error as Error));
     }
     return { accepted: true, mappings: out };
   }

@@ -8,6 +8,7 @@
 import { NetlinkConnection } from '../netlink/connection.js';
 import { NETLINK_NETFILTER, NFNL_SUBSYS_NFTABLES, nfnlMsgType } from '../netlink/constants.js';
 import { NetlinkSocket, type NetlinkTransport } from '../netlink/socket.js';
+import { subscribe } from '../common/listeners.js';
 
 /** The nf_tables multicast group (linux/netfilter/nfnetlink.h NFNLGRP_NFTABLES). */
 export const NFNLGRP_NFTABLES = 7;
@@ -49,14 +50,12 @@ export class RulesetChanges {
 
   /** A transaction was committed (or messages were lost). Returns an unsubscribe function. */
   onChange(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return subscribe(this.listeners, listener);
   }
 
   /** The socket failed for good: no more changes will be told. */
   onError(listener: (error: Error) => void): () => void {
-    this.errorListeners.add(listener);
-    return () => this.errorListeners.delete(listener);
+    return subscribe(this.errorListeners, listener);
   }
 
   close(): void {

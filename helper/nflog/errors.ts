@@ -1,4 +1,4 @@
-import type { ExtendedAck } from '../netlink/errors.js';
+import type { KernelErrorDetails } from '../netlink/nfnl-instance.js';
 import { CodedError } from '../common/coded-error.js';
 
 export type NfLogErrorCode =
@@ -18,13 +18,7 @@ export type NfLogErrorCode =
 /** Every error of the NFLOG library: `code` says which. */
 export class NfLogError extends CodedError<
   NfLogErrorCode,
-  {
-    group?: number;
-    errno?: number;
-    errnoName?: string;
-    extack?: ExtendedAck;
-    cause?: unknown;
-  }
+  { group?: number } & KernelErrorDetails
 > {
   override readonly name = 'NfLogError';
 }

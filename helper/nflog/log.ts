@@ -1,8 +1,19 @@
-import { NETLINK_NETFILTER } from '../netlink/constants.js';
 import { NetlinkConnection } from '../netlink/connection.js';
-import { NetlinkDecodeError, NetlinkError } from '../netlink/errors.js';
+import { NetlinkError } from '../netlink/errors.js';
 import type { NetlinkMessage } from '../netlink/message.js';
-import { NetlinkSocket, type NetlinkTransport } from '../netlink/socket.js';
+import {
+  bindInstance,
+  configureOrClose,
+  failOnRefusedFlags,
+  openNetfilterSocket,
+  readFailure,
+  requestFlags,
+  tryEachFlag,
+  unbindInstance,
+  type FlagOutcome,
+  type InstanceErrors,
+} from '../netlink/nfnl-instance.js';
+import type { NetlinkTransport } from '../netlink/socket.js';
 import * as L from './constants.js';
 import { decodeLoggedPacket, NFULNL_PACKET_TYPE } from './decode.js';
 import {
@@ -12,10 +23,11 @@ import {
   logCopyModeValue,
   type LogCopyMode,
 } from './encode.js';
-import { NfLogError } from './errors.js';
+import { NfLogError, type NfLogErrorCode } from './errors.js';
 import { readLogStats, type LogProcStats } from './stats.js';
 import type { LoggedPacket } from './types.js';
 import { emitError } from '../common/emit-error.js';
+import { callEach, subscribe } from '../common/listeners.js';
 
 export interface NfLogFlags {
   /** NFULNL_CFG_F_SEQ: number this group's packets (NFULA_SEQ). */
@@ -35,12 +47,7 @@ export const LOG_FLAG_BITS: Record<NfLogFlagName, number> = {
 };
 
 /** What became of the requested flags. */
-export interface NfLogFlagReport {
-  requested: NfLogFlagName[];
-  applied: NfLogFlagName[];
-  /** Flags the kernel refused, with its errno (EOPNOTSUPP: not built in). */
-  refused: { flag: NfLogFlagName; errno: number; code: string; message?: string }[];
-}
+export type NfLogFlagReport = FlagOutcome<NfLogFlagName>;
 
 export interface NfLogOptions {
   /** NFLOG group 0..65535 (`-j NFLOG --nflog-group N`, nft `log group N`). */
@@ -133,6 +140,7 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
   private readonly zeroCopy: boolean;
   private readonly maxQueued: number;
   private readonly netns: string | undefined;
+  private readonly errors: InstanceErrors<NfLogError>;
   private closing = false;
   private closed = false;
 
@@ -144,23 +152,16 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
     this.netns = options.netns;
     this.zeroCopy = options.zeroCopy ?? false;
     this.maxQueued = options.maxQueued ?? 65536;
+    this.errors = groupErrors(this.group);
     conn.onNotification((msg) => this.onMessage(msg));
     conn.onLost(() => {
       this.counters.lost++;
       for (const l of this.lostListeners) l();
     });
     conn.onError((error) => {
-      const decode = error instanceof NetlinkDecodeError;
-      if (decode) this.counters.decodeErrors++;
-      this.emitError(
-        new NfLogError(
-          decode ? 'DECODE' : 'SOCKET',
-          decode
-            ? `nflog group ${this.group}: undecodable datagram: ${error.message}`
-            : `nflog group ${this.group}: reading the socket failed, no more packets will arrive: ${error.message}`,
-          { group: this.group, cause: error },
-        ),
-      );
+      const failure = readFailure(error, this.errors);
+      if (failure.code === 'DECODE') this.counters.decodeErrors++;
+      this.emitError(failure);
     });
   }
 
@@ -192,11 +193,11 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
     // (a packet of up to 64 KiB plus metadata).
     const largest = Math.min(copyRange || L.NFULNL_COPY_RANGE_MAX, L.NFULNL_COPY_RANGE_MAX);
     const slotSize = Math.max(nlbufsiz ?? 0, largest + 8192, 16384);
-    let transport: NetlinkTransport;
-    try {
-      transport =
-        options.transport ??
-        NetlinkSocket.open(NETLINK_NETFILTER, {
+    const errors = groupErrors(group);
+    const transport =
+      options.transport ??
+      openNetfilterSocket(
+        {
           netns: options.netns,
           rcvbuf: options.rcvbuf ?? 16 * 1024 * 1024,
           noEnobufs: false,
@@ -204,31 +205,12 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
           capAck: true,
           slotSize,
           slots: options.slots ?? 32,
-        });
-    } catch (error) {
-      const e = error as Error & { code?: string; errno?: number };
-      throw new NfLogError(
-        'CONFIG_FAILED',
-        `nflog group ${group}: opening the netlink socket failed: ${e.message}`,
-        { group, errno: e.errno, errnoName: e.code, cause: error },
+        },
+        errors,
       );
-    }
     const conn = new NetlinkConnection(transport, { timeoutMs: options.timeoutMs ?? 5000 });
     const log = new NfLog(options, conn);
-    try {
-      await log.configure(options, copyMode, copyRange);
-    } catch (error) {
-      conn.close();
-      if (error instanceof NfLogError) throw error;
-      const ne = error instanceof NetlinkError ? error : undefined;
-      throw new NfLogError('CONFIG_FAILED', `nflog group ${group}: ${(error as Error).message}`, {
-        group,
-        errno: ne?.errno,
-        errnoName: ne?.code,
-        extack: ne?.extack,
-        cause: error,
-      });
-    }
+    await configureOrClose(conn, () => log.configure(options, copyMode, copyRange), errors);
     return log;
   }
 
@@ -243,52 +225,34 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
         operation: `nflog pf bind ${family}`,
       });
     }
-    try {
-      // Bind and settings in one message: the kernel applies them together.
-      await this.conn.request(
-        encodeLogConfig(group, {
-          command: L.NFULNL_CFG_CMD_BIND,
-          copyMode,
-          copyRange,
-          nlbufsiz: options.nlbufsiz,
-          qthresh: options.qthresh,
-          timeout:
-            options.flushTimeoutMs === undefined
-              ? undefined
-              : Math.ceil(options.flushTimeoutMs / 10),
-        }),
-        { operation: `nflog bind ${group}` },
-      );
-    } catch (error) {
-      if (error instanceof NetlinkError && (error.code === 'EPERM' || error.code === 'EBUSY')) {
-        throw new NfLogError(
-          'CONFIG_FAILED',
-          error.code === 'EPERM'
-            ? `nflog group ${group} is bound by another socket (or CAP_NET_ADMIN is missing): EPERM`
-            : `nflog group ${group} is already bound by this socket: EBUSY`,
-          { group, errno: error.errno, errnoName: error.code, cause: error },
-        );
-      }
-      throw error;
-    }
+    // Bind and settings in one message: the kernel applies them together.
+    await bindInstance(
+      this.conn,
+      encodeLogConfig(group, {
+        command: L.NFULNL_CFG_CMD_BIND,
+        copyMode,
+        copyRange,
+        nlbufsiz: options.nlbufsiz,
+        qthresh: options.qthresh,
+        timeout:
+          options.flushTimeoutMs === undefined ? undefined : Math.ceil(options.flushTimeoutMs / 10),
+      }),
+      `nflog bind ${group}`,
+      this.errors,
+    );
     await this.configureFlags(options.flags ?? {}, options.strictFlags ?? false);
   }
 
-  private async setFlags(flags: number): Promise<void> {
-    const message = () => encodeLogConfig(this.group, { flags });
-    const operation = `nflog flags ${this.group}`;
-    try {
-      await this.conn.request(message(), { operation });
-    } catch (error) {
-      // The kernel answers EAGAIN when the CONNTRACK flag just loaded ctnetlink: retry once.
-      if (error instanceof NetlinkError && error.code === 'EAGAIN') {
-        await this.conn.request(message(), { operation });
-      } else throw error;
-    }
+  private setFlags(flags: number): Promise<void> {
+    return requestFlags(
+      this.conn,
+      () => encodeLogConfig(this.group, { flags }),
+      `nflog flags ${this.group}`,
+    );
   }
 
-  /** The kernel takes the whole flag word and refuses it whole: on a refusal the flags
-   * are tried one at a time to find which, and the accepted ones are set together. */
+  /** NFLOG has no flag mask: the flags are tried one at a time by adding each to
+   * those accepted so far, and the accepted ones are set together at the end. */
   private async configureFlags(flags: NfLogFlags, strict: boolean): Promise<void> {
     const report: NfLogFlagReport = { requested: [], applied: [], refused: [] };
     this.flagReport = report;
@@ -308,30 +272,12 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
       if (!(error instanceof NetlinkError)) throw error;
     }
     let accepted = 0;
-    for (const name of report.requested) {
-      const bit = LOG_FLAG_BITS[name];
-      try {
-        await this.setFlags(accepted | bit);
-        accepted |= bit;
-        report.applied.push(name);
-      } catch (e) {
-        if (!(e instanceof NetlinkError)) throw e;
-        report.refused.push({
-          flag: name,
-          errno: e.errno,
-          code: e.code,
-          message: e.extack.message,
-        });
-      }
-    }
+    await tryEachFlag(report, LOG_FLAG_BITS, async (bit) => {
+      await this.setFlags(accepted | bit);
+      accepted |= bit;
+    });
     if (accepted !== 0) await this.setFlags(accepted);
-    if (strict && report.refused.length > 0) {
-      throw new NfLogError(
-        'CONFIG_FAILED',
-        `nflog group ${this.group}: the kernel refused flag(s) ${report.refused.map((r) => `${r.flag} (${r.code})`).join(', ')}`,
-        { group: this.group, errno: report.refused[0]!.errno, errnoName: report.refused[0]!.code },
-      );
-    }
+    if (strict) failOnRefusedFlags(report.refused, this.errors);
   }
 
   // ------------------------------------------------------------------ packets
@@ -394,8 +340,23 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
     };
   }
 
+  private readonly onListenerThrew = (error: unknown): void => {
+    this.counters.listenerErrors++;
+    this.emitFailure('LISTENER', 'packet listener threw', error);
+  };
+
   private emitError(error: NfLogError): void {
     emitError(this.errorListeners, error, 'NfLogWarning');
+  }
+
+  /** Reports `cause` as `what` went wrong, in this group's name. */
+  private emitFailure(code: NfLogErrorCode, what: string, cause: unknown): void {
+    this.emitError(
+      new NfLogError(code, `nflog group ${this.group}: ${what}: ${(cause as Error).message}`, {
+        group: this.group,
+        cause,
+      }),
+    );
   }
 
   private onMessage(msg: NetlinkMessage): void {
@@ -406,30 +367,11 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
       packet = decodeLoggedPacket(msg, { copyPayload: !this.zeroCopy });
     } catch (error) {
       this.counters.decodeErrors++;
-      this.emitError(
-        new NfLogError(
-          'DECODE',
-          `nflog group ${this.group}: undecodable packet message: ${(error as Error).message}`,
-          { group: this.group, cause: error },
-        ),
-      );
+      this.emitFailure('DECODE', 'undecodable packet message', error);
       return;
     }
     this.counters.received++;
-    for (const listener of this.packetListeners) {
-      try {
-        listener(packet);
-      } catch (error) {
-        this.counters.listenerErrors++;
-        this.emitError(
-          new NfLogError(
-            'LISTENER',
-            `nflog group ${this.group}: packet listener threw: ${(error as Error).message}`,
-            { group: this.group, cause: error },
-          ),
-        );
-      }
-    }
+    callEach(this.packetListeners, packet, this.onListenerThrew);
     if (this.iterators.size === 0) return;
     const copy =
       this.zeroCopy && packet.payload ? { ...packet, payload: packet.payload.slice() } : packet;
@@ -455,21 +397,13 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    try {
-      await this.conn.request(encodeLogConfig(this.group, { command: L.NFULNL_CFG_CMD_UNBIND }), {
-        operation: `nflog unbind ${this.group}`,
-      });
-    } catch (error) {
-      // Closing the socket unbinds too (the kernel drops instances of a released port):
-      // report, do not throw.
-      this.emitError(
-        new NfLogError(
-          'CONFIG_FAILED',
-          `nflog group ${this.group}: unbind failed: ${(error as Error).message}`,
-          { group: this.group, cause: error },
-        ),
-      );
-    }
+    const failure = await unbindInstance(
+      this.conn,
+      encodeLogConfig(this.group, { command: L.NFULNL_CFG_CMD_UNBIND }),
+      `nflog unbind ${this.group}`,
+      this.errors,
+    );
+    if (failure) this.emitError(failure);
     this.closed = true;
     this.conn.close();
     for (const it of [...this.iterators]) {
@@ -480,10 +414,11 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
   }
 }
 
-function subscribe<T>(list: T[], listener: T): () => void {
-  list.push(listener);
-  return () => {
-    const i = list.indexOf(listener);
-    if (i >= 0) list.splice(i, 1);
+/** How the shared nfnetlink steps report this group's failures. */
+function groupErrors(group: number): InstanceErrors<NfLogError> {
+  return {
+    what: `nflog group ${group}`,
+    own: NfLogError,
+    make: (code, message, details) => new NfLogError(code, message, { group, ...details }),
   };
 }

@@ -1,4 +1,4 @@
-import type { ExtendedAck } from '../netlink/errors.js';
+import type { KernelErrorDetails } from '../netlink/nfnl-instance.js';
 import { CodedError } from '../common/coded-error.js';
 
 export type NfQueueErrorCode =
@@ -30,14 +30,7 @@ export type NfQueueErrorCode =
 /** Every error of the NFQUEUE library: `code` says which. */
 export class NfQueueError extends CodedError<
   NfQueueErrorCode,
-  {
-    queue?: number;
-    ids?: number[];
-    errno?: number;
-    errnoName?: string;
-    extack?: ExtendedAck;
-    cause?: unknown;
-  }
+  { queue?: number; ids?: number[] } & KernelErrorDetails
 > {
   override readonly name = 'NfQueueError';
 }

@@ -1,8 +1,15 @@
 import type { NetlinkConnection } from '../netlink/connection.js';
 import { NetlinkError } from '../netlink/errors.js';
+import {
+  failOnRefusedFlags,
+  requestFlags,
+  tryEachFlag,
+  type FlagOutcome,
+  type InstanceErrors,
+} from '../netlink/nfnl-instance.js';
 import * as Q from './constants.js';
 import { encodeConfig } from './encode.js';
-import { NfQueueError } from './errors.js';
+import type { NfQueueError } from './errors.js';
 
 export interface NfQueueFlags {
   /** NFQA_CFG_F_FAIL_OPEN: accept packets when the queue is full instead of dropping them. */
@@ -27,15 +34,9 @@ export const FLAG_BITS: Record<NfQueueFlagName, number> = {
 };
 
 /** What became of the requested flags. */
-export interface FlagReport {
-  /** Flags asked to be on. */
-  requested: NfQueueFlagName[];
-  /** Flags that are on. */
-  applied: NfQueueFlagName[];
+export interface FlagReport extends FlagOutcome<NfQueueFlagName> {
   /** Flags asked to be off (and turned off). */
   cleared: NfQueueFlagName[];
-  /** Flags the kernel refused, with its errno (EOPNOTSUPP: not built in). */
-  refused: { flag: NfQueueFlagName; errno: number; code: string; message?: string }[];
 }
 
 export function emptyFlagReport(): FlagReport {
@@ -43,21 +44,17 @@ export function emptyFlagReport(): FlagReport {
 }
 
 /** Sets the flags in `mask` to the bits of `value` on one bound queue. */
-async function setQueueFlags(
+function setQueueFlags(
   conn: NetlinkConnection,
   queue: number,
   value: number,
   mask: number,
 ): Promise<void> {
-  const message = () => encodeConfig(queue, { flags: { value, mask } });
-  try {
-    await conn.request(message(), { operation: `nfqueue flags ${queue}` });
-  } catch (error) {
-    // The kernel answers EAGAIN when setting CONNTRACK just loaded ctnetlink: retry once.
-    if (error instanceof NetlinkError && error.code === 'EAGAIN') {
-      await conn.request(message(), { operation: `nfqueue flags ${queue}` });
-    } else throw error;
-  }
+  return requestFlags(
+    conn,
+    () => encodeConfig(queue, { flags: { value, mask } }),
+    `nfqueue flags ${queue}`,
+  );
 }
 
 /**
@@ -72,6 +69,7 @@ export async function applyFlags(
   flags: NfQueueFlags,
   strict: boolean,
   report: FlagReport,
+  errors: InstanceErrors<NfQueueError>,
 ): Promise<void> {
   let value = 0;
   let mask = 0;
@@ -92,32 +90,8 @@ export async function applyFlags(
     if (!(error instanceof NetlinkError)) throw error;
     // Clear-only first (never refused), then one flag at a time.
     if ((mask & ~value) !== 0) await setQueueFlags(conn, queue, 0, mask & ~value);
-    for (const name of report.requested) {
-      const bit = FLAG_BITS[name];
-      try {
-        await setQueueFlags(conn, queue, bit, bit);
-        report.applied.push(name);
-      } catch (e) {
-        if (!(e instanceof NetlinkError)) throw e;
-        report.refused.push({
-          flag: name,
-          errno: e.errno,
-          code: e.code,
-          message: e.extack.message,
-        });
-      }
-    }
-    if (strict && report.refused.length > 0) {
-      throw new NfQueueError(
-        'CONFIG_FAILED',
-        `queue ${queue}: the kernel refused flag(s) ${report.refused.map((r) => `${r.flag} (${r.code})`).join(', ')}`,
-        {
-          queue,
-          errno: report.refused[0]!.errno,
-          errnoName: report.refused[0]!.code,
-        },
-      );
-    }
+    await tryEachFlag(report, FLAG_BITS, (bit) => setQueueFlags(conn, queue, bit, bit));
+    if (strict) failOnRefusedFlags(report.refused, errors);
   }
 }
 

@@ -1,11 +1,19 @@
 import { parseErrorMessage } from '../netlink/ack.js';
-import { NETLINK_NETFILTER, NLMSG_ERROR } from '../netlink/constants.js';
+import { NLMSG_ERROR } from '../netlink/constants.js';
 import { NetlinkConnection } from '../netlink/connection.js';
 import { errnoName } from '../netlink/errno.js';
-import { NetlinkDecodeError, NetlinkError } from '../netlink/errors.js';
 import type { NetlinkMessage } from '../netlink/message.js';
-import { NetlinkSocket, type NetlinkTransport } from '../netlink/socket.js';
+import {
+  bindInstance,
+  configureOrClose,
+  openNetfilterSocket,
+  readFailure,
+  unbindInstance,
+  type InstanceErrors,
+} from '../netlink/nfnl-instance.js';
+import type { NetlinkTransport } from '../netlink/socket.js';
 import { emitError } from '../common/emit-error.js';
+import { callEach, subscribe } from '../common/listeners.js';
 import * as Q from './constants.js';
 import { newCounters, type NfQueueCounters } from './counters.js';
 import { decodeQueuedPacket, NFQNL_PACKET_TYPE } from './decode.js';
@@ -69,6 +77,7 @@ export class NfQueue implements VerdictTaker {
   private defaultVerdict: number;
   private deadlineMs: number;
   private readonly netns: string | undefined;
+  private readonly errors: InstanceErrors<NfQueueError>;
   private readonly packetListeners: ((packet: NfQueuePacket) => void)[] = [];
   private readonly errorListeners: ((error: NfQueueError) => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -80,6 +89,7 @@ export class NfQueue implements VerdictTaker {
     this.queueNumber = options.queue;
     this.conn = conn;
     this.netns = options.netns;
+    this.errors = queueErrors(this.queueNumber);
     this.table = new OutstandingTable(options.batchVerdicts ?? true);
     this.sender = new VerdictSender(
       this.queueNumber,
@@ -105,18 +115,7 @@ export class NfQueue implements VerdictTaker {
         ),
       );
     });
-    conn.onError((error) => {
-      const decode = error instanceof NetlinkDecodeError;
-      this.emitError(
-        new NfQueueError(
-          decode ? 'DECODE' : 'SOCKET',
-          decode
-            ? `queue ${this.queueNumber}: undecodable datagram: ${error.message}`
-            : `queue ${this.queueNumber}: reading the socket failed, no more packets will arrive: ${error.message}`,
-          { queue: this.queueNumber, cause: error },
-        ),
-      );
-    });
+    conn.onError((error) => this.emitError(readFailure(error, this.errors)));
   }
 
   /** Opens a socket, binds the queue and configures it. */
@@ -131,23 +130,11 @@ export class NfQueue implements VerdictTaker {
     const deadlineMs = options.deadlineMs ?? 10_000;
     if (!(deadlineMs > 0)) throw new RangeError('deadlineMs must be > 0 (Infinity disables it)');
     const copyMode = copyModeValue(options.copyMode ?? 'packet');
-    const transport = options.transport ?? openSocket(options, copyRange);
+    const errors = queueErrors(q);
+    const transport = options.transport ?? openSocket(options, copyRange, errors);
     const conn = new NetlinkConnection(transport, { timeoutMs: options.timeoutMs ?? 5000 });
     const queue = new NfQueue(options, conn);
-    try {
-      await queue.configure(options, copyMode, copyRange);
-    } catch (error) {
-      conn.close();
-      if (error instanceof NfQueueError) throw error;
-      const ne = error instanceof NetlinkError ? error : undefined;
-      throw new NfQueueError('CONFIG_FAILED', `queue ${q}: ${(error as Error).message}`, {
-        queue: q,
-        errno: ne?.errno,
-        errnoName: ne?.code,
-        extack: ne?.extack,
-        cause: error,
-      });
-    }
+    await configureOrClose(conn, () => queue.configure(options, copyMode, copyRange), errors);
     return queue;
   }
 
@@ -157,30 +144,19 @@ export class NfQueue implements VerdictTaker {
     copyRange: number,
   ): Promise<void> {
     const q = this.queueNumber;
-    try {
-      // Bind, copy mode and queue length in one message: the kernel applies
-      // them in one go, so no packet is queued to us with default params.
-      await this.conn.request(
-        encodeConfig(q, {
-          command: Q.NFQNL_CFG_CMD_BIND,
-          copyMode,
-          copyRange,
-          maxQueueLength: options.maxQueueLength,
-        }),
-        { operation: `nfqueue bind ${q}` },
-      );
-    } catch (error) {
-      if (error instanceof NetlinkError && (error.code === 'EPERM' || error.code === 'EBUSY')) {
-        throw new NfQueueError(
-          'CONFIG_FAILED',
-          error.code === 'EPERM'
-            ? `queue ${q} is bound by another socket (or CAP_NET_ADMIN is missing): EPERM`
-            : `queue ${q} is already bound by this socket: EBUSY`,
-          { queue: q, errno: error.errno, errnoName: error.code, cause: error },
-        );
-      }
-      throw error;
-    }
+    // Bind, copy mode and queue length in one message: the kernel applies
+    // them in one go, so no packet is queued to us with default params.
+    await bindInstance(
+      this.conn,
+      encodeConfig(q, {
+        command: Q.NFQNL_CFG_CMD_BIND,
+        copyMode,
+        copyRange,
+        maxQueueLength: options.maxQueueLength,
+      }),
+      `nfqueue bind ${q}`,
+      this.errors,
+    );
     await this.configureFlags(options.flags ?? {}, options.strictFlags ?? false);
     if (this.conntrackGlue === undefined && (options.probeConntrackGlue ?? true)) {
       this.conntrackGlue = await probeConntrackGlue(this.conn, q);
@@ -195,7 +171,7 @@ export class NfQueue implements VerdictTaker {
   private async configureFlags(flags: NfQueueFlags, strict: boolean): Promise<void> {
     const report = emptyFlagReport();
     this.flagReport = report;
-    await applyFlags(this.conn, this.queueNumber, flags, strict, report);
+    await applyFlags(this.conn, this.queueNumber, flags, strict, report, this.errors);
     if (report.requested.includes('conntrack'))
       this.conntrackGlue = report.applied.includes('conntrack');
   }
@@ -221,21 +197,13 @@ export class NfQueue implements VerdictTaker {
 
   /** Calls `listener` for every packet, synchronously as it is read. Returns an unsubscribe function. */
   onPacket(listener: (packet: NfQueuePacket) => void): () => void {
-    this.packetListeners.push(listener);
-    return () => {
-      const i = this.packetListeners.indexOf(listener);
-      if (i >= 0) this.packetListeners.splice(i, 1);
-    };
+    return subscribe(this.packetListeners, listener);
   }
 
   /** Errors that do not belong to a call: kernel-refused verdicts, lost
    * packets (ENOBUFS), decode failures, listener exceptions, send failures. */
   onError(listener: (error: NfQueueError) => void): () => void {
-    this.errorListeners.push(listener);
-    return () => {
-      const i = this.errorListeners.indexOf(listener);
-      if (i >= 0) this.errorListeners.splice(i, 1);
-    };
+    return subscribe(this.errorListeners, listener);
   }
 
   /** Packets (copies) as they arrive; packets already decided by the deadline
@@ -243,6 +211,17 @@ export class NfQueue implements VerdictTaker {
   [Symbol.asyncIterator](): AsyncIterator<NfQueuePacket> {
     return this.iterators.create(this.closed);
   }
+
+  private readonly onListenerThrew = (error: unknown, packet: NfQueuePacket): void => {
+    this.counters.listenerErrors++;
+    this.emitError(
+      new NfQueueError(
+        'LISTENER',
+        `queue ${this.queueNumber}: packet listener threw: ${(error as Error).message}`,
+        { queue: this.queueNumber, ids: [packet.id], cause: error },
+      ),
+    );
+  };
 
   private emitError(error: NfQueueError): void {
     emitError(this.errorListeners, error, 'NfQueueWarning');
@@ -271,24 +250,7 @@ export class NfQueue implements VerdictTaker {
     }
     this.armTimer();
     const packet = new NfQueuePacket(this, entry, data);
-    for (const listener of this.packetListeners) {
-      try {
-        listener(packet);
-      } catch (error) {
-        this.counters.listenerErrors++;
-        this.emitError(
-          new NfQueueError(
-            'LISTENER',
-            `queue ${this.queueNumber}: packet listener threw: ${(error as Error).message}`,
-            {
-              queue: this.queueNumber,
-              ids: [data.id],
-              cause: error,
-            },
-          ),
-        );
-      }
-    }
+    callEach(this.packetListeners, packet, this.onListenerThrew);
     this.iterators.offer(packet);
     packet.endView();
   }
@@ -449,23 +411,13 @@ export class NfQueue implements VerdictTaker {
     }
     this.counters.closeVerdicts += this.table.decideAll(this.closeVerdict);
     this.flush();
-    try {
-      await this.conn.request(encodeConfigCommand(this.queueNumber, Q.NFQNL_CFG_CMD_UNBIND), {
-        operation: `nfqueue unbind ${this.queueNumber}`,
-      });
-    } catch (error) {
-      // Closing the socket unbinds too; report, do not throw.
-      this.emitError(
-        new NfQueueError(
-          'CONFIG_FAILED',
-          `queue ${this.queueNumber}: unbind failed: ${(error as Error).message}`,
-          {
-            queue: this.queueNumber,
-            cause: error,
-          },
-        ),
-      );
-    }
+    const failure = await unbindInstance(
+      this.conn,
+      encodeConfigCommand(this.queueNumber, Q.NFQNL_CFG_CMD_UNBIND),
+      `nfqueue unbind ${this.queueNumber}`,
+      this.errors,
+    );
+    if (failure) this.emitError(failure);
     this.flush();
     this.closed = true;
     this.conn.close();
@@ -474,11 +426,15 @@ export class NfQueue implements VerdictTaker {
 }
 
 /** The queue's socket: every slot holds one whole packet message. */
-function openSocket(options: NfQueueOptions, copyRange: number): NetlinkTransport {
+function openSocket(
+  options: NfQueueOptions,
+  copyRange: number,
+  errors: InstanceErrors<NfQueueError>,
+): NetlinkTransport {
   // A packet message: headers and metadata (< 1 KiB) plus up to 64 KiB of payload.
   const slotSize = Math.max(65536, Math.min(copyRange, Q.NFQNL_MAX_COPY_RANGE)) + 8192;
-  try {
-    return NetlinkSocket.open(NETLINK_NETFILTER, {
+  return openNetfilterSocket(
+    {
       netns: options.netns,
       rcvbuf: options.rcvbuf ?? 8 * 1024 * 1024,
       extAck: true,
@@ -486,18 +442,16 @@ function openSocket(options: NfQueueOptions, copyRange: number): NetlinkTranspor
       capAck: false,
       slotSize,
       slots: options.slots ?? 16,
-    });
-  } catch (error) {
-    const e = error as Error & { code?: string; errno?: number };
-    throw new NfQueueError(
-      'CONFIG_FAILED',
-      `queue ${options.queue}: opening the netlink socket failed: ${e.message}`,
-      {
-        queue: options.queue,
-        errno: e.errno,
-        errnoName: e.code,
-        cause: error,
-      },
-    );
-  }
+    },
+    errors,
+  );
+}
+
+/** How the shared nfnetlink steps report this queue's failures. */
+function queueErrors(queue: number): InstanceErrors<NfQueueError> {
+  return {
+    what: `queue ${queue}`,
+    own: NfQueueError,
+    make: (code, message, details) => new NfQueueError(code, message, { queue, ...details }),
+  };
 }
