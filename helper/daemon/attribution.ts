@@ -5,7 +5,7 @@
  * warning and in its state (HelperState.attribution), which the UI shows.
  * docs/attribution.md describes both paths.
  */
-import { Attributor, KernelFirstAttributor } from '../attribution/index.js';
+import { Attributor, KernelFirstAttributor, KernelOwners } from '../attribution/index.js';
 import type { KernelOwnerSource } from '../attribution/ebpf/types.js';
 import type { AttributionState } from '../protocol/model.js';
 import { AttributorAdapter } from './adapters.js';
@@ -31,10 +31,10 @@ export interface AttributionOptions {
   openKernelOwners?: KernelOwnersOpener;
 }
 
-/** Until the owner records are built into this helper, 'auto' reports why it uses /proc. */
-const noKernelOwners: KernelOwnersOpener = () => {
-  throw new Error('this build has no eBPF attribution');
-};
+/** The programs in native/bpf, attached at the cgroup v2 root (never throws: a refusal
+ * is a source in procfs mode with its reason). */
+const openOwnerPrograms: KernelOwnersOpener = ({ netns }) =>
+  KernelOwners.open(netns !== undefined ? { netns } : {});
 
 export interface DaemonAttribution {
   /** sock_diag + /proc; its sock_diag socket also destroys killed TCP sockets. */
@@ -70,7 +70,7 @@ async function openKernel(
   }
   let kernel: KernelOwnerSource;
   try {
-    const open = o.openKernelOwners ?? noKernelOwners;
+    const open = o.openKernelOwners ?? openOwnerPrograms;
     kernel = await open({ ...(o.netns !== undefined ? { netns: o.netns } : {}), log });
   } catch (error) {
     return fallback(log, (error as Error).message);

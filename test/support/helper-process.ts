@@ -45,9 +45,15 @@ export class HelperProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly proc: ChildProcess;
 
-  /** `stdin`: the token on the first line, stdin left open (the launcher's way). */
-  constructor(args: string[], stdin?: string) {
-    this.proc = spawn(process.execPath, [join(ROOT, 'bin/portcullis.js'), 'helper', ...args], {
+  /**
+   * `stdin`: the token on the first line, stdin left open (the launcher's way). `wrap`: a
+   * command that runs the helper (`ip netns exec NS setpriv ...`), which must exec it in
+   * the same process so that signals reach the helper.
+   */
+  constructor(args: string[], stdin?: string, wrap: string[] = []) {
+    const command = [process.execPath, join(ROOT, 'bin/portcullis.js'), 'helper', ...args];
+    const [file, ...rest] = [...wrap, ...command];
+    this.proc = spawn(file!, rest, {
       stdio: [stdin === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'],
     });
     if (stdin !== undefined) this.proc.stdin!.write(`${stdin}\n`);
