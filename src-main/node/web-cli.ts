@@ -9,14 +9,21 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_SOCKET_PATH, DEFAULT_TOKEN_PATH } from '../../helper/protocol/index.js';
 import { Backoff } from '../common/backoff.js';
 import { HelperBridge } from './bridge.js';
+import { rendererMissing } from './renderer-built.js';
+import { defaultRendererDir } from './renderer-files.js';
 import { connectHelper } from './helper-client.js';
+import { LINK_CODE_TTL_MS, requestLink, serveLinks, UiLinkError } from './ui-links.js';
 import { startWebHost, type WebHost } from './web-host.js';
 
 export interface UiArgs {
   web: boolean;
+  /** `portcullis ui link`: ask the running web host for a new link. */
+  link?: boolean;
   port: number;
   socket: string;
   tokenFile: string;
+  /** The built renderer (default dist/renderer). */
+  rendererDir?: string;
   open: boolean;
   help: boolean;
 }
@@ -31,6 +38,7 @@ export class UiUsageError extends Error {}
 const OPEN_CODE_TTL_MS = 60_000;
 
 const UI_USAGE = `Usage: portcullis ui --web [--port N] [--socket PATH] [--token-file PATH] [--open]
+       portcullis ui link [--port N] [--open]
 
 Serves the Portcullis UI to a browser on 127.0.0.1 (the desktop app's Electron
 window is started by the packaged app, not by this command).
@@ -40,22 +48,33 @@ window is started by the packaged app, not by this command).
   --socket PATH      the helper's socket (default ${DEFAULT_SOCKET_PATH})
   --token-file PATH  the helper's token (default ${DEFAULT_TOKEN_PATH}, or $PORTCULLIS_TOKEN)
   --open             also open the UI in the browser with xdg-open
+  --renderer-dir DIR the built UI (default dist/renderer: npm run build:renderer)
 
 It prints a one-time link: the first page that opens it gets a session (reloads
 keep working), and the link is dead from then on. --open hands xdg-open a
 second link of its own, which expires after ${OPEN_CODE_TTL_MS / 1000} s.
+
+\`portcullis ui link\` prints a new one-time link from the UI already running for
+you (for a new tab, a bookmark, a browser restart), which expires after
+${LINK_CODE_TTL_MS / 60_000} minutes unused; with --open it opens it instead.
 `;
 
 export function parseUiArgs(argv: readonly string[]): UiArgs {
   const a: UiArgs = {
     web: false,
+    link: false,
     port: 0,
     socket: DEFAULT_SOCKET_PATH,
     tokenFile: DEFAULT_TOKEN_PATH,
     open: false,
     help: false,
   };
-  for (let i = 0; i < argv.length; i++) {
+  let start = 0;
+  if (argv[0] === 'link') {
+    a.link = true;
+    start = 1;
+  }
+  for (let i = start; i < argv.length; i++) {
     const arg = argv[i] as string;
     const value = (): string => {
       const next = argv[++i];
@@ -86,11 +105,15 @@ export function parseUiArgs(argv: readonly string[]): UiArgs {
       case '--token-file':
         a.tokenFile = value();
         break;
+      case '--renderer-dir':
+        a.rendererDir = value();
+        break;
       default:
         throw new UiUsageError(`unknown option '${arg}'`);
     }
   }
-  if (!a.web && !a.help) {
+  if (a.link && a.web) throw new UiUsageError('link asks the running UI: leave out --web');
+  if (!a.web && !a.help && !a.link) {
     throw new UiUsageError('only the web host is available from the command line: use --web');
   }
   return a;
@@ -162,7 +185,19 @@ export async function startUi(
     backoff.reset();
     void attempt();
   });
-  const host = await startWebHost({ api: bridge.api, port: args.port, log });
+  const host = await startWebHost({
+    api: bridge.api,
+    port: args.port,
+    log,
+    ...(args.rendererDir !== undefined ? { rendererDir: args.rendererDir } : {}),
+  });
+  let links: Awaited<ReturnType<typeof serveLinks>> | null = null;
+  try {
+    links = await serveLinks(host.port, (ttl) => host.issueUrl(ttl));
+  } catch (error) {
+    // The UI works without it; only `portcullis ui link` will not find it.
+    log(`portcullis ui: no link socket (${(error as Error).message})`);
+  }
   void attempt();
   return {
     host,
@@ -170,6 +205,7 @@ export async function startUi(
     stop: async () => {
       stopped = true;
       if (timer) clearTimeout(timer);
+      await links?.close();
       await host.close();
       await close?.();
     },
@@ -189,6 +225,20 @@ export function openInBrowser(url: string, log: (line: string) => void): void {
     .unref();
 }
 
+/** `portcullis ui link`: a new link from the running UI, printed or opened. */
+async function printLink(args: UiArgs): Promise<number> {
+  try {
+    const url = await requestLink(args.port === 0 ? null : args.port);
+    if (args.open) openInBrowser(url, (line) => process.stderr.write(`${line}\n`));
+    else process.stdout.write(`Portcullis UI (a one-time link): ${url}\n`);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof UiLinkError)) throw error;
+    process.stderr.write(`portcullis ui link: ${error.message}\n`);
+    return 1;
+  }
+}
+
 /** The command; resolves with the exit code once stopped by a signal. */
 export async function runUi(argv: readonly string[]): Promise<number> {
   let args: UiArgs;
@@ -202,6 +252,13 @@ export async function runUi(argv: readonly string[]): Promise<number> {
   if (args.help) {
     process.stdout.write(UI_USAGE);
     return 0;
+  }
+  if (args.link) return printLink(args);
+  // Without it every URL would answer 404.
+  const missing = rendererMissing(args.rendererDir ?? defaultRendererDir());
+  if (missing !== null) {
+    process.stderr.write(`portcullis ui: ${missing}\n`);
+    return 1;
   }
   const ui = await startUi(args);
   // A one-time code, for this terminal only; the browser's command line gets

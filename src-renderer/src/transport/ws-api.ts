@@ -19,6 +19,11 @@ const SESSION_KEY = 'portcullis.webSession';
  */
 export async function installWsApi(): Promise<void> {
   if (window.portcullis || window.location.protocol !== 'http:') return;
+  // A new link pasted into this tab changes only the fragment, which loads nothing:
+  // start again with it.
+  window.addEventListener('hashchange', () => {
+    if (new URLSearchParams(window.location.hash.slice(1)).has('code')) window.location.reload();
+  });
   const code = new URLSearchParams(window.location.hash.slice(1)).get('code');
   if (code !== null) {
     // Out of the address bar, the history and any screenshot.
@@ -33,7 +38,10 @@ export async function installWsApi(): Promise<void> {
   }
   const session = sessionStorage.getItem(SESSION_KEY);
   if (!session) {
-    throw new Error('no session: open the link that `portcullis ui --web` printed');
+    throw new Error(
+      'this tab has no session. Run `portcullis ui link` and open the link it prints here ' +
+        '(or `portcullis ui link --open`)',
+    );
   }
   const url = `ws://${window.location.host}${WS_PATH}`;
   // The DOM's handlers take DOM events; PageSocket reads only data and code.

@@ -44,7 +44,7 @@ export interface PageSocket {
 const OPEN = 1;
 
 const REFUSED =
-  'the web host refused this page: its session is not valid (open a new link from `portcullis ui --web`)';
+  'the web host refused this page: its session is not valid (run `portcullis ui link` for a new link)';
 
 export interface WsApiOptions {
   /** ws://127.0.0.1:PORT/ws */
@@ -351,7 +351,7 @@ export async function exchangeCode(code: string, fetchFn: PageFetch): Promise<st
     const why = typeof body?.error === 'string' ? body.error : `HTTP ${res.status}`;
     throw new ApiError({
       name: 'ApiError',
-      message: `the web host refused this link: ${why} (open a new link from \`portcullis ui --web\`)`,
+      message: `the web host refused this link: ${why} (run \`portcullis ui link\` for a new link)`,
       code: 'refused',
     });
   }

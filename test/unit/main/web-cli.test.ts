@@ -18,7 +18,22 @@ describe('parseUiArgs', () => {
   it('reads the options and insists on --web', () => {
     expect(
       parseUiArgs(['--web', '--port', '8123', '--socket', '/s', '--token-file', '/t', '--open']),
-    ).toEqual({ web: true, port: 8123, socket: '/s', tokenFile: '/t', open: true, help: false });
+    ).toEqual({
+      web: true,
+      link: false,
+      port: 8123,
+      socket: '/s',
+      tokenFile: '/t',
+      open: true,
+      help: false,
+    });
+    expect(parseUiArgs(['link', '--port', '8123', '--open'])).toMatchObject({
+      web: false,
+      link: true,
+      port: 8123,
+      open: true,
+    });
+    expect(() => parseUiArgs(['link', '--web'])).toThrow(/leave out --web/);
     expect(parseUiArgs(['--web']).socket).toBe('/run/portcullis/helper.sock');
     expect(parseUiArgs(['--help']).help).toBe(true);
     expect(() => parseUiArgs([])).toThrow(UiUsageError);
