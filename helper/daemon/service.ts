@@ -9,7 +9,8 @@ import type { HistoryStore } from '../history/index.js';
 import { HistoryError } from '../history/index.js';
 import { ServiceError } from '../protocol/errors.js';
 import type { Params, Result } from '../protocol/messages.js';
-import { Settings, type Flow, type Rule, type RuleInput } from '../protocol/model.js';
+import { Settings, type Flow } from '../protocol/model.js';
+import { ruleToInput } from '../protocol/rules.js';
 import type { HelperService } from '../server/service.js';
 import { DaemonError } from './errors.js';
 import type { Interception } from './interception.js';
@@ -59,16 +60,6 @@ async function guarded<T>(work: () => T | Promise<T>): Promise<T> {
   } catch (error) {
     return mapError(error);
   }
-}
-
-function toInput(rule: Rule): RuleInput {
-  return {
-    enabled: rule.enabled,
-    action: rule.action,
-    match: rule.match,
-    duration: rule.duration,
-    ...(rule.note !== undefined ? { note: rule.note } : {}),
-  };
 }
 
 // eslint-disable-next-line max-lines-per-function -- one handler per wire method of the helper's protocol: its whole IPC surface in one table
@@ -147,7 +138,7 @@ export function createHelperService(parts: ServiceParts): HelperService {
     'rules.export': ({ offset, limit }) =>
       guarded(() => {
         const all = rules.export().rules;
-        return { rules: all.slice(offset, offset + limit).map(toInput), total: all.length };
+        return { rules: all.slice(offset, offset + limit).map(ruleToInput), total: all.length };
       }),
     'rules.dryRun': ({ match, since, until, limit }) =>
       guarded(async () => {

@@ -63,3 +63,15 @@ export function ruleFromInput(input: RuleInput, id: string, created: number): Ru
   if (input.note !== undefined) rule.note = input.note;
   return rule;
 }
+
+/** The RuleInput that rebuilds `rule` (what rules.export sends): its settings
+ * without the id, times and hit counts the helper keeps. */
+export function ruleToInput(rule: Rule): RuleInput {
+  return {
+    enabled: rule.enabled,
+    action: rule.action,
+    match: rule.match,
+    duration: rule.duration,
+    ...(rule.note !== undefined ? { note: rule.note } : {}),
+  };
+}

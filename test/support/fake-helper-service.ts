@@ -12,7 +12,7 @@ import type {
   Settings,
   Stats,
 } from '../../helper/protocol/model.js';
-import { ruleFromInput } from '../../helper/protocol/rules.js';
+import { ruleFromInput, ruleToInput } from '../../helper/protocol/rules.js';
 import type { HelperService } from '../../helper/server/service.js';
 
 export function makeFlow(id: number, overrides: Partial<Flow> = {}): Flow {
@@ -116,16 +116,6 @@ export function makeStats(time: number): Stats {
     conntrackInsertFailed: 0,
     conntrackDrop: 0,
     conntrackEarlyDrop: 0,
-  };
-}
-
-function toInput(rule: Rule): RuleInput {
-  return {
-    enabled: rule.enabled,
-    action: rule.action,
-    match: rule.match,
-    duration: rule.duration,
-    ...(rule.note !== undefined ? { note: rule.note } : {}),
   };
 }
 
@@ -293,7 +283,7 @@ export class FakeHelperService implements HelperService {
     this.record('rules.export', p, c.peer.uid);
     const persistent = this.rules.filter((r) => r.duration.kind === 'forever');
     return {
-      rules: persistent.slice(p.offset, p.offset + p.limit).map(toInput),
+      rules: persistent.slice(p.offset, p.offset + p.limit).map(ruleToInput),
       total: persistent.length,
     };
   };
