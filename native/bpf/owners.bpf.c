@@ -140,6 +140,17 @@ static __always_inline void fill_owner(struct owner *o, __u8 hook) {
   bpf_get_current_comm(o->comm, sizeof(o->comm));
 }
 
+/* Context fields one 4-byte load each: the verifier refuses wider loads of
+ * ctx->remote_ip6 / user_ip6, which clang may otherwise merge a copy into. */
+#define READ_IP6(dst, src)                        \
+  do {                                            \
+    for (int i_ = 0; i_ < 4; i_++) {              \
+      __u32 w_ = (src)[i_];                       \
+      asm volatile("" : "+r"(w_));                \
+      (dst)[i_] = w_;                             \
+    }                                             \
+  } while (0)
+
 /* An IPv4-mapped IPv6 address (::ffff:a.b.c.d) leaves as an IPv4 packet. */
 static __always_inline void set_addr6(struct flow_key *k, const __u32 a[4]) {
   if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff)) {
@@ -195,8 +206,8 @@ int sockops_connect(struct bpf_sock_ops *skops) {
   __u32 rp = bpf_ntohl(skops->remote_port);
   k.rport = rp > 0xffff || rp == 0 ? bpf_ntohs((__u16)skops->remote_port) : (__u16)rp;
   if (skops->family == AF_INET6) {
-    __u32 a[4] = {skops->remote_ip6[0], skops->remote_ip6[1], skops->remote_ip6[2],
-                  skops->remote_ip6[3]};
+    __u32 a[4];
+    READ_IP6(a, skops->remote_ip6);
     set_addr6(&k, a);
   } else {
     k.family = AF_INET;
@@ -244,7 +255,8 @@ int sendmsg4(struct bpf_sock_addr *ctx) {
 SEC("cgroup/sendmsg6")
 int sendmsg6(struct bpf_sock_addr *ctx) {
   struct flow_key k = {};
-  __u32 a[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
+  __u32 a[4];
+  READ_IP6(a, ctx->user_ip6);
   set_addr6(&k, a);
   return record_send(ctx, &k, HOOK_SENDMSG6);
 }
@@ -321,6 +333,7 @@ int connect_exit(struct sys_exit_connect_args *ctx) {
     __u32 a4 = BPF_CORE_READ(sk, __sk_common.skc_daddr);
     __builtin_memcpy(k.raddr, &a4, 4);
   }
+  if (k.rport == 0) return 0; /* connect(AF_UNSPEC): a disconnect */
   struct owner o = {};
   fill_owner(&o, HOOK_CONNECT_TP);
   put_flow(&k, &o);

@@ -6,7 +6,14 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 
 export type SenderKind =
-  'udp' | 'udp-connected' | 'udp-thread' | 'udp-dual' | 'tcp' | 'tcp-nonblock';
+  | 'udp'
+  | 'udp-connected'
+  | 'udp-connected-dual'
+  | 'udp-thread'
+  | 'udp-dual'
+  | 'tcp'
+  | 'tcp-dual'
+  | 'tcp-nonblock';
 
 export interface SenderReport {
   pid: number;
@@ -29,6 +36,12 @@ def send():
         s = socket.socket(fam, socket.SOCK_DGRAM); s.sendto(b'x', (dst, port))
     elif kind == 'udp-dual':
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.sendto(b'x', ('::ffff:' + dst, port))
+    elif kind == 'udp-connected-dual':
+        # connect only: its send() would run the sendmsg4 hook (a v4-mapped
+        # destination is handed to udp_sendmsg with an address)
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.connect(('::ffff:' + dst, port))
+    elif kind == 'tcp-dual':
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM); s.connect(('::ffff:' + dst, port))
     elif kind == 'udp-connected':
         s = socket.socket(fam, socket.SOCK_DGRAM); s.connect((dst, port)); s.send(b'x')
     elif kind == 'tcp':
