@@ -10,11 +10,11 @@
  * takes its stricter value. The recovered settings are written back with a note of
  * why (`recovered`), which HelperState shows until the settings are saved again.
  */
-import { constants as fsConstants } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import * as v from 'valibot';
-import { atomicWrite, nodeFs, syncDir } from '../common/atomic-write.js';
+import { atomicWrite, nodeFs } from '../common/atomic-write.js';
+import { keepAside } from '../common/keep-aside.js';
 import { Settings, SettingsRecovery } from '../protocol/model.js';
 import type { Logger } from './log.js';
 
@@ -274,39 +274,23 @@ export class SettingsFile {
   }
 
   /**
-   * Copies settings.json to settings.json.corrupt-TIME (never over an existing file),
-   * synced before anything may replace the original; the copy's path, or null when it
-   * failed (then the original must stay).
+   * Copies settings.json aside (common/keep-aside.ts), the original staying until a
+   * save replaces it; the copy's path, or null when it failed (then the original
+   * must stay).
    */
   async #keepAside(): Promise<string | null> {
-    const stamp = new Date(this.#now()).toISOString().replace(/[:.]/gu, '-');
-    for (let n = 1; n <= 100; n++) {
-      const target = `${this.path}.corrupt-${stamp}${n > 1 ? `-${n}` : ''}`;
-      try {
-        await fsp.copyFile(this.path, target, fsConstants.COPYFILE_EXCL);
-        // Root's alone, whatever mode the damaged file had.
-        await fsp.chmod(target, 0o600);
-        const fh = await fsp.open(target, 'r');
-        try {
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await syncDir(nodeFs, this.dir);
-        this.#damagedInPlace = false;
-        return target;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
-        this.#damagedInPlace = true;
-        this.#log?.error(
-          'settings',
-          `keeping damaged ${this.path} aside: ${(error as Error).message}`,
-        );
-        return null;
-      }
+    try {
+      const target = await keepAside(nodeFs, this.path, this.#now());
+      this.#damagedInPlace = false;
+      return target;
+    } catch (error) {
+      this.#damagedInPlace = true;
+      this.#log?.error(
+        'settings',
+        `keeping damaged ${this.path} aside: ${(error as Error).message}`,
+      );
+      return null;
     }
-    this.#damagedInPlace = true;
-    return null;
   }
 
   /** The last-good copy follows the saved file (a helper older than it wrote none). */

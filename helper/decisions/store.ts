@@ -16,7 +16,8 @@ import {
   type RuleInput,
 } from '../protocol/model.js';
 import { ruleFromInput } from '../protocol/rules.js';
-import { atomicWrite, nodeFs, syncDir, type StoreFs } from '../common/atomic-write.js';
+import { atomicWrite, nodeFs, type StoreFs } from '../common/atomic-write.js';
+import { keepAside } from '../common/keep-aside.js';
 import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import { DecisionsError } from './errors.js';
 import { checkImportedRule, ruleKey } from './import.js';
@@ -506,12 +507,11 @@ export class RuleStore {
     }
   }
 
+  /** Moves the corrupt file aside (common/keep-aside.ts): the store starts without it. */
   async #moveAside(problem: DecisionsError): Promise<void> {
-    const stamp = new Date(this.#clock.now()).toISOString().replace(/[:.]/gu, '-');
-    const movedTo = `${this.path}.corrupt-${stamp}`;
+    let movedTo: string;
     try {
-      await this.#fs.rename(this.path, movedTo);
-      await syncDir(this.#fs, this.dir);
+      movedTo = await keepAside(this.#fs, this.path, this.#clock.now(), { move: true });
     } catch (e) {
       throw new DecisionsError('IO', `moving corrupt ${this.path} aside: ${(e as Error).message}`, {
         path: this.path,

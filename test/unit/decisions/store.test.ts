@@ -171,6 +171,18 @@ describe('RuleStore persistence', () => {
     expect((await fileDoc()).rules).toHaveLength(1);
   });
 
+  it('two corrupt files moved aside within one millisecond both survive', async () => {
+    // The clock stands still: both moves happen at the same time stamp.
+    await writeFile(join(dir, 'rules.json'), 'first damaged');
+    const first = (await open()).loadProblem?.details.movedTo ?? '';
+    await writeFile(join(dir, 'rules.json'), 'second damaged');
+    const second = (await open()).loadProblem?.details.movedTo ?? '';
+    expect(second).not.toBe(first);
+    expect(await readFile(first, 'utf8')).toBe('first damaged');
+    expect(await readFile(second, 'utf8')).toBe('second damaged');
+    expect((await readdir(dir)).includes('rules.json')).toBe(false);
+  });
+
   it.each([
     ['an invalid rule', { version: 1, rules: [{ id: 'x' }] }],
     [
