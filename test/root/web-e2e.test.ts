@@ -204,6 +204,10 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
         timeout: 5000,
       })
       .toBeGreaterThan(0);
+    // Its parent chain, compactly: this test's node process started it.
+    await expect(card(8080).getByTestId('prompt-via').textContent()).resolves.toMatch(
+      /^node( ← |$)/,
+    );
     await shot('prompts');
     await card(8080).getByRole('button', { name: 'Allow' }).click();
     await p.next('connected', 30_000);
@@ -218,6 +222,9 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     await row.first().locator('img[alt="node icon"]').waitFor({ timeout: 10_000 });
     await shot('connections');
     await row.first().click();
+    await expect(page.locator('aside').textContent()).resolves.toContain(
+      `Started bynode (pid ${process.pid}, `,
+    );
     await page.getByRole('button', { name: 'Kill connection' }).click();
     const end = await p.next('end', 30_000);
     expect(end).toMatchObject({ ok: false });
@@ -283,6 +290,12 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
       page.locator('[data-testid=conntrack-accounting]').textContent(),
     ).resolves.toContain(
       'byte and packet counters on, flow start times on (turned on by the helper',
+    );
+    // Which path names programs: eBPF where the kernel allows it, else the flagged fallback.
+    const attribution = await page.locator('[data-testid=attribution]').textContent();
+    expect(attribution).toMatch(/^\s*(eBPF: owners recorded|\/proc \+ sock_diag fallback)/);
+    expect(await page.locator('[data-testid=attribution-fallback]').count()).toBe(
+      attribution!.includes('fallback') ? 1 : 0,
     );
     await shot('settings');
   }, 30_000);
