@@ -52,6 +52,7 @@ const needed = {
   'dist/src-main/electron-main/main.js': ['npx', ['tsc', '-p', 'tsconfig.node.json']],
   'dist/preload/preload.js': ['npx', ['tsc', '-p', 'tsconfig.preload.json']],
   'native/build/Release/portcullis_native.node': ['npm', ['run', '--silent', 'build:native']],
+  'native/build/Release/portcullis_bpf.node': ['npm', ['run', '--silent', 'build:native']],
 };
 for (const [file, [cmd, args]] of Object.entries(needed)) {
   if (!existsSync(join(root, file))) run(cmd, args);

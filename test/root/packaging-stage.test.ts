@@ -142,6 +142,7 @@ describe.skipIf(skip !== undefined)('staged Linux build', () => {
       './usr/share/applications/portcullis.desktop',
       './opt/Portcullis/portcullis',
       './opt/Portcullis/resources/helper/native/build/Release/portcullis_native.node',
+      './opt/Portcullis/resources/helper/native/build/Release/portcullis_bpf.node',
     ]) {
       expect(files).toContain(f);
     }
@@ -150,6 +151,8 @@ describe.skipIf(skip !== undefined)('staged Linux build', () => {
     expect(control).toMatch(/prerm/);
     expect(control).toMatch(/postrm/);
     expect(control).toMatch(/Depends: .*iptables, conntrack, iproute2, pkexec \| policykit-1/);
+    // The eBPF addon's library: recommended, the helper falls back to /proc without it.
+    expect(control).toMatch(/Recommends: .*libbpf1/);
   });
 
   it('lintian: nothing left but the overrides explained in docs/packaging.md', () => {
