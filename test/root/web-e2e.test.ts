@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IpcClient } from '../../helper/protocol/client.js';
+import { requestLink } from '../../src-main/node/ui-links.js';
 import { startUi, type RunningUi } from '../../src-main/node/web-cli.js';
 import { DnsServer } from '../support/dns-server.js';
 import { firewallTestsUnavailable, TestNetns } from '../support/netns.js';
@@ -320,6 +321,25 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
         .filter({ hasText: /refused this link/ })
         .waitFor({ timeout: 20_000 });
     }
+    await other.close();
+  }, 60_000);
+
+  it('a tab without a session says which command gives a link; the link pasted into that tab opens the UI', async () => {
+    const other = await browser!.newPage();
+    // A bookmark, or the address without its fragment, in a tab that never had a session.
+    await other.goto(`${ui!.host.origin}/`);
+    const alert = other.getByRole('alert');
+    await alert.waitFor({ timeout: 20_000 });
+    await expect(alert.textContent()).resolves.toContain('portcullis ui link');
+    // What `portcullis ui link` prints, from the running UI's link socket.
+    const fresh = await requestLink(ui!.host.port);
+    expect(fresh.startsWith(`${ui!.host.origin}/#code=`)).toBe(true);
+    // Pasted into the same tab: only the fragment changes, and the page starts again with it.
+    await other.goto(fresh);
+    await other
+      .locator('footer.statusbar[data-connection="connected"]')
+      .waitFor({ timeout: 20_000 });
+    expect(other.url()).toBe(`${ui!.host.origin}/`);
     await other.close();
   }, 60_000);
 
