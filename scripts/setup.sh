@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine for Portcullis: Debian packages, npm packages,
-# the native addon and the compiled TypeScript. Idempotent; run as root.
+# the native addon, the compiled TypeScript and the built UI (dist/renderer).
+# Idempotent; run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   build-essential python3 git ca-certificates
   iproute2 iptables nftables conntrack strace procps
+  curl # one of the programs of `portcullis start --demo`
   # packaging tests (docs/packaging.md): dpkg-deb, lintian, strip, xmllint,
   # systemd-analyze, a private dbus-daemon + polkitd, 7za for electron-builder
   dpkg-dev lintian binutils libxml2-utils systemd dbus-daemon polkitd p7zip-full
@@ -52,5 +54,11 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$addon" ]; then
 else
   ELECTRON_SKIP_BINARY_DOWNLOAD=1 npm ci --no-audit --no-fund
   echo "$want" > "$stamp"
+fi
+# The UI (`portcullis ui --web`, `portcullis start`, Electron) serves dist/renderer;
+# npm ci's prepare builds only the TypeScript.
+if [ ! -f dist/renderer/index.html ] ||
+  [ -n "$(find src-renderer src-main/common package.json -newer dist/renderer/index.html -print -quit)" ]; then
+  npm run --silent build:renderer
 fi
 echo "setup.sh: ready"
