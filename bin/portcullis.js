@@ -15,10 +15,16 @@ process.stdout.on('error', (error) => {
   if (error.code === 'EPIPE') process.kill(process.pid, 'SIGTERM');
   else throw error;
 });
-// `portcullis ui` lives in src-main/node (the helper's CLI must not import src-main).
+// `portcullis ui` and `portcullis start` live in src-main/node (the helper's CLI must
+// not import src-main).
 if (process.argv[2] === 'ui') {
   const { runUi } = await import(new URL('../dist/src-main/node/web-cli.js', import.meta.url).href);
   process.exitCode = await runUi(process.argv.slice(3));
+} else if (process.argv[2] === 'start') {
+  const { runStart } = await import(
+    new URL('../dist/src-main/node/start/start-cli.js', import.meta.url).href
+  );
+  process.exitCode = await runStart(process.argv.slice(3));
 } else {
   const { main } = await import(cli.href);
   process.exitCode = await main(process.argv.slice(2));

@@ -22,6 +22,7 @@ function usage(): string {
     '',
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(12)}${c.summary}`),
+    `  ${'start'.padEnd(12)}the firewall with its UI (root; --demo: in a namespace of its own, touching nothing)`,
     `  ${'ui'.padEnd(12)}the UI in a browser: ui --web (src-main/node/web-cli.ts, via bin/portcullis.js)`,
     '',
     'Options:',
