@@ -13,7 +13,6 @@ import { ProcessProbe } from './process-probe.js';
 import {
   EXEC_SIZE,
   FLOW_KEY_SIZE,
-  NS_PER_TICK,
   OWNER_SIZE,
   decodeExec,
   decodeOwner,
@@ -172,28 +171,21 @@ export class KernelOwners implements KernelOwnerSource {
     return exec.startNs === startNs && exec.execNs >= startNs ? exec : null;
   }
 
-  /** Parents, nearest first: from the exec records, else from /proc while the
-   * parent is alive; a parent must have started before its child. */
+  /** Parents, nearest first, as far as the exec records reach (map lookups
+   * only: /proc reads for long-lived parents would cost more than the rest
+   * of the lookup; the caller can go on from the last one with /proc). A
+   * parent must have started before its child, or the pid was reused. */
   private ancestorsOf(owner: OwnerRecord): KernelAncestor[] {
     const chain: KernelAncestor[] = [];
     let pid = owner.ppid;
     let childStart = owner.startNs;
     while (pid > 0 && chain.length < this.maxAncestors) {
-      const exec = this.programs.lookupExec(pid, this.execBytes)
-        ? decodeExec(this.execBytes)
-        : null;
-      if (exec && exec.startNs <= childStart) {
-        chain.push({ pid, startTime: nsToTicks(exec.startNs), exe: exec.path, comm: exec.comm });
-        pid = exec.ppid;
-        childStart = exec.startNs;
-        continue;
-      }
-      const live = this.proc.process(pid);
-      if (!live || live.startTime > nsToTicks(childStart)) break;
-      chain.push({ pid, startTime: live.startTime, exe: live.exe, comm: live.comm });
-      pid = live.ppid;
-      // The end of its start tick: /proc truncates, the exec records do not.
-      childStart = (BigInt(live.startTime) + 1n) * NS_PER_TICK - 1n;
+      if (!this.programs.lookupExec(pid, this.execBytes)) break;
+      const exec = decodeExec(this.execBytes);
+      if (exec.startNs > childStart) break;
+      chain.push({ pid, startTime: nsToTicks(exec.startNs), exe: exec.path, comm: exec.comm });
+      pid = exec.ppid;
+      childStart = exec.startNs;
     }
     return chain;
   }

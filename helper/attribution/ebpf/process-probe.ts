@@ -1,8 +1,7 @@
 /**
- * The few /proc reads the eBPF owner source still needs: the executable of a
- * process that was running before the programs were loaded (no exec record),
- * and parents that exec'd before then. A process is only trusted when its pid
- * still has the recorded start time.
+ * The one /proc read the eBPF owner source still needs: the executable of a
+ * process that was running before the programs were loaded (no exec record).
+ * A process is only trusted when its pid still has the recorded start time.
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
