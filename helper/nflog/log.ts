@@ -27,6 +27,7 @@ import { NfLogError, type NfLogErrorCode } from './errors.js';
 import { readLogStats, type LogProcStats } from './stats.js';
 import type { LoggedPacket } from './types.js';
 import { emitError } from '../common/emit-error.js';
+import { IteratorBuffers } from '../common/iterator-buffers.js';
 import { callEach, subscribe } from '../common/listeners.js';
 
 export interface NfLogFlags {
@@ -104,13 +105,6 @@ export interface NfLogCounters {
   iteratorDropped: number;
 }
 
-interface IteratorState {
-  buffer: LoggedPacket[];
-  head: number;
-  waiter: (() => void) | undefined;
-  done: boolean;
-}
-
 /**
  * An NFLOG group bound on a NETLINK_NETFILTER socket: packets logged by
  * `-j NFLOG --nflog-group N` (or nft `log group N`), as callbacks or an
@@ -136,9 +130,8 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
   private readonly packetListeners: ((p: LoggedPacket) => void)[] = [];
   private readonly errorListeners: ((e: NfLogError) => void)[] = [];
   private readonly lostListeners: (() => void)[] = [];
-  private readonly iterators = new Set<IteratorState>();
+  private readonly iterators: IteratorBuffers<LoggedPacket>;
   private readonly zeroCopy: boolean;
-  private readonly maxQueued: number;
   private readonly netns: string | undefined;
   private readonly errors: InstanceErrors<NfLogError>;
   private closing = false;
@@ -151,7 +144,7 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
     this.group = options.group;
     this.netns = options.netns;
     this.zeroCopy = options.zeroCopy ?? false;
-    this.maxQueued = options.maxQueued ?? 65536;
+    this.iterators = new IteratorBuffers(options.maxQueued ?? 65536);
     this.errors = groupErrors(this.group);
     conn.onNotification((msg) => this.onMessage(msg));
     conn.onLost(() => {
@@ -310,34 +303,7 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
   /** Packets (copies) as they arrive; ends when the log closes. A consumer that falls
    * `maxQueued` packets behind loses the newest (counted in `counters.iteratorDropped`). */
   [Symbol.asyncIterator](): AsyncIterator<LoggedPacket> {
-    const state: IteratorState = { buffer: [], head: 0, waiter: undefined, done: this.closed };
-    this.iterators.add(state);
-    return {
-      next: async (): Promise<IteratorResult<LoggedPacket>> => {
-        for (;;) {
-          if (state.head < state.buffer.length) {
-            const p = state.buffer[state.head]!;
-            state.buffer[state.head++] = undefined as unknown as LoggedPacket;
-            if (state.head === state.buffer.length) {
-              state.buffer = [];
-              state.head = 0;
-            }
-            return { value: p, done: false };
-          }
-          if (state.done) return { value: undefined, done: true };
-          await new Promise<void>((resolve) => (state.waiter = resolve));
-          state.waiter = undefined;
-        }
-      },
-      return: async (): Promise<IteratorResult<LoggedPacket>> => {
-        state.done = true;
-        state.buffer = [];
-        state.head = 0;
-        this.iterators.delete(state);
-        state.waiter?.();
-        return { value: undefined, done: true };
-      },
-    };
+    return this.iterators.create(this.closed);
   }
 
   private readonly onListenerThrew = (error: unknown): void => {
@@ -375,14 +341,7 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
     if (this.iterators.size === 0) return;
     const copy =
       this.zeroCopy && packet.payload ? { ...packet, payload: packet.payload.slice() } : packet;
-    for (const it of this.iterators) {
-      if (it.buffer.length - it.head >= this.maxQueued) {
-        this.counters.iteratorDropped++;
-        continue;
-      }
-      it.buffer.push(copy);
-      it.waiter?.();
-    }
+    this.counters.iteratorDropped += this.iterators.offer(copy);
   }
 
   /** This group's line of /proc/net/netfilter/nfnetlink_log in the log's namespace:
@@ -406,11 +365,7 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
     if (failure) this.emitError(failure);
     this.closed = true;
     this.conn.close();
-    for (const it of [...this.iterators]) {
-      it.done = true;
-      it.waiter?.();
-    }
-    this.iterators.clear();
+    this.iterators.endAll();
   }
 }
 

@@ -13,6 +13,7 @@ import {
 } from '../netlink/nfnl-instance.js';
 import type { NetlinkTransport } from '../netlink/socket.js';
 import { emitError } from '../common/emit-error.js';
+import { IteratorBuffers } from '../common/iterator-buffers.js';
 import { callEach, subscribe } from '../common/listeners.js';
 import * as Q from './constants.js';
 import { newCounters, type NfQueueCounters } from './counters.js';
@@ -34,7 +35,6 @@ import {
   type FlagReport,
   type NfQueueFlags,
 } from './flags.js';
-import { PacketIterators } from './iterators.js';
 import { echoedVerdict, packetIdOf } from './message-ids.js';
 import type { NfQueueOptions } from './options.js';
 import { OutstandingTable, WAITING, type PendingEntry } from './outstanding.js';
@@ -73,7 +73,7 @@ export class NfQueue implements VerdictTaker {
   private readonly conn: NetlinkConnection;
   private readonly table: OutstandingTable;
   private readonly sender: VerdictSender;
-  private readonly iterators: PacketIterators;
+  private readonly iterators: IteratorBuffers<NfQueuePacket>;
   private defaultVerdict: number;
   private deadlineMs: number;
   private readonly netns: string | undefined;
@@ -98,8 +98,11 @@ export class NfQueue implements VerdictTaker {
       this.counters,
       (error) => this.emitError(error),
     );
-    this.iterators = new PacketIterators(
+    // The kernel holds at most maxQueueLength undecided packets, so a buffer of
+    // at least that many never loses one: only decided packets make room.
+    this.iterators = new IteratorBuffers<NfQueuePacket>(
       Math.max(options.maxQueueLength ?? Q.NFQNL_QMAX_DEFAULT, 64),
+      (packet) => packet.decided,
     );
     this.defaultVerdict = verdictValue(options.defaultVerdict ?? 'accept');
     this.closeVerdict = this.defaultVerdict;
@@ -251,7 +254,8 @@ export class NfQueue implements VerdictTaker {
     this.armTimer();
     const packet = new NfQueuePacket(this, entry, data);
     callEach(this.packetListeners, packet, this.onListenerThrew);
-    this.iterators.offer(packet);
+    // Iterators get a copy of a packet not decided yet: its payload outlives the read.
+    if (this.iterators.size > 0 && !packet.decided) this.iterators.offer(packet.copy());
     packet.endView();
   }
 
