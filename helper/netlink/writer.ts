@@ -6,6 +6,7 @@ import {
   NLA_TYPE_MASK,
 } from './constants.js';
 import { align4, HOST_LITTLE_ENDIAN } from './endian.js';
+import { GrowableBuffer } from './growable-buffer.js';
 
 const utf8 = new TextEncoder();
 const MAX_ATTR_LEN = 0xffff;
@@ -41,35 +42,12 @@ export type NestToken = number & { readonly __nest: unique symbol };
  *     const t = w.beginNest(CTA_TUPLE_ORIG); ...; w.endNest(t);
  *     const bytes = w.endMessage().finish();
  */
-export class NetlinkWriter {
-  private buf: Uint8Array;
-  private view: DataView;
-  private len = 0;
+export class NetlinkWriter extends GrowableBuffer {
   private messageStart = -1;
   private openNests = 0;
 
   constructor(initialSize = 512) {
-    this.buf = new Uint8Array(initialSize);
-    this.view = new DataView(this.buf.buffer);
-  }
-
-  get length(): number {
-    return this.len;
-  }
-
-  private reserve(n: number): number {
-    const at = this.len;
-    const need = at + n;
-    if (need > this.buf.length) {
-      let size = this.buf.length * 2;
-      while (size < need) size *= 2;
-      const next = new Uint8Array(size);
-      next.set(this.buf.subarray(0, this.len));
-      this.buf = next;
-      this.view = new DataView(next.buffer);
-    }
-    this.len = need;
-    return at;
+    super(initialSize);
   }
 
   private pad(): void {

@@ -6,6 +6,7 @@ import {
   nfnlMsgType,
 } from '../netlink/constants.js';
 import { HOST_LITTLE_ENDIAN } from '../netlink/endian.js';
+import { GrowableBuffer } from '../netlink/growable-buffer.js';
 import { NetlinkWriter } from '../netlink/writer.js';
 import { CTA_LABELS, CTA_LABELS_MASK, CTA_MARK } from '../conntrack/constants.js';
 import * as Q from './constants.js';
@@ -177,34 +178,12 @@ export function isPlainVerdict(o: VerdictOptions | undefined): boolean {
  * into one reusable buffer, so that a burst of verdicts is one datagram and
  * one syscall. Hand-encoded: this is the hot path.
  */
-export class VerdictBuffer {
-  private buf: Uint8Array;
-  private view: DataView;
-  private len = 0;
+export class VerdictBuffer extends GrowableBuffer {
   /** Messages in the buffer. */
   count = 0;
 
   constructor(initialSize = 4096) {
-    this.buf = new Uint8Array(initialSize);
-    this.view = new DataView(this.buf.buffer);
-  }
-
-  get length(): number {
-    return this.len;
-  }
-
-  private reserve(n: number): number {
-    const at = this.len;
-    if (at + n > this.buf.length) {
-      let size = this.buf.length * 2;
-      while (size < at + n) size *= 2;
-      const next = new Uint8Array(size);
-      next.set(this.buf.subarray(0, at));
-      this.buf = next;
-      this.view = new DataView(next.buffer);
-    }
-    this.len = at + n;
-    return at;
+    super(initialSize);
   }
 
   private attrHeader(at: number, len: number, type: number): void {
