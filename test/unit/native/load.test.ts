@@ -14,4 +14,11 @@ describe('native addon loader', () => {
     expect(list[0]).toBe('/opt/x/portcullis_native.node');
     expect(list.some((p) => p.endsWith('native/build/Release/portcullis_native.node'))).toBe(true);
   });
+
+  it('looks for the BPF addon beside the overridden main addon, then in the trees', () => {
+    process.env['PORTCULLIS_NATIVE'] = '/opt/x/portcullis_native.node';
+    const list = nativeCandidates('portcullis_bpf.node');
+    expect(list[0]).toBe('/opt/x/portcullis_bpf.node');
+    expect(list.every((p) => p.endsWith('/portcullis_bpf.node'))).toBe(true);
+  });
 });
