@@ -32,15 +32,22 @@ if (skip) console.warn(`skipping helper attribution root tests: ${skip}`);
 const QUEUE = 19;
 /** Nobody listens there: the datagram only has to be decided. */
 const DISCARD = 9;
+/** Per test: the VM kernels run under QEMU without KVM, many times slower. */
+const SLOW = 180_000;
 /** The capabilities BPF needs; the helper keeps CAP_NET_ADMIN and the rest. */
 const NO_BPF = ['setpriv', '--bounding-set', '-bpf,-sys_admin,-perfmon', '--'];
 
-async function until<T>(what: string, get: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+async function until<T>(
+  what: string,
+  get: () => Promise<T | undefined>,
+  log: () => string[] = () => [],
+  ms = 60_000,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await get();
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}:\n${log().join('\n')}`);
     await sleep(50);
   }
 }
@@ -80,7 +87,7 @@ describe.skipIf(skip)('portcullis helper attribution (child process, two namespa
     const args = wrap ? helperArgs(where).slice(2) : helperArgs(where);
     const h = new HelperProcess([...args, ...extra], undefined, wrap);
     helpers.push(h);
-    await h.ready();
+    await h.ready(120_000);
     const token = readFileSync(join(dir, 'run', 'token'), 'utf8').trim();
     const c = await IpcClient.connect({ path: socket, token, build: 'attribution-test' });
     ipc.push(c);
@@ -103,55 +110,71 @@ describe.skipIf(skip)('portcullis helper attribution (child process, two namespa
     const status = await new Promise((resolve) => sender.once('exit', resolve));
     expect(status).toBe(0);
     h.signal('SIGCONT');
-    const entry = await until('the decision', async () => {
-      const { entries } = await c.call('history.query', { limit: 50, text: addr.b });
-      return entries.find((e: HistoryEntry) => e.request.dport === DISCARD);
-    });
+    const entry = await until(
+      'the decision',
+      async () => {
+        const { entries } = await c.call('history.query', { limit: 50, text: addr.b });
+        return entries.find((e: HistoryEntry) => e.request.dport === DISCARD);
+      },
+      () => h.lines,
+    );
     return { pid, entry };
   }
 
-  it('by default: eBPF in the state, and a sender gone before its packet was read is named', async () => {
-    const { h, c } = await startHelper([]);
-    const state = await c.call('state.get', {});
-    expect(state.attribution?.mode).toBe('ebpf');
-    expect(h.lines.some((l) => / info attribution: eBPF owner records first/.test(l))).toBe(true);
+  it(
+    'by default: eBPF in the state, and a sender gone before its packet was read is named',
+    async () => {
+      const { h, c } = await startHelper([]);
+      const state = await c.call('state.get', {});
+      expect(state.attribution?.mode).toBe('ebpf');
+      expect(h.lines.some((l) => / info attribution: eBPF owner records first/.test(l))).toBe(true);
 
-    const { pid, entry } = await goneSender(h, c);
-    expect(entry.request.uid).toBe(0);
-    expect(entry.request.process).toMatchObject({
-      pid,
-      exe: realpathSync(process.execPath),
-      comm: 'node',
-      uid: 0,
-    });
-    // Its parent chain: this test's process first (ip netns exec became the sender).
-    expect(entry.request.process?.ancestors?.[0]).toMatchObject({ pid: process.pid });
-  });
+      const { pid, entry } = await goneSender(h, c);
+      expect(entry.request.uid).toBe(0);
+      expect(entry.request.process).toMatchObject({
+        pid,
+        exe: realpathSync(process.execPath),
+        comm: 'node',
+        uid: 0,
+      });
+      // Its parent chain: this test's process first (ip netns exec became the sender).
+      expect(entry.request.process?.ancestors?.[0]).toMatchObject({ pid: process.pid });
+    },
+    SLOW,
+  );
 
-  it('--attribution procfs: said in the log and the state; that sender goes unnamed', async () => {
-    const { h, c } = await startHelper(['--attribution', 'procfs']);
-    const state = await c.call('state.get', {});
-    expect(state.attribution).toEqual({
-      mode: 'procfs',
-      reason: 'turned off by --attribution procfs',
-    });
-    expect(h.lines.some((l) => / info attribution: sock_diag \+ \/proc only/.test(l))).toBe(true);
+  it(
+    '--attribution procfs: said in the log and the state; that sender goes unnamed',
+    async () => {
+      const { h, c } = await startHelper(['--attribution', 'procfs']);
+      const state = await c.call('state.get', {});
+      expect(state.attribution).toEqual({
+        mode: 'procfs',
+        reason: 'turned off by --attribution procfs',
+      });
+      expect(h.lines.some((l) => / info attribution: sock_diag \+ \/proc only/.test(l))).toBe(true);
 
-    const { entry } = await goneSender(h, c);
-    expect(entry.request.process).toBeNull();
-  });
+      const { entry } = await goneSender(h, c);
+      expect(entry.request.process).toBeNull();
+    },
+    SLOW,
+  );
 
-  it('BPF refused (no CAP_BPF/CAP_SYS_ADMIN): it starts, warns once why, and reports procfs', async () => {
-    // nsenter, not `ip netns exec`, which mounts a sysfs of its own over the cgroup mounts.
-    const enter = ['nsenter', `--net=/run/netns/${client.name}`];
-    const { h, c } = await startHelper([], [...enter, ...NO_BPF]);
-    const state = await c.call('state.get', {});
-    expect(state.attribution?.mode).toBe('procfs');
-    expect(state.attribution?.reason).toMatch(/EPERM|not permitted/i);
-    const warnings = h.lines.filter((l) => / warn attribution: /.test(l));
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(
-      /warn attribution: falling back to sock_diag \+ \/proc \(.*(EPERM|not permitted).*\)/i,
-    );
-  });
+  it(
+    'BPF refused (no CAP_BPF/CAP_SYS_ADMIN): it starts, warns once why, and reports procfs',
+    async () => {
+      // nsenter, not `ip netns exec`, which mounts a sysfs of its own over the cgroup mounts.
+      const enter = ['nsenter', `--net=/run/netns/${client.name}`];
+      const { h, c } = await startHelper([], [...enter, ...NO_BPF]);
+      const state = await c.call('state.get', {});
+      expect(state.attribution?.mode).toBe('procfs');
+      expect(state.attribution?.reason).toMatch(/EPERM|not permitted/i);
+      const warnings = h.lines.filter((l) => / warn attribution: /.test(l));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(
+        /warn attribution: falling back to sock_diag \+ \/proc \(.*(EPERM|not permitted).*\)/i,
+      );
+    },
+    SLOW,
+  );
 });

@@ -27,6 +27,7 @@ DEFAULT_FILES=(
   test/root/attribution-sockdiag.test.ts
   test/root/attribution-accuracy.test.ts
   test/root/ebpf-owners.test.ts
+  test/root/helper-attribution.test.ts
   test/root/dns-snoop.test.ts
   test/root/helper-daemon.test.ts
   test/root/helper-cli.test.ts
