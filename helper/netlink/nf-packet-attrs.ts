@@ -75,6 +75,20 @@ const PACKET_TIMESTAMP_LEN = 16;
 const VLAN_PROTO = 1;
 const VLAN_TCI = 2;
 
+// NFPROTO_* values of the nfgenmsg family.
+const NFPROTO_IPV4 = 2;
+const NFPROTO_IPV6 = 10;
+
+/** The IP family of a queued or logged packet, for decoding its conntrack
+ * entry: from the nfgenmsg family, or for bridge/netdev hooks from the EtherType. */
+export function packetIpFamily(family: number, hwProtocol: number): 'ipv4' | 'ipv6' | undefined {
+  if (family === NFPROTO_IPV4) return 'ipv4';
+  if (family === NFPROTO_IPV6) return 'ipv6';
+  if (hwProtocol === 0x0800) return 'ipv4';
+  if (hwProtocol === 0x86dd) return 'ipv6';
+  return undefined;
+}
+
 /** The offset of a fixed struct that must be at least `size` bytes (the
  * kernel may pad; it never sends less). */
 export function atLeast(ad: AttributeReader, size: number, what: string): number {

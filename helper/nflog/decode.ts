@@ -3,29 +3,20 @@ import { NFNL_SUBSYS_ULOG, nfnlMsgType } from '../netlink/constants.js';
 import { NetlinkDecodeError } from '../netlink/errors.js';
 import { decodeNfGenMsg, nfAttributes, type NetlinkMessage } from '../netlink/message.js';
 import { decodeFlowAttributes } from '../conntrack/decode.js';
-import type { Family } from '../conntrack/types.js';
 import * as L from './constants.js';
-import { atLeast, decodeHwaddr, decodeTimestamp, decodeVlan } from '../netlink/nf-packet-attrs.js';
+import {
+  atLeast,
+  decodeHwaddr,
+  decodeTimestamp,
+  decodeVlan,
+  packetIpFamily,
+} from '../netlink/nf-packet-attrs.js';
 import type { LoggedPacket } from './types.js';
 
 export const NFULNL_PACKET_TYPE = nfnlMsgType(NFNL_SUBSYS_ULOG, L.NFULNL_MSG_PACKET);
 
 /** sizeof(struct nfulnl_msg_packet_hdr) */
 export const LOG_PACKET_HDR_LEN = 4;
-
-// NFPROTO_* values of the nfgenmsg family.
-const NFPROTO_IPV4 = 2;
-const NFPROTO_IPV6 = 10;
-
-/** The conntrack family of a logged packet: from the nfgenmsg family, or for
- * bridge/netdev logging from the EtherType. */
-function ctFamily(family: number, hwProtocol: number): Family | undefined {
-  if (family === NFPROTO_IPV4) return 'ipv4';
-  if (family === NFPROTO_IPV6) return 'ipv6';
-  if (hwProtocol === 0x0800) return 'ipv4';
-  if (hwProtocol === 0x86dd) return 'ipv6';
-  return undefined;
-}
 
 export interface DecodeLogOptions {
   /** Copy the payload out of the message (default true). false gives a view
@@ -128,7 +119,7 @@ export function decodeLogAttributes(
   }
   if (!hasHeader) throw new NetlinkDecodeError('packet without NFULA_PACKET_HDR', ad.start);
   if (ctStart >= 0) {
-    const fam = ctFamily(family, p.hwProtocol);
+    const fam = packetIpFamily(family, p.hwProtocol);
     if (fam) p.ct = decodeFlowAttributes(new AttributeReader(ad.view, ctStart, ctEnd), fam);
     else {
       const value = new Uint8Array(ad.view.buffer, ad.view.byteOffset + ctStart, ctEnd - ctStart);

@@ -3,9 +3,14 @@ import { NFNL_SUBSYS_QUEUE, nfnlMsgType } from '../netlink/constants.js';
 import { NetlinkDecodeError } from '../netlink/errors.js';
 import { decodeNfGenMsg, nfAttributes, type NetlinkMessage } from '../netlink/message.js';
 import { decodeFlowAttributes } from '../conntrack/decode.js';
-import type { Family } from '../conntrack/types.js';
 import * as Q from './constants.js';
-import { atLeast, decodeHwaddr, decodeTimestamp, decodeVlan } from '../netlink/nf-packet-attrs.js';
+import {
+  atLeast,
+  decodeHwaddr,
+  decodeTimestamp,
+  decodeVlan,
+  packetIpFamily,
+} from '../netlink/nf-packet-attrs.js';
 import type { ConntrackInfoName, QueuedPacket, SkbInfo } from './types.js';
 
 export const NFQNL_PACKET_TYPE = nfnlMsgType(NFNL_SUBSYS_QUEUE, Q.NFQNL_MSG_PACKET);
@@ -40,16 +45,6 @@ export function ctInfoName(info: number): ConntrackInfoName {
     default:
       return 'unknown';
   }
-}
-
-/** The conntrack family of a queued packet: from the nfgenmsg family, or for
- * bridge/netdev queues from the EtherType. */
-function ctFamily(family: number, hwProtocol: number): Family | undefined {
-  if (family === Q.NFPROTO_IPV4) return 'ipv4';
-  if (family === Q.NFPROTO_IPV6) return 'ipv6';
-  if (hwProtocol === 0x0800) return 'ipv4';
-  if (hwProtocol === 0x86dd) return 'ipv6';
-  return undefined;
 }
 
 /**
@@ -172,7 +167,7 @@ export function decodePacketAttributes(
   }
   if (!hasHeader) throw new NetlinkDecodeError('packet without NFQA_PACKET_HDR', ad.start);
   if (ctStart >= 0) {
-    const fam = ctFamily(family, p.hwProtocol);
+    const fam = packetIpFamily(family, p.hwProtocol);
     const nested = new AttributeReader(ad.view, ctStart, ctEnd);
     if (fam) p.ct = decodeFlowAttributes(nested, fam);
     else {
