@@ -25,6 +25,29 @@ export class PacketParseError extends Error {
   }
 }
 
+/**
+ * Where a header's bytes end: bytes[offset, offset + length) cut at the end of
+ * the buffer. Fewer than the `min` bytes the header needs is TRUNCATED.
+ */
+export function headerEnd(
+  bytes: Uint8Array,
+  offset: number,
+  length: number,
+  min: number,
+  layer: PacketParseError['layer'],
+): number {
+  const end = Math.min(bytes.byteLength, offset + length);
+  if (offset < 0 || end - offset < min) {
+    throw new PacketParseError(
+      'TRUNCATED',
+      layer,
+      offset,
+      `${Math.max(end - offset, 0)} bytes, need ${min}`,
+    );
+  }
+  return end;
+}
+
 export function viewOf(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -1,5 +1,5 @@
 import { formatIPv4, formatIPv6 } from '../common/ip.js';
-import { PacketParseError, viewOf } from './errors.js';
+import { headerEnd, PacketParseError, viewOf } from './errors.js';
 
 export const ICMP_HEADER = 8;
 
@@ -60,15 +60,7 @@ const ICMPV6_NAMES: Record<number, string> = {
 };
 
 function base(bytes: Uint8Array, offset: number, length: number, layer: 'icmp' | 'icmpv6') {
-  const end = Math.min(bytes.byteLength, offset + length);
-  if (offset < 0 || end - offset < ICMP_HEADER) {
-    throw new PacketParseError(
-      'TRUNCATED',
-      layer,
-      offset,
-      `${Math.max(end - offset, 0)} bytes, need 8`,
-    );
-  }
+  const end = headerEnd(bytes, offset, length, ICMP_HEADER, layer);
   const v = viewOf(bytes);
   return {
     v,

@@ -1,5 +1,5 @@
 import { formatIPv4 } from '../common/ip.js';
-import { PacketParseError, viewOf } from './errors.js';
+import { headerEnd, PacketParseError, viewOf } from './errors.js';
 
 export const IPV4_MIN_HEADER = 20;
 
@@ -88,10 +88,8 @@ function parseOptions(bytes: Uint8Array, start: number, end: number): IPv4Option
 
 /** Parses an IPv4 header (with options) at `offset`; bounds-checked. */
 export function parseIPv4(bytes: Uint8Array, offset = 0): IPv4Header {
-  const avail = bytes.byteLength - offset;
-  if (offset < 0 || avail < IPV4_MIN_HEADER) {
-    throw new PacketParseError('TRUNCATED', 'ipv4', offset, `${Math.max(avail, 0)} bytes, need 20`);
-  }
+  const avail =
+    headerEnd(bytes, offset, bytes.byteLength - offset, IPV4_MIN_HEADER, 'ipv4') - offset;
   const v = viewOf(bytes);
   const b0 = bytes[offset]!;
   if (b0 >> 4 !== 4)

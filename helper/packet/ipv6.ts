@@ -1,5 +1,5 @@
 import { formatIPv6 } from '../common/ip.js';
-import { PacketParseError, viewOf } from './errors.js';
+import { headerEnd, PacketParseError, viewOf } from './errors.js';
 
 export const IPV6_HEADER = 40;
 
@@ -96,10 +96,7 @@ function parseTlvOptions(bytes: Uint8Array, start: number, end: number): IPv6Opt
 
 /** Parses an IPv6 header and its extension headers at `offset`; bounds-checked. */
 export function parseIPv6(bytes: Uint8Array, offset = 0): IPv6Header {
-  const avail = bytes.byteLength - offset;
-  if (offset < 0 || avail < IPV6_HEADER) {
-    throw new PacketParseError('TRUNCATED', 'ipv6', offset, `${Math.max(avail, 0)} bytes, need 40`);
-  }
+  const avail = headerEnd(bytes, offset, bytes.byteLength - offset, IPV6_HEADER, 'ipv6') - offset;
   const v = viewOf(bytes);
   const w0 = v.getUint32(offset, false);
   if (w0 >>> 28 !== 6)

@@ -1,4 +1,4 @@
-import { PacketParseError, viewOf } from './errors.js';
+import { headerEnd, PacketParseError, viewOf } from './errors.js';
 
 export const TCP_MIN_HEADER = 20;
 
@@ -84,15 +84,7 @@ export function parseTcp(
   length = bytes.byteLength - offset,
   parse: TcpParseOptions = {},
 ): TcpHeader {
-  const end = Math.min(bytes.byteLength, offset + length);
-  if (offset < 0 || end - offset < TCP_MIN_HEADER) {
-    throw new PacketParseError(
-      'TRUNCATED',
-      'tcp',
-      offset,
-      `${Math.max(end - offset, 0)} bytes, need 20`,
-    );
-  }
+  const end = headerEnd(bytes, offset, length, TCP_MIN_HEADER, 'tcp');
   const v = viewOf(bytes);
   const doff = bytes[offset + 12]! >> 4;
   const headerLength = doff * 4;

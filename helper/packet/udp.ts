@@ -1,4 +1,4 @@
-import { PacketParseError, viewOf } from './errors.js';
+import { headerEnd, PacketParseError, viewOf } from './errors.js';
 
 export const UDP_HEADER = 8;
 
@@ -27,15 +27,7 @@ export function parseUdp(
   available = bytes.byteLength - offset,
   truncated = false,
 ): UdpHeader {
-  const end = Math.min(bytes.byteLength, offset + available);
-  if (offset < 0 || end - offset < UDP_HEADER) {
-    throw new PacketParseError(
-      'TRUNCATED',
-      'udp',
-      offset,
-      `${Math.max(end - offset, 0)} bytes, need 8`,
-    );
-  }
+  const end = headerEnd(bytes, offset, available, UDP_HEADER, 'udp');
   const v = viewOf(bytes);
   const length = v.getUint16(offset + 4, false);
   let dataEnd: number;
