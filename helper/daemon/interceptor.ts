@@ -18,6 +18,7 @@ import { NfQueueError } from '../nfqueue/errors.js';
 import { NfQueue, type NfQueuePacket } from '../nfqueue/queue.js';
 import type { Action, ConnectionRequest, VerdictReason } from '../protocol/model.js';
 import { remoteAddress } from '../protocol/rules.js';
+import { AnsweredAttempts } from './answered-attempts.js';
 import { Deadlines } from './deadlines.js';
 import { DecisionLog } from './decision-log.js';
 import { DaemonError } from './errors.js';
@@ -86,6 +87,8 @@ export interface InterceptorCounters {
   inFlight: number;
   /** Packets that joined the decision of an earlier packet of the same flow. */
   coalesced: number;
+  /** Retransmits of a denied attempt, denied again without a new decision or record. */
+  repeated: number;
   /** Decisions not logged one by one (over decisionLogPerSecond), only summed up. */
   logSuppressed: number;
   /** Times our rules were found changed by somebody else (a ruleset reload) and restored. */
@@ -105,6 +108,7 @@ function newCounters(): InterceptorCounters {
     attributionErrors: 0,
     inFlight: 0,
     coalesced: 0,
+    repeated: 0,
     logSuppressed: 0,
     rulesRestored: 0,
   };
@@ -152,6 +156,9 @@ export class Interceptor {
   private readonly decisionDeadlines = new Deadlines();
   private readonly attributionDeadlines = new Deadlines();
   private readonly decisionLog: DecisionLog;
+  private readonly answered = new AnsweredAttempts();
+  /** buildRequest's out-parameter, one for the loop (a packet is parsed at a time). */
+  private readonly attempt: { tcpSeq: number | null } = { tcpSeq: null };
 
   constructor(private readonly options: InterceptorOptions) {
     const { queue, policy } = options;
@@ -325,7 +332,7 @@ export class Interceptor {
     let request: ConnectionRequest;
     try {
       // The payload is a view valid only inside this callback: parse it now.
-      request = buildRequest(p, p.payload, arrived);
+      request = buildRequest(p, p.payload, arrived, this.attempt);
     } catch (error) {
       this.counters.malformed++;
       const { defaultAction } = this.options.policy;
@@ -342,6 +349,12 @@ export class Interceptor {
     // Packets of a flow sent before its first verdict (a UDP burst, a retransmitted SYN)
     // are the same connection: they wait for that decision instead of asking again.
     const key = tupleKey(requestTuple(request));
+    const { tcpSeq } = this.attempt;
+    if (this.answered.answerFor(key, tcpSeq) !== null) {
+      this.counters.repeated++;
+      this.give(p, 'deny');
+      return;
+    }
     const pending = this.pendingFlows.get(key);
     if (pending) {
       this.counters.coalesced++;
@@ -353,6 +366,10 @@ export class Interceptor {
     this.counters.inFlight++;
     const { policy } = this.options;
     const decided = this.decideAndAnswer(p, request, arrived + policy.decisionTimeoutMs, key)
+      .then((action) => {
+        if (action === 'deny') this.answered.remember(key, tcpSeq, action);
+        return action;
+      })
       .catch((error: unknown): Action => {
         // Only a bug gets here (decide errors are handled inside): log it loudly.
         this.options.log.error(

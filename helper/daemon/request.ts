@@ -61,6 +61,8 @@ export function buildRequest(
   meta: QueuedMeta,
   payload: Uint8Array | undefined,
   time: number,
+  /** Filled with what tells a retransmit from a new attempt (answered-attempts.ts). */
+  attempt?: { tcpSeq: number | null },
 ): ConnectionRequest {
   const direction = directionOf(meta.hook);
   if (payload === undefined || payload.byteLength === 0) {
@@ -84,6 +86,7 @@ export function buildRequest(
   const { ip, protocol } = parsed;
   let sport: number | null = null;
   let dport: number | null = null;
+  if (attempt) attempt.tcpSeq = parsed.tcp ? parsed.tcp.seq : null;
   if (parsed.tcp) {
     sport = parsed.tcp.srcPort;
     dport = parsed.tcp.dstPort;

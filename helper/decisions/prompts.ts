@@ -6,7 +6,12 @@
  * to every held connection. Nothing waits forever: a prompt times out to the
  * default action, no GUI means the no-GUI policy at once, and the number of
  * prompts and of connections per prompt is bounded (beyond: the default at
- * once, counted). Packet deadlines are the engine's job (engine.ts).
+ * once, counted). Packet deadlines are the caller's (engine.ts).
+ *
+ * A program that was told no retries: a "deny once" answer or a prompt that timed
+ * out is remembered for its app and destination for `recentAnswerMs`, and the
+ * retries get the same answer instead of a new prompt each (an allow once is not
+ * remembered: it was meant for that one connection).
  */
 import * as v from 'valibot';
 import { randomUUID } from 'node:crypto';
@@ -78,6 +83,8 @@ export interface PromptCounters {
   pendingOverflow: number;
   /** Connections given the default at once because their prompt held `maxHeldPerPrompt`. */
   heldOverflow: number;
+  /** Connections given a recent answer for their app and destination instead of a new prompt. */
+  remembered: number;
 }
 
 export interface PromptBrokerOptions {
@@ -97,6 +104,8 @@ export interface PromptBrokerOptions {
   newId?: () => string;
   /** How many resolved prompt ids are remembered to answer "already resolved". Default 1024. */
   rememberResolved?: number;
+  /** How long a deny-once answer or a timed-out prompt answers its app and destination (ms). Default 30 s; 0: never. */
+  recentAnswerMs?: number;
 }
 
 interface Waiter {
@@ -131,6 +140,9 @@ export class PromptBroker {
   readonly #byId = new Map<string, Pending>();
   readonly #byKey = new Map<string, Pending>();
   readonly #resolvedIds = new Map<string, true>();
+  /** Recent answers by prompt key, oldest first, bounded like the resolved ids. */
+  readonly #recent = new Map<string, { until: number; decision: Decision }>();
+  readonly #recentMs: number;
   readonly #listeners: { [K in keyof PromptEvents]: Set<PromptEvents[K]> } = {
     added: new Set(),
     updated: new Set(),
@@ -149,6 +161,7 @@ export class PromptBroker {
     noGui: 0,
     pendingOverflow: 0,
     heldOverflow: 0,
+    remembered: 0,
   };
 
   constructor(options: PromptBrokerOptions) {
@@ -162,6 +175,7 @@ export class PromptBroker {
     this.#maxHeld = options.maxHeldPerPrompt ?? 256;
     this.#newId = options.newId ?? (() => randomUUID());
     this.#remember = options.rememberResolved ?? 1024;
+    this.#recentMs = options.recentAnswerMs ?? 30_000;
   }
 
   get settings(): Readonly<DecisionSettings> {
@@ -216,6 +230,11 @@ export class PromptBroker {
       return settled({ action: s.noGuiPolicy, reason: 'no-gui', ruleId: null });
     }
     const key = promptKey(request);
+    const recent = this.#recentAnswer(key);
+    if (recent) {
+      this.counters.remembered++;
+      return settled(recent);
+    }
     let p = this.#byKey.get(key);
     if (p && p.waiters.size >= this.#maxHeld) {
       this.counters.heldOverflow++;
@@ -287,6 +306,7 @@ export class PromptBroker {
     this.counters.answered++;
     const prompt = { ...p.prompt };
     this.#resolve(p, decision);
+    if (!rule && a.action === 'deny') this.#rememberAnswer(p.key, decision);
     if (rule) this.reevaluate();
     return { decision, rule, prompt };
   }
@@ -329,13 +349,35 @@ export class PromptBroker {
       waiters: new Set(),
       timer: this.#clock.setTimeout(() => {
         this.counters.timedOut++;
-        this.#resolve(p, { action: prompt.defaultAction, reason: 'default', ruleId: null });
+        const decision: Decision = {
+          action: prompt.defaultAction,
+          reason: 'default',
+          ruleId: null,
+        };
+        this.#resolve(p, decision);
+        this.#rememberAnswer(key, decision);
       }, s.promptTimeoutSeconds * 1000),
     };
     this.#byId.set(prompt.id, p);
     this.#byKey.set(key, p);
     this.counters.prompts++;
     return p;
+  }
+
+  #rememberAnswer(key: string, decision: Decision): void {
+    if (this.#recentMs <= 0) return;
+    const until = this.#clock.now() + this.#recentMs;
+    setNewest(this.#recent, key, { until, decision: { ...decision } }, this.#remember);
+  }
+
+  #recentAnswer(key: string): Decision | null {
+    const r = this.#recent.get(key);
+    if (!r) return null;
+    if (r.until <= this.#clock.now()) {
+      this.#recent.delete(key);
+      return null;
+    }
+    return { ...r.decision };
   }
 
   #freshId(): string {

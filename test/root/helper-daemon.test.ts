@@ -200,6 +200,43 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
     expect(i.counters.allowed).toBe(0);
   });
 
+  it('one attempt, one decision: SYN retransmits and later datagrams of a denied attempt are denied again without asking', async () => {
+    const records: DecisionRecord[] = [];
+    const asked: string[] = [];
+    const i = interceptor(
+      {
+        decide: async (r) => {
+          asked.push(`${r.protocol}:${r.sport}`);
+          return { action: 'deny', reason: 'rule', ruleId: 'block' };
+        },
+      },
+      records,
+    );
+    await i.start();
+    // The kernel retransmits an unanswered SYN after 1 s and 3 s.
+    const r = await tcpExchange(client, addr.b, PORT, { timeoutMs: 4500 });
+    expect(r.ok).toBe(false);
+    expect(asked.filter((a) => a.startsWith('tcp'))).toHaveLength(1);
+    expect(i.counters.repeated).toBeGreaterThanOrEqual(1);
+    // Three datagrams of one socket, 300 ms apart: one decision.
+    const send = spawn('ip', [
+      'netns',
+      'exec',
+      client.name,
+      process.execPath,
+      '-e',
+      `const s=require('dgram').createSocket('udp4');let n=0;s.bind(40700,()=>{const f=()=>n++<3?s.send('x',9997,'${addr.b}',()=>setTimeout(f,300)):s.close();f();})`,
+    ]);
+    await new Promise((resolve) => send.on('exit', resolve));
+    expect(send.exitCode).toBe(0);
+    await until(() => i.counters.repeated >= 3);
+    expect(asked.filter((a) => a === 'udp:40700')).toHaveLength(1);
+    expect(records).toHaveLength(2);
+    // A new attempt (another source port) is decided anew.
+    await tcpExchange(client, addr.b, PORT, { timeoutMs: 500 });
+    expect(asked.filter((a) => a.startsWith('tcp'))).toHaveLength(2);
+  });
+
   it('a decider that never answers: the default verdict at the deadline, the decider told to let go; others pass meanwhile', async () => {
     const records: DecisionRecord[] = [];
     const abandoned: number[] = [];

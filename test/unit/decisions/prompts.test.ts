@@ -330,6 +330,55 @@ describe('nobody answers', () => {
   });
 });
 
+describe('retries of a program told no', () => {
+  it('a deny-once answer answers the same app and destination for 30 s, without a prompt', async () => {
+    const b = broker();
+    b.ask(req());
+    b.answer({ promptId: 'p0', action: 'deny', duration: { kind: 'once' }, scope: 'any' });
+    clock.advance(29_999);
+    // The program tries again (a new connection, another source port).
+    expect(await b.ask(req({ sport: 40001 })).decision).toEqual({
+      action: 'deny',
+      reason: 'prompt',
+      ruleId: null,
+    });
+    expect(b.pending()).toEqual([]);
+    expect(b.counters.remembered).toBe(1);
+    // Another destination, or the same one later, is asked again.
+    b.ask(req({ dport: 444 }));
+    expect(b.pending()).toHaveLength(1);
+    clock.advance(1);
+    b.ask(req({ sport: 40002 }));
+    expect(b.pending()).toHaveLength(2);
+  });
+
+  it('a timed-out prompt is remembered too; an allow once is not', async () => {
+    const b = broker();
+    b.ask(req());
+    clock.advance(30_000);
+    expect(await b.ask(req({ sport: 40001 })).decision).toEqual({
+      action: 'deny',
+      reason: 'default',
+      ruleId: null,
+    });
+    const other = req({ dport: 8443 });
+    b.ask(other);
+    const id = b.pending()[0]!.id;
+    b.answer({ promptId: id, action: 'allow', duration: { kind: 'once' }, scope: 'any' });
+    b.ask(req({ dport: 8443, sport: 40003 }));
+    expect(b.pending()).toHaveLength(1);
+  });
+
+  it('recentAnswerMs 0 remembers nothing', async () => {
+    const b = broker({ recentAnswerMs: 0 });
+    b.ask(req());
+    b.answer({ promptId: 'p0', action: 'deny', duration: { kind: 'once' }, scope: 'any' });
+    b.ask(req({ sport: 40001 }));
+    expect(b.pending()).toHaveLength(1);
+    expect(b.counters.remembered).toBe(0);
+  });
+});
+
 describe('bounds', () => {
   it('beyond maxPending prompts: the default at once, counted', async () => {
     const b = broker({ maxPending: 2 });
