@@ -269,7 +269,7 @@ describe.skipIf(skip)('portcullis start', () => {
     expect(children.filter((p) => existsSync(`/proc/${p}`))).toEqual([]);
   }, 120_000);
 
-  it('bad arguments exit 2 before anything starts', async () => {
+  it('bad arguments exit 2, and a user who is not root is told to use sudo, before anything starts', async () => {
     const r = spawnSync(
       process.execPath,
       [join(ROOT, 'bin', 'portcullis.js'), 'start', '--bogus'],
@@ -279,5 +279,24 @@ describe.skipIf(skip)('portcullis start', () => {
     );
     expect(r.status).toBe(2);
     expect(r.stderr).toContain("unknown option '--bogus'");
+    // Not root: says how to run it, creates nothing.
+    const demos = (): string[] => netnsList().filter((n) => n.startsWith('portcullis-demo-'));
+    const before = demos();
+    const user = spawnSync(
+      'setpriv',
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        join(ROOT, 'bin', 'portcullis.js'),
+        'start',
+        '--demo',
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(user.status).toBe(1);
+    expect(user.stderr).toContain('run as root: `sudo npx portcullis start`');
+    expect(demos()).toEqual(before);
   });
 });
