@@ -85,44 +85,50 @@ interface IpSpan {
   v6: boolean;
 }
 
+/** Whether the transport segment of this IP packet can be summed: not for a
+ * fragment; for a truncated packet, not when verifying, else an error. */
+function summable(
+  ip: { truncated: boolean },
+  fragment: boolean,
+  offset: number,
+  verifying: boolean,
+): boolean {
+  if (fragment) return false;
+  if (!ip.truncated) return true;
+  if (verifying) return false;
+  throw new PacketParseError('UNSUPPORTED', 'packet', offset, 'checksum of a truncated packet');
+}
+
+function span(
+  ip: { protocol: number; payloadOffset: number; payloadLength: number },
+  src: Uint8Array,
+  dst: Uint8Array,
+  v6: boolean,
+): IpSpan {
+  const start = ip.payloadOffset;
+  return { protocol: ip.protocol, start, end: start + ip.payloadLength, src, dst, v6 };
+}
+
 /** The IP layer of transportSpan: undefined for a fragment (no whole segment to sum). */
 function ipSpan(bytes: Uint8Array, offset: number, verifying: boolean): IpSpan | undefined {
   const version = bytes[offset]! >> 4;
-  let protocol: number;
-  let start: number;
-  let end: number;
-  let src: Uint8Array;
-  let dst: Uint8Array;
-  let v6: boolean;
   if (version === 4) {
     const ip = parseIPv4(bytes, offset);
-    if (ip.laterFragment || ip.moreFragments) return undefined;
-    if (ip.truncated) {
-      if (verifying) return undefined;
-      throw new PacketParseError('UNSUPPORTED', 'packet', offset, 'checksum of a truncated packet');
-    }
-    protocol = ip.protocol;
-    start = ip.payloadOffset;
-    end = start + ip.payloadLength;
-    src = bytes.subarray(offset + 12, offset + 16);
-    dst = bytes.subarray(offset + 16, offset + 20);
-    v6 = false;
-  } else if (version === 6) {
+    if (!summable(ip, ip.laterFragment || ip.moreFragments, offset, verifying)) return undefined;
+    return span(
+      ip,
+      bytes.subarray(offset + 12, offset + 16),
+      bytes.subarray(offset + 16, offset + 20),
+      false,
+    );
+  }
+  if (version === 6) {
     const ip = parseIPv6(bytes, offset);
-    if (ip.laterFragment || ip.extensions.some((e) => e.type === IPPROTO_FRAGMENT))
-      return undefined;
-    if (ip.truncated) {
-      if (verifying) return undefined;
-      throw new PacketParseError('UNSUPPORTED', 'packet', offset, 'checksum of a truncated packet');
-    }
-    protocol = ip.protocol;
-    start = ip.payloadOffset;
-    end = start + ip.payloadLength;
-    src = bytes.subarray(offset + 8, offset + 24);
-    dst = finalDestination(bytes, ip);
-    v6 = true;
-  } else throw new PacketParseError('BAD_VERSION', 'packet', offset, `IP version ${version}`);
-  return { protocol, start, end, src, dst, v6 };
+    const fragment = ip.laterFragment || ip.extensions.some((e) => e.type === IPPROTO_FRAGMENT);
+    if (!summable(ip, fragment, offset, verifying)) return undefined;
+    return span(ip, bytes.subarray(offset + 8, offset + 24), finalDestination(bytes, ip), true);
+  }
+  throw new PacketParseError('BAD_VERSION', 'packet', offset, `IP version ${version}`);
 }
 
 function transportSpan(
