@@ -4,13 +4,7 @@ import { NetlinkDecodeError } from '../netlink/errors.js';
 import { decodeNfGenMsg, nfAttributes, type NetlinkMessage } from '../netlink/message.js';
 import { decodeFlowAttributes } from '../conntrack/decode.js';
 import * as L from './constants.js';
-import {
-  atLeast,
-  decodeHwaddr,
-  decodeTimestamp,
-  decodeVlan,
-  packetIpFamily,
-} from '../netlink/nf-packet-attrs.js';
+import * as nfp from '../netlink/nf-packet-attrs.js';
 import type { LoggedPacket } from './types.js';
 
 export const NFULNL_PACKET_TYPE = nfnlMsgType(NFNL_SUBSYS_ULOG, L.NFULNL_MSG_PACKET);
@@ -45,7 +39,7 @@ export function decodeLogAttributes(
     switch (ad.type) {
       case L.NFULA_PACKET_HDR: {
         // hw_protocol and hook; the trailing pad byte is not needed.
-        const at = atLeast(ad, LOG_PACKET_HDR_LEN - 1, 'NFULA_PACKET_HDR');
+        const at = nfp.atLeast(ad, LOG_PACKET_HDR_LEN - 1, 'NFULA_PACKET_HDR');
         p.hwProtocol = ad.view.getUint16(at, false);
         p.hook = ad.view.getUint8(at + 2);
         hasHeader = true;
@@ -55,7 +49,7 @@ export function decodeLogAttributes(
         p.mark = ad.u32be();
         break;
       case L.NFULA_TIMESTAMP:
-        p.timestamp = decodeTimestamp(ad, 'NFULA_TIMESTAMP');
+        p.timestamp = nfp.decodeTimestamp(ad, 'NFULA_TIMESTAMP');
         break;
       case L.NFULA_IFINDEX_INDEV:
         p.indev = ad.u32be();
@@ -70,7 +64,7 @@ export function decodeLogAttributes(
         p.physoutdev = ad.u32be();
         break;
       case L.NFULA_HWADDR:
-        p.hwaddr = decodeHwaddr(ad, 'NFULA_HWADDR');
+        p.hwaddr = nfp.decodeHwaddr(ad, 'NFULA_HWADDR');
         break;
       case L.NFULA_PAYLOAD:
         p.payload = copy ? ad.bytes().slice() : ad.bytes();
@@ -108,7 +102,7 @@ export function decodeLogAttributes(
         p.ctInfo = ad.u32be();
         break;
       case L.NFULA_VLAN:
-        p.vlan = decodeVlan(ad.nested());
+        p.vlan = nfp.decodeVlan(ad.nested());
         break;
       case L.NFULA_L2HDR:
         p.l2hdr = ad.bytes().slice();
@@ -119,7 +113,7 @@ export function decodeLogAttributes(
   }
   if (!hasHeader) throw new NetlinkDecodeError('packet without NFULA_PACKET_HDR', ad.start);
   if (ctStart >= 0) {
-    const fam = packetIpFamily(family, p.hwProtocol);
+    const fam = nfp.packetIpFamily(family, p.hwProtocol);
     if (fam) p.ct = decodeFlowAttributes(new AttributeReader(ad.view, ctStart, ctEnd), fam);
     else {
       const value = new Uint8Array(ad.view.buffer, ad.view.byteOffset + ctStart, ctEnd - ctStart);

@@ -4,13 +4,7 @@ import { NetlinkDecodeError } from '../netlink/errors.js';
 import { decodeNfGenMsg, nfAttributes, type NetlinkMessage } from '../netlink/message.js';
 import { decodeFlowAttributes } from '../conntrack/decode.js';
 import * as Q from './constants.js';
-import {
-  atLeast,
-  decodeHwaddr,
-  decodeTimestamp,
-  decodeVlan,
-  packetIpFamily,
-} from '../netlink/nf-packet-attrs.js';
+import * as nfp from '../netlink/nf-packet-attrs.js';
 import type { ConntrackInfoName, QueuedPacket, SkbInfo } from './types.js';
 
 export const NFQNL_PACKET_TYPE = nfnlMsgType(NFNL_SUBSYS_QUEUE, Q.NFQNL_MSG_PACKET);
@@ -95,7 +89,7 @@ export function decodePacketAttributes(
   while (ad.next()) {
     switch (ad.type) {
       case Q.NFQA_PACKET_HDR: {
-        const at = atLeast(ad, PACKET_HDR_LEN, 'NFQA_PACKET_HDR');
+        const at = nfp.atLeast(ad, PACKET_HDR_LEN, 'NFQA_PACKET_HDR');
         p.id = ad.view.getUint32(at, false);
         p.hwProtocol = ad.view.getUint16(at + 4, false);
         p.hook = ad.view.getUint8(at + 6);
@@ -106,7 +100,7 @@ export function decodePacketAttributes(
         p.mark = ad.u32be();
         break;
       case Q.NFQA_TIMESTAMP:
-        p.timestamp = decodeTimestamp(ad, 'NFQA_TIMESTAMP');
+        p.timestamp = nfp.decodeTimestamp(ad, 'NFQA_TIMESTAMP');
         break;
       case Q.NFQA_IFINDEX_INDEV:
         p.indev = ad.u32be();
@@ -121,7 +115,7 @@ export function decodePacketAttributes(
         p.physoutdev = ad.u32be();
         break;
       case Q.NFQA_HWADDR:
-        p.hwaddr = decodeHwaddr(ad, 'NFQA_HWADDR');
+        p.hwaddr = nfp.decodeHwaddr(ad, 'NFQA_HWADDR');
         break;
       case Q.NFQA_PAYLOAD:
         p.payload = ad.bytes();
@@ -153,7 +147,7 @@ export function decodePacketAttributes(
         p.secctx = ad.string();
         break;
       case Q.NFQA_VLAN:
-        p.vlan = decodeVlan(ad.nested());
+        p.vlan = nfp.decodeVlan(ad.nested());
         break;
       case Q.NFQA_L2HDR:
         p.l2hdr = ad.bytes().slice();
@@ -167,7 +161,7 @@ export function decodePacketAttributes(
   }
   if (!hasHeader) throw new NetlinkDecodeError('packet without NFQA_PACKET_HDR', ad.start);
   if (ctStart >= 0) {
-    const fam = packetIpFamily(family, p.hwProtocol);
+    const fam = nfp.packetIpFamily(family, p.hwProtocol);
     const nested = new AttributeReader(ad.view, ctStart, ctEnd);
     if (fam) p.ct = decodeFlowAttributes(nested, fam);
     else {
