@@ -12,6 +12,21 @@ export interface CliCommand {
   run(argv: string[], io: CliIo): Promise<number>;
 }
 
+/** Whether `sub` names a subcommand to run: not absent, -h, --help (or one of `helpWords`). */
+export function isSubcommand(
+  sub: string | undefined,
+  helpWords: readonly string[] = [],
+): sub is string {
+  return sub !== undefined && sub !== '-h' && sub !== '--help' && !helpWords.includes(sub);
+}
+
+/** Prints a command's help: exit status 2 when it was run bare (a usage error), 0 when
+ * help was asked for. */
+export function printHelp(sub: string | undefined, help: string, io: CliIo): number {
+  io.stdout(help);
+  return sub === undefined ? 2 : 0;
+}
+
 /** Bad arguments: printed with a hint, exit status 2. */
 export class CliUsageError extends Error {
   override readonly name = 'CliUsageError';

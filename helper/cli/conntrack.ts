@@ -9,7 +9,7 @@ import { type CommonOptions, SUBCOMMANDS } from './conntrack-options.js';
 import { namesCompatCommand } from './conntrack-compat/option-table.js';
 import { flowJsonLine } from './conntrack-json.js';
 import { formatFlowTable } from './conntrack-table.js';
-import { CliUsageError, type CliCommand, type CliIo } from './command.js';
+import { CliUsageError, isSubcommand, printHelp, type CliCommand, type CliIo } from './command.js';
 import { runEvents, runExpect } from './conntrack-events.js';
 import { openConntrack, type ConntrackRunOptions } from './conntrack-compat/open-table.js';
 import { runConntrackCompat } from './conntrack-compat/run.js';
@@ -322,10 +322,7 @@ export async function runConntrack(
   seams: ConntrackRunOptions = {},
 ): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '-h' || sub === '--help') {
-    io.stdout(HELP);
-    return sub === undefined ? 2 : 0;
-  }
+  if (!isSubcommand(sub)) return printHelp(sub, HELP, io);
   // conntrack-tools syntax (`conntrack -L -p tcp`): docs/conntrack-cli.md. 1.4.7
   // ignores words that are not options, so scripts that build `conntrack
   // conntrack -L` work there: a first word that is no subcommand, followed by

@@ -8,7 +8,7 @@ import {
   type NfQueuePacket,
 } from '../nfqueue/queue.js';
 import { readQueueStats } from '../nfqueue/stats.js';
-import { CliUsageError, type CliCommand, type CliIo } from './command.js';
+import { CliUsageError, isSubcommand, printHelp, type CliCommand, type CliIo } from './command.js';
 import { parseNfqueueArgs, type AcceptArgs, type WatchArgs } from './nfqueue-args.js';
 import {
   formatQueueStatsTable,
@@ -243,10 +243,7 @@ export async function runNfqueue(
   options: NfqueueRunOptions = {},
 ): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '-h' || sub === '--help') {
-    io.stdout(HELP);
-    return sub === undefined ? 2 : 0;
-  }
+  if (!isSubcommand(sub)) return printHelp(sub, HELP, io);
   if (rest.includes('-h') || rest.includes('--help')) {
     io.stdout(HELP);
     return 0;

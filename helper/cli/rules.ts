@@ -12,7 +12,7 @@ import {
   RuleMatch,
 } from '../protocol/model.js';
 import { exportAllRules, importRules, listAllRules } from '../protocol/paging.js';
-import { CliUsageError, type CliCommand, type CliIo } from './command.js';
+import { CliUsageError, isSubcommand, printHelp, type CliCommand, type CliIo } from './command.js';
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
@@ -193,10 +193,7 @@ export const rulesCommand: CliCommand = {
   summary: "list, add, remove, enable, disable, import or export the helper's rules",
   async run(argv: string[], io: CliIo): Promise<number> {
     const [sub, ...rest] = argv;
-    if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
-      io.stdout(RULES_HELP);
-      return sub === undefined ? 2 : 0;
-    }
+    if (!isSubcommand(sub, ['help'])) return printHelp(sub, RULES_HELP, io);
     const allowed = ALLOWED[sub];
     if (!allowed) throw new CliUsageError(`unknown rules subcommand '${sub}'`);
     const args = parseCommandArgs(rest, OPTIONS);
