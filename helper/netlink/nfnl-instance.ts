@@ -50,6 +50,15 @@ export function openNetfilterSocket<E extends Error>(
   }
 }
 
+/** The copy range asked for: bytes of each packet to copy, by default 0xffff
+ * (the whole packet); a value that is not a u32 is a RangeError. */
+export function copyRangeOption(copyRange = 0xffff): number {
+  if (!Number.isInteger(copyRange) || copyRange < 0 || copyRange > 0xffffffff) {
+    throw new RangeError(`copyRange ${copyRange} out of range`);
+  }
+  return copyRange;
+}
+
 /** Runs the configuration of a fresh instance. On a failure its connection is
  * closed and the failure thrown as CONFIG_FAILED, with the kernel's errno and
  * extended ACK when the kernel refused a request. */

@@ -206,6 +206,13 @@ export class NetlinkWriter extends GrowableBuffer {
   }
 }
 
+/** A value for a u32 attribute or struct field; anything else is a RangeError naming it. */
+export function checkU32(value: number, what: string): void {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new RangeError(`${what} ${value} is not a u32`);
+  }
+}
+
 /** Writes seq into a finished message in place (the engine assigns it at send time). */
 export function patchSequence(message: Uint8Array, seq: number): void {
   new DataView(message.buffer, message.byteOffset, message.byteLength).setUint32(

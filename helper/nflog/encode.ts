@@ -1,5 +1,5 @@
 import { AF_UNSPEC, NFNL_SUBSYS_ULOG, NLM_F_REQUEST, nfnlMsgType } from '../netlink/constants.js';
-import { NetlinkWriter } from '../netlink/writer.js';
+import { checkU32, NetlinkWriter } from '../netlink/writer.js';
 import * as L from './constants.js';
 
 export const NFULNL_CONFIG_TYPE = nfnlMsgType(NFNL_SUBSYS_ULOG, L.NFULNL_MSG_CONFIG);
@@ -20,12 +20,6 @@ export function logCopyModeValue(mode: LogCopyMode): number {
 export function checkGroup(group: number): void {
   if (!Number.isInteger(group) || group < 0 || group > 0xffff) {
     throw new RangeError(`NFLOG group ${group} out of range 0..65535`);
-  }
-}
-
-function checkU32(value: number, what: string): void {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new RangeError(`${what} ${value} is not a u32`);
   }
 }
 

@@ -4,6 +4,7 @@ import type { NetlinkMessage } from '../netlink/message.js';
 import {
   bindInstance,
   configureOrClose,
+  copyRangeOption,
   failOnRefusedFlags,
   openNetfilterSocket,
   readFailure,
@@ -163,10 +164,7 @@ export class NfLog implements AsyncIterable<LoggedPacket> {
   static async open(options: NfLogOptions): Promise<NfLog> {
     const group = options.group;
     checkGroup(group);
-    const copyRange = options.copyRange ?? 0xffff;
-    if (!Number.isInteger(copyRange) || copyRange < 0 || copyRange > 0xffffffff) {
-      throw new RangeError(`copyRange ${copyRange} out of range`);
-    }
+    const copyRange = copyRangeOption(options.copyRange);
     const { nlbufsiz, qthresh, flushTimeoutMs } = options;
     if (nlbufsiz !== undefined && !(Number.isInteger(nlbufsiz) && nlbufsiz >= 4096)) {
       throw new RangeError(`nlbufsiz ${nlbufsiz} must be an integer >= 4096`);

@@ -7,7 +7,7 @@ import {
 } from '../netlink/constants.js';
 import { HOST_LITTLE_ENDIAN } from '../netlink/endian.js';
 import { GrowableBuffer } from '../netlink/growable-buffer.js';
-import { NetlinkWriter } from '../netlink/writer.js';
+import { checkU32, NetlinkWriter } from '../netlink/writer.js';
 import { CTA_LABELS, CTA_LABELS_MASK, CTA_MARK } from '../conntrack/constants.js';
 import * as Q from './constants.js';
 
@@ -34,12 +34,6 @@ export function copyModeValue(mode: CopyMode): number {
 function checkQueue(queue: number): void {
   if (!Number.isInteger(queue) || queue < 0 || queue > 0xffff) {
     throw new RangeError(`queue number ${queue} out of range 0..65535`);
-  }
-}
-
-function checkU32(value: number, what: string): void {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new RangeError(`${what} ${value} is not a u32`);
   }
 }
 

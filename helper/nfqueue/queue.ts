@@ -6,6 +6,7 @@ import type { NetlinkMessage } from '../netlink/message.js';
 import {
   bindInstance,
   configureOrClose,
+  copyRangeOption,
   openNetfilterSocket,
   readFailure,
   unbindInstance,
@@ -126,10 +127,7 @@ export class NfQueue implements VerdictTaker {
     const q = options.queue;
     if (!Number.isInteger(q) || q < 0 || q > 0xffff)
       throw new RangeError(`queue number ${q} out of range 0..65535`);
-    const copyRange = options.copyRange ?? 0xffff;
-    if (!Number.isInteger(copyRange) || copyRange < 0 || copyRange > 0xffffffff) {
-      throw new RangeError(`copyRange ${copyRange} out of range`);
-    }
+    const copyRange = copyRangeOption(options.copyRange);
     const deadlineMs = options.deadlineMs ?? 10_000;
     if (!(deadlineMs > 0)) throw new RangeError('deadlineMs must be > 0 (Infinity disables it)');
     const copyMode = copyModeValue(options.copyMode ?? 'packet');
