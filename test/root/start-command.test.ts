@@ -1,7 +1,8 @@
 /**
  * `portcullis start`, run for real as the README says: the demo form (`npx portcullis
  * start --demo`: its own namespaces, programs making connections, the helper in it, the
- * web UI) must bring a prompt that a client of the helper's socket answers, and after
+ * web UI) must bring a prompt that a person answers in the printed link (Debian's
+ * Chromium; over the helper's socket where Chromium is missing), and after
  * SIGTERM leave no namespace, process, file or rule behind; the guarding form is run
  * against a namespace this test made (--netns), never this machine's network.
  *
@@ -16,7 +17,10 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Prompt } from '../../helper/protocol/model.js';
 import type { PromptsEvent } from '../../helper/protocol/messages.js';
+import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../support/chromium.js';
 import { IpcClient } from '../../helper/protocol/client.js';
 import { firewallTestsUnavailable, TestNetns } from '../support/netns.js';
 import { sleep } from '../support/udp-agent.js';
@@ -119,6 +123,23 @@ function descendants(pid: number): number[] {
   return out;
 }
 
+/** Running (a zombie has ended: only its parent's or init's reaping is left). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** The pids of `pids` still running once a SIGKILL had time to land (at most 10 s). */
+async function leftRunning(pids: number[]): Promise<number[]> {
+  const end = Date.now() + 10_000;
+  while (pids.some(alive) && Date.now() < end) await sleep(50);
+  return pids.filter(alive);
+}
+
 function ruleset(netns: string): string {
   return spawnSync('ip', ['netns', 'exec', netns, 'nft', 'list', 'ruleset'], { encoding: 'utf8' })
     .stdout;
@@ -144,11 +165,58 @@ async function connectHelper(socket: string): Promise<IpcClient> {
   return IpcClient.connect({ path: socket, token });
 }
 
-/** Waits for a prompt from a demo program and allows it once; returns what asked. */
-async function answerOnePrompt(c: IpcClient): Promise<string> {
+/** The client's prompts events, once it is subscribed. */
+async function promptEvents(c: IpcClient): Promise<PromptsEvent[]> {
   const events: PromptsEvent[] = [];
   c.on('prompts', (e) => events.push(e));
   await c.call('subscribe', { topics: ['prompts'] });
+  return events;
+}
+
+/**
+ * The person's way: the printed link in Debian's Chromium, the first prompt card's
+ * Allow. Resolves with what asked, once the helper says a person allowed it.
+ */
+async function answerInPage(link: string, events: PromptsEvent[]): Promise<string> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+  try {
+    const page = await browser.newPage();
+    await page.goto(link);
+    await page
+      .locator('footer.statusbar[data-connection="connected"]')
+      .waitFor({ timeout: 30_000 });
+    await page
+      .getByRole('navigation', { name: 'Views' })
+      .getByRole('button', { name: 'Prompts' })
+      .click();
+    const card = page
+      .getByRole('listitem')
+      .filter({ has: page.getByRole('button', { name: 'Allow' }) })
+      .first();
+    await card.waitFor({ timeout: 60_000 });
+    await card.getByRole('button', { name: 'Allow' }).click();
+    const end = Date.now() + 30_000;
+    for (;;) {
+      const byPerson = events.find(
+        (e): e is Extract<PromptsEvent, { kind: 'resolved' }> =>
+          e.kind === 'resolved' && e.reason === 'prompt' && e.action === 'allow',
+      );
+      const added = events.find((e) => e.kind === 'added' && e.prompt.id === byPerson?.id);
+      if (added?.kind === 'added') return describePrompt(added.prompt.request);
+      if (Date.now() > end) throw new Error('the Allow click reached no prompt');
+      await sleep(50);
+    }
+  } finally {
+    await browser.close();
+  }
+}
+
+function describePrompt(r: Prompt['request']): string {
+  return `${r.process?.exe ?? '?'} ${r.protocol} ${r.dst}:${r.dport}`;
+}
+
+/** Without a browser: waits for a prompt from a demo program and allows it once over IPC. */
+async function answerOnePrompt(c: IpcClient, events: PromptsEvent[]): Promise<string> {
   const end = Date.now() + 60_000;
   for (;;) {
     const added = events.find((e) => e.kind === 'added');
@@ -163,8 +231,7 @@ async function answerOnePrompt(c: IpcClient): Promise<string> {
         if (Date.now() > end) throw new Error('the answered prompt was not resolved');
         await sleep(50);
       }
-      const r = added.prompt.request;
-      return `${r.process?.exe ?? '?'} ${r.protocol} ${r.dst}:${r.dport}`;
+      return describePrompt(added.prompt.request);
     }
     if (Date.now() > end) throw new Error('no prompt within 60 s');
     await sleep(50);
@@ -182,7 +249,7 @@ describe.skipIf(skip)('portcullis start', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it("the README's demo: a prompt is answered; after SIGTERM nothing is left", async () => {
+  it("the README's demo: a prompt is answered in the browser; after SIGTERM nothing is left", async () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     expect(readme).toContain('bash scripts/setup.sh && npx portcullis start --demo');
     const hostRulesBefore = hostPortcullisRules();
@@ -199,7 +266,10 @@ describe.skipIf(skip)('portcullis start', () => {
     expect(ruleset(ns)).toMatch(/PORTCULLIS/u);
 
     const c = await connectHelper(socket);
-    const asked = await answerOnePrompt(c);
+    const events = await promptEvents(c);
+    const asked = existsSync(CHROMIUM)
+      ? await answerInPage(link, events)
+      : await answerOnePrompt(c, events);
     expect(asked).toMatch(/(curl|python3[.\d]*|bash|node) (tcp|udp) 198\.18\.42\.\d+:\d+$/u);
     await c.close();
 
@@ -217,8 +287,7 @@ describe.skipIf(skip)('portcullis start', () => {
     expect(netnsList().filter((n) => n.startsWith(ns))).toEqual([]);
     expect(existsSync(`/etc/netns/${ns}`)).toBe(false);
     expect(existsSync(dirname(dirname(socket)))).toBe(false);
-    const left = [...children, ...inside.map(Number)].filter((p) => existsSync(`/proc/${p}`));
-    expect(left).toEqual([]);
+    expect(await leftRunning([...children, ...inside.map(Number)])).toEqual([]);
     expect(hostPortcullisRules()).toEqual(hostRulesBefore);
   }, 240_000);
 
@@ -266,7 +335,7 @@ describe.skipIf(skip)('portcullis start', () => {
     expect(s.err.join('\n')).toContain('the firewall rules are removed');
     expect(ruleset(ns.name)).not.toMatch(/PORTCULLIS/u);
     expect(existsSync(socket)).toBe(false);
-    expect(children.filter((p) => existsSync(`/proc/${p}`))).toEqual([]);
+    expect(await leftRunning(children)).toEqual([]);
   }, 120_000);
 
   it('bad arguments exit 2, and a user who is not root is told to use sudo, before anything starts', async () => {
