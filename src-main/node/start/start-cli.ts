@@ -60,6 +60,24 @@ function socketInUse(path: string): Promise<boolean> {
   });
 }
 
+/**
+ * Whatever a program started and left behind is inside our namespaces: killed by
+ * pid, and waited for (a little) so that nothing of ours outlives them.
+ */
+async function killLeftovers(net: DemoNetwork): Promise<void> {
+  const end = Date.now() + 3000;
+  for (let pids = net.pids(); pids.length > 0 && Date.now() < end; pids = net.pids()) {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone between the listing and the kill.
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** What runs, and where; stop() undoes it in order. */
 class Session {
   helper: Child | null = null;
@@ -79,14 +97,7 @@ class Session {
     await this.peer?.stop('SIGTERM', 3000);
     let failed = exit !== undefined && exit.code !== 0;
     if (this.net) {
-      // Whatever a program started and left behind is inside our namespace.
-      for (const pid of this.net.pids()) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // Gone between the listing and the kill.
-        }
-      }
+      await killLeftovers(this.net);
       for (const e of this.net.delete()) {
         io.err(`portcullis start: ${e}`);
         failed = true;
@@ -139,7 +150,7 @@ function banner(p: Plan, s: Session): string[] {
     p.ui.kind === 'electron'
       ? 'Answer in the Portcullis window.'
       : p.ui.kind === 'web'
-        ? 'Answer in the UI: the link above (one-time; `portcullis ui --web` makes another).'
+        ? 'Answer in the UI: the link above (one-time; `portcullis ui link` prints a new one).'
         : 'No UI (--ui none): answer with a client of the socket.';
   if (s.net) {
     return [
