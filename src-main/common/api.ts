@@ -87,6 +87,13 @@ export interface HelperStatus {
   state: HelperState | null;
   /** The last connection error, for the status bar. */
   error: string | null;
+  /**
+   * Why the last connection to the helper ended: 'stopped' when the helper said it was
+   * stopping (a clean stop removes its firewall rules), 'lost' otherwise (a crash or a
+   * kill leaves them, and its fail policy decides new connections); null while none has
+   * ended. `state` is then the last one seen.
+   */
+  lastClose?: 'stopped' | 'lost' | null;
 }
 
 export interface SetFlowMarkParams {

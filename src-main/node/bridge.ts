@@ -91,6 +91,9 @@ export class HelperBridge {
   private client: BridgeClient | null = null;
   private offs: (() => void)[] = [];
   private link: LinkStatus = { connection: 'disconnected', error: null };
+  private lastClose: 'stopped' | 'lost' | null = null;
+  /** The client attached last, whose close gives `lastClose`. */
+  private lastClient: BridgeClient | null = null;
   private state: HelperState | null = null;
   private readonly flows = new Map<number, Flow>();
   /** Flows of a snapshot being received (null: none in progress). */
@@ -143,7 +146,12 @@ export class HelperBridge {
   }
 
   get status(): HelperStatus {
-    return { connection: this.link.connection, state: this.state, error: this.link.error };
+    return {
+      connection: this.link.connection,
+      state: this.state,
+      error: this.link.error,
+      lastClose: this.lastClose,
+    };
   }
 
   /**
@@ -154,6 +162,16 @@ export class HelperBridge {
   async attach(client: BridgeClient): Promise<void> {
     this.detach();
     this.client = client;
+    this.lastClient = client;
+    this.lastClose = null;
+    // Not among `offs`: whoever owns the link may detach first when the client closes
+    // (its own close listener runs before this one), and the reason must still be read.
+    client.onClose((error) => {
+      if (this.lastClient !== client) return;
+      this.lastClose = error?.code === 'shutting-down' ? 'stopped' : 'lost';
+      if (this.client === client) this.detach();
+      this.emitStatus();
+    });
     this.flowsReady = false;
     this.pendingSnapshot = null;
     this.promptsReady = false;
@@ -172,9 +190,6 @@ export class HelperBridge {
       client.on('dropped', (d) => {
         // Cut off as a slow consumer: subscribe again for a fresh snapshot.
         if (this.client === client) void this.subscribe(client, d.topics);
-      }),
-      client.onClose(() => {
-        if (this.client === client) this.detach();
       }),
     ];
     const prompts = this.wantsPrompts() ? (['prompts'] as const) : [];

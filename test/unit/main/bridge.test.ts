@@ -231,7 +231,12 @@ describe('HelperBridge', () => {
     const bridge = new HelperBridge();
     const seen: HelperStatus[] = [];
     bridge.api.onHelperStatus((s) => seen.push(s));
-    expect(seen[0]).toEqual({ connection: 'disconnected', state: null, error: null });
+    expect(seen[0]).toEqual({
+      connection: 'disconnected',
+      state: null,
+      error: null,
+      lastClose: null,
+    });
     bridge.setLink({ connection: 'connecting', error: 'socket missing' });
     await bridge.attach(await h.client());
     bridge.setLink({ connection: 'connected', error: null });
@@ -248,6 +253,19 @@ describe('HelperBridge', () => {
 function isAttached(bridge: HelperBridge): boolean {
   return (bridge as unknown as { client: unknown }).client !== null;
 }
+
+describe('HelperBridge when the helper goes', () => {
+  it('a helper that says it is stopping is reported as stopped, with its last state kept', async () => {
+    const { bridge } = await connected();
+    expect(bridge.status.lastClose).toBeNull();
+    const state = bridge.status.state;
+    expect(state).not.toBeNull();
+    await h!.server.close();
+    await until(() => bridge.status.lastClose !== null);
+    expect(bridge.status.lastClose).toBe('stopped');
+    expect(bridge.status.state).toEqual(state);
+  });
+});
 
 describe('HelperBridge with promptsWhileWatched (the web host)', () => {
   it('asks the helper for prompts only while a page listens, and lets go after the grace time', async () => {
