@@ -10,7 +10,7 @@
  * datagram attempt is its tuple, for a shorter while.
  */
 import { setNewest } from '../common/bounded-map.js';
-import type { Action } from '../protocol/model.js';
+import type { Verdict } from './verdict.js';
 
 /** Longer than Linux's SYN retries take by default (tcp_syn_retries 6: 127 s). */
 export const TCP_ATTEMPT_MS = 130_000;
@@ -18,7 +18,7 @@ export const TCP_ATTEMPT_MS = 130_000;
 export const DATAGRAM_ATTEMPT_MS = 30_000;
 
 export class AnsweredAttempts {
-  private readonly entries = new Map<string, { until: number; action: Action }>();
+  private readonly entries = new Map<string, { until: number; verdict: Verdict }>();
 
   constructor(
     private readonly max = 4096,
@@ -30,13 +30,13 @@ export class AnsweredAttempts {
   }
 
   /** `tcpSeq`: the SYN's sequence number, null for other protocols. */
-  remember(tupleKey: string, tcpSeq: number | null, action: Action): void {
+  remember(tupleKey: string, tcpSeq: number | null, verdict: Verdict): void {
     const ttl = tcpSeq === null ? DATAGRAM_ATTEMPT_MS : TCP_ATTEMPT_MS;
-    setNewest(this.entries, key(tupleKey, tcpSeq), { until: this.now() + ttl, action }, this.max);
+    setNewest(this.entries, key(tupleKey, tcpSeq), { until: this.now() + ttl, verdict }, this.max);
   }
 
   /** The answer a retransmit of this attempt gets, or null for a new attempt. */
-  answerFor(tupleKey: string, tcpSeq: number | null): Action | null {
+  answerFor(tupleKey: string, tcpSeq: number | null): Verdict | null {
     if (this.entries.size === 0) return null;
     const k = key(tupleKey, tcpSeq);
     const e = this.entries.get(k);
@@ -45,7 +45,7 @@ export class AnsweredAttempts {
       this.entries.delete(k);
       return null;
     }
-    return e.action;
+    return e.verdict;
   }
 }
 

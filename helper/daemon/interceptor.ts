@@ -33,6 +33,7 @@ import type {
   ProcessAttributor,
 } from './ports.js';
 import { buildRequest, requestTuple, tupleKey } from './request.js';
+import { verdictOf, type Verdict } from './verdict.js';
 
 /**
  * What the verdict loop reads of the settings. It is read at each packet, not copied:
@@ -149,7 +150,7 @@ export class Interceptor {
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private readonly marks: MarkLayout;
   /** The decision in progress per flow (tuple key), so a flow is decided once. */
-  private readonly pendingFlows = new Map<string, Promise<Action>>();
+  private readonly pendingFlows = new Map<string, Promise<Verdict>>();
   private queueDeadlineMs: number;
   /** The fail policy and inbound interception the queue and the rules were last given. */
   private applied: { failClosed: boolean; inbound: boolean };
@@ -350,27 +351,28 @@ export class Interceptor {
     // are the same connection: they wait for that decision instead of asking again.
     const key = tupleKey(requestTuple(request));
     const { tcpSeq } = this.attempt;
-    if (this.answered.answerFor(key, tcpSeq) !== null) {
+    const earlier = this.answered.answerFor(key, tcpSeq);
+    if (earlier !== null) {
       this.counters.repeated++;
-      this.give(p, 'deny');
+      this.give(p, earlier);
       return;
     }
     const pending = this.pendingFlows.get(key);
     if (pending) {
       this.counters.coalesced++;
-      void pending.then((action) => {
-        if (!p.decided) this.give(p, action);
+      void pending.then((verdict) => {
+        if (!p.decided) this.give(p, verdict);
       });
       return;
     }
     this.counters.inFlight++;
     const { policy } = this.options;
     const decided = this.decideAndAnswer(p, request, arrived + policy.decisionTimeoutMs, key)
-      .then((action) => {
-        if (action === 'deny') this.answered.remember(key, tcpSeq, action);
-        return action;
+      .then((verdict) => {
+        if (verdict !== 'allow') this.answered.remember(key, tcpSeq, verdict);
+        return verdict;
       })
-      .catch((error: unknown): Action => {
+      .catch((error: unknown): Verdict => {
         // Only a bug gets here (decide errors are handled inside): log it loudly.
         this.options.log.error(
           COMPONENT,
@@ -386,13 +388,13 @@ export class Interceptor {
     this.pendingFlows.set(key, decided);
   }
 
-  /** Resolves with the action the packet got (which the flow's other waiting packets get too). */
+  /** Resolves with the verdict the packet got (which the flow's other waiting packets get too). */
   private async decideAndAnswer(
     p: NfQueuePacket,
     base: ConnectionRequest,
     deadline: number,
     key: string,
-  ): Promise<Action> {
+  ): Promise<Verdict> {
     const { decider, log } = this.options;
     const { defaultAction } = this.options.policy;
     const request = await this.complete(p, base, deadline);
@@ -423,10 +425,11 @@ export class Interceptor {
         ruleId: null,
       };
     } else {
-      this.give(p, decision.action);
+      this.give(p, verdictOf(decision));
     }
-    this.record({ request, ...decision, decidedAt: Date.now() }, key);
-    return decision.action;
+    const { denyWith: _kernelOnly, ...recorded } = decision;
+    this.record({ request, ...recorded, decidedAt: Date.now() }, key);
+    return verdictOf(decision);
   }
 
   /** Adds the socket owner and the remote host name to a request, within the time allowed. */
@@ -474,10 +477,16 @@ export class Interceptor {
   /**
    * allow: NF_REPEAT with the accepted mark, so the rules save it to the connmark and
    * accept, and the flow's later packets never reach user space. deny: NF_REPEAT with
-   * the denied mark, dropped (or rejected) by the rules. Other mark bits are kept.
+   * the denied mark, which the rules reject (outbound) or drop; drop: with the dropped
+   * mark, which they drop. Other mark bits are kept.
    */
-  private give(p: NfQueuePacket, action: Action): void {
-    const bits = action === 'allow' ? this.marks.accepted : this.marks.denied;
+  private give(p: NfQueuePacket, verdict: Verdict): void {
+    const bits =
+      verdict === 'allow'
+        ? this.marks.accepted
+        : verdict === 'drop'
+          ? this.marks.dropped
+          : this.marks.denied;
     const mark = (((p.mark ?? 0) & ~this.marks.mask) | bits) >>> 0;
     try {
       p.repeat({ mark });

@@ -8,7 +8,12 @@ import * as v from 'valibot';
 import { Settings, type ConnectionRequest, type Rule } from '../protocol/model.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { DecisionsError } from './errors.js';
-import type { Decision, DecisionSettings, PromptBroker } from './prompts.js';
+import {
+  ruleDecision,
+  type Decision,
+  type DecisionSettings,
+  type PromptBroker,
+} from './prompts.js';
 
 /** What the engine needs from the rules (RuleStore implements it). */
 export interface RuleMatcher {
@@ -104,7 +109,7 @@ export class DecisionEngine {
     }
     if (rule) {
       this.counters.byRule++;
-      return Promise.resolve({ action: rule.action, reason: 'rule', ruleId: rule.id });
+      return Promise.resolve(ruleDecision(rule));
     }
     this.counters.prompted++;
     const held = this.#broker.ask(request);

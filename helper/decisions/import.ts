@@ -40,7 +40,9 @@ export function checkImportedRule(value: unknown): RuleInput {
  * "192.0.2.1" is "192.0.2.1/32"), their action and their duration. The
  * note, the enabled flag and the counters are not part of it.
  */
-export function ruleKey(rule: Pick<Rule, 'match' | 'action' | 'duration'>): string {
+export function ruleKey(
+  rule: Pick<Rule, 'match' | 'action' | 'duration'> & { denyWith?: Rule['denyWith'] },
+): string {
   const c = compileMatch(rule.match);
   const d = rule.duration;
   return JSON.stringify([
@@ -61,5 +63,7 @@ export function ruleKey(rule: Pick<Rule, 'match' | 'action' | 'duration'>): stri
       : d.kind === 'process'
         ? `process:${d.pid}:${d.startTime}`
         : d.kind,
+    // Appended only when set, so that the keys of other rules stay as they were.
+    ...(rule.action === 'deny' && rule.denyWith === 'drop' ? ['drop'] : []),
   ]);
 }

@@ -343,16 +343,18 @@ function convertOne(
 ): { rule: Rule; notes: string[] } {
   const notes: string[] = [];
   let action: Rule['action'];
+  // OpenSnitch's deny drops silently and its reject refuses, as ours do.
+  let denyWith: Rule['denyWith'];
   switch (os.action.toLowerCase()) {
     case 'allow':
       action = 'allow';
       break;
     case 'deny':
       action = 'deny';
+      denyWith = 'drop';
       break;
     case 'reject':
       action = 'deny';
-      notes.push('reject converted to deny (the connection is dropped, not refused)');
       break;
     default:
       throw new Unsupported(`action '${os.action}' is not supported`);
@@ -376,6 +378,7 @@ function convertOne(
   const input = {
     enabled: os.enabled ?? true,
     action,
+    ...(denyWith ? { denyWith } : {}),
     match,
     duration: dur,
     note: `opensnitch: ${os.name}`.slice(0, 200),

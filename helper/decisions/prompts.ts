@@ -19,6 +19,7 @@ import {
   PromptAnswer as PromptAnswerSchema,
   type Action,
   type ConnectionRequest,
+  type DenyWith,
   type Prompt,
   type PromptAnswer,
   type Rule,
@@ -39,6 +40,8 @@ export interface DecisionSettings {
 
 export interface Decision {
   action: Action;
+  /** With deny: "drop" denies silently; absent refuses (reject). */
+  denyWith?: DenyWith;
   reason: VerdictReason;
   /** The rule that decided (reason 'rule'), or the rule an answer created; null otherwise. */
   ruleId: string | null;
@@ -290,6 +293,7 @@ export class PromptBroker {
       // Throws INVALID_RULE for a bad edited match, before anything is resolved.
       const inserted = this.#rules.insert({
         action: a.action,
+        ...(a.denyWith ? { denyWith: a.denyWith } : {}),
         match: a.match ?? matchForScope(p.prompt.request, a.scope),
         duration: a.duration,
       });
@@ -302,7 +306,12 @@ export class PromptBroker {
         for (const l of this.#listeners.error) l(err);
       });
     }
-    const decision: Decision = { action: a.action, reason: 'prompt', ruleId: rule?.id ?? null };
+    const decision: Decision = {
+      action: a.action,
+      ...(a.action === 'deny' && a.denyWith === 'drop' ? { denyWith: 'drop' as const } : {}),
+      reason: 'prompt',
+      ruleId: rule?.id ?? null,
+    };
     this.counters.answered++;
     const prompt = { ...p.prompt };
     this.#resolve(p, decision);
@@ -317,7 +326,7 @@ export class PromptBroker {
     for (const p of [...this.#byId.values()]) {
       const rule = this.#rules.match(p.prompt.request, now);
       if (rule) {
-        this.#resolve(p, { action: rule.action, reason: 'rule', ruleId: rule.id });
+        this.#resolve(p, ruleDecision(rule));
         n++;
       }
     }
@@ -411,4 +420,14 @@ export class PromptBroker {
 
 function settled(decision: Decision): HeldConnection {
   return { decision: Promise.resolve(decision), cancel: () => undefined };
+}
+
+/** The decision a matching rule gives (its drop choice included). */
+export function ruleDecision(rule: Rule): Decision {
+  return {
+    action: rule.action,
+    ...(rule.denyWith ? { denyWith: rule.denyWith } : {}),
+    reason: 'rule',
+    ruleId: rule.id,
+  };
 }

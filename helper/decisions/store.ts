@@ -181,6 +181,9 @@ export class RuleStore {
     const merged: RuleInput = {
       enabled: patch.enabled ?? old.enabled,
       action: patch.action ?? old.action,
+      ...(patch.denyWith !== undefined || old.denyWith !== undefined
+        ? { denyWith: patch.denyWith ?? old.denyWith }
+        : {}),
       match: patch.match ?? old.match,
       duration: patch.duration ?? old.duration,
       ...(patch.note !== undefined || old.note !== undefined

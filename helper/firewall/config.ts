@@ -2,13 +2,15 @@ import { FirewallError } from './errors.js';
 
 /**
  * Which bits of the packet mark and the connmark Portcullis owns. A flow's connmark
- * `& mask` is 0 (undecided), `accepted` or `denied`; a packet mark `& exempt` ≠ 0 marks
- * the helper's own traffic (set with SO_MARK). Other bits are never read or written.
+ * `& mask` is 0 (undecided), `accepted`, `denied` (refused: rejected outbound, so the
+ * program learns at once) or `dropped` (denied silently); a packet mark `& exempt` ≠ 0
+ * marks the helper's own traffic (set with SO_MARK). Other bits are never read or written.
  */
 export interface MarkLayout {
   mask: number;
   accepted: number;
   denied: number;
+  dropped: number;
   exempt: number;
 }
 
@@ -16,6 +18,7 @@ export const DEFAULT_MARKS: Readonly<MarkLayout> = Object.freeze({
   mask: 0x3,
   accepted: 0x1,
   denied: 0x2,
+  dropped: 0x3,
   exempt: 0x4,
 });
 
@@ -51,9 +54,14 @@ export interface FirewallConfig {
   inbound?: boolean;
   /** Install IPv6 rules too (when ip6tables / inet exists). Default true. */
   ipv6?: boolean;
-  /** What a denied flow's later packets get. Default 'drop'. */
+  /**
+   * What an outbound packet with the denied mark gets: 'reject' (default) answers TCP
+   * with a reset and other protocols with ICMP administratively prohibited, so the
+   * program fails at once; 'drop' discards it, and the program waits for its timeout.
+   * Inbound denials and the `dropped` mark are always dropped.
+   */
   denyAction?: 'drop' | 'reject';
-  /** Mark bits; missing fields take DEFAULT_MARKS. */
+  /** Mark bits; missing fields take DEFAULT_MARKS (`dropped`: `accepted | denied`). */
   marks?: Partial<MarkLayout>;
   /**
    * The helper's own traffic is never queued: by packet mark (`marks.exempt`, the
@@ -103,19 +111,36 @@ export function resolveConfig(config: FirewallConfig): ResolvedConfig {
       ? { from: u16('queue', config.queue), to: config.queue }
       : { from: u16('queue.from', config.queue.from), to: u16('queue.to', config.queue.to) };
   if (queue.to < queue.from) invalid(`queue range ${queue.from}:${queue.to} is empty`);
-  const marks = { ...DEFAULT_MARKS, ...config.marks };
-  for (const k of ['mask', 'accepted', 'denied', 'exempt'] as const) u32(`marks.${k}`, marks[k]);
-  const { mask, accepted, denied, exempt } = marks;
+  if (config.denyAction !== undefined && !['drop', 'reject'].includes(config.denyAction)) {
+    invalid(`denyAction must be 'drop' or 'reject', got ${JSON.stringify(config.denyAction)}`);
+  }
+  const given = { ...DEFAULT_MARKS, ...config.marks };
+  // A layout that moves accepted/denied but names no dropped value gets their union,
+  // which is 0x3 for the default layout.
+  const marks = {
+    ...given,
+    dropped: config.marks?.dropped ?? (given.accepted | given.denied) >>> 0,
+  };
+  for (const k of ['mask', 'accepted', 'denied', 'dropped', 'exempt'] as const) {
+    u32(`marks.${k}`, marks[k]);
+  }
+  const { mask, accepted, denied, dropped, exempt } = marks;
   if (mask === 0) invalid('marks.mask must not be 0');
   for (const [k, v] of [
     ['accepted', accepted],
     ['denied', denied],
+    ['dropped', dropped],
   ] as const) {
     if (v === 0 || (v & ~mask) >>> 0 !== 0) {
       invalid(`marks.${k} (0x${v.toString(16)}) must be non-zero and inside marks.mask`);
     }
   }
   if (accepted === denied) invalid('marks.accepted and marks.denied must differ');
+  if (dropped === accepted || dropped === denied) {
+    invalid(
+      `marks.dropped (0x${dropped.toString(16)}) must differ from marks.accepted and marks.denied`,
+    );
+  }
   const exemptMark = config.exempt?.mark ?? true;
   if (exemptMark && (exempt === 0 || (exempt & mask) >>> 0 !== 0)) {
     invalid('marks.exempt must be non-zero and outside marks.mask');
@@ -140,7 +165,7 @@ export function resolveConfig(config: FirewallConfig): ResolvedConfig {
     bypass: config.bypass ?? true,
     inbound: config.inbound ?? false,
     ipv6: config.ipv6 ?? true,
-    denyAction: config.denyAction ?? 'drop',
+    denyAction: config.denyAction ?? 'reject',
     marks,
     exemptMark,
     exemptUid: uid,

@@ -41,13 +41,23 @@ function markMatch(module: 'mark' | 'connmark', value: number, mask: number): st
   return ['-m', module, '--mark', mask === 0xffffffff ? hex(value) : `${hex(value)}/${hex(mask)}`];
 }
 
-function denyTarget(family: IpFamily, config: ResolvedConfig): string[] {
-  if (config.denyAction === 'drop') return ['-j', 'DROP'];
+/**
+ * The rules that deny what `match` selects. Outbound with denyAction 'reject': TCP gets
+ * a reset (connect() fails with ECONNREFUSED), everything else ICMP administratively
+ * prohibited (a connected UDP socket's next call fails with EHOSTUNREACH; IPv6: EACCES),
+ * as OpenSnitch does. Inbound denials are dropped, so a scan learns nothing.
+ */
+function denyRules(
+  family: IpFamily,
+  direction: 'out' | 'in',
+  config: ResolvedConfig,
+  match: string[],
+): string[][] {
+  if (direction === 'in' || config.denyAction === 'drop') return [[...match, '-j', 'DROP']];
+  const icmp = family === 'ipv4' ? 'icmp-admin-prohibited' : 'icmp6-adm-prohibited';
   return [
-    '-j',
-    'REJECT',
-    '--reject-with',
-    family === 'ipv4' ? 'icmp-port-unreachable' : 'icmp6-port-unreachable',
+    ['-p', 'tcp', ...match, '-j', 'REJECT', '--reject-with', 'tcp-reset'],
+    [...match, '-j', 'REJECT', '--reject-with', icmp],
   ];
 }
 
@@ -67,9 +77,10 @@ function queueTarget(config: ResolvedConfig): string[] {
  *
  * 1. loopback is never queued;
  * 2. the helper's own traffic (exempt mark, owner uid; output only) is never queued;
- * 3. a flow whose connmark says accepted is accepted, denied is dropped/rejected;
+ * 3. a flow whose connmark says accepted is accepted, denied is rejected (outbound;
+ *    see denyRules), dropped is dropped;
  * 4. a packet whose mark says accepted (a verdict `repeat({ mark })` runs the chain again)
- *    saves that into the connmark, then is accepted; denied is dropped/rejected;
+ *    saves that into the connmark, then is accepted; denied and dropped as in 3;
  * 5. new connections are queued: TCP only on SYN, other protocols on their first packet.
  */
 export function chainRules(
@@ -78,7 +89,7 @@ export function chainRules(
   config: ResolvedConfig,
 ): RuleSpec[] {
   const chain = direction === 'out' ? OUT_CHAIN : IN_CHAIN;
-  const { mask, accepted, denied, exempt } = config.marks;
+  const { mask, accepted, denied, dropped, exempt } = config.marks;
   const rules: string[][] = [[direction === 'out' ? '-o' : '-i', 'lo', '-j', 'RETURN']];
   if (config.exemptMark) rules.push([...markMatch('mark', exempt, exempt), '-j', 'RETURN']);
   if (direction === 'out' && config.exemptUid !== undefined) {
@@ -86,13 +97,15 @@ export function chainRules(
   }
   rules.push(
     [...markMatch('connmark', accepted, mask), '-j', 'ACCEPT'],
-    [...markMatch('connmark', denied, mask), ...denyTarget(family, config)],
+    ...denyRules(family, direction, config, markMatch('connmark', denied, mask)),
+    [...markMatch('connmark', dropped, mask), '-j', 'DROP'],
     [
       ...markMatch('mark', accepted, mask),
       ...['-j', 'CONNMARK', '--save-mark', '--nfmask', hex(mask), '--ctmask', hex(mask)],
     ],
     [...markMatch('mark', accepted, mask), '-j', 'ACCEPT'],
-    [...markMatch('mark', denied, mask), ...denyTarget(family, config)],
+    ...denyRules(family, direction, config, markMatch('mark', denied, mask)),
+    [...markMatch('mark', dropped, mask), '-j', 'DROP'],
     [
       ...['-p', 'tcp', '-m', 'tcp', '--tcp-flags', 'FIN,SYN,RST,ACK', 'SYN'],
       ...['-m', 'conntrack', '--ctstate', 'NEW'],

@@ -3,8 +3,14 @@ import type { CommandRunner } from './exec.js';
 
 export const NFT_TABLE = 'portcullis';
 
-function denyStatement(config: ResolvedConfig): string {
-  return config.denyAction === 'drop' ? 'drop' : 'reject';
+/** As denyRules for iptables: outbound TCP gets a reset, the rest ICMP administratively
+ * prohibited (`icmpx` picks ICMP or ICMPv6 by family); inbound is dropped. */
+function denyRules(direction: 'out' | 'in', config: ResolvedConfig, match: string): string[] {
+  if (direction === 'in' || config.denyAction === 'drop') return [`${match} drop`];
+  return [
+    `meta l4proto tcp ${match} reject with tcp reset`,
+    `${match} reject with icmpx admin-prohibited`,
+  ];
 }
 
 function queueStatement(config: ResolvedConfig): string {
@@ -15,7 +21,7 @@ function queueStatement(config: ResolvedConfig): string {
 
 /** The rules of one base chain of `table inet portcullis` (same order as the iptables chain). */
 export function nftChainRules(direction: 'out' | 'in', config: ResolvedConfig): string[] {
-  const { mask, accepted, denied, exempt } = config.marks;
+  const { mask, accepted, denied, dropped, exempt } = config.marks;
   const keep = hex((~mask & 0xffffffff) >>> 0);
   const rules: string[] = [direction === 'out' ? 'oifname "lo" return' : 'iifname "lo" return'];
   if (!config.ipv6) rules.push('meta nfproto ipv6 return');
@@ -25,9 +31,11 @@ export function nftChainRules(direction: 'out' | 'in', config: ResolvedConfig): 
   }
   rules.push(
     `ct mark & ${hex(mask)} == ${hex(accepted)} accept`,
-    `ct mark & ${hex(mask)} == ${hex(denied)} ${denyStatement(config)}`,
+    ...denyRules(direction, config, `ct mark & ${hex(mask)} == ${hex(denied)}`),
+    `ct mark & ${hex(mask)} == ${hex(dropped)} drop`,
     `meta mark & ${hex(mask)} == ${hex(accepted)} ct mark set ct mark & ${keep} | ${hex(accepted)} accept`,
-    `meta mark & ${hex(mask)} == ${hex(denied)} ${denyStatement(config)}`,
+    ...denyRules(direction, config, `meta mark & ${hex(mask)} == ${hex(denied)}`),
+    `meta mark & ${hex(mask)} == ${hex(dropped)} drop`,
     `tcp flags & (fin | syn | rst | ack) == syn ct state new ${queueStatement(config)}`,
     `meta l4proto != tcp ct state new ${queueStatement(config)}`,
   );

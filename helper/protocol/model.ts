@@ -50,6 +50,14 @@ export type Direction = v.InferOutput<typeof Direction>;
 export const Action = v.picklist(['allow', 'deny']);
 export type Action = v.InferOutput<typeof Action>;
 
+/**
+ * How a deny answers an outbound connection: "reject" (the default) refuses it, so
+ * the program fails at once (TCP reset, ICMP administratively prohibited); "drop"
+ * discards it silently, and the program waits for its own timeout.
+ */
+export const DenyWith = v.picklist(['reject', 'drop']);
+export type DenyWith = v.InferOutput<typeof DenyWith>;
+
 /** Longest parent chain a ProcessInfo carries (nearest first). */
 export const MAX_ANCESTORS = 16;
 
@@ -179,6 +187,8 @@ export const Rule = v.object({
   id: RuleId,
   enabled: v.boolean(),
   action: Action,
+  /** Deny rules only; absent is "reject" (rules.json files from before it stay valid). */
+  denyWith: v.optional(DenyWith),
   match: RuleMatch,
   duration: Duration,
   created: EpochMs,
@@ -194,6 +204,8 @@ export type Rule = v.InferOutput<typeof Rule>;
 export const RuleInput = v.object({
   enabled: v.optional(v.boolean()),
   action: Action,
+  /** Kept for deny rules when "drop"; ignored for allow. */
+  denyWith: v.optional(DenyWith),
   match: RuleMatch,
   duration: Duration,
   note: v.optional(Text),
@@ -231,6 +243,8 @@ export type AnswerScope = v.InferOutput<typeof AnswerScope>;
 export const PromptAnswer = v.object({
   promptId: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
   action: Action,
+  /** With "deny": "drop" denies silently instead of refusing (the default). */
+  denyWith: v.optional(DenyWith),
   duration: Duration,
   scope: AnswerScope,
   /** Overrides the match derived from scope (an edited rule in the prompt). */

@@ -60,6 +60,8 @@ export function ruleFromInput(input: RuleInput, id: string, created: number): Ru
     hits: 0,
     lastHit: null,
   };
+  // Only the non-default choice is stored: absent means reject, and allow rules have none.
+  if (input.action === 'deny' && input.denyWith === 'drop') rule.denyWith = 'drop';
   if (input.note !== undefined) rule.note = input.note;
   return rule;
 }
@@ -70,6 +72,7 @@ export function ruleToInput(rule: Rule): RuleInput {
   return {
     enabled: rule.enabled,
     action: rule.action,
+    ...(rule.denyWith !== undefined ? { denyWith: rule.denyWith } : {}),
     match: rule.match,
     duration: rule.duration,
     ...(rule.note !== undefined ? { note: rule.note } : {}),

@@ -113,8 +113,19 @@ describe.skipIf(skip)('firewall rules (iptables fallback) in a throw-away netns'
     const save = ns.exec('iptables-save', ['-t', 'filter']);
     expect(save).toContain('-A PORTCULLIS-OUT -o lo -j RETURN');
     expect(save).toContain('-j NFQUEUE --queue-num 7 --queue-bypass');
-    expect(ns.exec('ip6tables-save', ['-t', 'filter'])).toContain(
-      '-A PORTCULLIS-IN -m connmark --mark 0x2/0x3 -j DROP',
+    // Outbound denials are refused (reset, ICMP administratively prohibited); inbound
+    // ones and the dropped mark (0x3) are silent.
+    expect(save).toContain(
+      '-A PORTCULLIS-OUT -p tcp -m mark --mark 0x2/0x3 -j REJECT --reject-with tcp-reset',
+    );
+    expect(save).toContain(
+      '-A PORTCULLIS-OUT -m mark --mark 0x2/0x3 -j REJECT --reject-with icmp-admin-prohibited',
+    );
+    expect(save).toContain('-A PORTCULLIS-OUT -m connmark --mark 0x3/0x3 -j DROP');
+    const save6 = ns.exec('ip6tables-save', ['-t', 'filter']);
+    expect(save6).toContain('-A PORTCULLIS-IN -m connmark --mark 0x2/0x3 -j DROP');
+    expect(save6).toContain(
+      '-A PORTCULLIS-OUT -m connmark --mark 0x2/0x3 -j REJECT --reject-with icmp6-adm-prohibited',
     );
     const second = await fw.install(config);
     expect(second).toMatchObject({ changed: false, actions: [] });
@@ -235,6 +246,12 @@ describe.skipIf(skip)('firewall rules, native nft backend', () => {
       expect((await fw.install({ queue: 3, inbound: true })).changed).toBe(true);
       const table = ns.exec('nft', ['list', 'table', 'inet', 'portcullis']);
       expect(table).toMatch(/queue/);
+      // The kernel took the refusing statements and the silent one for the dropped mark.
+      expect(table).toMatch(/meta l4proto tcp ct mark & 0x0*3 == 0x0*2 reject with tcp reset/);
+      expect(table).toMatch(
+        /meta mark & 0x0*3 == 0x0*2 reject with icmpx (type )?admin-prohibited/,
+      );
+      expect(table).toMatch(/meta mark & 0x0*3 == 0x0*3 drop/);
       // Twice changes nothing; a changed config or somebody else's edit does.
       expect(await fw.install({ queue: 3, inbound: true })).toMatchObject({ changed: false });
       expect(ns.exec('nft', ['list', 'table', 'inet', 'portcullis'])).toBe(table);

@@ -22,6 +22,7 @@ KERNELS=(${PORTCULLIS_VM_KERNELS:-linux-image-amd64 linux-image-6.12.118+deb12-a
 # (detection picks nft on these kernels).
 DEFAULT_FILES=(
   test/root/firewall.test.ts
+  test/root/deny-reject.test.ts
   test/root/nfqueue.test.ts
   test/root/nfqueue-attributes.test.ts
   test/root/attribution-sockdiag.test.ts

@@ -211,7 +211,13 @@ describe('convertOpenSnitchRules: operators, actions, durations', () => {
       created: NOW,
       expires: NOW + 60_000,
     });
-    expect(c.notes.join(' ')).toMatch(/reject.*rounded/u);
+    // Reject is our deny's default; OpenSnitch's deny drops silently, as denyWith 'drop'.
+    expect(c.rule.denyWith).toBeUndefined();
+    expect(c.notes.join(' ')).toMatch(/rounded/u);
+    expect(one(simple('dest.port', '53'), { action: 'deny' }).converted[0]!.rule).toMatchObject({
+      action: 'deny',
+      denyWith: 'drop',
+    });
     expect(one(simple('dest.port', '53'), { duration: '12h' }).converted[0]!.rule.duration).toEqual(
       { kind: 'minutes', minutes: 720 },
     );

@@ -24,6 +24,7 @@ class MemoryRules implements RuleSink {
       id: `rule${this.#n++}`,
       enabled: true,
       action: input.action,
+      ...(input.denyWith ? { denyWith: input.denyWith } : {}),
       match: input.match,
       duration: input.duration,
       created: this.clock.now(),
@@ -139,6 +140,37 @@ describe('answers', () => {
       b.answer({ promptId: 'zzz', action: 'allow', duration: { kind: 'once' }, scope: 'any' }),
     ).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
     expect(await h.decision).toEqual({ action: 'deny', reason: 'prompt', ruleId: null });
+  });
+
+  it('deny with drop: the decision, the rule it creates and what that rule decides drop silently', async () => {
+    const b = broker();
+    const first = b.ask(req());
+    const otherPort = b.ask(req({ sport: 40001 }));
+    const { rule, decision } = b.answer({
+      promptId: 'p0',
+      action: 'deny',
+      denyWith: 'drop',
+      duration: { kind: 'session' },
+      scope: 'destination',
+    });
+    expect(decision).toEqual({
+      action: 'deny',
+      denyWith: 'drop',
+      reason: 'prompt',
+      ruleId: rule!.id,
+    });
+    expect(rule!.denyWith).toBe('drop');
+    expect(await first.decision).toEqual(decision);
+    expect(await otherPort.decision).toEqual(decision);
+    b.ask(req({ host: 'other.example', dst: '198.51.100.9' }));
+    const plain = b.answer({
+      promptId: 'p1',
+      action: 'deny',
+      duration: { kind: 'once' },
+      scope: 'any',
+    });
+    // Without the choice a deny refuses (the default reject): no denyWith at all.
+    expect(plain.decision).toEqual({ action: 'deny', reason: 'prompt', ruleId: null });
   });
 
   it('"once" creates no rule; the next connection prompts again', () => {

@@ -318,6 +318,39 @@ describe('RuleStore operations', () => {
     await vi.waitFor(() => expect(errors.map((e) => e.code)).toEqual(['IO']));
   });
 
+  it('denyWith: drop is stored, reloaded, patched, exported and imported; absent means reject', async () => {
+    const s = await open();
+    const quiet = await s.add(forever({ action: 'deny', denyWith: 'drop' }));
+    const loud = await s.add(forever({ action: 'deny', match: { host: 'example.net' } }));
+    // An allow rule has no deny choice; "reject" is the default and is not stored.
+    const allow = await s.add(forever({ denyWith: 'drop', match: { host: 'example.org' } }));
+    const explicit = await s.add(
+      forever({ action: 'deny', denyWith: 'reject', match: { port: { from: 1, to: 1 } } }),
+    );
+    expect([quiet, loud, allow, explicit].map((r) => r.denyWith)).toEqual([
+      'drop',
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    await s.close();
+    const again = await open();
+    expect(again.get(quiet.id)?.denyWith).toBe('drop');
+    expect(again.get(loud.id)).not.toHaveProperty('denyWith');
+    expect((await again.update(loud.id, { denyWith: 'drop' })).denyWith).toBe('drop');
+    expect((await again.update(quiet.id, { denyWith: 'reject' })).denyWith).toBeUndefined();
+    expect((await again.update(loud.id, { note: 'kept' })).denyWith).toBe('drop');
+    const doc = again.export();
+    expect(doc.rules.find((r) => r.id === loud.id)?.denyWith).toBe('drop');
+    await again.close();
+    await rm(join(dir, 'rules.json'));
+    const fresh = await open();
+    await fresh.import(doc, { mode: 'replace' });
+    expect(fresh.get(loud.id)?.denyWith).toBe('drop');
+    expect(fresh.match(req({ host: 'example.net' }))?.denyWith).toBe('drop');
+    await fresh.close();
+  });
+
   it('import merges, regenerating ids that are taken', async () => {
     const s = await open();
     const mine = await s.add(forever());

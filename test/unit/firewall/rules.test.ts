@@ -34,17 +34,40 @@ const detection = (over: Partial<Detection> = {}): Detection => ({
 
 describe('iptables rules as argv', () => {
   it('IPv4 output, defaults: lo, exempt mark, connmark, verdict mark, queue with bypass', () => {
+    const reject = ['-j', 'REJECT', '--reject-with'];
     expect(argv('ipv4', 'out', { queue: 7 })).toEqual([
       ['-A', 'PORTCULLIS-OUT', '-o', 'lo', '-j', 'RETURN'],
       ['-A', 'PORTCULLIS-OUT', '-m', 'mark', '--mark', '0x4/0x4', '-j', 'RETURN'],
       ['-A', 'PORTCULLIS-OUT', '-m', 'connmark', '--mark', '0x1/0x3', '-j', 'ACCEPT'],
-      ['-A', 'PORTCULLIS-OUT', '-m', 'connmark', '--mark', '0x2/0x3', '-j', 'DROP'],
+      [
+        ...['-A', 'PORTCULLIS-OUT', '-p', 'tcp', '-m', 'connmark', '--mark', '0x2/0x3'],
+        ...[...reject, 'tcp-reset'],
+      ],
+      [
+        ...['-A', 'PORTCULLIS-OUT', '-m', 'connmark', '--mark', '0x2/0x3'],
+        ...[...reject, 'icmp-admin-prohibited'],
+      ],
+      ['-A', 'PORTCULLIS-OUT', '-m', 'connmark', '--mark', '0x3/0x3', '-j', 'DROP'],
       [
         ...['-A', 'PORTCULLIS-OUT', '-m', 'mark', '--mark', '0x1/0x3'],
         ...['-j', 'CONNMARK', '--save-mark', '--nfmask', '0x3', '--ctmask', '0x3'],
       ],
       ['-A', 'PORTCULLIS-OUT', '-m', 'mark', '--mark', '0x1/0x3', '-j', 'ACCEPT'],
-      ['-A', 'PORTCULLIS-OUT', '-m', 'mark', '--mark', '0x2/0x3', '-j', 'DROP'],
+      [
+        ...['-A', 'PORTCULLIS-OUT', '-p', 'tcp', '-m', 'mark', '--mark', '0x2/0x3'],
+        ...[...reject, 'tcp-reset'],
+      ],
+      [
+        '-A',
+        'PORTCULLIS-OUT',
+        '-m',
+        'mark',
+        '--mark',
+        '0x2/0x3',
+        ...reject,
+        'icmp-admin-prohibited',
+      ],
+      ['-A', 'PORTCULLIS-OUT', '-m', 'mark', '--mark', '0x3/0x3', '-j', 'DROP'],
       [
         ...['-A', 'PORTCULLIS-OUT', '-p', 'tcp', '-m', 'tcp', '--tcp-flags', 'FIN,SYN,RST,ACK'],
         ...['SYN', '-m', 'conntrack', '--ctstate', 'NEW'],
@@ -57,9 +80,15 @@ describe('iptables rules as argv', () => {
     ]);
   });
 
-  it('inbound chain: -i lo, no uid exemption (owner matches only output)', () => {
+  it('inbound chain: -i lo, no uid exemption (owner matches only output), denials dropped', () => {
     const rules = argv('ipv4', 'in', { queue: 1, exempt: { uid: 0 } });
     expect(rules[0]).toEqual(['-A', 'PORTCULLIS-IN', '-i', 'lo', '-j', 'RETURN']);
+    expect(rules.flat()).not.toContain('REJECT');
+    for (const m of ['connmark', 'mark']) {
+      for (const v of ['0x2/0x3', '0x3/0x3']) {
+        expect(rules).toContainEqual(['-A', 'PORTCULLIS-IN', '-m', m, '--mark', v, '-j', 'DROP']);
+      }
+    }
     expect(rules.flat()).not.toContain('--uid-owner');
     expect(rules.every((r) => r[1] === 'PORTCULLIS-IN')).toBe(true);
   });
@@ -78,9 +107,36 @@ describe('iptables rules as argv', () => {
     const v6 = argv('ipv6', 'out', c);
     expect(v4.at(-1)!.slice(-4)).toEqual(['-j', 'NFQUEUE', '--queue-balance', '2:5']);
     expect(v4.flat()).not.toContain('--queue-bypass');
-    expect(v4[3]!.slice(-4)).toEqual(['-j', 'REJECT', '--reject-with', 'icmp-port-unreachable']);
-    expect(v6[3]!.slice(-4)).toEqual(['-j', 'REJECT', '--reject-with', 'icmp6-port-unreachable']);
+    expect(v4[3]!.slice(-4)).toEqual(['-j', 'REJECT', '--reject-with', 'tcp-reset']);
+    expect(v6[3]!.slice(-4)).toEqual(['-j', 'REJECT', '--reject-with', 'tcp-reset']);
+    expect(v4[4]!.slice(-4)).toEqual(['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']);
+    expect(v6[4]!.slice(-4)).toEqual(['-j', 'REJECT', '--reject-with', 'icmp6-adm-prohibited']);
     expect(argv('ipv4', 'out', { queue: { from: 4, to: 4 } }).at(-1)).toContain('--queue-num');
+  });
+
+  it("denyAction 'drop' drops the denied mark too, silently as before", () => {
+    const rules = argv('ipv6', 'out', { queue: 1, denyAction: 'drop' });
+    expect(rules.flat()).not.toContain('REJECT');
+    expect(rules).toContainEqual([
+      '-A',
+      'PORTCULLIS-OUT',
+      '-m',
+      'mark',
+      '--mark',
+      '0x2/0x3',
+      '-j',
+      'DROP',
+    ]);
+    expect(rules).toContainEqual([
+      '-A',
+      'PORTCULLIS-OUT',
+      '-m',
+      'mark',
+      '--mark',
+      '0x3/0x3',
+      '-j',
+      'DROP',
+    ]);
   });
 
   it('custom mark layout', () => {
@@ -89,8 +145,11 @@ describe('iptables rules as argv', () => {
       marks: { mask: 0x300, accepted: 0x100, denied: 0x200, exempt: 0x400 },
     });
     expect(rules.flat()).toEqual(
-      expect.arrayContaining(['0x400/0x400', '0x100/0x300', '0x200/0x300', '0x300']),
+      expect.arrayContaining(['0x400/0x400', '0x100/0x300', '0x200/0x300', '0x300/0x300', '0x300']),
     );
+    expect(
+      resolveConfig({ queue: 1, marks: { dropped: 0x1, accepted: 0x2, denied: 0x3 } }).marks,
+    ).toMatchObject({ accepted: 0x2, denied: 0x3, dropped: 0x1 });
   });
 
   it('wanted state: jumps from OUTPUT, and INPUT only with inbound', () => {
@@ -111,6 +170,10 @@ describe('iptables rules as argv', () => {
       { queue: 1, marks: { accepted: 0x2 } },
       { queue: 1, marks: { exempt: 0x1 } },
       { queue: 1, marks: { mask: 0 } },
+      { queue: 1, marks: { dropped: 0x1 } },
+      { queue: 1, marks: { dropped: 0x4 } },
+      { queue: 1, marks: { accepted: 0x1, denied: 0x3 } },
+      { queue: 1, denyAction: 'refuse' },
       { queue: 1, exempt: { uid: -3 } },
     ] as FirewallConfig[]) {
       expect(() => resolveConfig(c)).toThrow(FirewallError);
@@ -342,9 +405,13 @@ describe('nft ruleset text', () => {
       'meta mark & 0x4 == 0x4 return',
       'meta skuid 0 return',
       'ct mark & 0x3 == 0x1 accept',
-      'ct mark & 0x3 == 0x2 drop',
+      'meta l4proto tcp ct mark & 0x3 == 0x2 reject with tcp reset',
+      'ct mark & 0x3 == 0x2 reject with icmpx admin-prohibited',
+      'ct mark & 0x3 == 0x3 drop',
       'meta mark & 0x3 == 0x1 ct mark set ct mark & 0xfffffffc | 0x1 accept',
-      'meta mark & 0x3 == 0x2 drop',
+      'meta l4proto tcp meta mark & 0x3 == 0x2 reject with tcp reset',
+      'meta mark & 0x3 == 0x2 reject with icmpx admin-prohibited',
+      'meta mark & 0x3 == 0x3 drop',
       'tcp flags & (fin | syn | rst | ack) == syn ct state new queue flags bypass to 2-3',
       'meta l4proto != tcp ct state new queue flags bypass to 2-3',
     ]);
@@ -357,8 +424,17 @@ describe('nft ruleset text', () => {
     );
     expect(rules[0]).toBe('iifname "lo" return');
     expect(rules[1]).toBe('meta nfproto ipv6 return');
-    expect(rules).toContain('ct mark & 0x3 == 0x2 reject');
+    // Inbound denials stay silent: a scanner learns nothing.
+    expect(rules).toContain('ct mark & 0x3 == 0x2 drop');
+    expect(rules).toContain('meta mark & 0x3 == 0x3 drop');
+    expect(rules.join('\n')).not.toContain('reject');
     expect(rules.at(-1)).toBe('meta l4proto != tcp ct state new queue to 5');
+  });
+
+  it("denyAction 'drop': the output chain drops both denied marks", () => {
+    const rules = nftChainRules('out', resolveConfig({ queue: 1, denyAction: 'drop' }));
+    expect(rules).toContain('meta mark & 0x3 == 0x2 drop');
+    expect(rules.join('\n')).not.toContain('reject');
   });
 
   it('the script replaces the table atomically; input chain only with inbound', () => {
