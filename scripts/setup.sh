@@ -61,4 +61,8 @@ if [ ! -f dist/renderer/index.html ] ||
   [ -n "$(find src-renderer src-main/common package.json -newer dist/renderer/index.html -print -quit)" ]; then
   npm run --silent build:renderer
 fi
+# `npx portcullis` first installs this project into npm's npx cache (a link to it), and
+# that install would run its lifecycle scripts: a rebuild of the native addon in place,
+# a silent minute with the addon missing. Made here once, without scripts.
+npx --yes --ignore-scripts portcullis --version >/dev/null
 echo "setup.sh: ready"

@@ -253,7 +253,16 @@ describe.skipIf(skip)('portcullis start', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     expect(readme).toContain('bash scripts/setup.sh && npx portcullis start --demo');
     const hostRulesBefore = hostPortcullisRules();
-    const s = new Started('npx', ['portcullis', 'start', '--demo', '--no-open']);
+    // --ignore-scripts: where npm's npx cache has no entry for this tree yet (setup.sh
+    // makes it), npm's install of it would rebuild the native addon under the feet of
+    // the tests running beside this one.
+    const s = new Started('npx', [
+      '--ignore-scripts',
+      'portcullis',
+      'start',
+      '--demo',
+      '--no-open',
+    ]);
     running.push(s);
     const ns = await s.line(/guarding only the network namespace (portcullis-demo-[0-9a-f]+),/);
     const socket = await s.line(/^helper socket: (\/\S+)$/);
