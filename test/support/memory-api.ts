@@ -339,6 +339,7 @@ export class MemoryPortcullis implements PortcullisApi {
     if (answer.duration.kind !== 'once') {
       const rule = await this.addRule({
         action: answer.action,
+        ...(answer.denyWith ? { denyWith: answer.denyWith } : {}),
         duration: answer.duration,
         match: answer.match ?? matchForScope(prompt.request, answer.scope),
       });

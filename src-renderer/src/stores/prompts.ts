@@ -17,6 +17,7 @@ import type {
   PortcullisApi,
   Prompt,
   PromptEvent,
+  Rule,
   Unsubscribe,
 } from '../../../src-main/common/api.js';
 
@@ -146,6 +147,8 @@ export const usePromptsStore = defineStore('prompts', () => {
     action: Action,
     scope: AnswerScope,
     duration: DurationChoice,
+    /** With deny: 'drop' denies silently (the default refuses). */
+    denyWith?: NonNullable<Rule['denyWith']>,
   ): Promise<void> {
     if (!api) throw new Error('prompts store: not attached to an API');
     const target = api;
@@ -160,6 +163,7 @@ export const usePromptsStore = defineStore('prompts', () => {
           target.answerPrompt({
             promptId: p.id,
             action,
+            ...(action === 'deny' && denyWith ? { denyWith } : {}),
             scope,
             duration: toDuration(duration, p.request),
           }),

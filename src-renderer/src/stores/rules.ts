@@ -104,10 +104,17 @@ export const useRulesStore = defineStore('rules', () => {
 
   function startEdit(rule: Rule): void {
     dryRun.value = null;
-    const { enabled, action, match, duration, note } = rule;
+    const { enabled, action, denyWith, match, duration, note } = rule;
     draft.value = {
       id: rule.id,
-      rule: { enabled, action, match: { ...match }, duration, ...(note ? { note } : {}) },
+      rule: {
+        enabled,
+        action,
+        ...(denyWith ? { denyWith } : {}),
+        match: { ...match },
+        duration,
+        ...(note ? { note } : {}),
+      },
     };
   }
 

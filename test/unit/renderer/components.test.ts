@@ -177,6 +177,31 @@ describe('Prompts view', () => {
     expect(w.text()).toContain('No connection is waiting');
   });
 
+  it('"Deny silently" answers deny with denyWith drop, and the rule shows it', async () => {
+    api.upsertPrompt(prompt('p1', Date.now()));
+    const w = mountWith(PromptsView);
+    await nextTick();
+    await w.get('select').setValue('forever');
+    await w
+      .findAll('button')
+      .find((b) => b.text() === 'Deny silently')!
+      .trigger('click');
+    await flushPromises();
+    expect(api.answers).toEqual([
+      {
+        promptId: 'p1',
+        action: 'deny',
+        denyWith: 'drop',
+        scope: 'destination',
+        duration: { kind: 'forever' },
+      },
+    ]);
+    expect(api.rules[0]).toMatchObject({ action: 'deny', denyWith: 'drop' });
+    const rules = mountWith(RulesView);
+    await flushPromises();
+    expect(rules.get(`[data-rule=${api.rules[0]!.id}]`).text()).toContain('deny silently');
+  });
+
   it('an inbound prompt names the remote side in its title and its rule preview', async () => {
     const inbound = request({
       direction: 'inbound',
@@ -293,6 +318,36 @@ describe('Rules and Settings views', () => {
     await w.get(`[data-rule=${api.rules[0]!.id}] input[type=checkbox]`).setValue(false);
     await flushPromises();
     expect(api.rules[0]!.enabled).toBe(false);
+  });
+
+  it('the editor makes a deny silent and back: denyWith drop, then cleared', async () => {
+    await api.addRule({
+      action: 'deny',
+      match: { host: 'example.com' },
+      duration: { kind: 'forever' },
+    });
+    const w = mountWith(RulesView);
+    await useRulesStore().load();
+    await flushPromises();
+    const edit = async (choice: string) => {
+      await w
+        .get(`[data-rule=${api.rules[0]!.id}]`)
+        .findAll('button')
+        .find((b) => b.text() === 'Edit')!
+        .trigger('click');
+      expect((w.get('select[name=action]').element as HTMLSelectElement).value).toBe(
+        api.rules[0]!.denyWith === 'drop' ? 'drop' : 'deny',
+      );
+      await w.get('select[name=action]').setValue(choice);
+      await w.get('form.editor').trigger('submit');
+      await flushPromises();
+    };
+    await edit('drop');
+    expect(api.rules[0]).toMatchObject({ action: 'deny', denyWith: 'drop' });
+    expect(w.get(`[data-rule=${api.rules[0]!.id}]`).text()).toContain('deny silently');
+    await edit('deny');
+    expect(api.rules[0]!.action).toBe('deny');
+    expect(api.rules[0]!.denyWith).toBeUndefined();
   });
 
   it('saves settings', async () => {
