@@ -10,7 +10,17 @@
  * touched; the command is stopped by the PID it prints.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -37,8 +47,8 @@ class Started {
   readonly exited: Promise<number | null>;
   private readonly proc: ChildProcess;
 
-  constructor(cmd: string, args: string[]) {
-    const env = { ...process.env };
+  constructor(cmd: string, args: string[], extraEnv: Record<string, string> = {}) {
+    const env: NodeJS.ProcessEnv = { ...process.env };
     // As root itself: the UI stays root (a test run via sudo must not switch user).
     for (const k of [
       'SUDO_UID',
@@ -49,6 +59,7 @@ class Started {
       'WAYLAND_DISPLAY',
     ])
       delete env[k];
+    Object.assign(env, extraEnv);
     this.proc = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     createInterface({ input: this.proc.stdout! }).on('line', (l) => this.out.push(l));
     createInterface({ input: this.proc.stderr! }).on('line', (l) => this.err.push(l));
@@ -345,6 +356,70 @@ describe.skipIf(skip)('portcullis start', () => {
     expect(ruleset(ns.name)).not.toMatch(/PORTCULLIS/u);
     expect(existsSync(socket)).toBe(false);
     expect(await leftRunning(children)).toEqual([]);
+  }, 120_000);
+
+  it('via sudo: the UI runs as that user, and their browser gets a link of its own', async (ctx) => {
+    const bin = join(ROOT, 'bin', 'portcullis.js');
+    const readable = spawnSync('setpriv', [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      'test',
+      '-r',
+      bin,
+    ]);
+    if (readable.status !== 0) {
+      console.warn(`skipping: nobody (65534) cannot read ${bin}`);
+      ctx.skip();
+    }
+    const ns = new TestNetns('pcl-start');
+    made.push(ns);
+    const dir = mkdtempSync(join(tmpdir(), 'pcl-start-'));
+    dirs.push(dir);
+    chmodSync(dir, 0o755);
+    // A desktop session's xdg-open that writes down who ran it and with what.
+    const fake = join(dir, 'bin');
+    mkdirSync(fake);
+    const record = join(dir, 'opened');
+    writeFileSync(record, '');
+    chmodSync(record, 0o666);
+    writeFileSync(
+      join(fake, 'xdg-open'),
+      `#!/bin/sh\necho "$(id -u) \${PORTCULLIS_TOKEN:-none} $1" >> ${record}\n`,
+    );
+    chmodSync(join(fake, 'xdg-open'), 0o755);
+    const socket = join(dir, 'run', 'helper.sock');
+    const s = new Started(
+      process.execPath,
+      [bin, 'start', '--netns', ns.name, '--socket', socket, '--state-dir', join(dir, 'state')],
+      {
+        SUDO_UID: '65534',
+        SUDO_GID: '65534',
+        SUDO_USER: 'nobody',
+        DISPLAY: ':99',
+        PATH: `${fake}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
+        PORTCULLIS_TOKEN: 'must-not-leak',
+      },
+    );
+    running.push(s);
+    const printed = await s.line(/Portcullis UI \(a one-time link\): (http:\/\/\S+)/);
+    const pid = await s.pid();
+    // The helper lets them in: the token file is theirs.
+    expect(statSync(join(dirname(socket), 'token')).uid).toBe(65534);
+    const end = Date.now() + 30_000;
+    while (readFileSync(record, 'utf8') === '' && Date.now() < end) await sleep(50);
+    const [uid, token, url] = readFileSync(record, 'utf8').trim().split(' ');
+    expect(uid).toBe('65534');
+    expect(token).toBe('none');
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#code=/u);
+    expect(url).not.toBe(printed);
+    expect(new URL(url!).origin).toBe(new URL(printed).origin);
+    const ui = descendants(pid).find((p) =>
+      readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('\0ui\0--web'),
+    );
+    expect(ui).toBeDefined();
+    expect(statSync(`/proc/${ui}`).uid).toBe(65534);
+    expect(await s.stop(pid)).toBe(0);
   }, 120_000);
 
   it('bad arguments exit 2, and a user who is not root is told to use sudo, before anything starts', async () => {
