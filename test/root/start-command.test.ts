@@ -283,7 +283,7 @@ describe.skipIf(skip)('portcullis start', () => {
     expect(readFileSync(`/etc/netns/${ns}/resolv.conf`, 'utf8')).toMatch(/^nameserver 198\.18\./u);
     // The built UI is served (not a 404 for every URL).
     expect(await httpStatus(new URL('/', link).href)).toBe(200);
-    expect(ruleset(ns)).toMatch(/PORTCULLIS/u);
+    expect(ruleset(ns)).toMatch(/portcullis/iu);
 
     const c = await connectHelper(socket);
     const events = await promptEvents(c);
@@ -337,7 +337,7 @@ describe.skipIf(skip)('portcullis start', () => {
     );
     const link = await s.line(/Portcullis UI \(a one-time link\): (http:\/\/\S+)/);
     expect(await httpStatus(new URL('/', link).href)).toBe(200);
-    expect(ruleset(ns.name)).toMatch(/PORTCULLIS/u);
+    expect(ruleset(ns.name)).toMatch(/portcullis/iu);
     const c = await connectHelper(socket);
     await expect(c.call('settings.get', {})).resolves.toBeTruthy();
     await c.close();
@@ -353,7 +353,7 @@ describe.skipIf(skip)('portcullis start', () => {
     const children = descendants(pid);
     expect(await s.stop(pid)).toBe(0);
     expect(s.err.join('\n')).toContain('the firewall rules are removed');
-    expect(ruleset(ns.name)).not.toMatch(/PORTCULLIS/u);
+    expect(ruleset(ns.name)).not.toMatch(/portcullis/iu);
     expect(existsSync(socket)).toBe(false);
     expect(await leftRunning(children)).toEqual([]);
   }, 120_000);
