@@ -86,9 +86,9 @@ class Started {
     return Number(await this.line(/Stop with Ctrl-C \(or `kill (\d+)`\)/));
   }
 
-  /** SIGTERM to `pid`; resolves with the exit status of what was spawned. */
-  async stop(pid: number, ms = 60_000): Promise<number | null> {
-    process.kill(pid, 'SIGTERM');
+  /** `signal` to `pid`; resolves with the exit status of what was spawned. */
+  async stop(pid: number, signal: NodeJS.Signals = 'SIGTERM', ms = 60_000): Promise<number | null> {
+    process.kill(pid, signal);
     const t = setTimeout(() => this.proc.kill('SIGKILL'), ms);
     try {
       return await this.exited;
@@ -311,7 +311,7 @@ describe.skipIf(skip)('portcullis start', () => {
     expect(hostPortcullisRules()).toEqual(hostRulesBefore);
   }, 240_000);
 
-  it('the guarding form, pointed at a namespace: rules while it runs, none after SIGTERM', async () => {
+  it('the guarding form, pointed at a namespace: rules while it runs, none after Ctrl-C (SIGINT)', async () => {
     const ns = new TestNetns('pcl-start');
     made.push(ns);
     const dir = mkdtempSync(join(tmpdir(), 'pcl-start-'));
@@ -351,7 +351,9 @@ describe.skipIf(skip)('portcullis start', () => {
     expect(again.stderr).toContain(`a helper already serves ${socket}`);
     const pid = await s.pid();
     const children = descendants(pid);
-    expect(await s.stop(pid)).toBe(0);
+    // Ctrl-C's signal.
+    expect(await s.stop(pid, 'SIGINT')).toBe(0);
+    expect(s.err.join('\n')).toContain('portcullis start: SIGINT: stopping');
     expect(s.err.join('\n')).toContain('the firewall rules are removed');
     expect(ruleset(ns.name)).not.toMatch(/portcullis/iu);
     expect(existsSync(socket)).toBe(false);
