@@ -54,7 +54,7 @@ if (skip) console.warn(`skipping web end-to-end tests: ${skip}`);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SHOTS = join(ROOT, 'docs', 'screenshots');
 const QUEUE = 19;
-const PORTS = [8080, 8081, 8082, 8083];
+const PORTS = [8080, 8081, 8082, 8083, 8084];
 const HOST = 'app.web-e2e.test';
 const PROMPT_TIMEOUT_S = 60;
 /** The programs' icon: a test .desktop entry for this node names it (see beforeAll). */
@@ -236,13 +236,12 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     const p = run(8081, { timeoutMs: 8000 });
     await view('Prompts');
     await card(8081).waitFor({ timeout: 30_000 });
-    await card(8081).getByRole('button', { name: 'Deny' }).click();
+    await card(8081).getByRole('button', { name: 'Deny', exact: true }).click();
     const end = await p.next('end', 30_000);
-    expect(end).toMatchObject({ ok: false });
+    // Refused at once (a TCP reset from the helper's rules), not left to time out.
+    expect(end).toMatchObject({ ok: false, error: 'ECONNREFUSED' });
     expect(p.events.some((e) => e.ev === 'connected')).toBe(false);
-    // The program waited 8 s: the kernel retransmitted its SYN meanwhile (at 1, 3
-    // and 7 s). Retransmits of the attempt got the same answer: no new prompt, and
-    // one history row for the attempt.
+    // No new prompt, and one history row for the attempt.
     expect(await card(8081).count()).toBe(0);
     const c = await IpcClient.connect({
       path: socket,
@@ -405,4 +404,26 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     await card(8083).getByRole('button', { name: 'Allow' }).click();
     await asked.next('connected', 30_000);
   }, 120_000);
+
+  it('Deny silently in a prompt: the program is not told (it times out), and the rule says so', async () => {
+    const p = run(8084, { timeoutMs: 4000 });
+    await view('Prompts');
+    await card(8084).waitFor({ timeout: 30_000 });
+    await card(8084).getByRole('combobox').selectOption('forever');
+    await card(8084).getByRole('button', { name: 'Deny silently' }).click();
+    // Dropped: no reset, no ICMP error; the program gives up on its own timeout.
+    expect(await p.next('end', 30_000)).toMatchObject({ ok: false, error: 'ETIMEDOUT' });
+    await view('Rules');
+    const ruleRow = page.locator('tr[data-rule]').filter({ hasText: '8084' });
+    await ruleRow.first().waitFor({ timeout: 20_000 });
+    await expect(ruleRow.first().textContent()).resolves.toContain('deny silently');
+    const c = await IpcClient.connect({
+      path: socket,
+      token: readFileSync(tokenFile, 'utf8').trim(),
+    });
+    const { rules } = await c.call('rules.list', {});
+    await c.close();
+    const id = await ruleRow.first().getAttribute('data-rule');
+    expect(rules.find((r) => r.id === id)).toMatchObject({ action: 'deny', denyWith: 'drop' });
+  }, 90_000);
 });
