@@ -205,9 +205,10 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
     const asked: string[] = [];
     const i = interceptor(
       {
+        // Dropped silently: a refused attempt (TCP reset, ICMP) is not retransmitted.
         decide: async (r) => {
           asked.push(`${r.protocol}:${r.sport}`);
-          return { action: 'deny', reason: 'rule', ruleId: 'block' };
+          return { action: 'deny', reason: 'rule', ruleId: 'block', denyWith: 'drop' };
         },
       },
       records,
@@ -417,13 +418,15 @@ describe.skipIf(skip)('helper daemon in-process (two namespaces, veth)', () => {
       });
       expect(events.some((e) => e.kind === 'added' && e.flow.id === id)).toBe(true);
 
-      // Revoking sets the denied connmark bits (other bits kept); the table follows.
-      await helper.flows.setMark(id!, 0x2, 0x3);
+      // Revoking sets a denied connmark (other bits kept); the table follows. The silent
+      // one (0x3), so that the socket is still there for kill (0x2 resets the connection
+      // at its next packet).
+      await helper.flows.setMark(id!, 0x3, 0x3);
       await until(() =>
-        events.some((e) => e.kind === 'updated' && e.flow.id === id && e.flow.mark === 2),
+        events.some((e) => e.kind === 'updated' && e.flow.id === id && e.flow.mark === 3),
       );
       expect(client.exec('conntrack', ['-L', '-p', 'tcp', '--sport', String(sport)])).toMatch(
-        /mark=2 /,
+        /mark=3 /,
       );
 
       const result = await helper.flows.kill(id!);
