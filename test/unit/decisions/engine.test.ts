@@ -52,6 +52,20 @@ describe('DecisionEngine', () => {
     expect(e.counters.byRule).toBe(1);
   });
 
+  it("a deny rule's drop choice goes with its decision (and the default refuses)", async () => {
+    const r = { ...rule({ host: '*.example.com' }, { action: 'deny' }), denyWith: 'drop' as const };
+    set.add(r);
+    const { engine: e } = engine();
+    expect(await e.decide(req(), { deadline: clock.now() + 1000 })).toEqual({
+      action: 'deny',
+      denyWith: 'drop',
+      reason: 'rule',
+      ruleId: r.id,
+    });
+    const other = await e.decide(req({ host: 'other.test' }), { deadline: clock.now() });
+    expect(other).toEqual({ action: 'deny', reason: 'deadline', ruleId: null });
+  });
+
   it('no rule: the prompt decides', async () => {
     const { engine: e, broker } = engine();
     const d = e.decide(req(), { deadline: clock.now() + 60_000 });
