@@ -164,8 +164,9 @@ function banner(p: Plan, s: Session): string[] {
   const where =
     p.args.netns !== undefined ? `the network namespace ${p.args.netns}` : 'this machine';
   return [
-    `Portcullis is guarding ${where}: every new outbound connection waits for your answer`,
-    `(unanswered ones get the default action of Settings). ${ui}`,
+    `Portcullis is guarding ${where}: while the UI is open, every new outbound connection`,
+    'waits for your answer (unanswered: the default action of Settings); while no UI is open,',
+    `the no-GUI policy answers at once. ${ui}`,
     `helper socket: ${p.socket}`,
     `${stop}: the helper removes its rules and connections pass unasked again.`,
   ];
