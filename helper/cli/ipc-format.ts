@@ -49,7 +49,7 @@ export function formatRules(rules: readonly Rule[]): string {
     rules.map((r) => [
       r.id,
       r.enabled ? 'yes' : 'no',
-      r.action,
+      r.denyWith === 'drop' ? 'drop' : r.action,
       formatDuration(r.duration, r.expires),
       String(r.hits),
       time(r.lastHit),

@@ -27,7 +27,9 @@ const RULES_HELP = `Usage: portcullis rules <subcommand> [options]
 
 Subcommands (all talk to a running helper):
   list                 the rules in precedence order
-  add --action allow|deny MATCH... [--duration D] [--disabled] [--note TEXT]
+  add --action allow|deny MATCH... [--drop] [--duration D] [--disabled] [--note TEXT]
+                       a deny refuses the connection (the program fails at
+                       once); --drop denies silently (it waits for its timeout)
   remove ID
   enable ID
   disable ID
@@ -71,6 +73,7 @@ const OPTIONS = {
   direction: { type: 'string' },
   duration: { type: 'string' },
   disabled: { type: 'boolean' },
+  drop: { type: 'boolean' },
   note: { type: 'string' },
   replace: { type: 'boolean' },
 } as const;
@@ -86,7 +89,7 @@ const MATCH_OPTIONS = [
   'protocol',
   'direction',
 ] as const;
-const ADD_OPTIONS = [...MATCH_OPTIONS, 'action', 'duration', 'disabled', 'note'] as const;
+const ADD_OPTIONS = [...MATCH_OPTIONS, 'action', 'drop', 'duration', 'disabled', 'note'] as const;
 const COMMON = ['socket', 'token-file', 'json', 'help'];
 
 /** Which options each subcommand accepts (others are usage errors). */
@@ -146,11 +149,14 @@ function ruleInputFromArgs(args: ParsedArgs): RuleInput {
     throw new CliUsageError('rules add: give at least one match option (--exe, --host, ...)');
   }
   const note = s('note');
+  const drop = args.values['drop'] === true;
+  if (drop && action !== 'deny') throw new CliUsageError('rules add: --drop needs --action deny');
   return schemaValue(
     RuleInput,
     {
       enabled: args.values['disabled'] !== true,
       action: schemaValue(Action, action, '--action'),
+      ...(drop ? { denyWith: 'drop' } : {}),
       match: schemaValue(RuleMatch, match, 'match'),
       duration: parseDuration(s('duration') ?? 'forever'),
       ...(note !== undefined ? { note } : {}),

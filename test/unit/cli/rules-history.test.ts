@@ -90,6 +90,21 @@ describe('portcullis rules', () => {
     expect(h.service.rules[1]!.enabled).toBe(true);
     expect((await run(['rules', 'disable', ...conn, 'r1'])).code).toBe(0);
     expect(h.service.rules[0]!.enabled).toBe(false);
+    // --drop: a deny that is silent instead of refused, listed as "drop".
+    const quiet = await run([
+      'rules',
+      'add',
+      ...conn,
+      '--action',
+      'deny',
+      '--drop',
+      '--port',
+      '25',
+    ]);
+    expect(quiet.code, quiet.err).toBe(0);
+    expect(quiet.out).toMatch(/r3\s+yes\s+drop\s+forever/);
+    expect(h.service.rules[2]).toMatchObject({ action: 'deny', denyWith: 'drop' });
+    expect((await run(['rules', 'remove', ...conn, 'r3'])).code).toBe(0);
     const rm = await run(['rules', 'remove', ...conn, 'r1']);
     expect(rm.code).toBe(0);
     expect(h.service.rules.map((r) => r.id)).toEqual(['r2']);
@@ -154,6 +169,7 @@ describe('portcullis rules', () => {
       ['rules', 'add', ...conn, '--action', 'allow', '--port', '9-1'],
       ['rules', 'add', ...conn, '--action', 'allow', '--port', 'http'],
       ['rules', 'add', ...conn, '--action', 'allow', '--uid', '-3'],
+      ['rules', 'add', ...conn, '--action', 'allow', '--drop', '--uid', '3'],
       ['rules', 'add', ...conn, '--action', 'allow', '--host', 'a', '--duration', 'week'],
       ['rules', 'remove', ...conn],
       ['rules', 'remove', ...conn, 'has space'],
