@@ -36,7 +36,7 @@ if (skip) console.warn(`skipping helper end-to-end tests: ${skip}`);
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const QUEUE = 17;
-const PORTS = [8080, 8081, 8082, 8083, 8084];
+const PORTS = [8080, 8081, 8082, 8083, 8084, 8085];
 /** Echo servers on the peer's IPv6 address. */
 const PORTS6 = [8085, 8086];
 const HOST = 'app.e2e.test';
@@ -308,13 +308,14 @@ describe.skipIf(skip)('portcullis helper end to end', () => {
     const c = await connectClient();
     const events = promptLog(c);
     await c.call('subscribe', { topics: ['prompts'] });
-    const p = run(8081);
-    const prompt = await until('the prompt', () => promptFor(events, 8081));
+    // Not 8081: its deny-once above still answers that app and destination for 30 s.
+    const p = run(8085);
+    const prompt = await until('the prompt', () => promptFor(events, 8085));
     await c.call('unsubscribe', { topics: ['prompts'] });
     expect(await p.next('end', 30_000)).toMatchObject({ ok: true });
     const { entries } = await c.call('history.query', { limit: 20, text: addr.b });
     expect(
-      entries.find((e) => e.request.dport === 8081 && e.request.time >= prompt.request.time),
+      entries.find((e) => e.request.dport === 8085 && e.request.time >= prompt.request.time),
     ).toMatchObject({ action: 'allow', reason: 'no-gui' });
     await c.close();
   }, 60_000);
