@@ -226,6 +226,10 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     await expect(page.locator('aside').textContent()).resolves.toContain(
       `Started bynode (pid ${process.pid}, `,
     );
+    // Escape closes the details pane; a click opens it again.
+    await page.keyboard.press('Escape');
+    await page.locator('aside').waitFor({ state: 'detached', timeout: 10_000 });
+    await row.first().click();
     await page.getByRole('button', { name: 'Kill connection' }).click();
     const end = await p.next('end', 30_000);
     expect(end).toMatchObject({ ok: false });
@@ -241,8 +245,8 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     // Refused at once (a TCP reset from the helper's rules), not left to time out.
     expect(end).toMatchObject({ ok: false, error: 'ECONNREFUSED' });
     expect(p.events.some((e) => e.ev === 'connected')).toBe(false);
-    // No new prompt, and one history row for the attempt.
-    expect(await card(8081).count()).toBe(0);
+    // No new prompt, and one history row for the attempt (the card leaves with the answer).
+    await expect.poll(() => card(8081).count(), { timeout: 10_000 }).toBe(0);
     const c = await IpcClient.connect({
       path: socket,
       token: readFileSync(tokenFile, 'utf8').trim(),
@@ -287,6 +291,13 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
 
   it('the Activity and Settings views render against the helper', async () => {
     await view('Activity');
+    // The history says what happened in words: the connection the 8082 rule let through
+    // names that rule by what it matches, not by its id.
+    const decided = page.locator('.history tbody tr').filter({ hasText: '8082' });
+    await expect
+      .poll(() => decided.allTextContents(), { timeout: 10_000 })
+      .toContainEqual(expect.stringMatching(/Allowed.*Rule: .*port 8082/));
+    expect((await decided.allTextContents()).join(' ')).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-/);
     await shot('activity');
     await view('Settings');
     // The helper turned conntrack accounting on in its namespace, and says so.
