@@ -115,7 +115,8 @@ async function startHelper(dir: string, path: string): Promise<Helper> {
   const token = readFileSync(join(run, 'token'), 'utf8').trim();
   const ipc = await IpcClient.connect({ path: socket, token, build: 'accuracy-bench' });
   const state = await ipc.call('state.get');
-  const a = (state as { attribution?: { mode?: string; reason?: string } }).attribution;
+  // A helper of protocol 1.3 or older does not say: it has only the /proc path.
+  const a = state.attribution;
   const mode = a?.mode ?? 'procfs';
   if (a?.reason) process.stdout.write(`helper --attribution ${path}: ${mode}, ${a.reason}\n`);
   // The row label: the path in use ("auto/proc": auto fell back to /proc).

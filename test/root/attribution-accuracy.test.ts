@@ -56,10 +56,10 @@ const QUEUE = 23;
 const FLOWS = 200;
 const REQUIRED_PERCENT = 99.5;
 
-/** The helper's attribution path as state.get reports it; "unreported" from a helper that
- * does not say (it has only the /proc path). */
+/** The helper's attribution path as state.get reports it; "unreported" from a helper of
+ * protocol 1.3 or older (it has only the /proc path). */
 function attribution(state: HelperState): { mode: string; reason?: string } {
-  const a = (state as { attribution?: { mode?: string; reason?: string } }).attribution;
+  const a = state.attribution;
   return { mode: a?.mode ?? 'unreported', ...(a?.reason ? { reason: a.reason } : {}) };
 }
 
