@@ -94,9 +94,12 @@ export class KernelFirstAttributor {
   }
 
   private ownerProcess(owner: KernelOwner): ProcessInfo {
-    // The same pid and start time: the recorded process itself, still running.
+    // The same pid and start time: the recorded process itself, still running. An exiting
+    // one (a zombie) is still in /proc but its exe link no longer reads: the record keeps
+    // the path, so it describes that process better.
     const live = this.attributor.process(owner.pid);
-    if (live && live.startTime === owner.startTime) {
+    const exeLost = live?.exe === null && owner.exe !== null;
+    if (live && live.startTime === owner.startTime && !exeLost) {
       this.stats.kernelLive++;
       return this.withChain(live, owner);
     }
