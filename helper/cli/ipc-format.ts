@@ -32,6 +32,8 @@ export function formatDuration(d: Duration, expires: number | null): string {
   switch (d.kind) {
     case 'minutes':
       return expires === null ? `${d.minutes}m` : `until ${new Date(expires).toISOString()}`;
+    case 'seconds':
+      return expires === null ? `${d.seconds}s` : `until ${new Date(expires).toISOString()}`;
     case 'process':
       return `process ${d.pid}`;
     default:

@@ -294,7 +294,7 @@ export class PromptBroker {
       const inserted = this.#rules.insert({
         action: a.action,
         ...(a.denyWith ? { denyWith: a.denyWith } : {}),
-        match: a.match ?? matchForScope(p.prompt.request, a.scope),
+        match: a.match ?? matchForScope(p.prompt.request, a.scope, a.who),
         duration: a.duration,
       });
       rule = inserted.rule;

@@ -15,7 +15,7 @@ import {
   type Rule,
   type RuleInput,
 } from '../protocol/model.js';
-import { ruleFromInput } from '../protocol/rules.js';
+import { expiresAt, ruleFromInput } from '../protocol/rules.js';
 import { atomicWrite, nodeFs, type StoreFs } from '../common/atomic-write.js';
 import { keepAside } from '../common/keep-aside.js';
 import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
@@ -198,9 +198,7 @@ export class RuleStore {
     rule.hits = old.hits;
     rule.lastHit = old.lastHit;
     if (patch.duration === undefined) rule.expires = old.expires;
-    else if (rule.duration.kind === 'minutes') {
-      rule.expires = this.#clock.now() + rule.duration.minutes * 60_000;
-    }
+    else rule.expires = expiresAt(rule.duration, this.#clock.now());
     this.#set.add(rule);
     this.#emit({ kind: 'updated', rule: copy(rule) });
     if (isPersistent(rule) || isPersistent(old)) await this.#save();

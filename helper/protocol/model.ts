@@ -161,13 +161,18 @@ export type RuleMatch = v.InferOutput<typeof RuleMatch>;
 /**
  * How long a decision lasts. "once" is a decision for the held connection(s)
  * only and is never stored as a rule; "process" lasts until the process that
- * asked exits; "session" until the helper restarts; "minutes" until the
- * deadline; "forever" is persisted.
+ * asked exits; "session" until the helper restarts; "seconds" (a short trial,
+ * at most a day, kept in memory only) and "minutes" until the deadline;
+ * "forever" is persisted.
  */
 export const Duration = v.variant('kind', [
   v.object({ kind: v.literal('once') }),
   v.object({ kind: v.literal('process'), pid: Count, startTime: Count }),
   v.object({ kind: v.literal('session') }),
+  v.object({
+    kind: v.literal('seconds'),
+    seconds: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(86400)),
+  }),
   v.object({
     kind: v.literal('minutes'),
     minutes: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(525600)),
@@ -192,7 +197,7 @@ export const Rule = v.object({
   match: RuleMatch,
   duration: Duration,
   created: EpochMs,
-  /** When a "minutes" rule lapses; null for the others. */
+  /** When a "seconds" or "minutes" rule lapses; null for the others. */
   expires: v.nullable(EpochMs),
   note: v.optional(Text),
   hits: Count,
@@ -236,9 +241,22 @@ export const Prompt = v.object({
 });
 export type Prompt = v.InferOutput<typeof Prompt>;
 
-/** Which fields of the prompt's connection a remembered answer keeps. */
-export const AnswerScope = v.picklist(['destination', 'port', 'any']);
+/**
+ * Which destination a remembered answer covers (docs/rules.md): "destination" the
+ * host exactly (the address without a name), "domain" every name under the
+ * host's registrable domain (`*.example.com`), "address" the remote IP; these
+ * three keep the port and protocol too. "port" any destination on this port,
+ * "any" any destination.
+ */
+export const AnswerScope = v.picklist(['destination', 'domain', 'address', 'port', 'any']);
 export type AnswerScope = v.InferOutput<typeof AnswerScope>;
+
+/**
+ * Whom a remembered answer covers: "app" this app (app id or executable) run by
+ * this user, "user" any app of this uid, "anyone" any app of any user.
+ */
+export const AnswerWho = v.picklist(['app', 'user', 'anyone']);
+export type AnswerWho = v.InferOutput<typeof AnswerWho>;
 
 export const PromptAnswer = v.object({
   promptId: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
@@ -247,6 +265,8 @@ export const PromptAnswer = v.object({
   denyWith: v.optional(DenyWith),
   duration: Duration,
   scope: AnswerScope,
+  /** Whom the rule covers; absent is "app" (answers from before it keep their meaning). */
+  who: v.optional(AnswerWho),
   /** Overrides the match derived from scope (an edited rule in the prompt). */
   match: v.optional(RuleMatch),
 });
@@ -392,6 +412,18 @@ export const AttributionState = v.object({
 });
 export type AttributionState = v.InferOutput<typeof AttributionState>;
 
+/**
+ * A setting given on the helper's command line that replaced a different saved value
+ * at its start (protocol 1.5): `flag` as typed ("--fail-closed"), `saved` the value
+ * settings.json holds. Gone once the setting is changed over IPC.
+ */
+export const SettingOverride = v.object({
+  field: SettingsField,
+  flag: Text,
+  saved: v.union([v.string(), v.number(), v.boolean()]),
+});
+export type SettingOverride = v.InferOutput<typeof SettingOverride>;
+
 export const HelperState = v.object({
   version: Text,
   pid: Count,
@@ -415,6 +447,8 @@ export const HelperState = v.object({
   rulesRestored: v.optional(Count),
   /** Optional (protocol 1.4): how connections are attributed (docs/attribution.md). */
   attribution: v.optional(AttributionState),
+  /** Optional (protocol 1.5): settings the command line set over saved values at start. */
+  settingsOverridden: v.optional(v.array(SettingOverride)),
 });
 export type HelperState = v.InferOutput<typeof HelperState>;
 

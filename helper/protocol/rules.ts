@@ -5,7 +5,15 @@
  * the preview a person reads is the rule that gets saved. Pure: no Node, no
  * DOM, only the model's types.
  */
-import type { AnswerScope, ConnectionRequest, Rule, RuleInput, RuleMatch } from './model.js';
+import type {
+  AnswerScope,
+  AnswerWho,
+  ConnectionRequest,
+  Duration,
+  Rule,
+  RuleInput,
+  RuleMatch,
+} from './model.js';
 
 /** The remote end of a request: the destination of an outbound one, the source of an inbound one. */
 export function remoteAddress(
@@ -21,23 +29,77 @@ export function normalizeHost(host: string): string {
 }
 
 /**
- * The rule match an answer's scope keeps (docs/rules.md): always the app (app
- * id for sandboxed apps, else the executable), the uid and the direction;
- * "destination" adds the remote host (or address), port and protocol; "port"
- * adds port and protocol; "any" nothing more. The uid stays even when the app
- * is known, so that one user's answer never decides for another user's copy
- * of the same program.
+ * Second-level labels under a two-letter country code that are public suffixes
+ * themselves ("example.co.uk" is registrable, "co.uk" is not). A short list, not
+ * the Public Suffix List: a name it misses gets a narrower pattern than it
+ * could, never one spanning unrelated owners under a common two-label suffix.
  */
-export function matchForScope(request: ConnectionRequest, scope: AnswerScope): RuleMatch {
+const CC_SECOND_LEVEL = new Set([
+  'ac',
+  'co',
+  'com',
+  'edu',
+  'gob',
+  'go',
+  'gov',
+  'ltd',
+  'mil',
+  'ne',
+  'net',
+  'nic',
+  'or',
+  'org',
+  'plc',
+  'sch',
+]);
+
+/**
+ * The `*.domain` pattern of a host: every name under its registrable domain
+ * ("api.example.com" and "a.b.example.com" give "*.example.com"). Null when the
+ * host has no parent to widen to: an address, a single label ("localhost") or the
+ * registrable domain itself ("example.com", which "*.example.com" would not match).
+ */
+export function domainPattern(host: string): string | null {
+  const name = normalizeHost(host);
+  if (name.includes(':') || /^[0-9.]+$/u.test(name)) return null;
+  const labels = name.split('.');
+  const last = labels[labels.length - 1] ?? '';
+  const second = labels[labels.length - 2] ?? '';
+  const keep = last.length === 2 && CC_SECOND_LEVEL.has(second) ? 3 : 2;
+  if (labels.length <= keep) return null;
+  return `*.${labels.slice(-keep).join('.')}`;
+}
+
+/**
+ * The rule match an answer keeps (docs/rules.md). Whom: "app" (the default) the
+ * app (app id for sandboxed apps, else the executable) and the uid, "user" the
+ * uid only, "anyone" neither. The uid stays with the app so that one user's
+ * answer never decides for another user's copy of the same program. Where:
+ * "destination" the remote host exactly (or the address), "domain" the host's
+ * `*.domain` (the exact host when it has no parent, never wider than asked),
+ * "address" the remote IP, each with port and protocol; "port" port and
+ * protocol; "any" nothing more. The direction is always kept.
+ */
+export function matchForScope(
+  request: ConnectionRequest,
+  scope: AnswerScope,
+  who: AnswerWho = 'app',
+): RuleMatch {
   const p = request.process;
   const m: RuleMatch = {};
-  if (p?.appId != null) m.appId = p.appId;
-  else if (p?.exe != null) m.exe = p.exe;
+  if (who === 'app') {
+    if (p?.appId != null) m.appId = p.appId;
+    else if (p?.exe != null) m.exe = p.exe;
+  }
   const uid = request.uid ?? p?.uid ?? null;
-  if (uid !== null) m.uid = uid;
-  if (scope === 'destination') {
-    if (request.host) m.host = normalizeHost(request.host);
+  if (uid !== null && who !== 'anyone') m.uid = uid;
+  if (scope === 'destination' || scope === 'domain') {
+    const pattern = request.host && scope === 'domain' ? domainPattern(request.host) : null;
+    if (pattern !== null) m.host = pattern;
+    else if (request.host) m.host = normalizeHost(request.host);
     else m.address = remoteAddress(request);
+  } else if (scope === 'address') {
+    m.address = remoteAddress(request);
   }
   if (scope !== 'any') {
     if (request.dport !== null) m.port = { from: request.dport, to: request.dport };
@@ -45,6 +107,13 @@ export function matchForScope(request: ConnectionRequest, scope: AnswerScope): R
   }
   m.direction = request.direction;
   return m;
+}
+
+/** When a rule of this duration, made at `from`, lapses: null for those without a deadline. */
+export function expiresAt(duration: Duration, from: number): number | null {
+  if (duration.kind === 'minutes') return from + duration.minutes * 60_000;
+  if (duration.kind === 'seconds') return from + duration.seconds * 1000;
+  return null;
 }
 
 /** A new rule from what a client submitted: enabled unless it says not, no hits yet. */
@@ -56,7 +125,7 @@ export function ruleFromInput(input: RuleInput, id: string, created: number): Ru
     match: input.match,
     duration: input.duration,
     created,
-    expires: input.duration.kind === 'minutes' ? created + input.duration.minutes * 60_000 : null,
+    expires: expiresAt(input.duration, created),
     hits: 0,
     lastHit: null,
   };

@@ -32,6 +32,7 @@ import type {
 export type {
   Action,
   AnswerScope,
+  AnswerWho,
   AttributionState,
   ConnectionRequest,
   ConntrackAccounting,

@@ -5,7 +5,7 @@
  */
 import type { Flow, RuleMatch } from './api.js';
 
-export { matchForScope, remoteAddress } from '../../helper/protocol/rules.js';
+export { domainPattern, matchForScope, remoteAddress } from '../../helper/protocol/rules.js';
 
 /** "Create rule from this flow": the flow's process, destination, port and protocol. */
 export function matchForFlow(flow: Flow): RuleMatch {

@@ -341,7 +341,7 @@ export class MemoryPortcullis implements PortcullisApi {
         action: answer.action,
         ...(answer.denyWith ? { denyWith: answer.denyWith } : {}),
         duration: answer.duration,
-        match: answer.match ?? matchForScope(prompt.request, answer.scope),
+        match: answer.match ?? matchForScope(prompt.request, answer.scope, answer.who),
       });
       ruleId = rule.id;
     }

@@ -12,6 +12,7 @@ import { computed, ref, shallowRef } from 'vue';
 import type {
   Action,
   AnswerScope,
+  AnswerWho,
   ConnectionRequest,
   Duration,
   PortcullisApi,
@@ -24,9 +25,17 @@ import type {
 /** What the person picks; "until the app quits" becomes a process duration per prompt. */
 export type DurationChoice =
   | { kind: 'once' }
-  | { kind: 'process' }
+  | { kind: 'seconds'; seconds: number }
   | { kind: 'minutes'; minutes: number }
+  | { kind: 'process' }
+  | { kind: 'session' }
   | { kind: 'forever' };
+
+/** Whom and which destinations a remembered answer covers (docs/rules.md). */
+export interface AnswerReach {
+  scope: AnswerScope;
+  who: AnswerWho;
+}
 
 export interface PromptGroup {
   key: string;
@@ -145,11 +154,13 @@ export const usePromptsStore = defineStore('prompts', () => {
   async function answer(
     group: PromptGroup,
     action: Action,
-    scope: AnswerScope,
+    reach: AnswerScope | AnswerReach,
     duration: DurationChoice,
     /** With deny: 'drop' denies silently (the default refuses). */
     denyWith?: NonNullable<Rule['denyWith']>,
   ): Promise<void> {
+    const { scope, who } =
+      typeof reach === 'string' ? { scope: reach, who: 'app' as const } : reach;
     if (!api) throw new Error('prompts store: not attached to an API');
     const target = api;
     error.value = null;
@@ -165,6 +176,8 @@ export const usePromptsStore = defineStore('prompts', () => {
             action,
             ...(action === 'deny' && denyWith ? { denyWith } : {}),
             scope,
+            // "app" is what an answer without it means: sent only when it differs.
+            ...(who !== 'app' ? { who } : {}),
             duration: toDuration(duration, p.request),
           }),
         ),

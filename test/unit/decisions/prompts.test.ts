@@ -247,6 +247,39 @@ describe('answers', () => {
   });
 });
 
+describe('answers with where and whom', () => {
+  it('*.domain for any app of this user saves that rule and settles a sibling name at once', async () => {
+    const b = broker();
+    b.ask(req());
+    const sibling = b.ask(req({ host: 'cdn.example.com', dst: '192.0.2.99' }));
+    const { rule } = b.answer({
+      promptId: 'p0',
+      action: 'allow',
+      duration: { kind: 'minutes', minutes: 5 },
+      scope: 'domain',
+      who: 'user',
+    });
+    expect(rule!.match).toEqual({
+      uid: 1000,
+      host: '*.example.com',
+      port: { from: 443, to: 443 },
+      protocol: 'tcp',
+      direction: 'outbound',
+    });
+    expect(await sibling.decision).toMatchObject({ action: 'allow', reason: 'rule' });
+  });
+
+  it('refuses an unknown whom with INVALID_RULE and keeps the prompt', () => {
+    const b = broker();
+    b.ask(req());
+    const bad = { promptId: 'p0', action: 'allow', duration: { kind: 'forever' }, scope: 'any' };
+    expect(() => b.answer({ ...bad, who: 'group' } as never)).toThrow(
+      expect.objectContaining({ code: 'INVALID_RULE' }),
+    );
+    expect(b.pending()).toHaveLength(1);
+  });
+});
+
 describe('matchForScope', () => {
   it.each([
     [

@@ -153,8 +153,7 @@ describe('Prompts view', () => {
     expect(w.text()).toContain('curl');
     expect(w.text()).toContain('3 connections');
     await w.get('input[type=radio][value=port]').setValue(true);
-    await w.get('select').setValue('minutes');
-    await w.get('input[type=number]').setValue(5);
+    await w.get('select').setValue('m5');
     await w
       .findAll('button')
       .find((b) => b.text() === 'Allow')!
