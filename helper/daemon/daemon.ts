@@ -7,10 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
-import { DecisionEngine, PromptBroker, RuleStore } from '../decisions/index.js';
+import { DecisionEngine, PromptBroker, RuleStore, type RuleChange } from '../decisions/index.js';
 import { DnsSnooper } from '../dns/index.js';
 import { DEFAULT_DNS_LOG_GROUP } from '../firewall/index.js';
 import { HistoryStore } from '../history/index.js';
+import type { RulesEvent } from '../protocol/messages.js';
 import type { Action, Settings } from '../protocol/model.js';
 import { IpcServer, writeTokenFile, type AccessGroup } from '../server/index.js';
 import { DnsHostNames, HistorySink, ServerPublisher, SockDiagDestroyer } from './adapters.js';
@@ -31,7 +32,7 @@ import { LiveSettings } from './live-settings.js';
 import type { Logger } from './log.js';
 import type { HelperRun } from './options.js';
 import { createHelperService, type ServiceParts } from './service.js';
-import { SettingsFile, startSettings } from './settings.js';
+import { SettingsFile, settingOverrides, startSettings } from './settings.js';
 
 export interface DaemonOptions extends HelperRun, AttributionOptions {
   /** From the command line; settings saved by `settings.set` replace those not given explicitly. */
@@ -130,6 +131,38 @@ function publishPrompts(broker: PromptBroker, server: () => IpcServer | undefine
     });
   });
   broker.on('error', (e) => log.error('prompts', e.message));
+}
+
+/**
+ * The settings in force at start: saved, with explicit command-line options over them.
+ * Each option that replaced a different saved value is logged (warning) and kept for
+ * the state until a client sets that field.
+ */
+async function openSettings(o: DaemonOptions) {
+  const settingsFile = new SettingsFile(o.stateDir, { log: o.log });
+  const loaded = await settingsFile.load(o.settings);
+  const settings = new LiveSettings(startSettings(loaded, o.settings, o.explicit));
+  const overrides = {
+    list: settingOverrides(loaded, o.settings, o.explicit),
+    cleared(fields: readonly (keyof Settings)[]): void {
+      this.list = this.list.filter((x) => !fields.includes(x.field));
+    },
+  };
+  for (const x of overrides.list) {
+    o.log.warn('settings', `${x.flag} overrides the saved ${x.field}`, {
+      saved: String(x.saved),
+      now: String(settings.current[x.field]),
+    });
+  }
+  return { settingsFile, settings, overrides };
+}
+
+/** A store change as the protocol's `rules` event: what a client's rule list must follow. */
+export function rulesEvent(change: RuleChange): RulesEvent {
+  if (change.kind === 'removed') {
+    return { kind: 'removed', id: change.rule.id, reason: change.reason };
+  }
+  return change;
 }
 
 /** The DNS snooper (host names) and attribution (socket owners) in the namespace. */
@@ -241,6 +274,8 @@ async function listen(
     server: () => IpcServer | undefined;
     publisher: ServerPublisher;
     noGuiPolicy: () => Action;
+    /** The fields a client set: a command-line override of them is over. */
+    settingsSet: (fields: readonly (keyof Settings)[]) => void;
   },
 ): Promise<IpcServer> {
   const { log } = o;
@@ -259,7 +294,10 @@ async function listen(
   const service = createHelperService({
     ...parts,
     // The saved settings replace the recovered ones: the state says so.
-    onSettingsChanged: () => publisher.publish('state', interception.state()),
+    onSettingsChanged: (fields) => {
+      events.settingsSet(fields);
+      publisher.publish('state', interception.state());
+    },
   });
   const owner = o.allowUids[0];
   return IpcServer.listen({
@@ -304,13 +342,11 @@ export class Daemon {
     try {
       await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
       // An unusable settings.json is recovered, never weaker than saved (settings.ts).
-      const settingsFile = new SettingsFile(o.stateDir, { log });
-      const settings = new LiveSettings(
-        startSettings(await settingsFile.load(o.settings), o.settings, o.explicit),
-      );
+      const { settingsFile, settings, overrides } = await openSettings(o);
       const { rules, history, broker, engine } = await openDecisions(o, settings, cleanups);
       // Set once the server listens; events before that have no subscriber anyway.
       const ref: { server?: IpcServer } = {};
+      rules.onChange((c) => ref.server?.publish('rules', rulesEvent(c)));
       publishPrompts(broker, () => ref.server, log);
       const publisher = new ServerPublisher();
       const { snooper, attribution, dnsLog } = await openNaming(o, cleanups);
@@ -341,6 +377,7 @@ export class Daemon {
           rules: rules.size,
           attribution: attribution.state,
           ...(settingsFile.recovered ? { settingsRecovered: settingsFile.recovered } : {}),
+          ...(overrides.list.length > 0 ? { settingsOverridden: overrides.list } : {}),
         }),
       });
       cleanups.push({ name: 'interceptor', run: () => interception.stop() });
@@ -352,6 +389,7 @@ export class Daemon {
           server: () => ref.server,
           publisher,
           noGuiPolicy: () => settings.current.noGuiPolicy,
+          settingsSet: (fields) => overrides.cleared(fields),
         },
       );
       ref.server = server;

@@ -23,8 +23,8 @@ export interface ServiceParts {
   broker: PromptBroker;
   history: HistoryStore;
   settingsFile: SettingsFile;
-  /** Called after the settings changed (the no-GUI policy may now apply). */
-  onSettingsChanged?: () => void;
+  /** Called after the settings changed (the no-GUI policy may now apply), with the fields set. */
+  onSettingsChanged?: (fields: readonly (keyof Settings)[]) => void;
   /** Staged imports (rules.importBegin...); default: one with the default bounds. */
   importStaging?: ImportStaging;
 }
@@ -76,7 +76,7 @@ export function createHelperService(parts: ServiceParts): HelperService {
     }
     await interception.applySettings(next.output);
     await settingsFile.save(interception.settings());
-    parts.onSettingsChanged?.();
+    parts.onSettingsChanged?.(Object.keys(patch) as (keyof Settings)[]);
     return interception.settings();
   };
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import * as v from 'valibot';
 import { atomicWrite, nodeFs } from '../common/atomic-write.js';
 import { keepAside } from '../common/keep-aside.js';
-import { Settings, SettingsRecovery } from '../protocol/model.js';
+import { Settings, SettingsRecovery, type SettingOverride } from '../protocol/model.js';
 import type { Logger } from './log.js';
 
 export const SETTINGS_FILE = 'settings.json';
@@ -338,4 +338,32 @@ export function startSettings(
   const settings: Settings = { ...loaded.settings };
   for (const k of explicit) (settings as Record<SettingsField, unknown>)[k] = commandLine[k];
   return settings;
+}
+
+/** The command-line option that sets each field (interceptOutbound has none). */
+const FLAG_OF: Partial<Record<SettingsField, string>> = {
+  defaultAction: '--default-action',
+  promptTimeoutSeconds: '--prompt-timeout',
+  noGuiPolicy: '--no-gui-policy',
+  failOpen: '--fail-closed',
+  interceptInbound: '--inbound',
+};
+
+/**
+ * The saved settings that `startSettings` replaced by a different value given on the
+ * command line: the helper says so (a GUI change would otherwise be undone at each
+ * start without a word). Equal values override nothing.
+ */
+export function settingOverrides(
+  loaded: LoadedSettings,
+  commandLine: Settings,
+  explicit: ReadonlySet<SettingsField>,
+): SettingOverride[] {
+  const saved = loaded.settings;
+  if (!saved) return [];
+  return FIELDS.filter((k) => explicit.has(k) && saved[k] !== commandLine[k]).map((k) => ({
+    field: k,
+    flag: FLAG_OF[k] ?? k,
+    saved: saved[k],
+  }));
 }

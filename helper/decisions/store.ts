@@ -1,13 +1,16 @@
 /**
  * The rule store: every rule the helper knows, indexed for matching (RuleSet)
- * and, for the durable kinds ("forever" and "minutes"), persisted to
- * STATEDIR/rules.json. Session, process and once rules live in memory only.
+ * and, for the durable kinds ("forever" and "minutes") and "process" rules,
+ * persisted to STATEDIR/rules.json. A process rule outlives a helper restart
+ * while its process (pid + start time, same boot) runs. Session rules live in
+ * memory only; "once" is never a rule.
  *
  * Matching never waits on disk: mutations update memory synchronously and
  * the write follows; hit counters are flushed lazily (debounced).
  */
 import * as v from 'valibot';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   RuleInput as RuleInputSchema,
@@ -21,7 +24,7 @@ import { keepAside } from '../common/keep-aside.js';
 import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import { DecisionsError } from './errors.js';
 import { checkImportedRule, ruleKey } from './import.js';
-import { type LivenessCheck } from './liveness.js';
+import { procLiveness, type LivenessCheck } from './liveness.js';
 import { compileMatch } from './matcher.js';
 import { RuleSet } from './ruleset.js';
 import {
@@ -40,10 +43,26 @@ export function isPersistent(rule: { duration: Rule['duration'] }): boolean {
   return rule.duration.kind === 'forever' || rule.duration.kind === 'minutes';
 }
 
+/** Written to rules.json: the persistent rules and the process rules (not exported). */
+function isKeptOnDisk(rule: { duration: Rule['duration'] }): boolean {
+  return isPersistent(rule) || rule.duration.kind === 'process';
+}
+
 export type RuleChange =
-  | { kind: 'added' | 'updated' | 'removed'; rule: Rule }
-  /** Many rules changed at once (import, prune). */
+  | { kind: 'added' | 'updated'; rule: Rule }
+  /** `removed` by a caller; `expired` or `exited` (its process) by prune. */
+  | { kind: 'removed'; rule: Rule; reason: 'removed' | 'expired' | 'exited' }
+  /** Many rules changed at once (import). */
   | { kind: 'reset' };
+
+/** Which boot this is: a (pid, start time) of another boot names another process. */
+function readBootId(): string | null {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
 
 export interface RuleStoreOptions {
   /** State directory; rules.json lives directly in it. Default /var/lib/portcullis. */
@@ -55,6 +74,8 @@ export interface RuleStoreOptions {
   newId?: () => string;
   fs?: StoreFs;
   migrations?: ReadonlyMap<number, Migration>;
+  /** This boot's id (default: /proc/sys/kernel/random/boot_id); null when unknown. */
+  bootId?: string | null;
 }
 
 export type RulePatch = Partial<RuleInput>;
@@ -96,6 +117,8 @@ export class RuleStore {
   readonly #newId: () => string;
   readonly #hitDelay: number;
   readonly #migrations: ReadonlyMap<number, Migration>;
+  readonly #isAlive: LivenessCheck;
+  readonly #bootId: string | null;
   readonly #changeListeners = new Set<(c: RuleChange) => void>();
   readonly #errorListeners = new Set<(e: DecisionsError) => void>();
   #loadProblem: DecisionsError | null = null;
@@ -113,6 +136,8 @@ export class RuleStore {
     this.#newId = options.newId ?? (() => randomUUID());
     this.#hitDelay = options.hitFlushDelayMs ?? 30_000;
     this.#migrations = options.migrations ?? MIGRATIONS;
+    this.#isAlive = options.isAlive ?? procLiveness;
+    this.#bootId = options.bootId !== undefined ? options.bootId : readBootId();
   }
 
   /**
@@ -165,7 +190,7 @@ export class RuleStore {
     const rule = this.#fromInput(parsed.output, this.#freshId(), now);
     this.#set.add(rule);
     this.#emit({ kind: 'added', rule: copy(rule) });
-    return { rule: copy(rule), saved: isPersistent(rule) ? this.#save() : Promise.resolve() };
+    return { rule: copy(rule), saved: isKeptOnDisk(rule) ? this.#save() : Promise.resolve() };
   }
 
   async add(input: RuleInput): Promise<Rule> {
@@ -201,7 +226,7 @@ export class RuleStore {
     else rule.expires = expiresAt(rule.duration, this.#clock.now());
     this.#set.add(rule);
     this.#emit({ kind: 'updated', rule: copy(rule) });
-    if (isPersistent(rule) || isPersistent(old)) await this.#save();
+    if (isKeptOnDisk(rule) || isKeptOnDisk(old)) await this.#save();
     return copy(rule);
   }
 
@@ -213,8 +238,8 @@ export class RuleStore {
     this.#checkOpen();
     const old = this.#mustGet(id);
     this.#set.remove(id);
-    this.#emit({ kind: 'removed', rule: copy(old) });
-    if (isPersistent(old)) await this.#save();
+    this.#emit({ kind: 'removed', rule: copy(old), reason: 'removed' });
+    if (isKeptOnDisk(old)) await this.#save();
     return copy(old);
   }
 
@@ -334,10 +359,11 @@ export class RuleStore {
   /** Drops expired rules and process rules whose process has exited. */
   async prune(now = this.#clock.now()): Promise<Rule[]> {
     const gone = this.#set.prune(now);
-    if (gone.length > 0) {
-      this.#emit({ kind: 'reset' });
-      if (gone.some(isPersistent)) await this.#save();
+    for (const r of gone) {
+      const expired = r.expires !== null && r.expires <= now;
+      this.#emit({ kind: 'removed', rule: copy(r), reason: expired ? 'expired' : 'exited' });
     }
+    if (gone.some(isKeptOnDisk)) await this.#save();
     return gone.map(copy);
   }
 
@@ -424,7 +450,13 @@ export class RuleStore {
   async #runSaves(): Promise<void> {
     while (this.#dirty) {
       this.#dirty = false;
-      const text = `${JSON.stringify(this.export(), null, 2)}\n`;
+      const doc = {
+        version: RULES_VERSION,
+        // Names the boot of the process rules' (pid, start time); older helpers ignore it.
+        ...(this.#bootId !== null ? { bootId: this.#bootId } : {}),
+        rules: this.#set.rules().filter(isKeptOnDisk).map(copy),
+      };
+      const text = `${JSON.stringify(doc, null, 2)}\n`;
       try {
         await atomicWrite(this.#fs, this.dir, RULES_FILE, text);
       } catch (e) {
@@ -464,6 +496,7 @@ export class RuleStore {
     }
     let rules: Rule[];
     let migratedFrom: number | null = null;
+    let savedBoot: unknown = null;
     try {
       let raw: unknown;
       try {
@@ -474,6 +507,7 @@ export class RuleStore {
           cause: e,
         });
       }
+      if (typeof raw === 'object' && raw !== null) savedBoot = (raw as { bootId?: unknown }).bootId;
       const doc = migrate(raw, this.#migrations, this.path);
       // migrate() has checked that raw is an object with an integer version.
       const version = (raw as { version: number }).version;
@@ -496,11 +530,20 @@ export class RuleStore {
       throw e;
     }
     const now = this.#clock.now();
+    const sameBoot = this.#bootId !== null && savedBoot === this.#bootId;
+    let dropped = 0;
     for (const r of rules) {
       // Expired "minutes" rules are dropped (and vanish from disk at the next write).
       if (r.expires !== null && r.expires <= now) continue;
+      const d = r.duration;
+      // A process rule stays while its process runs: same boot, same pid and start time.
+      if (d.kind === 'process' && !(sameBoot && this.#isAlive(d.pid, d.startTime))) {
+        dropped++;
+        continue;
+      }
       this.#set.add(r);
     }
+    if (dropped > 0 && migratedFrom === null) await this.#save();
     if (migratedFrom !== null) {
       // Keep the original next to the upgraded file: a downgrade can go back to it.
       await fs.copyFile(this.path, `${this.path}.v${migratedFrom}.bak`);

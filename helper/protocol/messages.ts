@@ -36,7 +36,7 @@ import {
 
 /** This build's protocol version: a major mismatch is refused at Hello. What each
  * minor version added is listed in docs/protocol.md. */
-export const PROTOCOL_VERSION = { major: 1, minor: 4 } as const;
+export const PROTOCOL_VERSION = { major: 1, minor: 5 } as const;
 
 /** Largest JSON payload of one frame (the 4-byte length prefix excluded).
  * Bigger data is paged (list methods) or chunked (the flow snapshot). */
@@ -154,8 +154,16 @@ const Page = v.object({
 const Label = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(127));
 const Labels = v.pipe(v.array(Label), v.maxLength(128));
 
-/** Topics a client can subscribe to. `dropped` is sent without asking. */
-export const SubscribableTopic = v.picklist(['flows', 'prompts', 'verdicts', 'stats', 'state']);
+/** Topics a client can subscribe to. `dropped` is sent without asking. `rules`: protocol 1.5
+ * (a helper of 1.4 refuses it as invalid-params: subscribe to it in a call of its own). */
+export const SubscribableTopic = v.picklist([
+  'flows',
+  'prompts',
+  'verdicts',
+  'stats',
+  'state',
+  'rules',
+]);
 export type SubscribableTopic = v.InferOutput<typeof SubscribableTopic>;
 export const SUBSCRIBABLE_TOPICS = SubscribableTopic.options;
 
@@ -383,6 +391,24 @@ export const PromptsEvent = v.variant('kind', [
 ]);
 export type PromptsEvent = v.InferOutput<typeof PromptsEvent>;
 
+/**
+ * Every change of the rules (protocol 1.5), whoever made it: a client, a prompt answer,
+ * the helper's pruning. `removed` says why: `removed` by a client, `expired` (a
+ * "minutes" rule's time is up), `exited` (a "process" rule's process ended). `reset`:
+ * many rules changed at once (an import): list them again.
+ */
+export const RulesEvent = v.variant('kind', [
+  v.object({ kind: v.literal('added'), rule: Rule }),
+  v.object({ kind: v.literal('updated'), rule: Rule }),
+  v.object({
+    kind: v.literal('removed'),
+    id: RuleId,
+    reason: v.picklist(['removed', 'expired', 'exited']),
+  }),
+  v.object({ kind: v.literal('reset') }),
+]);
+export type RulesEvent = v.InferOutput<typeof RulesEvent>;
+
 /** Sent (unasked) when the helper cut this client off from events because it
  * did not read them fast enough: its subscriptions are gone. It may subscribe
  * again and gets a fresh snapshot. */
@@ -400,6 +426,7 @@ export const topics = {
   verdicts: HistoryEntry,
   stats: Stats,
   state: HelperState,
+  rules: RulesEvent,
   dropped: DroppedEvent,
 } as const satisfies Record<string, v.GenericSchema>;
 
@@ -414,6 +441,7 @@ export interface PublishMap {
   verdicts: HistoryEntry;
   stats: Stats;
   state: HelperState;
+  rules: RulesEvent;
 }
 
 export function isTopicName(name: string): name is TopicName {

@@ -78,6 +78,16 @@ export type PromptEvent =
 export type VerdictEvent = HistoryEntry;
 
 /**
+ * A change of the helper's rules, whoever made it (a client, a prompt answer, the
+ * helper's pruning). `removed`'s reason: `removed` by a client, `expired`, or `exited`
+ * (a process rule's process ended). `reset`: many changed at once, list them again.
+ */
+export type RuleEvent =
+  | { kind: 'added' | 'updated'; rule: Rule }
+  | { kind: 'removed'; id: string; reason: 'removed' | 'expired' | 'exited' }
+  | { kind: 'reset' };
+
+/**
  * What the UI knows about the helper: main's connection to it and, when
  * connected, the helper's own state. Kept separate so the UI can say
  * "connecting..." or show the last error instead of nothing.
@@ -268,6 +278,7 @@ export interface PushChannels {
   verdicts: VerdictEvent;
   stats: Stats;
   helperStatus: HelperStatus;
+  rules: RuleEvent;
 }
 
 export type InvokeChannel = keyof InvokeChannels;
@@ -331,6 +342,7 @@ const pushChannelSet = {
   verdicts: true,
   stats: true,
   helperStatus: true,
+  rules: true,
 } as const satisfies Record<PushChannel, true>;
 
 export const PUSH_CHANNELS = Object.keys(pushChannelSet) as readonly PushChannel[];

@@ -110,6 +110,7 @@ export class HelperBridge {
     verdicts: new Set(),
     stats: new Set(),
     helperStatus: new Set(),
+    rules: new Set(),
   };
 
   /** The API the renderer sees. */
@@ -187,14 +188,35 @@ export class HelperBridge {
         this.state = s;
         this.emitStatus();
       }),
+      client.on('rules', (e) => this.emit('rules', e)),
       client.on('dropped', (d) => {
         // Cut off as a slow consumer: subscribe again for a fresh snapshot.
-        if (this.client === client) void this.subscribe(client, d.topics);
+        if (this.client !== client) return;
+        const topics = d.topics.filter((t) => t !== 'rules');
+        void this.subscribe(client, topics);
+        // Rule changes were lost with the cut: the lists are read again.
+        if (d.topics.includes('rules')) void this.subscribeRules(client);
       }),
     ];
     const prompts = this.wantsPrompts() ? (['prompts'] as const) : [];
     this.promptsSubscribed = prompts.length > 0;
     await this.subscribe(client, ['flows', ...prompts, 'verdicts', 'stats', 'state']);
+    await this.subscribeRules(client);
+  }
+
+  /**
+   * Rule changes, in a call of their own: a helper older than protocol 1.5 refuses the
+   * topic (invalid-params), and the rule list then reloads only after its own changes.
+   * A (re)subscription may have missed changes: listeners are told to list again.
+   */
+  private async subscribeRules(client: BridgeClient): Promise<void> {
+    try {
+      await client.call('subscribe', { topics: ['rules'] });
+    } catch (error) {
+      if (error instanceof IpcError && error.code === 'invalid-params') return;
+      throw error;
+    }
+    if (this.client === client) this.emit('rules', { kind: 'reset' });
   }
 
   /** Whether the helper's prompts are wanted now. */
@@ -331,7 +353,7 @@ export class HelperBridge {
 
   private subscribeChannels(): Pick<
     PortcullisApi,
-    'onFlows' | 'onPrompts' | 'onVerdicts' | 'onStats' | 'onHelperStatus'
+    'onFlows' | 'onPrompts' | 'onVerdicts' | 'onStats' | 'onHelperStatus' | 'onRules'
   > {
     return {
       onFlows: (l) =>
@@ -345,6 +367,7 @@ export class HelperBridge {
       onVerdicts: (l: (v: VerdictEvent) => void) => this.listen('verdicts', l),
       onStats: (l) => this.listen('stats', l, () => this.lastStats),
       onHelperStatus: (l) => this.listen('helperStatus', l, () => this.status),
+      onRules: (l) => this.listen('rules', l),
     };
   }
 

@@ -37,7 +37,14 @@ export const INVOKE_NAMES = [
   'processIcon',
 ] as const;
 
-export const PUSH_NAMES = ['flows', 'prompts', 'verdicts', 'stats', 'helperStatus'] as const;
+export const PUSH_NAMES = [
+  'flows',
+  'prompts',
+  'verdicts',
+  'stats',
+  'helperStatus',
+  'rules',
+] as const;
 
 export type InvokeName = (typeof INVOKE_NAMES)[number];
 export type PushName = (typeof PUSH_NAMES)[number];

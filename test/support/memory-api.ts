@@ -36,6 +36,7 @@ import {
   type PushChannel,
   type PushChannels,
   type Rule,
+  type RuleEvent,
   type RuleInput,
   type RulesDocument,
   type SeriesQuery,
@@ -152,6 +153,7 @@ export class MemoryPortcullis implements PortcullisApi {
     verdicts: new Set(),
     stats: new Set(),
     helperStatus: new Set(),
+    rules: new Set(),
   };
 
   constructor(options: MemoryApiOptions = {}) {
@@ -290,6 +292,10 @@ export class MemoryPortcullis implements PortcullisApi {
       kind: 'snapshot',
       prompts: [...this.prompts.values()],
     });
+  }
+
+  onRules(listener: (event: RuleEvent) => void): Unsubscribe {
+    return this.subscribe('rules', listener, null);
   }
 
   onVerdicts(listener: (entry: HistoryEntry) => void): Unsubscribe {

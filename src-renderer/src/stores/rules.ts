@@ -1,20 +1,23 @@
 /**
  * The helper's rules: list, search, edit, import/export and the dry run.
- * The helper owns them; this store mirrors its list and reloads it after each
- * change instead of guessing the helper's result.
+ * The helper owns them; this store mirrors its list: it reloads it after each
+ * change instead of guessing the helper's result, and follows the helper's rule
+ * events (changes made elsewhere: a prompt answer, the command line, pruning).
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type {
-  Action,
-  DryRunResult,
-  ImportRulesResult,
-  PortcullisApi,
-  Rule,
-  RuleInput,
-  RuleMatch,
-  RulesDocument,
-  Unsubscribe,
+import {
+  ApiError,
+  type Action,
+  type DryRunResult,
+  type ImportRulesResult,
+  type PortcullisApi,
+  type Rule,
+  type RuleEvent,
+  type RuleInput,
+  type RuleMatch,
+  type RulesDocument,
+  type Unsubscribe,
 } from '../../../src-main/common/api.js';
 import { describeMatch } from '../../../src-main/common/matching.js';
 
@@ -126,8 +129,33 @@ export const useRulesStore = defineStore('rules', () => {
     return saved !== null;
   }
 
-  async function remove(id: string): Promise<void> {
-    await change((a) => a.removeRule(id));
+  /**
+   * Deletes a rule: 'deleted', or 'gone' when the helper no longer had it (it expired,
+   * or was deleted elsewhere: one outcome, not an error), or null on an error.
+   */
+  async function remove(id: string): Promise<'deleted' | 'gone' | null> {
+    error.value = null;
+    let outcome: 'deleted' | 'gone' = 'deleted';
+    try {
+      await requireApi().removeRule(id);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === 'not-found')) {
+        error.value = e instanceof Error ? e.message : String(e);
+        return null;
+      }
+      outcome = 'gone';
+    }
+    rules.value = rules.value.filter((r) => r.id !== id);
+    return outcome;
+  }
+
+  /** A removal is applied at once; anything else reloads the list in the helper's order. */
+  function follow(e: RuleEvent): void {
+    if (e.kind === 'removed') {
+      rules.value = rules.value.filter((r) => r.id !== e.id);
+      return;
+    }
+    void load().catch(() => undefined);
   }
 
   async function setEnabled(id: string, enabled: boolean): Promise<void> {
@@ -174,8 +202,10 @@ export const useRulesStore = defineStore('rules', () => {
         void load().catch(() => undefined);
       }
     });
+    const stopRules = next.onRules(follow);
     return () => {
       stop();
+      stopRules();
       api = null;
     };
   }

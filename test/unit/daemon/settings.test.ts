@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../helper/daemon/log.js';
 import {
   SettingsFile,
+  settingOverrides,
   startSettings,
   STRICT_SETTINGS,
   type LoadedSettings,
@@ -255,5 +256,24 @@ describe('startSettings', () => {
     expect(startSettings({ settings: null, recovered: null }, commandLine, new Set())).toEqual(
       commandLine,
     );
+  });
+});
+
+describe('settingOverrides', () => {
+  const saved: LoadedSettings = { settings: { ...commandLine, failOpen: true }, recovered: null };
+
+  it('names each explicit option that replaced a different saved value, with the saved value', () => {
+    const cli = { ...commandLine, failOpen: false, promptTimeoutSeconds: 30 };
+    expect(settingOverrides(saved, cli, new Set(['failOpen', 'promptTimeoutSeconds']))).toEqual([
+      { field: 'failOpen', flag: '--fail-closed', saved: true },
+    ]);
+  });
+
+  it('is empty when nothing was saved or no option was given', () => {
+    const cli = { ...commandLine, failOpen: false };
+    expect(
+      settingOverrides({ settings: null, recovered: null }, cli, new Set(['failOpen'])),
+    ).toEqual([]);
+    expect(settingOverrides(saved, cli, new Set())).toEqual([]);
   });
 });

@@ -67,16 +67,31 @@ describe('RuleStore persistence', () => {
     expect(again.loadProblem).toBeNull();
   });
 
-  it('keeps session, process and once-like rules in memory only', async () => {
-    const s = await open();
+  it('keeps session rules in memory only; process rules on disk but out of exports', async () => {
+    const s = await open({ bootId: 'boot-a' });
     await s.add(forever({ duration: { kind: 'session' } }));
-    await s.add(forever({ duration: { kind: 'process', pid: 1, startTime: 2 } }));
+    const proc = await s.add(forever({ duration: { kind: 'process', pid: 1, startTime: 2 } }));
     const kept = await s.add(forever());
     expect(s.size).toBe(3);
-    expect((await fileDoc()).rules.map((r) => r.id)).toEqual([kept.id]);
+    expect((await fileDoc()).rules.map((r) => r.id)).toEqual([proc.id, kept.id]);
     expect(s.export().rules.map((r) => r.id)).toEqual([kept.id]);
     await s.close();
-    expect((await open()).size).toBe(1);
+    expect((await open({ bootId: 'boot-a' })).list().map((r) => r.id)).toEqual([proc.id, kept.id]);
+  });
+
+  it('keeps a process rule across a restart only while (pid, start time) runs in the same boot', async () => {
+    const s = await open({ bootId: 'boot-a' });
+    const live = await s.add(forever({ duration: { kind: 'process', pid: 10, startTime: 5 } }));
+    await s.add(forever({ duration: { kind: 'process', pid: 11, startTime: 5 } }));
+    await s.close();
+    const isAlive = (pid: number, start: number) => pid === 10 && start === 5;
+    const again = await open({ bootId: 'boot-a', isAlive });
+    expect(again.list().map((r) => r.id)).toEqual([live.id]);
+    // The exited one is gone from the file too.
+    expect((await fileDoc()).rules.map((r) => r.id)).toEqual([live.id]);
+    await again.close();
+    // Another boot: the same pid and start time name another process.
+    expect((await open({ bootId: 'boot-b', isAlive })).size).toBe(0);
   });
 
   it('drops expired "minutes" rules at load', async () => {
@@ -287,6 +302,23 @@ describe('RuleStore operations', () => {
     await s.remove(r.id);
     await s.import({ version: 1, rules: [] }, { mode: 'merge' });
     expect(seen).toEqual(['added', 'updated', 'removed', 'reset']);
+  });
+
+  it('prune reports each rule it drops, and why', async () => {
+    let alive = true;
+    const s = await open({ isAlive: () => alive });
+    const seen: unknown[] = [];
+    s.onChange((c) => seen.push(c.kind === 'removed' ? [c.rule.id, c.reason] : c.kind));
+    const m = await s.add(forever({ duration: { kind: 'minutes', minutes: 1 } }));
+    const p = await s.add(forever({ duration: { kind: 'process', pid: 3, startTime: 4 } }));
+    seen.length = 0;
+    clock.advance(60_000);
+    alive = false;
+    await s.prune();
+    expect(seen).toEqual([
+      [m.id, 'expired'],
+      [p.id, 'exited'],
+    ]);
   });
 
   it('counts hits in memory and flushes them lazily', async () => {

@@ -24,6 +24,7 @@ describe('PortcullisApi contract', () => {
       'onVerdicts',
       'onStats',
       'onHelperStatus',
+      'onRules',
     ]);
   });
 
