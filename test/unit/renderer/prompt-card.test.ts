@@ -59,7 +59,8 @@ describe('Prompt card', () => {
     expect(card.get('[data-testid=prompt-destination]').text()).toBe('203.0.113.5 · 443 / tcp');
     expect(card.get('.who').text()).toContain('pid 4242');
     expect(card.get('.who').text()).toContain('user alice');
-    expect(card.get('[data-testid=prompt-via]').text()).toBe('via bash ← sshd');
+    expect(card.get('[data-testid=prompt-via]').text()).toBe('bash ← sshd');
+    expect(card.get('.via').text()).toBe('via bash ← sshd');
   });
 
   it('bounds the command line in the row and shows it whole under Options', async () => {
