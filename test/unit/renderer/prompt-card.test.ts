@@ -2,11 +2,13 @@
 import { flushPromises, mount, type VueWrapper } from '@vue/test-utils';
 import { createPinia, setActivePinia, type Pinia } from 'pinia';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { nextTick } from 'vue';
+import { nextTick, type Component } from 'vue';
 import { MemoryPortcullis } from '../../support/memory-api.js';
 import { apiKey } from '../../../src-renderer/src/api.js';
 import { attachStores } from '../../../src-renderer/src/stores/index.js';
+import { useRulesStore } from '../../../src-renderer/src/stores/rules.js';
 import PromptsView from '../../../src-renderer/src/views/PromptsView.vue';
+import RulesView from '../../../src-renderer/src/views/RulesView.vue';
 import { prompt, request } from './fixtures.js';
 
 let pinia: Pinia;
@@ -26,8 +28,8 @@ afterEach(() => {
   detach();
 });
 
-async function view(): Promise<VueWrapper> {
-  const w = mount(PromptsView, {
+async function view(component: Component = PromptsView): Promise<VueWrapper> {
+  const w = mount(component, {
     attachTo: document.body,
     global: { plugins: [pinia], provide: { [apiKey as symbol]: api } },
   });
@@ -148,6 +150,32 @@ describe('Prompt card', () => {
     expect(api.answers).toEqual([
       { promptId: 'p1', action: 'deny', scope: 'destination', duration },
     ]);
+  });
+
+  it('a 30 s rule from a prompt shows its deadline in Rules, and editing it keeps 30 s', async () => {
+    api.upsertPrompt(prompt('p1', Date.now()));
+    const w = await view();
+    await w.get('select').setValue('s30');
+    await w
+      .findAll('button')
+      .find((b) => b.text() === 'Allow')!
+      .trigger('click');
+    await flushPromises();
+    const rule = api.rules[0]!;
+    expect(rule.expires! - rule.created).toBe(30_000);
+    const rules = await view(RulesView);
+    await useRulesStore().load();
+    await flushPromises();
+    const row = rules.get(`[data-rule=${rule.id}]`);
+    expect(row.text()).toContain('until ');
+    await row
+      .findAll('button')
+      .find((b) => b.text() === 'Edit')!
+      .trigger('click');
+    expect((rules.get('select[name=duration]').element as HTMLSelectElement).value).toBe('seconds');
+    await rules.get('form.editor').trigger('submit');
+    await flushPromises();
+    expect(api.rules[0]!.duration).toEqual({ kind: 'seconds', seconds: 30 });
   });
 
   it('Enter on a focused Deny button denies, though Allow is the chosen action', async () => {
