@@ -30,6 +30,7 @@ import {
 import { Interceptor } from './interceptor.js';
 import { LiveSettings } from './live-settings.js';
 import type { Logger } from './log.js';
+import type { ProcessAttributor } from './ports.js';
 import type { HelperRun } from './options.js';
 import { createHelperService, type ServiceParts } from './service.js';
 import { SettingsFile, settingOverrides, startSettings } from './settings.js';
@@ -51,7 +52,7 @@ export interface DaemonOptions extends HelperRun, AttributionOptions {
    */
   accessGroup?: AccessGroup;
   dnsLogGroup?: number;
-  /** How often expired and dead-process rules are pruned (ms). Default 30 s. */
+  /** How often expired and dead-process rules are pruned (ms). Default 10 s. */
   pruneIntervalMs?: number;
 }
 
@@ -107,7 +108,7 @@ async function openDecisions(o: DaemonOptions, settings: LiveSettings, cleanups:
         if (gone.length > 0) log.info('rules', 'pruned', { count: gone.length });
       })
       .catch((e: unknown) => log.error('rules', `prune: ${(e as Error).message}`));
-  }, o.pruneIntervalMs ?? 30_000);
+  }, o.pruneIntervalMs ?? 10_000);
   prune.unref();
   cleanups.push({ name: 'prune timer', run: () => clearInterval(prune) });
   return { rules, history, broker, engine };
@@ -155,6 +156,24 @@ async function openSettings(o: DaemonOptions) {
     });
   }
   return { settingsFile, settings, overrides };
+}
+
+/** Bounds of naming the flows found at start: a big table must not keep the helper busy. */
+const EXISTING_FLOWS = { max: 4096, deadlineMs: 5000 };
+
+/**
+ * Names the flows already in the conntrack table at start (a restart left them
+ * without a process), in the background: the verdict loop starts at once.
+ */
+function nameExistingFlows(
+  interception: Interception,
+  attributor: ProcessAttributor,
+  log: Logger,
+): void {
+  interception.flows.attributeExisting(attributor, EXISTING_FLOWS).then(
+    (r) => log.info('flows', 'named the flows found at start', r),
+    (e: unknown) => log.warn('flows', `naming the flows found at start: ${(e as Error).message}`),
+  );
 }
 
 /** A store change as the protocol's `rules` event: what a client's rule list must follow. */
@@ -395,6 +414,7 @@ export class Daemon {
       ref.server = server;
       cleanups.push({ name: 'ipc server', run: () => server.close() });
       publisher.attach(server);
+      nameExistingFlows(interception, attribution.adapter, log);
       const tokenPath = o.writeToken ? writeToken(o, cleanups) : null;
       log.info(COMPONENT, 'serving', {
         socket: o.socket,

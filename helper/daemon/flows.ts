@@ -29,6 +29,7 @@ import type {
   DecisionSink,
   EventPublisher,
   FlowDelta,
+  ProcessAttributor,
   SocketDestroyer,
 } from './ports.js';
 import { protocolName, requestTuple, tupleKey } from './request.js';
@@ -261,6 +262,46 @@ export class FlowTable implements DecisionSink {
       return;
     }
     this.remember(tkey, extra);
+  }
+
+  /**
+   * Names the flows already in the table that no decision of this helper named (they
+   * were let through before it started, e.g. across a restart): each socket's owner by
+   * attribution, as a new connection's would be (outbound first, then inbound). At
+   * most `max` flows and until `deadlineMs` passed, one at a time, so that a big table
+   * costs a bounded while in the background and never holds up a verdict for long.
+   */
+  async attributeExisting(
+    attributor: ProcessAttributor,
+    bounds: { max: number; deadlineMs: number },
+  ): Promise<{ flows: number; tried: number; named: number; failed: number }> {
+    const mirror = await this.watchedMirror();
+    const end = Date.now() + bounds.deadlineMs;
+    let tried = 0;
+    let named = 0;
+    let failed = 0;
+    // A failure for one flow (counted, and its flow stays unnamed) does not stop the others.
+    const ask = (t: ConnectionTuple) =>
+      attributor.attribute(t).catch(() => {
+        failed++;
+        return { uid: null, process: null };
+      });
+    for (const [key, flow] of [...mirror.flows]) {
+      if (tried >= bounds.max || Date.now() > end || this.closed) break;
+      if (this.enriched.has(key)) continue;
+      tried++;
+      const tuple = conntrackTuple(flow);
+      let found = await ask(tuple);
+      if (!found.process) found = await ask({ ...tuple, inbound: true });
+      // A decision may have named it meanwhile, or it may have ended.
+      if (!found.process || this.enriched.has(key) || this.mirror?.get(key) === undefined) {
+        continue;
+      }
+      this.enriched.set(key, { host: null, process: found.process });
+      named++;
+      this.emitFlow('updated', key, this.mirror.get(key)!);
+    }
+    return { flows: mirror.size, tried, named, failed };
   }
 
   /**

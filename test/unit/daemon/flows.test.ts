@@ -334,3 +334,44 @@ describe('FlowTable', () => {
     await expect(table.setMark(8, 1)).rejects.toMatchObject({ code: 'UNKNOWN_FLOW' });
   });
 });
+
+describe('FlowTable.attributeExisting', () => {
+  it('names the flows no decision named, within its bounds, and publishes them', async () => {
+    const published: FlowDelta[] = [];
+    const { mirror } = fakeMirror([tcpFlow(1, 40001), tcpFlow(2, 40002), tcpFlow(3, 40003)]);
+    const table = await FlowTable.start({
+      mirror,
+      log: silentLogger,
+      publisher: {
+        publish: (topic, data) => topic === 'flows' && published.push(data as FlowDelta),
+      },
+    });
+    // Flow 1 was named by a decision of this helper: it is not asked about again.
+    table.record(decision(40001, 'one.test'));
+    const asked: number[] = [];
+    const attributor = {
+      attribute: async (t: { sport: number | null; inbound?: boolean }) => {
+        asked.push(t.sport ?? -1);
+        // Flow 2's owner is found; flow 3 fails once (counted) and has none inbound.
+        if (t.sport === 40003 && !t.inbound) throw new Error('EIO');
+        return { uid: 1000, process: t.sport === 40002 ? PROC : null };
+      },
+    };
+    const r = await table.attributeExisting(attributor, { max: 10, deadlineMs: 60_000 });
+    expect(r).toEqual({ flows: 3, tried: 2, named: 1, failed: 1 });
+    expect(asked).toEqual([40002, 40003, 40003]);
+    expect(table.get(2)?.process).toEqual(PROC);
+    expect(table.get(3)?.process).toBeNull();
+    expect(published.at(-1)).toMatchObject({ kind: 'updated', flow: { id: 2, process: PROC } });
+    // The count bound: at most `max` flows are asked about.
+    const { mirror: big } = fakeMirror([tcpFlow(5, 40005), tcpFlow(6, 40006)]);
+    const other = await FlowTable.start({ mirror: big, log: silentLogger });
+    const once = await other.attributeExisting(
+      { attribute: async () => ({ uid: null, process: null }) },
+      { max: 1, deadlineMs: 60_000 },
+    );
+    expect(once.tried).toBe(1);
+    table.close();
+    other.close();
+  });
+});
