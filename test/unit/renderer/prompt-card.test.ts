@@ -117,6 +117,7 @@ describe('Prompt card', () => {
     api.upsertPrompt(prompt('p1', Date.now()));
     const w = await view();
     expect(w.get('input[type=radio][value=domain]').attributes('disabled')).toBeDefined();
+    expect(w.get('.options').text()).toContain('*.domain (nothing above example.com)');
     await w.get('select').setValue('forever');
     const preview = async (scope: string, who: string): Promise<string> => {
       await w.get(`input[type=radio][value=${scope}]`).setValue(true);
