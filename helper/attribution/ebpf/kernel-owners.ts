@@ -126,22 +126,13 @@ export class KernelOwners implements KernelOwnerSource {
     if (!encodeFlowKey(tuple, this.netnsCookie, this.key)) return null;
     if (!this.programs.lookupFlow(this.key, this.ownerBytes)) return null;
     this.hits++;
-    const owner = decodeOwner(this.ownerBytes);
+    return new RecordedOwner(decodeOwner(this.ownerBytes), this);
+  }
+
+  /** The executable of a recorded owner: its exec record, else /proc while it lives. */
+  exeOf(owner: OwnerRecord): string | null {
     const exec = this.execOf(owner.tgid, owner.startNs);
-    const startTime = nsToTicks(owner.startNs);
-    return {
-      pid: owner.tgid,
-      tid: owner.tid,
-      uid: owner.uid,
-      gid: owner.gid,
-      comm: owner.comm,
-      startTime,
-      ppid: owner.ppid,
-      cgroupId: owner.cgroupId,
-      exe: exec ? exec.path : this.proc.exeIfSame(owner.tgid, startTime),
-      ancestors: this.ancestorsOf(owner),
-      hook: owner.hook,
-    };
+    return exec ? exec.path : this.proc.exeIfSame(owner.tgid, nsToTicks(owner.startNs));
   }
 
   stats(): { lookups: number; hits: number; records: number } {
@@ -175,7 +166,7 @@ export class KernelOwners implements KernelOwnerSource {
    * only: /proc reads for long-lived parents would cost more than the rest
    * of the lookup; the caller can go on from the last one with /proc). A
    * parent must have started before its child, or the pid was reused. */
-  private ancestorsOf(owner: OwnerRecord): KernelAncestor[] {
+  ancestorsOf(owner: OwnerRecord): KernelAncestor[] {
     const chain: KernelAncestor[] = [];
     let pid = owner.ppid;
     let childStart = owner.startNs;
@@ -188,6 +179,51 @@ export class KernelOwners implements KernelOwnerSource {
       childStart = exec.startNs;
     }
     return chain;
+  }
+}
+
+/**
+ * One recorded owner. The executable and the parent chain cost map lookups (and /proc
+ * reads for a process older than the programs), and most connections come from a
+ * process the caller knows already (a live one it read from /proc once): they are
+ * looked up when first read, then kept.
+ */
+class RecordedOwner implements KernelOwner {
+  readonly pid: number;
+  readonly tid: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly comm: string;
+  readonly startTime: number;
+  readonly ppid: number;
+  readonly cgroupId: bigint;
+  readonly hook: KernelOwner['hook'];
+  #exe: string | null | undefined;
+  #ancestors: KernelAncestor[] | undefined;
+
+  constructor(
+    private readonly record: OwnerRecord,
+    private readonly source: KernelOwners,
+  ) {
+    this.pid = record.tgid;
+    this.tid = record.tid;
+    this.uid = record.uid;
+    this.gid = record.gid;
+    this.comm = record.comm;
+    this.startTime = nsToTicks(record.startNs);
+    this.ppid = record.ppid;
+    this.cgroupId = record.cgroupId;
+    this.hook = record.hook;
+  }
+
+  get exe(): string | null {
+    if (this.#exe === undefined) this.#exe = this.source.exeOf(this.record);
+    return this.#exe;
+  }
+
+  get ancestors(): KernelAncestor[] {
+    this.#ancestors ??= this.source.ancestorsOf(this.record);
+    return this.#ancestors;
   }
 }
 
