@@ -145,7 +145,9 @@ export function parseIPv6(bytes: Uint8Array, offset = 0): IPv6Header {
     if (proto === IPPROTO_FRAGMENT) length = 8;
     else if (proto === IPPROTO_AH) length = (bytes[at + 1]! + 2) * 4;
     else length = (bytes[at + 1]! + 1) * 8;
-    if (length < 8 || at + length > end) {
+    // AH's fixed part (next header, length, reserved, SPI, sequence) is 12 bytes.
+    const least = proto === IPPROTO_AH ? 12 : 8;
+    if (length < least || at + length > end) {
       throw new PacketParseError(
         h.truncated ? 'TRUNCATED' : 'BAD_OPTION',
         'ipv6',

@@ -329,6 +329,37 @@ function withoutTcpOptions(t: TcpHeader): TcpHeader {
 }
 
 describe('fuzz', () => {
+  it('an IPv6 AH header shorter than its 12-byte fixed part is refused, not read past (a fuzz find)', () => {
+    // 40-byte IPv6 header, next header 51 (AH), then an AH whose length field says 8 bytes.
+    const bytes = Uint8Array.from([
+      96,
+      1,
+      35,
+      69,
+      0,
+      12,
+      51,
+      64,
+      ...new Array<number>(15).fill(0),
+      1,
+      ...new Array<number>(15).fill(0),
+      1,
+      128,
+      0,
+      0,
+      0,
+      18,
+      52,
+      0,
+      1,
+      97,
+      98,
+      99,
+      100,
+    ]);
+    expect(() => parseIPv6(bytes)).toThrow(PacketParseError);
+  });
+
   const onlyParseErrors = (f: () => unknown) => {
     try {
       f();
