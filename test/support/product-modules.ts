@@ -21,9 +21,12 @@ export function productEntries(): string[] {
   return [
     'src-main/electron-main/main.ts',
     'src-main/preload/preload.ts',
-    // bin/portcullis.js runs these two from dist/.
+    // bin/portcullis.js runs these three from dist/.
     'helper/cli.ts',
     'src-main/node/web-cli.ts',
+    'src-main/node/start/start-cli.ts',
+    // `portcullis start --demo` runs its peer as a process of its own.
+    'src-main/node/start/demo-peer-main.ts',
     'src-renderer/src/main.ts',
     ...subsystems.sort(),
   ];
