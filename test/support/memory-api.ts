@@ -294,6 +294,11 @@ export class MemoryPortcullis implements PortcullisApi {
     });
   }
 
+  /** What the helper's `rules` topic would say (a prune, a change by another client). */
+  emitRuleEvent(event: RuleEvent): void {
+    this.emit('rules', event);
+  }
+
   onRules(listener: (event: RuleEvent) => void): Unsubscribe {
     return this.subscribe('rules', listener, null);
   }

@@ -2,12 +2,14 @@
 // scripted FakeHelperService over a temp Unix socket.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IpcClient } from '../../../helper/protocol/client.js';
+import { IpcError } from '../../../helper/protocol/errors.js';
 import type { Prompt } from '../../../helper/protocol/model.js';
 import {
   ApiError,
   type FlowEvent,
   type HelperStatus,
   type PromptEvent,
+  type RuleEvent,
 } from '../../../src-main/common/api.js';
 import { HelperBridge } from '../../../src-main/node/bridge.js';
 import { makeFlow, makeHistoryEntry } from '../../support/fake-helper-service.js';
@@ -253,6 +255,40 @@ describe('HelperBridge', () => {
 function isAttached(bridge: HelperBridge): boolean {
   return (bridge as unknown as { client: unknown }).client !== null;
 }
+
+describe('HelperBridge rules topic', () => {
+  it("passes the helper's rule events on, after a reset when it subscribes", async () => {
+    h = await startHarness({ flowIntervalMs: 10 });
+    const client = await h.client();
+    const bridge = new HelperBridge();
+    const seen: RuleEvent[] = [];
+    bridge.api.onRules((e) => seen.push(e));
+    await bridge.attach(client);
+    expect(h.server.clients()[0]?.subscriptions).toContain('rules');
+    h.server.publish('rules', { kind: 'removed', id: 'r9', reason: 'expired' });
+    await until(() => seen.length >= 2);
+    expect(seen).toEqual([{ kind: 'reset' }, { kind: 'removed', id: 'r9', reason: 'expired' }]);
+  });
+
+  it('attaches to a helper older than the topic (it refuses `rules` as invalid-params)', async () => {
+    h = await startHarness({ flowIntervalMs: 10 });
+    const client = await h.client();
+    const refusing = {
+      call: ((method: string, params: unknown) => {
+        const topics = (params as { topics?: string[] } | undefined)?.topics;
+        if (method === 'subscribe' && topics?.includes('rules')) {
+          return Promise.reject(new IpcError('invalid-params', 'topics: invalid option'));
+        }
+        return client.call(method as 'state.get', params as never);
+      }) as IpcClient['call'],
+      on: client.on.bind(client),
+      onClose: client.onClose.bind(client),
+    };
+    const bridge = new HelperBridge();
+    await expect(bridge.attach(refusing)).resolves.toBeUndefined();
+    expect(h.server.clients()[0]?.subscriptions).toContain('flows');
+  });
+});
 
 describe('HelperBridge when the helper goes', () => {
   it('a helper that says it is stopping is reported as stopped, with its last state kept', async () => {

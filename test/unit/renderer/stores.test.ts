@@ -263,6 +263,23 @@ describe('prompts store', () => {
 });
 
 describe('rules, activity and helper stores', () => {
+  it('deleting a rule already gone is one plain outcome, not an error; removals elsewhere leave the list', async () => {
+    const api = new MemoryPortcullis();
+    const store = useRulesStore();
+    store.attach(api);
+    const a = await api.addRule({ action: 'deny', match: {}, duration: { kind: 'forever' } });
+    const b = await api.addRule({ action: 'allow', match: {}, duration: { kind: 'forever' } });
+    await store.load();
+    await api.removeRule(a.id);
+    expect(await store.remove(a.id)).toBe('gone');
+    expect(store.error).toBeNull();
+    expect(store.rules.map((r) => r.id)).toEqual([b.id]);
+    // The helper's event for a rule removed by somebody else (or pruned).
+    api.emitRuleEvent({ kind: 'removed', id: b.id, reason: 'expired' });
+    expect(store.rules).toEqual([]);
+    expect(await store.remove('nope')).toBe('gone');
+  });
+
   it('edits rules through the API and reloads them', async () => {
     const api = new MemoryPortcullis();
     const store = useRulesStore();
