@@ -109,10 +109,11 @@ describe.skipIf(skip)('the Rules and Settings views follow the helper', () => {
     await helper!.stop();
     await startHelper(['--fail-closed']);
     await view('Settings');
-    const note = page.getByTestId('settings-overridden');
-    await note.waitFor({ timeout: 30_000 });
-    await expect(note.textContent()).resolves.toMatch(
-      /set by\s+--fail-closed\s+at the helper's start; saved value: open/u,
+    await page.getByTestId('settings-overridden').waitFor({ timeout: 30_000 });
+    // Next to the setting it overrides.
+    const note = page.locator('fieldset', { hasText: 'When the helper is gone or overloaded' });
+    await expect(note.getByTestId('overridden-failOpen').textContent()).resolves.toContain(
+      "Set by --fail-closed at the helper's start; saved value: open.",
     );
     expect(await page.locator('input[name=failOpen]:checked').getAttribute('value')).toBe('false');
   }, 90_000);

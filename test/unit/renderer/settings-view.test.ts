@@ -93,3 +93,33 @@ describe('Settings view: recovered settings', () => {
     expect(w.get('[data-testid=settings-recovered]').text()).toContain('saved last');
   });
 });
+
+describe('Settings view: settings set by a command-line option', () => {
+  it('marks each overridden setting next to it, with the option and the saved value', async () => {
+    const w = mountView();
+    await flushPromises();
+    expect(w.find('[data-testid=settings-overridden]').exists()).toBe(false);
+    const state = api.status.state!;
+    api.setHelperStatus({
+      ...api.status,
+      state: {
+        ...state,
+        settingsOverridden: [
+          { field: 'failOpen', flag: '--fail-closed', saved: true },
+          { field: 'promptTimeoutSeconds', flag: '--prompt-timeout', saved: 45 },
+        ],
+      },
+    });
+    await nextTick();
+    expect(w.get('[data-testid=settings-overridden]').text()).toContain(
+      '--fail-closed, --prompt-timeout',
+    );
+    expect(w.get('[data-testid=overridden-failOpen]').text()).toBe(
+      "Set by --fail-closed at the helper's start; saved value: open.",
+    );
+    expect(w.get('[data-testid=overridden-promptTimeoutSeconds]').text()).toBe(
+      "Set by --prompt-timeout at the helper's start; saved value: 45.",
+    );
+    expect(w.find('[data-testid=overridden-defaultAction]').exists()).toBe(false);
+  });
+});
