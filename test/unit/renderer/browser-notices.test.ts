@@ -2,20 +2,21 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BrowserNotices, type NoticeHost } from '../../../src-renderer/src/lib/browser-notices.js';
 import { prompt } from './fixtures.js';
 
-function host(over: Partial<NoticeHost> = {}): NoticeHost & { shown: string[]; t: number } {
-  const h = {
-    shown: [] as string[],
+type TestHost = NoticeHost & { shown: string[]; t: number };
+
+function host(over: Partial<NoticeHost> = {}): TestHost {
+  const h: TestHost = {
+    shown: [],
     t: 1_000_000,
-    permission: () => 'granted' as NotificationPermission,
-    requestPermission: async () => 'granted' as NotificationPermission,
+    permission: () => 'granted',
+    requestPermission: async () => 'granted',
     hidden: () => true,
-    show(title: string, body: string) {
+    show(title, body) {
       h.shown.push(`${title} | ${body}`);
     },
     now: () => h.t,
-    ...over,
   };
-  return h;
+  return Object.assign(h, over);
 }
 
 afterEach(() => vi.useRealTimers());
