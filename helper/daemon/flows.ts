@@ -11,6 +11,7 @@
  * for the history's end counters.
  */
 import {
+  Conntrack,
   ConntrackEvents,
   ConntrackMirror,
   flowKey,
@@ -275,7 +276,7 @@ export class FlowTable implements DecisionSink {
     attributor: ProcessAttributor,
     bounds: { max: number; deadlineMs: number },
   ): Promise<{ flows: number; tried: number; named: number; failed: number }> {
-    const mirror = await this.watchedMirror();
+    const flows = await this.currentFlows();
     const end = Date.now() + bounds.deadlineMs;
     let tried = 0;
     let named = 0;
@@ -286,22 +287,30 @@ export class FlowTable implements DecisionSink {
         failed++;
         return { uid: null, process: null };
       });
-    for (const [key, flow] of [...mirror.flows]) {
+    for (const [key, flow] of flows) {
       if (tried >= bounds.max || Date.now() > end || this.closed) break;
       if (this.enriched.has(key)) continue;
       tried++;
       const tuple = conntrackTuple(flow);
       let found = await ask(tuple);
       if (!found.process) found = await ask({ ...tuple, inbound: true });
-      // A decision may have named it meanwhile, or it may have ended.
-      if (!found.process || this.enriched.has(key) || this.mirror?.get(key) === undefined) {
+      // A decision may have named it meanwhile.
+      if (!found.process || this.enriched.has(key)) continue;
+      const extra = { host: null, process: found.process };
+      const mirror = this.mirror;
+      if (!mirror) {
+        // Only ends are followed: the name waits by tuple for the end or the next mirror.
+        this.remember(tupleKey(tuple), extra);
+        named++;
         continue;
       }
-      this.enriched.set(key, { host: null, process: found.process });
+      const live = mirror.get(key);
+      if (live === undefined) continue; // it ended meanwhile
+      this.enriched.set(key, extra);
       named++;
-      this.emitFlow('updated', key, this.mirror.get(key)!);
+      this.emitFlow('updated', key, live);
     }
-    return { flows: mirror.size, tried, named, failed };
+    return { flows: flows.length, tried, named, failed };
   }
 
   /**
@@ -386,6 +395,22 @@ export class FlowTable implements DecisionSink {
     const { netns, openMirror } = this.options;
     if (openMirror) return openMirror();
     return ConntrackMirror.start(netns !== undefined ? { netns } : {});
+  }
+
+  /**
+   * The flows in the table now, keyed as the mirror keys them: the mirror's while it is
+   * followed, else one dump. Following it just to read it once would keep the whole
+   * table mirrored (every new flow decoded and indexed) for idleMs.
+   */
+  private async currentFlows(): Promise<[string, CtFlow][]> {
+    if (this.mirror) return [...this.mirror.flows];
+    const { netns } = this.options;
+    const ct = Conntrack.open(netns !== undefined ? { netns } : {});
+    try {
+      return (await ct.listAll()).map((f): [string, CtFlow] => [flowKey(f), f]);
+    } finally {
+      ct.close();
+    }
   }
 
   /** The mirror for an operation by id: followed now, and for idleMs after unless watched. */

@@ -195,6 +195,14 @@ describe.skipIf(skip)('portcullis helper: live rules, and what a restart keeps',
     const p = await holder();
     const { sport } = await p.next('connected');
     await restart();
+    // Naming them reads the table once: with nobody watching, the helper does not start
+    // following every flow for it (that costs each new connection for the idle time).
+    await until('the flows found at start named', () =>
+      helper.lines.find((l) => l.includes('named the flows found at start')),
+    );
+    expect(helper.lines.filter((l) => l.includes('following the whole conntrack table'))).toEqual(
+      [],
+    );
     const c = await connectClient();
     const flows: { sport: number | null; process: { pid: number } | null }[] = [];
     c.on('flows', (e) => {
