@@ -21,6 +21,14 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 if [ "${1:-}" = "--exec-helper" ]; then
   state="$2"
   mkdir -p "$state"
+  # The harness runs us under `ip netns exec`, whose fresh sysfs hides the cgroup v2
+  # mount, and the helper would fall back from eBPF attribution to /proc (it needs the
+  # cgroup root to attach to). `portcullis helper --netns` keeps the mounts, so mount
+  # cgroup2 again, in this private mount namespace only, to measure what users run.
+  if [ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] &&
+    ! grep -q ' - cgroup2 ' /proc/self/mountinfo; then
+    mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null || true
+  fi
   if [ -n "${FW_RULES_DIR:-}" ]; then
     node "$root/bin/portcullis.js" rules convert-opensnitch "$FW_RULES_DIR" \
       --out "$state/rules.json" >"$state/convert.log" 2>&1
