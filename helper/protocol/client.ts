@@ -289,4 +289,16 @@ export class IpcClient {
   }
 }
 
+/** Whether something accepts connections on the socket path (a helper, or another process). */
+export function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
 export type { ErrorCode };

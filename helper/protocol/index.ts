@@ -4,7 +4,13 @@ export * from './model.js';
 export * from './messages.js';
 export * from './errors.js';
 export * from './defaults.js';
-export { IpcClient, type CallArgs, type CallOptions, type ConnectOptions } from './client.js';
+export {
+  IpcClient,
+  socketAnswers,
+  type CallArgs,
+  type CallOptions,
+  type ConnectOptions,
+} from './client.js';
 export {
   exportAllRules,
   importRules,

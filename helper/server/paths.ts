@@ -21,8 +21,8 @@ import {
   openSync,
 } from 'node:fs';
 import { renameSync, unlinkSync, writeSync } from 'node:fs';
-import { connect } from 'node:net';
 import { basename, dirname, join } from 'node:path';
+import { socketAnswers } from '../protocol/client.js';
 
 export { DEFAULT_SOCKET_PATH, DEFAULT_TOKEN_PATH } from '../protocol/defaults.js';
 export const DIRECTORY_MODE = 0o750;
@@ -70,18 +70,6 @@ export function prepareSocketDirectory(dir: string, group: number): void {
   chmodSync(dir, DIRECTORY_MODE); // mkdir's mode is filtered by the umask
 }
 
-/** Whether something accepts connections on the socket path. */
-function probe(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 /**
  * Removes a socket file left by a crashed helper. Refuses to remove anything
  * that is not a socket, or a socket another helper still listens on.
@@ -95,7 +83,7 @@ export async function removeStaleSocket(path: string): Promise<void> {
     throw error;
   }
   if (!st.isSocket()) throw new SocketPathError(`${path} exists and is not a socket`);
-  if (await probe(path)) throw new SocketPathError(`${path} is in use by another process`);
+  if (await socketAnswers(path)) throw new SocketPathError(`${path} is in use by another process`);
   unlinkSync(path);
 }
 

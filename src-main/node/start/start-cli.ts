@@ -8,10 +8,10 @@
  * sends `start` here (helper/ must not import src-main/).
  */
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { socketAnswers } from '../../../helper/protocol/index.js';
 import { defaultRendererDir } from '../renderer-files.js';
 import { rendererMissing } from '../renderer-built.js';
 import type { Child } from './child.js';
@@ -46,18 +46,6 @@ function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
   return dir;
-}
-
-/** Something answers on the socket already (the portcullis-helper service, another start). */
-function socketInUse(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /**
@@ -138,7 +126,7 @@ async function makePlan(args: StartArgs): Promise<Plan | string> {
   if (user && ui.kind !== 'none' && !userCanRead(user, join(root, 'bin', 'portcullis.js'))) {
     return `the UI runs as ${user.name}, who cannot read ${root}: clone the project where they can (their home)`;
   }
-  if (!args.demo && (await socketInUse(socket))) {
+  if (!args.demo && (await socketAnswers(socket))) {
     return `a helper already serves ${socket} (the portcullis-helper service?): open its UI with \`portcullis ui --web --open\``;
   }
   return { args, root, user, ui, socket };
