@@ -31,6 +31,7 @@ import type { Prompt } from '../../helper/protocol/model.js';
 import type { PromptsEvent } from '../../helper/protocol/messages.js';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_FLAGS } from '../support/chromium.js';
+import { showView } from '../support/web-ui.js';
 import { IpcClient } from '../../helper/protocol/client.js';
 import { firewallTestsUnavailable, TestNetns } from '../support/netns.js';
 import { sleep } from '../support/udp-agent.js';
@@ -196,10 +197,7 @@ async function answerInPage(link: string, events: PromptsEvent[]): Promise<strin
     await page
       .locator('footer.statusbar[data-connection="connected"]')
       .waitFor({ timeout: 30_000 });
-    await page
-      .getByRole('navigation', { name: 'Views' })
-      .getByRole('button', { name: 'Prompts' })
-      .click();
+    await showView(page, 'Prompts');
     const card = page
       .getByRole('listitem')
       .filter({ has: page.getByRole('button', { name: 'Allow' }) })

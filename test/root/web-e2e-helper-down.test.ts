@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startUi, type RunningUi } from '../../src-main/node/web-cli.js';
+import type { RunningUi } from '../../src-main/node/web-cli.js';
 import { CHROMIUM, CHROMIUM_FLAGS } from '../support/chromium.js';
+import { showView, startTestUi } from '../support/web-ui.js';
 import { helperArgs, HelperProcess, removeHelperRules } from '../support/helper-process.js';
 import { firewallTestsUnavailable, TestNetns } from '../support/netns.js';
 import { echoServer, tcpExchange, vethPair, type Peer } from '../support/tcp-peers.js';
@@ -55,9 +56,7 @@ describe.skipIf(skip)('the UI while the helper is down', () => {
     return page.getByTestId('helper-down');
   }
 
-  async function view(name: string): Promise<void> {
-    await page.getByRole('navigation', { name: 'Views' }).getByRole('button', { name }).click();
-  }
+  const view = (name: string): Promise<void> => showView(page, name);
 
   /** Whether a real program in the namespace can connect now. */
   async function connects(): Promise<boolean> {
@@ -71,18 +70,7 @@ describe.skipIf(skip)('the UI while the helper is down', () => {
     echo = await echoServer(server, addr.b, PORT);
     dir = mkdtempSync(join(tmpdir(), 'pcl-helper-down-'));
     socket = join(dir, 'run', 'helper.sock');
-    delete process.env['PORTCULLIS_TOKEN'];
-    ui = await startUi(
-      {
-        web: true,
-        port: 0,
-        socket,
-        tokenFile: join(dir, 'run', 'token'),
-        open: false,
-        help: false,
-      },
-      () => undefined,
-    );
+    ui = await startTestUi(socket, join(dir, 'run', 'token'));
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(ui.host.issueUrl(null));

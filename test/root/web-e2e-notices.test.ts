@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startUi, type RunningUi } from '../../src-main/node/web-cli.js';
+import type { RunningUi } from '../../src-main/node/web-cli.js';
 import { CHROMIUM, CHROMIUM_FLAGS } from '../support/chromium.js';
+import { showView, startTestUi } from '../support/web-ui.js';
 import {
   helperArgs,
   HelperProcess,
@@ -82,18 +83,7 @@ describe.skipIf(skip)('prompts announced by the browser', () => {
       ...promptingArgs(30),
     ]);
     await helper.ready();
-    delete process.env['PORTCULLIS_TOKEN'];
-    ui = await startUi(
-      {
-        web: true,
-        port: 0,
-        socket,
-        tokenFile: join(dir, 'run', 'token'),
-        open: false,
-        help: false,
-      },
-      () => undefined,
-    );
+    ui = await startTestUi(socket, join(dir, 'run', 'token'));
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
   }, 120_000);
 
@@ -133,10 +123,7 @@ describe.skipIf(skip)('prompts announced by the browser', () => {
     await page.evaluate(() => {
       (globalThis as unknown as { __hidden: boolean }).__hidden = false;
     });
-    await page
-      .getByRole('navigation', { name: 'Views' })
-      .getByRole('button', { name: 'Prompts' })
-      .click();
+    await showView(page, 'Prompts');
     await page.getByRole('button', { name: 'Allow' }).first().click();
     expect((await attempt).ok).toBe(true);
     expect(

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IpcClient } from '../../helper/protocol/client.js';
-import { startUi, type RunningUi } from '../../src-main/node/web-cli.js';
+import type { RunningUi } from '../../src-main/node/web-cli.js';
 import { DnsServer } from '../support/dns-server.js';
 import { firewallTestsUnavailable, TestNetns } from '../support/netns.js';
 import type { Peer, PeerEvent } from '../support/tcp-peers.js';
@@ -31,6 +31,7 @@ import {
   removeHelperRules,
 } from '../support/helper-process.js';
 import { CHROMIUM, CHROMIUM_FLAGS } from '../support/chromium.js';
+import { showView, startTestUi } from '../support/web-ui.js';
 
 function missing(): string | undefined {
   const firewall = firewallTestsUnavailable();
@@ -116,10 +117,7 @@ describe.skipIf(skip)('the prompt, in Chromium against the real helper', () => {
       }),
     );
     delete process.env['PORTCULLIS_TOKEN'];
-    ui = await startUi(
-      { web: true, port: 0, socket, tokenFile, open: false, help: false },
-      () => undefined,
-    );
+    ui = await startTestUi(socket, tokenFile);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
     const context = await browser.newContext({ viewport: VIEWPORT });
     page = await context.newPage();
@@ -149,10 +147,7 @@ describe.skipIf(skip)('the prompt, in Chromium against the real helper', () => {
         async (p) => ((await p.next('resolved', 30_000)) as PeerEvent & { pid: number }).pid,
       ),
     );
-    await page
-      .getByRole('navigation', { name: 'Views' })
-      .getByRole('button', { name: 'Prompts' })
-      .click();
+    await showView(page, 'Prompts');
     for (const port of PORTS) await card(port).waitFor({ timeout: 30_000 });
     await sleep(300); // the last card's layout settles (fonts, icon)
     await page.screenshot({ path: join(SHOTS, 'prompts-many.png') });

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IpcClient } from '../../helper/protocol/client.js';
-import { startUi, type RunningUi } from '../../src-main/node/web-cli.js';
+import type { RunningUi } from '../../src-main/node/web-cli.js';
 import { CHROMIUM, CHROMIUM_FLAGS } from '../support/chromium.js';
+import { showView, startTestUi } from '../support/web-ui.js';
 import { helperArgs, HelperProcess, removeHelperRules } from '../support/helper-process.js';
 import { firewallTestsUnavailable, TestNetns } from '../support/netns.js';
 
@@ -51,27 +52,14 @@ describe.skipIf(skip)('the Rules and Settings views follow the helper', () => {
     return IpcClient.connect({ path: socket, token, build: 'rules-live-ui-test' });
   }
 
-  async function view(name: string): Promise<void> {
-    await page.getByRole('navigation', { name: 'Views' }).getByRole('button', { name }).click();
-  }
+  const view = (name: string): Promise<void> => showView(page, name);
 
   beforeAll(async () => {
     ns = new TestNetns('pcl-rlu');
     dir = mkdtempSync(join(tmpdir(), 'pcl-rules-ui-'));
     socket = join(dir, 'run', 'helper.sock');
     await startHelper();
-    delete process.env['PORTCULLIS_TOKEN'];
-    ui = await startUi(
-      {
-        web: true,
-        port: 0,
-        socket,
-        tokenFile: join(dir, 'run', 'token'),
-        open: false,
-        help: false,
-      },
-      () => undefined,
-    );
+    ui = await startTestUi(socket, join(dir, 'run', 'token'));
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(ui.host.issueUrl(null));

@@ -27,7 +27,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IpcClient } from '../../helper/protocol/client.js';
 import { requestLink } from '../../src-main/node/ui-links.js';
-import { startUi, type RunningUi } from '../../src-main/node/web-cli.js';
+import type { RunningUi } from '../../src-main/node/web-cli.js';
 import { DnsServer } from '../support/dns-server.js';
 import { firewallTestsUnavailable, TestNetns } from '../support/netns.js';
 import type { Peer } from '../support/tcp-peers.js';
@@ -41,6 +41,7 @@ import {
   removeHelperRules,
 } from '../support/helper-process.js';
 import { CHROMIUM, CHROMIUM_FLAGS } from '../support/chromium.js';
+import { showView, startTestUi } from '../support/web-ui.js';
 
 function missing(): string | undefined {
   const firewall = firewallTestsUnavailable();
@@ -91,9 +92,7 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     return p;
   }
 
-  async function view(name: string): Promise<void> {
-    await page.getByRole('navigation', { name: 'Views' }).getByRole('button', { name }).click();
-  }
+  const view = (name: string): Promise<void> => showView(page, name);
 
   async function shot(name: string): Promise<void> {
     await sleep(300);
@@ -153,10 +152,7 @@ describe.skipIf(skip)('the UI through the web host, against the real helper', ()
     process.env['XDG_DATA_HOME'] = xdg;
     process.env['XDG_DATA_DIRS'] = xdg;
     process.env['XDG_CONFIG_HOME'] = join(dir, 'config');
-    ui = await startUi(
-      { web: true, port: 0, socket, tokenFile, open: false, help: false },
-      () => undefined,
-    );
+    ui = await startTestUi(socket, tokenFile);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     page = await context.newPage();
