@@ -3,57 +3,34 @@
  * What the UI shows of attribution: the parent chain of a connection's process (details
  * pane, prompt) and the flag while the helper names programs from /proc alone.
  */
-import { flushPromises, mount, type VueWrapper } from '@vue/test-utils';
-import { createPinia, setActivePinia, type Pinia } from 'pinia';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { flushPromises, type VueWrapper } from '@vue/test-utils';
+import { describe, expect, it } from 'vitest';
 import { nextTick, type Component } from 'vue';
 import type { AttributionState, ProcessInfo } from '../../../src-main/common/api.js';
-import { apiKey } from '../../../src-renderer/src/api.js';
 import App from '../../../src-renderer/src/App.vue';
 import FlowDetails from '../../../src-renderer/src/components/FlowDetails.vue';
 import { compactChain } from '../../../src-renderer/src/lib/process-chain.js';
-import { attachStores } from '../../../src-renderer/src/stores/index.js';
 import PromptsView from '../../../src-renderer/src/views/PromptsView.vue';
 import SettingsView from '../../../src-renderer/src/views/SettingsView.vue';
-import { MemoryPortcullis } from '../../support/memory-api.js';
 import { syntheticFlows } from '../../support/synthetic.js';
 import { prompt, request } from './fixtures.js';
+import { rendererBed } from './bed.js';
 
 const CHAIN: NonNullable<ProcessInfo['ancestors']> = [
   { pid: 900, exe: '/usr/bin/bash', comm: 'bash' },
   { pid: 800, exe: null, comm: 'sshd' },
 ];
 
-let pinia: Pinia;
-let api: MemoryPortcullis;
-let detach: () => void;
-const mounted: VueWrapper[] = [];
-
-beforeEach(() => {
-  pinia = createPinia();
-  setActivePinia(pinia);
-  api = new MemoryPortcullis();
-  detach = attachStores(api);
-});
-afterEach(() => {
-  for (const w of mounted.splice(0)) w.unmount();
-  detach();
-});
+const bed = rendererBed();
 
 function mountWith(component: Component, props: Record<string, unknown> = {}): VueWrapper {
-  const w = mount(component, {
-    props,
-    attachTo: document.body,
-    global: { plugins: [pinia], provide: { [apiKey as symbol]: api } },
-  });
-  mounted.push(w);
-  return w;
+  return bed.mount(component, props);
 }
 
 function withAttribution(attribution: AttributionState | undefined): void {
-  const { attribution: _, ...state } = api.status.state!;
-  api.setHelperStatus({
-    ...api.status,
+  const { attribution: _, ...state } = bed.api.status.state!;
+  bed.api.setHelperStatus({
+    ...bed.api.status,
     state: attribution ? { ...state, attribution } : state,
   });
 }
@@ -75,8 +52,8 @@ describe('the parent chain', () => {
 
   it('a prompt names it compactly: "bash ← sshd"', async () => {
     const proc = { ...request().process!, ancestors: CHAIN };
-    api.upsertPrompt(prompt('p1', Date.now(), { request: request({ process: proc }) }));
-    api.upsertPrompt(prompt('p2', Date.now() + 1, { request: request({ dport: 22 }) }));
+    bed.api.upsertPrompt(prompt('p1', Date.now(), { request: request({ process: proc }) }));
+    bed.api.upsertPrompt(prompt('p2', Date.now() + 1, { request: request({ dport: 22 }) }));
     const w = mountWith(PromptsView);
     await flushPromises();
     const via = w.findAll('[data-testid=prompt-via]');
@@ -87,8 +64,7 @@ describe('the parent chain', () => {
 
 describe('the /proc fallback flag', () => {
   it('the status bar flags the fallback with its reason, and not eBPF', async () => {
-    detach(); // App attaches the stores itself
-    detach = () => undefined;
+    bed.detachStores(); // App attaches the stores itself
     withAttribution({ mode: 'procfs', reason: 'eBPF unavailable: no BTF' });
     const w = mountWith(App);
     await nextTick();

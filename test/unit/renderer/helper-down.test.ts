@@ -1,43 +1,26 @@
 // @vitest-environment happy-dom
-import { flushPromises, mount, type VueWrapper } from '@vue/test-utils';
-import { createPinia, setActivePinia, type Pinia } from 'pinia';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { flushPromises, type VueWrapper } from '@vue/test-utils';
+import { describe, expect, it } from 'vitest';
 import type { HelperStatus } from '../../../src-main/common/api.js';
-import { apiKey } from '../../../src-renderer/src/api.js';
 import { helperDownNotice } from '../../../src-renderer/src/lib/helper-down.js';
-import { attachStores } from '../../../src-renderer/src/stores/index.js';
 import SettingsView from '../../../src-renderer/src/views/SettingsView.vue';
 import { MemoryPortcullis } from '../../support/memory-api.js';
+import { rendererBed } from './bed.js';
 
-let pinia: Pinia;
-let api: MemoryPortcullis;
-let detach: () => void;
-const mounted: VueWrapper[] = [];
-
-beforeEach(() => {
-  pinia = createPinia();
-  setActivePinia(pinia);
-  api = new MemoryPortcullis();
-  detach = attachStores(api);
-});
-
-afterEach(() => {
-  for (const w of mounted.splice(0)) w.unmount();
-  detach();
-});
+const bed = rendererBed();
 
 function down(over: Partial<HelperStatus>): HelperStatus {
-  return { ...api.status, connection: 'connecting', ...over };
+  return { ...bed.api.status, connection: 'connecting', ...over };
 }
 
 function withFailOpen(failOpen: boolean): HelperStatus['state'] {
-  const s = api.status.state!;
+  const s = bed.api.status.state!;
   return { ...s, settings: { ...s.settings, failOpen } };
 }
 
 describe('helperDownNotice', () => {
   it('says nothing while connected, or during a first attempt with nothing wrong yet', () => {
-    expect(helperDownNotice(api.status)).toBeNull();
+    expect(helperDownNotice(bed.api.status)).toBeNull();
     expect(helperDownNotice(null)).toBeNull();
     expect(
       helperDownNotice({ connection: 'connecting', state: null, error: null, lastClose: null }),
@@ -75,28 +58,18 @@ describe('helperDownNotice', () => {
 });
 
 describe('Settings view while the helper is down', () => {
-  function mountView(): VueWrapper {
-    const w = mount(SettingsView, {
-      attachTo: document.body,
-      global: { plugins: [pinia], provide: { [apiKey as symbol]: api } },
-    });
-    mounted.push(w);
-    return w;
-  }
+  const mountView = (): VueWrapper => bed.mount(SettingsView);
 
   it('never read: no invented values, it says they are unknown', async () => {
     // A UI started while the helper is not there: settings never read.
-    detach();
-    pinia = createPinia();
-    setActivePinia(pinia);
-    api = new MemoryPortcullis();
+    const api = new MemoryPortcullis();
     api.setHelperStatus({
       connection: 'connecting',
       state: null,
       error: 'ENOENT',
       lastClose: null,
     });
-    detach = attachStores(api);
+    bed.restart(api);
     const w = mountView();
     await flushPromises();
     expect(w.find('[data-testid=settings-unknown]').exists()).toBe(true);
@@ -109,7 +82,7 @@ describe('Settings view while the helper is down', () => {
     const w = mountView();
     await flushPromises();
     expect(w.find('[data-testid=settings-stale]').exists()).toBe(false);
-    api.setHelperStatus(down({ lastClose: 'lost' }));
+    bed.api.setHelperStatus(down({ lastClose: 'lost' }));
     await flushPromises();
     expect(w.find('[data-testid=settings-stale]').exists()).toBe(true);
     expect(w.find('fieldset.group').attributes('disabled')).toBeDefined();

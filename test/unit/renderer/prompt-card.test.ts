@@ -1,39 +1,17 @@
 // @vitest-environment happy-dom
-import { flushPromises, mount, type VueWrapper } from '@vue/test-utils';
-import { createPinia, setActivePinia, type Pinia } from 'pinia';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { flushPromises, type VueWrapper } from '@vue/test-utils';
+import { describe, expect, it } from 'vitest';
 import { nextTick, type Component } from 'vue';
-import { MemoryPortcullis } from '../../support/memory-api.js';
-import { apiKey } from '../../../src-renderer/src/api.js';
-import { attachStores } from '../../../src-renderer/src/stores/index.js';
 import { useRulesStore } from '../../../src-renderer/src/stores/rules.js';
 import PromptsView from '../../../src-renderer/src/views/PromptsView.vue';
 import RulesView from '../../../src-renderer/src/views/RulesView.vue';
 import { prompt, request } from './fixtures.js';
+import { rendererBed } from './bed.js';
 
-let pinia: Pinia;
-let api: MemoryPortcullis;
-let detach: () => void;
-const mounted: VueWrapper[] = [];
-
-beforeEach(() => {
-  pinia = createPinia();
-  setActivePinia(pinia);
-  api = new MemoryPortcullis();
-  detach = attachStores(api);
-});
-
-afterEach(() => {
-  for (const w of mounted.splice(0)) w.unmount();
-  detach();
-});
+const bed = rendererBed();
 
 async function view(component: Component = PromptsView): Promise<VueWrapper> {
-  const w = mount(component, {
-    attachTo: document.body,
-    global: { plugins: [pinia], provide: { [apiKey as symbol]: api } },
-  });
-  mounted.push(w);
+  const w = bed.mount(component);
   await nextTick();
   return w;
 }
@@ -53,7 +31,7 @@ const api1 = request({
 
 describe('Prompt card', () => {
   it('shows pid, user, parent chain, host, IP, port and protocol in its dense row', async () => {
-    api.upsertPrompt(prompt('p1', Date.now(), { request: api1 }));
+    bed.api.upsertPrompt(prompt('p1', Date.now(), { request: api1 }));
     const w = await view();
     const card = w.get('[role=listitem]');
     expect(card.get('h3').text()).toContain('curl');
@@ -66,7 +44,7 @@ describe('Prompt card', () => {
   });
 
   it('bounds the command line in the row and shows it whole under Options', async () => {
-    api.upsertPrompt(prompt('p1', Date.now(), { request: api1 }));
+    bed.api.upsertPrompt(prompt('p1', Date.now(), { request: api1 }));
     const w = await view();
     const whole = `curl --retry 3 https://api.example.com/${LONG_ARG}`;
     const cmd = w.get('[data-testid=prompt-cmdline]');
@@ -84,7 +62,7 @@ describe('Prompt card', () => {
   });
 
   it('answers *.domain for any app of this user for 5 minutes; the preview is the saved rule', async () => {
-    api.upsertPrompt(prompt('p1', Date.now(), { request: api1 }));
+    bed.api.upsertPrompt(prompt('p1', Date.now(), { request: api1 }));
     const w = await view();
     await w.get('select').setValue('m5');
     await w.get('input[type=radio][value=domain]').setValue(true);
@@ -95,7 +73,7 @@ describe('Prompt card', () => {
       .find((b) => b.text() === 'Allow')!
       .trigger('click');
     await flushPromises();
-    expect(api.answers).toEqual([
+    expect(bed.api.answers).toEqual([
       {
         promptId: 'p1',
         action: 'allow',
@@ -104,7 +82,7 @@ describe('Prompt card', () => {
         duration: { kind: 'minutes', minutes: 5 },
       },
     ]);
-    expect(api.rules[0]!.match).toEqual({
+    expect(bed.api.rules[0]!.match).toEqual({
       uid: 1000,
       host: '*.example.com',
       port: { from: 443, to: 443 },
@@ -114,7 +92,7 @@ describe('Prompt card', () => {
   });
 
   it('offers this IP, this port, any destination and any app; *.domain only where the host has a parent', async () => {
-    api.upsertPrompt(prompt('p1', Date.now()));
+    bed.api.upsertPrompt(prompt('p1', Date.now()));
     const w = await view();
     expect(w.get('input[type=radio][value=domain]').attributes('disabled')).toBeDefined();
     expect(w.get('.options').text()).toContain('*.domain (nothing above example.com)');
@@ -140,7 +118,7 @@ describe('Prompt card', () => {
     ['forever', { kind: 'forever' }],
     ['once', { kind: 'once' }],
   ])('duration %s answers %j', async (choice, duration) => {
-    api.upsertPrompt(prompt('p1', Date.now()));
+    bed.api.upsertPrompt(prompt('p1', Date.now()));
     const w = await view();
     await w.get('select').setValue(choice);
     await w
@@ -148,13 +126,13 @@ describe('Prompt card', () => {
       .find((b) => b.text() === 'Deny')!
       .trigger('click');
     await flushPromises();
-    expect(api.answers).toEqual([
+    expect(bed.api.answers).toEqual([
       { promptId: 'p1', action: 'deny', scope: 'destination', duration },
     ]);
   });
 
   it('a 30 s rule from a prompt shows its deadline in Rules, and editing it keeps 30 s', async () => {
-    api.upsertPrompt(prompt('p1', Date.now()));
+    bed.api.upsertPrompt(prompt('p1', Date.now()));
     const w = await view();
     await w.get('select').setValue('s30');
     await w
@@ -162,7 +140,7 @@ describe('Prompt card', () => {
       .find((b) => b.text() === 'Allow')!
       .trigger('click');
     await flushPromises();
-    const rule = api.rules[0]!;
+    const rule = bed.api.rules[0]!;
     expect(rule.expires! - rule.created).toBe(30_000);
     const rules = await view(RulesView);
     await useRulesStore().load();
@@ -176,11 +154,11 @@ describe('Prompt card', () => {
     expect((rules.get('select[name=duration]').element as HTMLSelectElement).value).toBe('seconds');
     await rules.get('form.editor').trigger('submit');
     await flushPromises();
-    expect(api.rules[0]!.duration).toEqual({ kind: 'seconds', seconds: 30 });
+    expect(bed.api.rules[0]!.duration).toEqual({ kind: 'seconds', seconds: 30 });
   });
 
   it('Enter on a focused Deny button denies, though Allow is the chosen action', async () => {
-    api.upsertPrompt(prompt('p1', Date.now()));
+    bed.api.upsertPrompt(prompt('p1', Date.now()));
     const w = await view();
     const deny = w.findAll('button').find((b) => b.text() === 'Deny')!;
     // what a browser does for Enter on a button: keydown (bubbling to the list), then click
@@ -188,7 +166,7 @@ describe('Prompt card', () => {
     deny.element.dispatchEvent(event);
     if (!event.defaultPrevented) await deny.trigger('click');
     await flushPromises();
-    expect(api.answers).toEqual([
+    expect(bed.api.answers).toEqual([
       { promptId: 'p1', action: 'deny', scope: 'destination', duration: { kind: 'once' } },
     ]);
   });

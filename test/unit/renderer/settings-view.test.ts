@@ -1,43 +1,20 @@
 // @vitest-environment happy-dom
-import { flushPromises, mount, type VueWrapper } from '@vue/test-utils';
-import { createPinia, setActivePinia, type Pinia } from 'pinia';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { flushPromises, type VueWrapper } from '@vue/test-utils';
+import { describe, expect, it } from 'vitest';
 import { nextTick } from 'vue';
 import type { HelperState } from '../../../src-main/common/api.js';
-import { MemoryPortcullis } from '../../support/memory-api.js';
-import { apiKey } from '../../../src-renderer/src/api.js';
-import { attachStores } from '../../../src-renderer/src/stores/index.js';
 import SettingsView from '../../../src-renderer/src/views/SettingsView.vue';
+import { rendererBed } from './bed.js';
 
-let pinia: Pinia;
-let api: MemoryPortcullis;
-let detach: () => void;
-const mounted: VueWrapper[] = [];
-
-beforeEach(() => {
-  pinia = createPinia();
-  setActivePinia(pinia);
-  api = new MemoryPortcullis();
-  detach = attachStores(api);
-});
-
-afterEach(() => {
-  for (const w of mounted.splice(0)) w.unmount();
-  detach();
-});
+const bed = rendererBed();
 
 function mountView(): VueWrapper {
-  const w = mount(SettingsView, {
-    attachTo: document.body,
-    global: { plugins: [pinia], provide: { [apiKey as symbol]: api } },
-  });
-  mounted.push(w);
-  return w;
+  return bed.mount(SettingsView);
 }
 
 function withRecovery(recovered: HelperState['settingsRecovered']): void {
-  const state = api.status.state!;
-  api.setHelperStatus({ ...api.status, state: { ...state, settingsRecovered: recovered } });
+  const state = bed.api.status.state!;
+  bed.api.setHelperStatus({ ...bed.api.status, state: { ...state, settingsRecovered: recovered } });
 }
 
 describe('Settings view: recovered settings', () => {
@@ -99,9 +76,9 @@ describe('Settings view: settings set by a command-line option', () => {
     const w = mountView();
     await flushPromises();
     expect(w.find('[data-testid=settings-overridden]').exists()).toBe(false);
-    const state = api.status.state!;
-    api.setHelperStatus({
-      ...api.status,
+    const state = bed.api.status.state!;
+    bed.api.setHelperStatus({
+      ...bed.api.status,
       state: {
         ...state,
         settingsOverridden: [
