@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -157,7 +158,8 @@ sys.stdin.readline()`;
     const child = spawn('ip', ['netns', 'exec', ns.name, PYTHON, '-c', code], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
-    const lines = child.stdout.setEncoding('utf8')[Symbol.asyncIterator]();
+    // Lines, not chunks: a chunk may end inside a line (the port read as '' before).
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     await lines.next(); // python runs: its exec is over before the programs load
     const late = KernelOwners.open({ netns: ns.name });
     try {
